@@ -1,0 +1,171 @@
+/* fs_int.h: what the files of fs/ share: the mount context, inode numbers, in-memory files */
+#ifndef MAILFS_FS_INT_H
+#define MAILFS_FS_INT_H
+
+#define FUSE_USE_VERSION 314
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fs/fs.h"
+#include "store/store.h"
+
+/*
+ * Inode numbers are derived, never stored (docs/mount.md):
+ *   root                          1
+ *   mailbox directory             mailbox_id << 32
+ *   message                       (mailbox_id << 32) | uid
+ *   in-memory file (scratch)      FS_INO_MEM | counter
+ */
+#define FS_INO_ROOT 1ull
+#define FS_INO_MEM (1ull << 63)
+
+enum fs_ino_kind { FS_K_ROOT, FS_K_DIR, FS_K_MSG, FS_K_MEM, FS_K_BAD };
+
+static inline uint64_t fs_ino_dir(uint32_t mailbox_id)
+{
+    return (uint64_t)mailbox_id << 32;
+}
+static inline uint64_t fs_ino_msg(uint32_t mailbox_id, uint32_t uid)
+{
+    return ((uint64_t)mailbox_id << 32) | uid;
+}
+static inline uint32_t fs_ino_mailbox(uint64_t ino)
+{
+    return (uint32_t)(ino >> 32);
+}
+static inline uint32_t fs_ino_uid(uint64_t ino)
+{
+    return (uint32_t)ino;
+}
+static inline enum fs_ino_kind fs_ino_kind(uint64_t ino)
+{
+    if (ino == FS_INO_ROOT) return FS_K_ROOT;
+    if (ino & FS_INO_MEM) return FS_K_MEM;
+    if (fs_ino_mailbox(ino) == 0) return FS_K_BAD;
+    return fs_ino_uid(ino) ? FS_K_MSG : FS_K_DIR;
+}
+
+/* How long the kernel may trust what we told it; every change is invalidated explicitly. */
+#define FS_TIMEOUT (86400.0)
+
+/*
+ * An in-memory file. Three uses:
+ *  - a scratch file (any name that is not a message name, or a message name in the root):
+ *    listed in its directory (parent != 0), never stored;
+ *  - a new message being written (a message name in a mailbox): listed like a scratch file
+ *    until its first commit, then detached;
+ *  - the write buffer of a stored message opened for writing (ino is the message's inode).
+ * Nodes live in fs_mount.nodes, guarded by fs_mount.lock.
+ */
+typedef struct fs_node {
+    struct fs_node *next;
+    uint64_t ino;    /* the inode the kernel knows this file by */
+    uint64_t parent; /* directory inode while listed there, 0 when detached */
+    char *name;      /* name in PARENT (kept when detached, for commits) */
+    bool eml;        /* content becomes a message on flush/release */
+    bool unlinked;   /* removed while open: never committed */
+    bool dirty;      /* changed since the last commit */
+    uint32_t msg_mb; /* the message this node's content is stored as (0: none yet) */
+    uint32_t msg_uid;
+    char *data;
+    size_t len, cap;
+    mode_t mode;
+    struct timespec mtime, ctime;
+    bool flags_set; /* user.mail.flags given through setxattr */
+    uint32_t flags;
+    char *keywords;
+    int pins; /* requests working on it right now (it is not freed meanwhile) */
+} fs_node;
+
+struct fs_mount {
+    store *st;
+    uint32_t user_id;
+    char *user;
+    char *mountpoint;
+    char *store_path; /* absolute: statfs reports its filesystem */
+    fs_options opt;
+    uint64_t msg_max;     /* largest file a write may create */
+    uint64_t scratch_max; /* all in-memory files together */
+    uid_t uid;
+    gid_t gid;
+    struct fuse_session *se;
+    bool no_open;    /* kernel supports answering OPEN with ENOSYS */
+    bool no_opendir; /* same for OPENDIR */
+    _Atomic int64_t root_mtime_ns;
+
+    pthread_mutex_t lock; /* guards nodes, scratch_bytes, next_mem, forwards */
+    fs_node *nodes;
+    _Atomic int node_count;
+    uint64_t scratch_bytes;
+    uint64_t next_mem;
+
+    /* where messages went that this mount replaced or moved (old inode -> new inode) */
+#define FS_FORWARDS 4096
+    struct {
+        uint64_t from, to;
+    } fwd[FS_FORWARDS];
+    unsigned fwd_next;
+    _Atomic int fwd_count;
+
+    pthread_t loop_thread;
+    bool loop_started;
+    pthread_t watch_thread;
+    bool watch_started;
+    int watch_fd;
+    int stop_pipe[2];
+
+    pthread_mutex_t end_lock;
+    pthread_cond_t end_cond;
+    bool ended;
+    int waiters;
+    bool unmounted;
+};
+
+/* names.c */
+bool fs_name_is_message(const char *name);
+int fs_name_check(const char *name); /* 0, -EINVAL or -ENAMETOOLONG */
+bool fs_utf8_valid(const char *s, size_t len);
+/* Formats flags and keywords as "\Seen \Flagged kw" into BUF; returns the length. */
+size_t fs_flags_format(uint32_t flags, const char *keywords, char *buf, size_t size);
+/* Parses the text of user.mail.flags. *keywords gets a malloc'ed space-separated list. */
+int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keywords);
+int64_t fs_now_ns(void);
+
+/* nodes.c (all with m->lock held unless noted) */
+fs_node *fs_node_find_ino(fs_mount *m, uint64_t ino);
+fs_node *fs_node_find_name(fs_mount *m, uint64_t parent, const char *name);
+fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode);
+void fs_node_detach(fs_mount *m, fs_node *n);
+void fs_node_put(fs_mount *m, fs_node *n); /* frees a detached node nobody has open */
+int fs_node_resize(fs_mount *m, fs_node *n, uint64_t size);
+int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t off);
+void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st);
+/* Stores a node's content as a message (replacing the one it was, or the one of that name);
+ * called WITHOUT m->lock held, with the node pinned (open > 0 or listed). */
+int fs_node_commit(fs_mount *m, fs_node *n);
+void fs_forward_add(fs_mount *m, uint64_t from, uint64_t to);
+uint64_t fs_forward(fs_mount *m, uint64_t ino); /* 0 if unknown; m->lock not held */
+
+/* attr.c */
+void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st);
+void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st);
+void fs_root_attr(fs_mount *m, struct stat *st);
+/* Resolves the mailbox of a directory inode (root: -ENOENT with *mb zeroed). */
+int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb);
+/* Finds message INO, following forwards of this mount; *ino_out gets the current inode. */
+int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* watch.c */
+int fs_watch_start(fs_mount *m, char *err, size_t errlen);
+void fs_watch_stop(fs_mount *m);
+
+#endif

@@ -1,0 +1,31 @@
+/* cmd_enable.c: ENABLE (IMAP4rev2 and UTF8=ACCEPT; others are ignored as RFC 5161 asks) */
+#include <strings.h>
+
+#include "imap/imap_int.h"
+
+void imap_cmd_enable(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
+                     bool uid)
+{
+    if (nargs == 0) {
+        imap_bad(c, "ENABLE needs a capability");
+        return;
+    }
+    imap_buf en = {0};
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].type != IMAP_ARG_ATOM) {
+            imap_buf_free(&en);
+            imap_bad(c, "ENABLE takes atoms");
+            return;
+        }
+        if (strcasecmp(args[i].str, "IMAP4rev2") == 0 && !c->rev2) {
+            c->rev2 = c->utf8 = true;
+            imap_buf_puts(&en, " IMAP4rev2");
+        } else if (strcasecmp(args[i].str, "UTF8=ACCEPT") == 0 && !c->utf8) {
+            c->utf8 = true;
+            imap_buf_puts(&en, " UTF8=ACCEPT");
+        }
+    }
+    imap_buf_printf(&c->out, "* ENABLED%s\r\n", en.data ? en.data : "");
+    imap_buf_free(&en);
+    imap_ok(c, "ENABLE completed");
+}

@@ -1,0 +1,571 @@
+/* cmd_search.c: SEARCH and UID SEARCH, with ESEARCH return options (MIN MAX COUNT ALL) */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imap/imap_int.h"
+#include "imap/imap_msg.h"
+#include "imap/imap_seqset.h"
+#include "store/mime.h"
+
+enum skind {
+    K_ALL,
+    K_NONE,
+    K_AND,
+    K_OR,
+    K_NOT,
+    K_FLAG,
+    K_KEYWORD,
+    K_SEQ,
+    K_UID,
+    K_LARGER,
+    K_SMALLER,
+    K_BEFORE,
+    K_ON,
+    K_SINCE,
+    K_SENTBEFORE,
+    K_SENTON,
+    K_SENTSINCE,
+    K_HEADER,
+    K_BODY,
+    K_TEXT,
+    K_RECENT,
+};
+
+#define MAX_KEYS 1000
+#define MAX_SEARCH_DEPTH 32
+
+typedef struct skey {
+    enum skind kind;
+    bool set; /* K_FLAG/K_KEYWORD: must be set (true) or clear */
+    uint32_t flag;
+    uint64_t num;    /* LARGER/SMALLER; dates as days since the epoch */
+    char field[80];  /* K_HEADER */
+    const char *str; /* points into the parsed command */
+    size_t slen;
+    imap_seqset seqs;
+    struct skey **kids; /* AND: children; OR: two; NOT: one */
+    size_t nkids;
+} skey;
+
+typedef struct search_ctx {
+    imap_client *c;
+    bool uid;
+    size_t nkeys;
+    bool bad;
+} search_ctx;
+
+static void skey_free(skey *k)
+{
+    if (!k) return;
+    for (size_t i = 0; i < k->nkids; i++)
+        skey_free(k->kids[i]);
+    free(k->kids);
+    imap_seqset_free(&k->seqs);
+    free(k);
+}
+
+static skey *skey_new(search_ctx *x, enum skind kind)
+{
+    if (++x->nkeys > MAX_KEYS) return NULL;
+    skey *k = calloc(1, sizeof(*k));
+    if (!k) abort();
+    k->kind = kind;
+    return k;
+}
+
+static void kid_add(skey *k, skey *kid)
+{
+    skey **v = realloc(k->kids, (k->nkids + 1) * sizeof(*v));
+    if (!v) abort();
+    k->kids = v;
+    k->kids[k->nkids++] = kid;
+}
+
+static int64_t days_of(int64_t t)
+{
+    return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+}
+
+static skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth);
+
+static skey *fail(search_ctx *x, skey *k, const char *why, const char *what)
+{
+    if (!x->bad)
+        imap_bad(x->c, "%s%s%.60s%s", why, what ? " '" : "", what ? what : "", what ? "'" : "");
+    x->bad = true;
+    skey_free(k);
+    return NULL;
+}
+
+static const imap_arg *need_arg(const imap_arg *a, size_t n, size_t *i)
+{
+    if (*i >= n) return NULL;
+    return &a[(*i)++];
+}
+
+static skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth)
+{
+    if (depth > MAX_SEARCH_DEPTH) return fail(x, NULL, "search keys nested too deep", NULL);
+    const imap_arg *k = need_arg(a, n, i);
+    if (!k) return fail(x, NULL, "missing search key", NULL);
+    skey *r;
+    if (k->type == IMAP_ARG_LIST) {
+        if (!(r = skey_new(x, K_AND))) return fail(x, NULL, "too many search keys", NULL);
+        size_t j = 0;
+        if (k->count == 0) return fail(x, r, "empty search key list", NULL);
+        while (j < k->count) {
+            skey *kid = parse_key(x, k->list, k->count, &j, depth + 1);
+            if (!kid) return fail(x, r, "", NULL);
+            kid_add(r, kid);
+        }
+        return r;
+    }
+    if (k->type != IMAP_ARG_ATOM) return fail(x, NULL, "invalid search key", k->str);
+    const char *w = k->str;
+    static const struct {
+        const char *name;
+        uint32_t flag;
+        bool set;
+    } flags[] = {
+        {"ANSWERED", STORE_F_ANSWERED, true},  {"DELETED", STORE_F_DELETED, true},
+        {"DRAFT", STORE_F_DRAFT, true},        {"FLAGGED", STORE_F_FLAGGED, true},
+        {"SEEN", STORE_F_SEEN, true},          {"UNANSWERED", STORE_F_ANSWERED, false},
+        {"UNDELETED", STORE_F_DELETED, false}, {"UNDRAFT", STORE_F_DRAFT, false},
+        {"UNFLAGGED", STORE_F_FLAGGED, false}, {"UNSEEN", STORE_F_SEEN, false},
+    };
+    for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+        if (strcasecmp(w, flags[f].name) == 0) {
+            if (!(r = skey_new(x, K_FLAG))) return fail(x, NULL, "too many search keys", NULL);
+            r->flag = flags[f].flag;
+            r->set = flags[f].set;
+            return r;
+        }
+    }
+    if (strcasecmp(w, "ALL") == 0) return skey_new(x, K_ALL);
+    if (strcasecmp(w, "RECENT") == 0 || strcasecmp(w, "OLD") == 0 || strcasecmp(w, "NEW") == 0) {
+        /* OLD is NOT RECENT; NEW is RECENT UNSEEN */
+        skey *rk = skey_new(x, K_RECENT);
+        if (!rk || toupper((unsigned char)w[0]) == 'R') return rk;
+        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'O' ? K_NOT : K_AND))) {
+            skey_free(rk);
+            return NULL;
+        }
+        kid_add(r, rk);
+        if (r->kind == K_AND) {
+            skey *unseen = skey_new(x, K_FLAG);
+            if (!unseen) {
+                skey_free(r);
+                return NULL;
+            }
+            unseen->flag = STORE_F_SEEN;
+            unseen->set = false;
+            kid_add(r, unseen);
+        }
+        return r;
+    }
+    if (strcasecmp(w, "NOT") == 0 || strcasecmp(w, "OR") == 0) {
+        bool or = toupper((unsigned char)w[0]) == 'O';
+        if (!(r = skey_new(x, or ? K_OR : K_NOT)))
+            return fail(x, NULL, "too many search keys", NULL);
+        for (int m = 0; m < (or ? 2 : 1); m++) {
+            skey *kid = parse_key(x, a, n, i, depth + 1);
+            if (!kid) return fail(x, r, "", NULL);
+            kid_add(r, kid);
+        }
+        return r;
+    }
+    if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
+        const imap_arg *v = need_arg(a, n, i);
+        if (!v || v->type != IMAP_ARG_ATOM) return fail(x, NULL, "KEYWORD needs a flag", NULL);
+        if (!(r = skey_new(x, K_KEYWORD))) return fail(x, NULL, "too many search keys", NULL);
+        r->set = toupper((unsigned char)w[0]) == 'K';
+        r->str = v->str;
+        r->slen = v->len;
+        if (v->str[0] == '\\') { /* a system flag given as a keyword */
+            static const char *sys[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
+                                        "\\Draft"};
+            for (int s = 0; s < 5; s++)
+                if (strcasecmp(v->str, sys[s]) == 0) {
+                    r->kind = K_FLAG;
+                    r->flag = 1u << s;
+                }
+        }
+        return r;
+    }
+    if (strcasecmp(w, "LARGER") == 0 || strcasecmp(w, "SMALLER") == 0) {
+        const imap_arg *v = need_arg(a, n, i);
+        uint64_t num;
+        if (!v || imap_arg_number(v, &num) < 0)
+            return fail(x, NULL, "LARGER and SMALLER need a number", NULL);
+        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'L' ? K_LARGER : K_SMALLER)))
+            return fail(x, NULL, "too many search keys", NULL);
+        r->num = num;
+        return r;
+    }
+    static const struct {
+        const char *name;
+        enum skind kind;
+    } dates[] = {
+        {"BEFORE", K_BEFORE},         {"ON", K_ON},         {"SINCE", K_SINCE},
+        {"SENTBEFORE", K_SENTBEFORE}, {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE},
+    };
+    for (size_t d = 0; d < sizeof(dates) / sizeof(dates[0]); d++) {
+        if (strcasecmp(w, dates[d].name) == 0) {
+            const imap_arg *v = need_arg(a, n, i);
+            int64_t t;
+            if (!v || !imap_arg_is_string(v) || imap_date_parse(v->str, &t) < 0)
+                return fail(x, NULL, "invalid date for", w);
+            if (!(r = skey_new(x, dates[d].kind)))
+                return fail(x, NULL, "too many search keys", NULL);
+            r->num = (uint64_t)days_of(t);
+            return r;
+        }
+    }
+    static const char *hdrs[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
+    for (size_t h = 0; h < 5; h++) {
+        if (strcasecmp(w, hdrs[h]) == 0) {
+            const imap_arg *v = need_arg(a, n, i);
+            if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
+            if (!(r = skey_new(x, K_HEADER))) return fail(x, NULL, "too many search keys", NULL);
+            snprintf(r->field, sizeof(r->field), "%s", hdrs[h]);
+            r->str = v->str;
+            r->slen = v->len;
+            return r;
+        }
+    }
+    if (strcasecmp(w, "HEADER") == 0) {
+        const imap_arg *f = need_arg(a, n, i), *v = need_arg(a, n, i);
+        if (!f || !v || !imap_arg_is_string(f) || !imap_arg_is_string(v) || f->len == 0 ||
+            f->len >= 80)
+            return fail(x, NULL, "HEADER needs a field name and a string", NULL);
+        if (!(r = skey_new(x, K_HEADER))) return fail(x, NULL, "too many search keys", NULL);
+        snprintf(r->field, sizeof(r->field), "%s", f->str);
+        r->str = v->str;
+        r->slen = v->len;
+        return r;
+    }
+    if (strcasecmp(w, "BODY") == 0 || strcasecmp(w, "TEXT") == 0) {
+        const imap_arg *v = need_arg(a, n, i);
+        if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
+        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'B' ? K_BODY : K_TEXT)))
+            return fail(x, NULL, "too many search keys", NULL);
+        r->str = v->str;
+        r->slen = v->len;
+        return r;
+    }
+    bool is_uid = strcasecmp(w, "UID") == 0;
+    const imap_arg *sv = is_uid ? need_arg(a, n, i) : k;
+    if (sv && sv->type == IMAP_ARG_ATOM && imap_seqset_syntax(sv->str, sv->len)) {
+        if (!(r = skey_new(x, is_uid ? K_UID : K_SEQ)))
+            return fail(x, NULL, "too many search keys", NULL);
+        const char *why;
+        if (imap_seqset_parse(sv->str, sv->len, 0, &r->seqs, &why) < 0)
+            return fail(x, r, why, NULL);
+        const imap_selected *s = &x->c->sel;
+        imap_seqset_resolve(&r->seqs, is_uid ? (s->n ? s->uids[s->n - 1] : 0) : (uint32_t)s->n);
+        return r;
+    }
+    return fail(x, NULL, "unknown search key", w);
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+typedef struct msg_view {
+    const imap_client *c;
+    store_txn *t;
+    const store_msg *m;
+    uint32_t seq;
+    const char *data;
+    size_t dlen;
+    bool loaded;
+    size_t hlen, boff;
+    imap_buf text; /* decoded body text, made on first use */
+    bool text_made;
+} msg_view;
+
+static bool load(msg_view *v)
+{
+    if (!v->loaded) {
+        if (store_msg_body(v->t, v->m, &v->data, &v->dlen) < 0) {
+            v->data = "";
+            v->dlen = 0;
+        }
+        imap_msg_split(v->data, v->dlen, &v->hlen, &v->boff);
+        v->loaded = true;
+    }
+    return v->dlen > 0;
+}
+
+static bool header_has(msg_view *v, const char *field, const char *s, size_t sl)
+{
+    load(v);
+    imap_buf raw = {0}, dec = {0};
+    bool found = imap_header_get(v->data, v->hlen, field, true, &raw);
+    bool r = false;
+    if (found) {
+        imap_mime_words_decode(raw.data, raw.len, &dec);
+        r = imap_ci_contains(dec.data, dec.len, s, sl) ||
+            imap_ci_contains(raw.data, raw.len, s, sl);
+    }
+    imap_buf_free(&raw);
+    imap_buf_free(&dec);
+    return r;
+}
+
+/* Decodes every leaf text part (transfer encoding and charset) into v->text. */
+static void walk_parts(msg_view *v, const void *blob, size_t bl, char *sec, size_t seclen,
+                       unsigned depth)
+{
+    store_mime_part p;
+    if (depth > 20 || store_mime_part_find(blob, bl, sec, &p) < 0) return;
+    if (p.is_multipart || p.is_message) {
+        for (uint32_t k = 1; k <= (p.is_multipart ? p.nparts : 1) && k <= 500; k++) {
+            char sub[256];
+            int w = snprintf(sub, sizeof(sub), "%s%s%u", sec, sec[0] ? "." : "", k);
+            if (w > 0 && (size_t)w < sizeof(sub))
+                walk_parts(v, blob, bl, sub, (size_t)w, depth + 1);
+        }
+        return;
+    }
+    if (strcmp(p.type, "text") != 0 && strcmp(p.type, "message") != 0) return;
+    if (p.body_off + p.body_len > v->dlen) return;
+    imap_buf dec = {0};
+    if (imap_cte_decode(p.encoding, v->data + p.body_off, p.body_len, &dec) == 0) {
+        imap_charset_to_utf8(p.charset, dec.data, dec.len, &v->text);
+        imap_buf_putc(&v->text, '\n');
+    }
+    imap_buf_free(&dec);
+    (void)seclen;
+}
+
+static bool body_has(msg_view *v, const char *s, size_t sl)
+{
+    if (!load(v)) return sl == 0;
+    if (imap_ci_contains(v->data + v->boff, v->dlen - v->boff, s, sl)) return true;
+    if (!v->text_made) {
+        v->text_made = true;
+        const void *blob;
+        size_t bl;
+        imap_buf_puts(&v->text, "");
+        if (store_msg_summary(v->t, v->m, &blob, &bl) == 0) {
+            char sec[8] = "";
+            walk_parts(v, blob, bl, sec, 0, 0);
+        }
+    }
+    return imap_ci_contains(v->text.data, v->text.len, s, sl);
+}
+
+/* The date of the Date: header in its own zone, as days since the epoch; -1 if none. */
+static int64_t sent_days(msg_view *v)
+{
+    load(v);
+    imap_buf d = {0};
+    int64_t r = -1;
+    if (imap_header_get(v->data, v->hlen, "Date", false, &d)) {
+        const char *p = d.data;
+        const char *comma = strchr(p, ',');
+        if (comma) p = comma + 1;
+        int day, year;
+        char mon[4];
+        if (sscanf(p, " %d %3s %d", &day, mon, &year) == 3) {
+            static const char *ms = "JanFebMarAprMayJunJulAugSepOctNovDec";
+            const char *f = strcasestr(ms, mon);
+            if (f && strlen(mon) == 3 && (f - ms) % 3 == 0) {
+                if (year < 50)
+                    year += 2000;
+                else if (year < 1000)
+                    year += 1900;
+                struct tm tm = {
+                    .tm_mday = day, .tm_mon = (int)(f - ms) / 3, .tm_year = year - 1900};
+                r = days_of((int64_t)timegm(&tm));
+            }
+        }
+    }
+    imap_buf_free(&d);
+    return r;
+}
+
+static bool keyword_has(const char *kws, const char *k, size_t kl)
+{
+    while (kws && *kws) {
+        const char *sp = strchr(kws, ' ');
+        size_t l = sp ? (size_t)(sp - kws) : strlen(kws);
+        if (l == kl && strncasecmp(kws, k, l) == 0) return true;
+        kws = sp ? sp + 1 : kws + l;
+    }
+    return false;
+}
+
+static bool eval(const skey *k, msg_view *v)
+{
+    const store_msg *m = v->m;
+    switch (k->kind) {
+    case K_ALL:
+        return true;
+    case K_RECENT:
+        return imap_is_recent(v->c, m->uid);
+    case K_NONE:
+        return false;
+    case K_AND:
+        for (size_t i = 0; i < k->nkids; i++)
+            if (!eval(k->kids[i], v)) return false;
+        return true;
+    case K_OR:
+        return eval(k->kids[0], v) || eval(k->kids[1], v);
+    case K_NOT:
+        return !eval(k->kids[0], v);
+    case K_FLAG:
+        return ((m->flags & k->flag) != 0) == k->set;
+    case K_KEYWORD:
+        return keyword_has(m->keywords, k->str, k->slen) == k->set;
+    case K_SEQ:
+        return imap_seqset_contains(&k->seqs, v->seq);
+    case K_UID:
+        return imap_seqset_contains(&k->seqs, m->uid);
+    case K_LARGER:
+        return m->crlf_size > k->num;
+    case K_SMALLER:
+        return m->crlf_size < k->num;
+    case K_BEFORE:
+    case K_ON:
+    case K_SINCE: {
+        int64_t d = days_of(m->internaldate + (int64_t)m->tz_min * 60);
+        int64_t want = (int64_t)k->num;
+        return k->kind == K_BEFORE ? d < want : k->kind == K_ON ? d == want : d >= want;
+    }
+    case K_SENTBEFORE:
+    case K_SENTON:
+    case K_SENTSINCE: {
+        int64_t d = sent_days(v), want = (int64_t)k->num;
+        if (d < 0) return false;
+        return k->kind == K_SENTBEFORE ? d < want : k->kind == K_SENTON ? d == want : d >= want;
+    }
+    case K_HEADER:
+        return header_has(v, k->field, k->str, k->slen);
+    case K_BODY:
+        return body_has(v, k->str, k->slen);
+    case K_TEXT:
+        load(v);
+        if (imap_ci_contains(v->data, v->hlen, k->str, k->slen)) return true;
+        {
+            imap_buf dec = {0};
+            imap_mime_words_decode(v->data, v->hlen, &dec);
+            bool hit = imap_ci_contains(dec.data, dec.len, k->str, k->slen);
+            imap_buf_free(&dec);
+            if (hit) return true;
+        }
+        return body_has(v, k->str, k->slen);
+    }
+    return false;
+}
+
+enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
+
+void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
+                     bool uid)
+{
+    size_t i = 0;
+    unsigned ret = 0;
+    bool esearch = false;
+    if (i < nargs && imap_arg_is_atom(&args[i], "RETURN")) {
+        if (i + 1 >= nargs || args[i + 1].type != IMAP_ARG_LIST) {
+            imap_bad(c, "RETURN needs a list");
+            return;
+        }
+        const imap_arg *r = &args[i + 1];
+        for (size_t k = 0; k < r->count; k++) {
+            if (imap_arg_is_atom(&r->list[k], "MIN"))
+                ret |= RET_MIN;
+            else if (imap_arg_is_atom(&r->list[k], "MAX"))
+                ret |= RET_MAX;
+            else if (imap_arg_is_atom(&r->list[k], "COUNT"))
+                ret |= RET_COUNT;
+            else if (imap_arg_is_atom(&r->list[k], "ALL"))
+                ret |= RET_ALL;
+            else {
+                imap_bad(c, "unknown RETURN option '%.40s'", r->list[k].str);
+                return;
+            }
+        }
+        if (!ret) ret = RET_ALL;
+        esearch = true;
+        i += 2;
+    }
+    if (i < nargs && imap_arg_is_atom(&args[i], "CHARSET")) {
+        if (i + 1 >= nargs || !imap_arg_is_string(&args[i + 1])) {
+            imap_bad(c, "CHARSET needs a name");
+            return;
+        }
+        const char *cs = args[i + 1].str;
+        if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
+            imap_no(c, "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset '%.40s'", cs);
+            return;
+        }
+        i += 2;
+    }
+    if (!esearch && c->rev2) {
+        esearch = true;
+        ret = RET_ALL;
+    }
+    search_ctx x = {.c = c, .uid = uid};
+    skey *root = skey_new(&x, K_AND);
+    while (i < nargs) {
+        skey *k = parse_key(&x, args, nargs, &i, 0);
+        if (!k) {
+            if (!x.bad) imap_bad(c, "invalid search");
+            skey_free(root);
+            return;
+        }
+        kid_add(root, k);
+    }
+    if (root->nkids == 0) {
+        skey_free(root);
+        imap_bad(c, "missing search keys");
+        return;
+    }
+    store_txn *t;
+    int rc = store_read_begin(c->srv->st, &t);
+    if (rc < 0) {
+        skey_free(root);
+        imap_no_store(c, rc, "SEARCH");
+        return;
+    }
+    uint32_t *hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
+    if (!hits) abort();
+    size_t nhits = 0;
+    for (size_t s = 0; s < c->sel.n; s++) {
+        store_msg m;
+        if (store_msg_get(t, c->sel.mailbox_id, c->sel.uids[s], &m) < 0) continue;
+        msg_view v = {.c = c, .t = t, .m = &m, .seq = (uint32_t)s + 1};
+        if (eval(root, &v)) hits[nhits++] = uid ? m.uid : (uint32_t)s + 1;
+        imap_buf_free(&v.text);
+    }
+    store_read_end(&t);
+    skey_free(root);
+    imap_buf *o = &c->out;
+    if (!esearch) {
+        imap_buf_puts(o, "* SEARCH");
+        for (size_t k = 0; k < nhits; k++)
+            imap_buf_printf(o, " %u", hits[k]);
+        imap_buf_puts(o, "\r\n");
+    } else {
+        imap_buf_puts(o, "* ESEARCH (TAG ");
+        imap_buf_printf(o, "\"%s\")", c->tag);
+        if (uid) imap_buf_puts(o, " UID");
+        if (nhits && (ret & RET_MIN)) imap_buf_printf(o, " MIN %u", hits[0]);
+        if (nhits && (ret & RET_MAX)) imap_buf_printf(o, " MAX %u", hits[nhits - 1]);
+        if (ret & RET_COUNT) imap_buf_printf(o, " COUNT %zu", nhits);
+        if (nhits && (ret & RET_ALL)) {
+            imap_buf_puts(o, " ALL ");
+            imap_seqset_format(o, hits, nhits);
+        }
+        imap_buf_puts(o, "\r\n");
+    }
+    free(hits);
+    imap_ok(c, "SEARCH completed");
+}

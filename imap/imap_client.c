@@ -1,0 +1,601 @@
+/* imap_client.c: one connection: non-blocking socket and TLS I/O, parsing, dispatch, answers */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "imap/imap_int.h"
+
+#define KEEPALIVE_MS (150 * 1000) /* IDLE keepalive: between 2 and 4 minutes as asked */
+
+int64_t imap_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_resp(imap_client *c, const char *status, const char *fmt, va_list ap)
+{
+    c->resp.len = 0;
+    imap_buf_puts(&c->resp, status);
+    imap_buf_putc(&c->resp, ' ');
+    imap_buf_vprintf(&c->resp, fmt, ap);
+}
+
+void imap_ok(imap_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_resp(c, "OK", fmt, ap);
+    va_end(ap);
+}
+
+void imap_no(imap_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_resp(c, "NO", fmt, ap);
+    va_end(ap);
+}
+
+void imap_bad(imap_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_resp(c, "BAD", fmt, ap);
+    va_end(ap);
+}
+
+void imap_no_store(imap_client *c, int rc, const char *what)
+{
+    switch (rc) {
+    case -ENOENT:
+        imap_no(c, "[NONEXISTENT] %s: no such mailbox", what);
+        break;
+    case -EEXIST:
+        imap_no(c, "[ALREADYEXISTS] %s: mailbox already exists", what);
+        break;
+    case -EINVAL:
+        imap_bad(c, "%s: invalid name or argument", what);
+        break;
+    case -EPERM:
+        imap_no(c, "[CANNOT] %s: not allowed", what);
+        break;
+    case -ENOTEMPTY:
+        imap_no(c, "[HASCHILDREN] %s: mailbox has children", what);
+        break;
+    case -EFBIG:
+        imap_no(c, "[TOOBIG] %s: message too large", what);
+        break;
+    case -ENOSPC:
+        imap_no(c, "[OVERQUOTA] %s: disk full", what);
+        break;
+    case -EROFS:
+        imap_no(c, "[CANNOT] %s: store is read-only", what);
+        break;
+    default:
+        imap_no(c, "[SERVERBUG] %s: %s", what, store_strerror(rc));
+        break;
+    }
+}
+
+void imap_capabilities(imap_client *c, imap_buf *b)
+{
+    imap_buf_puts(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
+    if (c->state == IMAP_ST_NOAUTH) {
+        if (!c->tls && c->srv->tls) imap_buf_puts(b, " STARTTLS");
+        if (imap_auth_allowed(c))
+            imap_buf_puts(b, " AUTH=PLAIN");
+        else
+            imap_buf_puts(b, " LOGINDISABLED");
+        return;
+    }
+    imap_buf_puts(b, " UIDPLUS MOVE NAMESPACE UNSELECT SPECIAL-USE LIST-EXTENDED LIST-STATUS"
+                     " ESEARCH BINARY CHILDREN STATUS=SIZE MULTIAPPEND UTF8=ACCEPT");
+}
+
+/* ---- I/O ---------------------------------------------------------------------------- */
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) return true;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) return s6->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+static void greet(imap_client *c)
+{
+    imap_buf_puts(&c->out, "* OK [CAPABILITY ");
+    imap_capabilities(c, &c->out);
+    imap_buf_puts(&c->out, "] mailfs ready\r\n");
+}
+
+imap_client *imap_client_new(imap_server *srv, int fd, const struct sockaddr *sa, bool implicit_tls)
+{
+    imap_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->srv = srv;
+    c->fd = fd;
+    c->loopback = is_loopback(sa);
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->addr,
+                  sizeof(c->addr));
+    else
+        strcpy(c->addr, "unknown");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    imap_parser_limits lim = {.max_append_literal = (size_t)store_msg_max(srv->st)};
+    c->parser = imap_parser_new(&lim);
+    c->last_input_ms = imap_now_ms();
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        imap_parser_free(&c->parser);
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    c->reading = true;
+    c->next = srv->clients;
+    if (srv->clients) srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    if (implicit_tls) {
+        c->ssl = SSL_new(srv->tls);
+        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+            imap_client_free(c);
+            return NULL;
+        }
+        SSL_set_accept_state(c->ssl);
+        c->tls = c->handshaking = true;
+    }
+    greet(c);
+    if (srv->opt.verbose)
+        fprintf(stderr, "mailfs: imap: connection from %s%s\n", c->addr,
+                implicit_tls ? " (TLS)" : "");
+    return c;
+}
+
+void imap_client_free(imap_client *c)
+{
+    imap_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->nclients--;
+    if (c->cont_free && c->cont_ctx) c->cont_free(c->cont_ctx);
+    imap_auth_forget(c);
+    if (c->ssl) {
+        if (!c->handshaking) SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    imap_unselect(c);
+    imap_buf_free(&c->in);
+    imap_buf_free(&c->out);
+    imap_buf_free(&c->resp);
+    imap_parser_free(&c->parser);
+    free(c);
+}
+
+static int tls_error(imap_client *c, int n, const char *what)
+{
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return e;
+    if (e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_SYSCALL && c->srv->opt.verbose) {
+        char buf[256];
+        ERR_error_string_n(ERR_peek_last_error(), buf, sizeof(buf));
+        fprintf(stderr, "mailfs: imap: TLS %s failed for %s: %s\n", what, c->addr, buf);
+    }
+    ERR_clear_error();
+    return -1;
+}
+
+/* Reads what is there; returns 0, or -1 when the connection is gone. */
+static int client_fill(imap_client *c)
+{
+    c->ssl_read_wants_write = false;
+    while (c->in.len < IMAP_IN_MAX) {
+        imap_buf_reserve(&c->in, 16384);
+        size_t room = c->in.cap - c->in.len - 1;
+        if (c->ssl) {
+            ERR_clear_error();
+            int n = SSL_read(c->ssl, c->in.data + c->in.len, (int)room);
+            if (n > 0) {
+                c->in.len += (size_t)n;
+                c->in.data[c->in.len] = '\0';
+                c->last_input_ms = imap_now_ms();
+                continue;
+            }
+            int e = tls_error(c, n, "read");
+            if (e == SSL_ERROR_WANT_READ) return 0;
+            if (e == SSL_ERROR_WANT_WRITE) {
+                c->ssl_read_wants_write = true;
+                return 0;
+            }
+            return -1;
+        }
+        ssize_t n = read(c->fd, c->in.data + c->in.len, room);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            c->in.data[c->in.len] = '\0';
+            c->last_input_ms = imap_now_ms();
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes what it can; returns 0, or -1 when the connection is gone. */
+static int client_flush(imap_client *c)
+{
+    c->ssl_write_wants_read = false;
+    while (c->out.len > 0) {
+        size_t chunk = c->out.len > (1u << 20) ? (1u << 20) : c->out.len;
+        if (c->ssl) {
+            ERR_clear_error();
+            int n = SSL_write(c->ssl, c->out.data, (int)chunk);
+            if (n > 0) {
+                imap_buf_consume(&c->out, (size_t)n);
+                continue;
+            }
+            int e = tls_error(c, n, "write");
+            if (e == SSL_ERROR_WANT_WRITE) return 0;
+            if (e == SSL_ERROR_WANT_READ) {
+                c->ssl_write_wants_read = true;
+                return 0;
+            }
+            return -1;
+        }
+        ssize_t n = send(c->fd, c->out.data, chunk, MSG_NOSIGNAL);
+        if (n > 0) {
+            imap_buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
+    }
+    if (c->out.cap > (4u << 20)) { /* give back a big FETCH's buffer */
+        imap_buf_free(&c->out);
+    }
+    return 0;
+}
+
+static void rearm(imap_client *c, bool hs_wants_write)
+{
+    bool want_in = c->in.len < IMAP_IN_MAX || c->ssl_write_wants_read || c->handshaking;
+    bool want_out = c->out.len > 0 || c->ssl_read_wants_write || hs_wants_write;
+    if (want_in == c->reading && want_out == c->want_out) return;
+    struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0),
+                             .data.ptr = c};
+    epoll_ctl(c->srv->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->reading = want_in;
+    c->want_out = want_out;
+}
+
+/* ---- commands ----------------------------------------------------------------------- */
+
+void imap_command_finish(imap_client *c)
+{
+    if (c->state == IMAP_ST_SELECTED && !(c->cmd_flags & IMAP_CMD_NOSYNC)) {
+        if (imap_sync(c, !(c->cmd_flags & IMAP_CMD_USES_SEQS)) < 0) {
+            c->close_after_flush = true;
+            return;
+        }
+    }
+    if (c->resp.len == 0) imap_ok(c, "completed");
+    imap_buf_printf(&c->out, "%s %s\r\n", c->tag, c->resp.data);
+    c->resp.len = 0;
+    c->cmd_flags = 0;
+}
+
+static void dispatch(imap_client *c, const imap_command *cmd)
+{
+    const imap_arg *args = cmd->args;
+    size_t nargs = cmd->nargs;
+    bool uid = false;
+    snprintf(c->tag, sizeof(c->tag), "%s", cmd->tag);
+    c->resp.len = 0;
+    c->cmd_flags = 0;
+    const imap_cmd_def *d = imap_command_find(cmd->name);
+    if (d && strcmp(cmd->name, "UID") == 0) {
+        if (nargs == 0 || args[0].type != IMAP_ARG_ATOM) {
+            imap_bad(c, "UID needs a command");
+            goto done;
+        }
+        char sub[32];
+        snprintf(sub, sizeof(sub), "%s", args[0].str);
+        for (char *p = sub; *p; p++)
+            *p = (char)((*p >= 'a' && *p <= 'z') ? *p - 32 : *p);
+        d = imap_command_find(sub);
+        if (!d || !(d->flags & IMAP_CMD_UID)) {
+            imap_bad(c, "unknown UID command '%s'", sub);
+            goto done;
+        }
+        args++;
+        nargs--;
+        uid = true;
+    }
+    if (!d) {
+        imap_bad(c, "unknown command '%s'", cmd->name);
+        goto done;
+    }
+    if (c->state == IMAP_ST_NOAUTH && !(d->flags & IMAP_CMD_NOAUTH)) {
+        imap_bad(c, "%s is not allowed before login", cmd->name);
+        goto done;
+    }
+    if (c->state != IMAP_ST_NOAUTH && !(d->flags & IMAP_CMD_AUTH)) {
+        imap_bad(c, "%s is not allowed after login", cmd->name);
+        goto done;
+    }
+    if ((d->flags & IMAP_CMD_SELECTED) && c->state != IMAP_ST_SELECTED) {
+        imap_bad(c, "no mailbox selected");
+        goto done;
+    }
+    c->cmd_flags = d->flags;
+    if (uid) c->cmd_flags &= ~(unsigned)IMAP_CMD_USES_SEQS;
+    d->fn(c, cmd, args, nargs, uid);
+    if (c->wait != IMAP_WAIT_NONE || c->cont) return; /* it answers later */
+done:
+    imap_command_finish(c);
+}
+
+static void parse_error(imap_client *c)
+{
+    const char *msg, *tag;
+    imap_parse_error e = imap_parser_error(c->parser, &msg, &tag);
+    if (e == IMAP_PERR_TOOBIG)
+        imap_buf_printf(&c->out, "%s NO [TOOBIG] %s\r\n", tag, msg);
+    else
+        imap_buf_printf(&c->out, "%s BAD %s\r\n", tag, msg);
+}
+
+/* A synchronizing literal was announced: invite it, or refuse it if the command cannot run. */
+static void literal_invite(imap_client *c)
+{
+    const char *name = imap_parser_pending_name(c->parser);
+    const imap_cmd_def *d = name[0] ? imap_command_find(name) : NULL;
+    bool ok = d != NULL;
+    if (d && c->state == IMAP_ST_NOAUTH && !(d->flags & IMAP_CMD_NOAUTH)) ok = false;
+    if (ok) {
+        imap_buf_puts(&c->out, "+ OK\r\n");
+        return;
+    }
+    imap_buf_printf(&c->out, "%s BAD %s\r\n",
+                    imap_parser_pending_tag(c->parser)[0] ? imap_parser_pending_tag(c->parser)
+                                                          : "*",
+                    d ? "command not allowed now" : "unknown command");
+    imap_parser_reject_literal(c->parser);
+}
+
+/* One line of a waiting command (IDLE's DONE, an AUTHENTICATE response). */
+static void waiting_line(imap_client *c, char *line)
+{
+    if (c->wait == IMAP_WAIT_IDLE) {
+        c->wait = IMAP_WAIT_NONE;
+        if (strcasecmp(line, "DONE") == 0)
+            imap_ok(c, "IDLE terminated");
+        else
+            imap_bad(c, "expected DONE");
+        imap_command_finish(c);
+        return;
+    }
+    /* AUTHENTICATE PLAIN: base64 of "authzid NUL authcid NUL password" */
+    c->wait = IMAP_WAIT_NONE;
+    if (strcmp(line, "*") == 0) {
+        imap_bad(c, "AUTHENTICATE cancelled");
+        imap_command_finish(c);
+        return;
+    }
+    imap_auth_plain_response(c, line);
+    if (c->wait == IMAP_WAIT_NONE) imap_command_finish(c);
+}
+
+static void client_process(imap_client *c)
+{
+    while (!c->dead && !c->close_after_flush && !c->starttls_after_flush && !c->handshaking) {
+        if (c->cont) {
+            if (c->out.len >= IMAP_OUT_HIGH) return;
+            if (c->cont(c, c->cont_ctx) == 1) continue;
+            if (c->cont_free) c->cont_free(c->cont_ctx);
+            c->cont = NULL;
+            c->cont_ctx = NULL;
+            c->cont_free = NULL;
+            imap_command_finish(c);
+            continue;
+        }
+        if (c->wait == IMAP_WAIT_DELAY || c->wait == IMAP_WAIT_AUTHING) return;
+        if (c->wait == IMAP_WAIT_IDLE || c->wait == IMAP_WAIT_AUTH) {
+            char *lf = memchr(c->in.data ? c->in.data : "", '\n', c->in.len);
+            if (!lf) {
+                if (c->in.len > 65536) {
+                    imap_client_bye(c, "line too long");
+                    return;
+                }
+                return;
+            }
+            size_t n = (size_t)(lf - c->in.data);
+            char *line = strndup(c->in.data, n);
+            if (!line) abort();
+            if (n > 0 && line[n - 1] == '\r') line[n - 1] = '\0';
+            imap_buf_consume(&c->in, n + 1);
+            waiting_line(c, line);
+            explicit_bzero(line, n);
+            free(line);
+            continue;
+        }
+        if (c->out.len >= IMAP_OUT_HIGH || c->in.len == 0) return;
+        size_t used = 0;
+        imap_parse_result r = imap_parser_feed(c->parser, c->in.data, c->in.len, &used);
+        imap_buf_consume(&c->in, used);
+        switch (r) {
+        case IMAP_PARSE_MORE:
+            return;
+        case IMAP_PARSE_CONTINUE:
+            literal_invite(c);
+            break;
+        case IMAP_PARSE_ERROR:
+            parse_error(c);
+            break;
+        case IMAP_PARSE_COMMAND:
+            dispatch(c, imap_parser_command(c->parser));
+            if (c->starttls_after_flush) {
+                /* Bytes pipelined after STARTTLS were sent in the clear: drop them. */
+                c->in.len = 0;
+                imap_parser_reset(c->parser);
+            }
+            break;
+        }
+    }
+}
+
+void imap_client_starttls(imap_client *c)
+{
+    c->starttls_after_flush = true;
+}
+
+static void start_tls_now(imap_client *c)
+{
+    c->starttls_after_flush = false;
+    c->ssl = SSL_new(c->srv->tls);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+        c->dead = true;
+        return;
+    }
+    SSL_set_accept_state(c->ssl);
+    c->tls = c->handshaking = true;
+    c->in.len = 0;
+}
+
+void imap_client_kick(imap_client *c)
+{
+    bool hs_wants_write = false;
+    int round;
+    for (round = 0; round < 32 && !c->dead; round++) {
+        if (c->handshaking) {
+            ERR_clear_error();
+            int r = SSL_do_handshake(c->ssl);
+            if (r == 1) {
+                c->handshaking = false;
+            } else {
+                int e = tls_error(c, r, "handshake");
+                if (e == SSL_ERROR_WANT_WRITE) hs_wants_write = true;
+                if (e < 0) c->dead = true;
+                break;
+            }
+        }
+        size_t in0 = c->in.len;
+        if (!c->close_after_flush && client_fill(c) < 0) {
+            c->dead = true;
+            break;
+        }
+        size_t in1 = c->in.len, out1 = c->out.len;
+        client_process(c);
+        bool moved = c->in.len != in1 || c->out.len != out1 || in1 != in0;
+        size_t out2 = c->out.len;
+        if (client_flush(c) < 0) {
+            c->dead = true;
+            break;
+        }
+        moved = moved || c->out.len != out2;
+        if (c->out.len == 0 && c->close_after_flush) {
+            c->dead = true;
+            break;
+        }
+        if (c->out.len == 0 && c->starttls_after_flush) {
+            start_tls_now(c);
+            continue;
+        }
+        if (!moved) break;
+    }
+    if (c->dead) {
+        imap_client_free(c);
+        return;
+    }
+    if (round == 32)
+        hs_wants_write = true; /* more to do: a writable socket brings us back at once */
+    rearm(c, hs_wants_write);
+}
+
+void imap_client_event(imap_client *c, uint32_t events)
+{
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        if (!(events & EPOLLIN)) {
+            imap_client_free(c);
+            return;
+        }
+    }
+    imap_client_kick(c);
+}
+
+void imap_client_bye(imap_client *c, const char *text)
+{
+    imap_buf_printf(&c->out, "* BYE %s\r\n", text);
+    c->close_after_flush = true;
+}
+
+void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
+{
+    if (c->wait == IMAP_WAIT_AUTHING) return;
+    if (c->wait == IMAP_WAIT_DELAY) {
+        if (now >= c->delay_until_ms) {
+            c->wait = IMAP_WAIT_NONE;
+            imap_command_finish(c);
+            imap_client_kick(c);
+            return;
+        }
+        if (c->delay_until_ms < *next) *next = c->delay_until_ms;
+        return;
+    }
+    if (c->wait == IMAP_WAIT_IDLE) {
+        if (now >= c->keepalive_ms) {
+            imap_buf_puts(&c->out, "* OK Still here\r\n");
+            c->keepalive_ms = now + KEEPALIVE_MS;
+            imap_client_kick(c);
+            return;
+        }
+        if (c->keepalive_ms < *next) *next = c->keepalive_ms;
+        return;
+    }
+    int64_t limit = c->state == IMAP_ST_NOAUTH ? IMAP_AUTOLOGOUT_MS : IMAP_IDLE_LIMIT_MS;
+    if (now - c->last_input_ms > limit && !c->cont) {
+        imap_client_bye(c, "autologout; idle for too long");
+        imap_client_kick(c);
+        return;
+    }
+}
+
+/* Called by IDLE: the keepalive clock starts now. */
+void imap_client_idle_start(imap_client *c)
+{
+    c->wait = IMAP_WAIT_IDLE;
+    c->keepalive_ms = imap_now_ms() + KEEPALIVE_MS;
+}

@@ -1,0 +1,300 @@
+/* imap_int.h: what the IMAP server's files share: the client, the selected mailbox, commands */
+#ifndef MAILFS_IMAP_INT_H
+#define MAILFS_IMAP_INT_H
+
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imap/imap_buf.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_seqset.h"
+#include "imap/imap_server.h"
+#include "store/store.h"
+
+#define IMAP_OUT_HIGH (1u << 20) /* stop running commands while this much output waits */
+#define IMAP_IN_MAX (256u << 10) /* stop reading while this much unparsed input waits */
+#define IMAP_PENALTY_SLOTS 1024  /* login-failure records kept (per address and per user) */
+#define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000) /* idle limit before login */
+#define IMAP_IDLE_LIMIT_MS (60 * 60 * 1000) /* idle limit after login when not in IDLE */
+
+typedef struct imap_client imap_client;
+
+enum imap_state { IMAP_ST_NOAUTH, IMAP_ST_AUTH, IMAP_ST_SELECTED, IMAP_ST_LOGOUT };
+
+enum imap_wait {
+    IMAP_WAIT_NONE,
+    IMAP_WAIT_IDLE,    /* in IDLE: waiting for DONE */
+    IMAP_WAIT_AUTH,    /* AUTHENTICATE: waiting for the client's response line */
+    IMAP_WAIT_DELAY,   /* a login failure: holding the answer back */
+    IMAP_WAIT_AUTHING, /* a password is being checked by an auth worker */
+};
+
+#define IMAP_AUTH_WORKERS 2 /* threads that run the (deliberately slow) password hash */
+
+typedef struct imap_auth_job {
+    struct imap_auth_job *next;
+    imap_client *c; /* NULL once the client is gone (set by the loop thread only) */
+    char user[STORE_USER_MAX + 1];
+    char pass[1024];
+    int rc;
+    uint32_t user_id;
+} imap_auth_job;
+
+/* The selected mailbox as this session sees it: sequence number i+1 is uids[i]. */
+typedef struct imap_selected {
+    uint32_t mailbox_id;
+    uint32_t uidvalidity;
+    bool readonly;
+    uint32_t *uids;
+    size_t n, cap;
+    uint64_t feed_pos;     /* change feed read up to here */
+    uint32_t *pending_exp; /* expunged in the store, not yet announced */
+    size_t npending, cap_pending;
+    uint64_t *own; /* modseqs of our own flag changes (not echoed back) */
+    size_t nown, cap_own;
+    uint32_t *recent; /* UIDs that are \Recent in this session (ascending) */
+    size_t nrecent, cap_recent;
+} imap_selected;
+
+/* Which UIDs some session has already seen as \Recent, per mailbox (this process only). */
+typedef struct imap_recent_mark {
+    uint32_t mailbox_id;
+    uint32_t claimed; /* highest UID claimed as recent */
+} imap_recent_mark;
+
+typedef struct imap_penalty {
+    char key[STORE_USER_MAX + 8];
+    unsigned fails;
+    int64_t last_ms;
+} imap_penalty;
+
+typedef struct imap_listener {
+    int fd;
+    bool implicit_tls;
+    int port;
+} imap_listener;
+
+struct imap_server {
+    store *st;
+    imap_server_options opt;
+    char cert_file[4096], key_file[4096];
+    SSL_CTX *tls;
+    int ep;       /* epoll */
+    int sig_fd;   /* signalfd: SIGTERM, SIGINT, SIGHUP */
+    int stop_fd;  /* eventfd for imap_server_stop */
+    int watch_fd; /* store change notifications */
+    imap_listener *listeners;
+    size_t nlisteners;
+    imap_client *clients; /* doubly linked */
+    unsigned nclients;
+    imap_penalty penalties[IMAP_PENALTY_SLOTS];
+    imap_recent_mark *recent;
+    size_t nrecent, cap_recent;
+    bool stopping;
+    /* password checks run on worker threads so the loop never waits for scrypt */
+    pthread_t auth_threads[IMAP_AUTH_WORKERS];
+    unsigned nauth_threads;
+    pthread_mutex_t auth_mu;
+    pthread_cond_t auth_cv;
+    imap_auth_job *auth_todo, *auth_done;
+    bool auth_quit;
+    int auth_fd; /* eventfd: a check finished */
+};
+
+/* A command that produces output in steps (a big FETCH): called again while it returns 1. */
+typedef int imap_cont_fn(imap_client *c, void *ctx);
+
+struct imap_client {
+    imap_server *srv;
+    imap_client *prev, *next;
+    int fd;
+    SSL *ssl;
+    bool tls; /* TLS is on (or being negotiated) */
+    bool handshaking;
+    bool ssl_read_wants_write, ssl_write_wants_read;
+    bool starttls_after_flush;
+    bool close_after_flush;
+    bool dead;
+    bool loopback;
+    bool want_out; /* EPOLLOUT armed */
+    bool reading;  /* EPOLLIN armed */
+    char addr[64];
+    imap_buf in, out;
+    imap_buf resp; /* the tagged answer of the running command, without the tag */
+    imap_parser *parser;
+    enum imap_state state;
+    enum imap_wait wait;
+    uint32_t user_id;
+    char user[STORE_USER_MAX + 1];
+    bool utf8; /* IMAP4rev2 or UTF8=ACCEPT enabled */
+    bool rev2;
+    imap_selected sel;
+    char tag[80];       /* the tag of the command that waits (IDLE, AUTHENTICATE, delay) */
+    unsigned cmd_flags; /* the flags of the waiting or running command */
+    int64_t delay_until_ms;
+    int64_t keepalive_ms; /* next "* OK Still here" in IDLE */
+    int64_t last_input_ms;
+    imap_auth_job *auth_job; /* the password check in flight */
+    imap_cont_fn *cont;
+    void *cont_ctx;
+    void (*cont_free)(void *ctx);
+};
+
+/* ---- the command table (imap_commands.c) --------------------------------------------- */
+
+enum {
+    IMAP_CMD_NOAUTH = 1u << 0,    /* allowed before login */
+    IMAP_CMD_AUTH = 1u << 1,      /* allowed after login */
+    IMAP_CMD_SELECTED = 1u << 2,  /* needs a selected mailbox */
+    IMAP_CMD_USES_SEQS = 1u << 3, /* no EXPUNGE may be sent while it runs (sequence numbers) */
+    IMAP_CMD_UID = 1u << 4,       /* may follow UID */
+    IMAP_CMD_NOSYNC = 1u << 5,    /* do not push changes after it (LOGOUT, STARTTLS) */
+};
+
+/* ARGS/NARGS are the arguments after the command name (after the subcommand for UID). The
+ * handler writes untagged responses to c->out and the tagged answer with imap_ok/no/bad. */
+typedef void imap_cmd_fn(imap_client *c, const imap_command *cmd, const imap_arg *args,
+                         size_t nargs, bool uid);
+
+typedef struct imap_cmd_def {
+    const char *name;
+    imap_cmd_fn *fn;
+    unsigned flags;
+} imap_cmd_def;
+
+const imap_cmd_def *imap_command_find(const char *name);
+
+imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_starttls,
+    imap_cmd_authenticate, imap_cmd_login, imap_cmd_enable, imap_cmd_id, imap_cmd_idle,
+    imap_cmd_select, imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
+    imap_cmd_lsub, imap_cmd_namespace, imap_cmd_status, imap_cmd_list, imap_cmd_append,
+    imap_cmd_check, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_search,
+    imap_cmd_fetch, imap_cmd_store, imap_cmd_copy;
+
+/* ---- connections (imap_client.c) ----------------------------------------------------- */
+
+struct sockaddr;
+/* Takes over FD (a non-blocking accepted socket) and sends the greeting (after the handshake
+ * for implicit TLS). NULL if out of resources (FD is then closed). */
+imap_client *imap_client_new(imap_server *srv, int fd, const struct sockaddr *sa,
+                             bool implicit_tls);
+/* Handles epoll EVENTS for C; C may be freed on return. */
+void imap_client_event(imap_client *c, uint32_t events);
+/* Runs what can run now (pending input, output), then re-arms epoll; may free C. */
+void imap_client_kick(imap_client *c);
+/* Fires C's due timers (login delay, IDLE keepalive, autologout); lowers *NEXT to its next
+ * deadline. May free C. */
+void imap_client_timers(imap_client *c, int64_t now, int64_t *next);
+/* Sends "* BYE TEXT", flushes what it can and frees C. */
+void imap_client_bye(imap_client *c, const char *text);
+void imap_client_free(imap_client *c);
+/* Enters IDLE: waits for DONE, sends keepalives. */
+void imap_client_idle_start(imap_client *c);
+/* Ends the running command: pushes changes (unless forbidden) and writes the tagged answer. */
+void imap_command_finish(imap_client *c);
+
+/* ---- answers (imap_client.c) --------------------------------------------------------- */
+
+void imap_ok(imap_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_no(imap_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void imap_bad(imap_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NO (or BAD for -EINVAL) with a text for store error RC, naming what failed. */
+void imap_no_store(imap_client *c, int rc, const char *what);
+/* The capability list for the client's state, without "* CAPABILITY ". */
+void imap_capabilities(imap_client *c, imap_buf *b);
+/* Starts TLS on the connection once the output is flushed. */
+void imap_client_starttls(imap_client *c);
+int64_t imap_now_ms(void);
+/* Pushes pending mailbox changes as untagged responses (imap_sync.c). EXPUNGEs only when
+ * ALLOW_EXPUNGE; others wait. Returns 0, or -1 if the connection must close. */
+int imap_sync(imap_client *c, bool allow_expunge);
+/* Forgets the selected mailbox. */
+void imap_unselect(imap_client *c);
+/* Notes a modseq produced by our own flag change so the push does not echo it. */
+void imap_sync_own(imap_client *c, uint64_t modseq);
+/* Removes UID from the view (after our own EXPUNGE/MOVE); returns its old sequence number. */
+uint32_t imap_sync_remove(imap_client *c, uint32_t uid);
+/* \Recent: a session that sees UID first (and may change the mailbox) takes it as recent. */
+void imap_recent_claim(imap_client *c, uint32_t uid);
+/* True if UID is \Recent in this session (never for IMAP4rev2 sessions). */
+bool imap_is_recent(const imap_client *c, uint32_t uid);
+/* The highest UID of MAILBOX_ID some session took as recent (0: none). */
+uint32_t imap_recent_claimed(imap_server *srv, uint32_t mailbox_id);
+/* The sequence number of UID in the view, 0 if not there. */
+uint32_t imap_seq_of(const imap_client *c, uint32_t uid);
+
+/* Expunges the \Deleted messages among CAND (UIDs); announces them unless SILENT
+ * (cmd_expunge.c). */
+int imap_expunge_run(imap_client *c, const uint32_t *cand, size_t ncand, bool silent);
+
+/* ---- STATUS items, shared with LIST-STATUS (cmd_status.c) ----------------------------- */
+
+enum {
+    IMAP_STATUS_MESSAGES = 1u << 0,
+    IMAP_STATUS_UIDNEXT = 1u << 1,
+    IMAP_STATUS_UIDVALIDITY = 1u << 2,
+    IMAP_STATUS_UNSEEN = 1u << 3,
+    IMAP_STATUS_RECENT = 1u << 4,
+    IMAP_STATUS_SIZE = 1u << 5,
+    IMAP_STATUS_DELETED = 1u << 6,
+};
+/* Parses a STATUS item list; returns 0, or -1 after answering BAD. */
+int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items);
+/* Appends "* STATUS name (...)\r\n" for MB; T (a read transaction) is used for SIZE. */
+void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsigned items);
+
+/* ---- login (imap_auth.c) ------------------------------------------------------------- */
+
+/* Checks USER/PASS, then answers (delayed after failures) and moves to the authenticated
+ * state. */
+void imap_auth_login(imap_client *c, const char *user, const char *pass);
+/* Starts and stops the auth workers (imap_server_new / imap_server_free). */
+int imap_auth_start(imap_server *srv);
+void imap_auth_stop(imap_server *srv);
+/* The loop's side: answers the clients whose checks finished (auth_fd became readable). */
+void imap_auth_completed(imap_server *srv);
+/* A client goes away: forget its check in flight. */
+void imap_auth_forget(imap_client *c);
+/* Handles the client's AUTHENTICATE PLAIN response (base64), as imap_auth_login. */
+void imap_auth_plain_response(imap_client *c, const char *b64);
+/* True if plaintext logins are allowed on this connection (TLS or loopback). */
+bool imap_auth_allowed(const imap_client *c);
+
+/* ---- helpers (imap_util.c) ----------------------------------------------------------- */
+
+/* Converts a mailbox name argument to the store's UTF-8 name ('/' delimited, INBOX folded).
+ * Returns 0, or -1 after answering BAD. */
+int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);
+/* Appends a mailbox name as the client wants it (modified UTF-7 or UTF-8), quoted. */
+void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name);
+/* Appends "(\Seen kw ...)" for system flags and space-separated keywords. */
+void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords);
+/* The same with \Recent for a message that is recent in C's session. */
+void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flags,
+                        const char *keywords);
+/* Parses a flag list (or a single flag): system flags into *flags, keywords into KW
+ * (space-separated). Returns 0 or -1 after answering BAD. */
+int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw);
+/* Appends "dd-Mon-yyyy hh:mm:ss +zzzz". */
+void imap_date_time_put(imap_buf *b, int64_t t, int tz_min);
+/* Parses an IMAP date-time; returns 0 or -1. */
+int imap_date_time_parse(const char *s, int64_t *t, int *tz_min);
+/* Parses an IMAP date ("1-Feb-2024"), as the start of that day in UTC; returns 0 or -1. */
+int imap_date_parse(const char *s, int64_t *t);
+/* Resolves a sequence set argument to the UIDs of the view (ascending, each once) with their
+ * sequence numbers. Returns 0, or -1 after answering BAD. *uids and *seqs are malloc'ed. */
+int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uids, uint32_t **seqs,
+                     size_t *n);
+/* True if mailbox NAME matches LIST pattern PAT ('*' anything, '%' anything but '/'). */
+bool imap_pattern_match(const char *pat, const char *name);
+/* Collects the user's mailboxes (sorted by name); *out is malloc'ed. Returns 0 or a store
+ * error. */
+int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n);
+/* After imap_mailboxes: true if MBS[I] has children. */
+bool imap_mailbox_has_children(const store_mailbox *mbs, size_t n, size_t i);
+/* Parses a number argument; returns 0 or -1 (no answer). */
+int imap_arg_number(const imap_arg *a, uint64_t *out);
+
+#endif

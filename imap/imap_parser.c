@@ -1,0 +1,639 @@
+/* imap_parser.c: the incremental IMAP command parser, a byte-at-a-time state machine */
+#include "imap/imap_parser.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/imap_buf.h"
+
+enum state {
+    ST_TAG,
+    ST_NAME,
+    ST_ARGS, /* between tokens */
+    ST_ATOM,
+    ST_QUOTED,
+    ST_QUOTED_ESC,
+    ST_LITHDR, /* after '{': digits, optional '+' or '-'... then '}' */
+    ST_LIT_CR, /* after '}': CR or LF */
+    ST_LIT_LF, /* after '}' CR: LF */
+    ST_LITDATA,
+    ST_EOL_LF,   /* after CR at the end of a line */
+    ST_SKIP,     /* discarding the rest of a bad line */
+    ST_SKIP_LIT, /* discarding a non-synchronizing literal of a bad line */
+};
+
+typedef struct node {
+    imap_arg_type type;
+    bool lit8;
+    size_t off, len;
+    long parent, first, last, next;
+    size_t count;
+} node;
+
+struct imap_parser {
+    imap_parser_limits lim;
+    enum state st;
+    imap_buf sb; /* tag NUL name NUL tokens... */
+    size_t name_off;
+    node *nodes;
+    size_t nnodes, cap_nodes;
+    long cur; /* the list being filled */
+    unsigned depth;
+    size_t line_bytes, lit_bytes;
+    /* the token in progress */
+    size_t tok_off;
+    unsigned bracket;
+    bool bracket_quote, bracket_esc;
+    uint64_t lit_size;
+    bool lit_plus, lit_minus, lit8, lit_digits;
+    /* the command handed out */
+    imap_arg *out;
+    imap_command cmd;
+    bool have_cmd;
+    /* the last error */
+    imap_parse_error err;
+    const char *errmsg;
+    char errtag[80];
+    /* skipping */
+    int skip_st;
+    uint64_t skip_n;
+    bool skip_plus;
+};
+
+static const imap_parser_limits defaults = {
+    .max_line = 65536,
+    .max_literal = 65536,
+    .max_append_literal = 64u << 20,
+    .max_command = 256u << 20,
+    .max_depth = 32,
+    .max_args = 100000,
+};
+
+imap_parser *imap_parser_new(const imap_parser_limits *limits)
+{
+    imap_parser *p = calloc(1, sizeof(*p));
+    if (!p) abort();
+    p->lim = defaults;
+    if (limits) {
+        if (limits->max_line) p->lim.max_line = limits->max_line;
+        if (limits->max_literal) p->lim.max_literal = limits->max_literal;
+        if (limits->max_append_literal) p->lim.max_append_literal = limits->max_append_literal;
+        if (limits->max_command) p->lim.max_command = limits->max_command;
+        if (limits->max_depth) p->lim.max_depth = limits->max_depth;
+        if (limits->max_args) p->lim.max_args = limits->max_args;
+    }
+    imap_parser_reset(p);
+    return p;
+}
+
+void imap_parser_free(imap_parser **pp)
+{
+    imap_parser *p = *pp;
+    if (!p) return;
+    imap_buf_free(&p->sb);
+    free(p->nodes);
+    free(p->out);
+    free(p);
+    *pp = NULL;
+}
+
+static void root_init(imap_parser *p)
+{
+    p->nnodes = 0;
+    if (p->cap_nodes == 0) {
+        p->cap_nodes = 64;
+        p->nodes = malloc(p->cap_nodes * sizeof(node));
+        if (!p->nodes) abort();
+    }
+    p->nodes[0] = (node){.type = IMAP_ARG_LIST, .parent = -1, .first = -1, .last = -1, .next = -1};
+    p->nnodes = 1;
+    p->cur = 0;
+    p->depth = 0;
+}
+
+void imap_parser_reset(imap_parser *p)
+{
+    p->st = ST_TAG;
+    p->sb.len = 0;
+    imap_buf_reserve(&p->sb, 64);
+    p->sb.data[0] = '\0';
+    p->name_off = 0;
+    p->line_bytes = p->lit_bytes = 0;
+    root_init(p);
+}
+
+static void drop_command(imap_parser *p)
+{
+    if (p->have_cmd) {
+        p->have_cmd = false;
+        free(p->out);
+        p->out = NULL;
+        imap_parser_reset(p);
+    }
+}
+
+/* Adds a token node to the current list; returns its index or -1 over the limit. */
+static long add_node(imap_parser *p, imap_arg_type type)
+{
+    if (p->nnodes >= p->lim.max_args + 1) return -1;
+    if (p->nnodes == p->cap_nodes) {
+        p->cap_nodes *= 2;
+        node *n = realloc(p->nodes, p->cap_nodes * sizeof(node));
+        if (!n) abort();
+        p->nodes = n;
+    }
+    long i = (long)p->nnodes++;
+    p->nodes[i] = (node){
+        .type = type, .parent = p->cur, .first = -1, .last = -1, .next = -1, .off = p->sb.len};
+    node *par = &p->nodes[p->cur];
+    if (par->last >= 0)
+        p->nodes[par->last].next = i;
+    else
+        par->first = i;
+    par->last = i;
+    par->count++;
+    return i;
+}
+
+static imap_parse_result fail_at(imap_parser *p, imap_parse_error kind, const char *msg,
+                                 bool at_eol)
+{
+    p->err = kind;
+    p->errmsg = msg;
+    if (p->st == ST_TAG || p->sb.len == 0) {
+        strcpy(p->errtag, "*");
+    } else {
+        size_t n = strlen(p->sb.data);
+        if (n >= sizeof(p->errtag)) n = sizeof(p->errtag) - 1;
+        memcpy(p->errtag, p->sb.data, n);
+        p->errtag[n] = '\0';
+    }
+    imap_parser_reset(p);
+    if (!at_eol) {
+        p->st = ST_SKIP;
+        p->skip_st = 0;
+        p->skip_n = 0;
+        p->skip_plus = false;
+    }
+    return IMAP_PARSE_ERROR;
+}
+
+static bool is_tag_char(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && !strchr("(){\"\\%*+", c);
+}
+
+static bool is_name_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '_' || c == '.';
+}
+
+/* Lays the node tree out as imap_arg arrays with contiguous children. */
+static void place(imap_parser *p, long list, imap_arg *slots, size_t *used)
+{
+    size_t k = 0;
+    for (long i = p->nodes[list].first; i >= 0; i = p->nodes[i].next, k++) {
+        node *n = &p->nodes[i];
+        imap_arg *a = &slots[k];
+        memset(a, 0, sizeof(*a));
+        a->type = n->type;
+        a->literal8 = n->lit8;
+        if (n->type == IMAP_ARG_LIST) {
+            a->count = n->count;
+            a->list = p->out + *used;
+            a->str = "";
+            *used += n->count;
+        } else {
+            a->str = p->sb.data + n->off;
+            a->len = n->len;
+        }
+    }
+    k = 0;
+    for (long i = p->nodes[list].first; i >= 0; i = p->nodes[i].next, k++)
+        if (p->nodes[i].type == IMAP_ARG_LIST) place(p, i, slots[k].list, used);
+}
+
+static void finish_command(imap_parser *p)
+{
+    size_t total = p->nnodes; /* >= children of all lists */
+    p->out = calloc(total ? total : 1, sizeof(imap_arg));
+    if (!p->out) abort();
+    size_t used = p->nodes[0].count;
+    place(p, 0, p->out, &used);
+    p->cmd.tag = p->sb.data;
+    p->cmd.name = p->sb.data + p->name_off;
+    p->cmd.args = p->out;
+    p->cmd.nargs = p->nodes[0].count;
+    p->have_cmd = true;
+}
+
+static void tok_end(imap_parser *p, long idx)
+{
+    p->nodes[idx].len = p->sb.len - p->nodes[idx].off;
+    imap_buf_putc(&p->sb, '\0'); /* keep the NUL as a separator */
+}
+
+static size_t literal_limit(imap_parser *p)
+{
+    const char *name = p->sb.data + p->name_off;
+    if (p->name_off && strcmp(name, "APPEND") == 0) return p->lim.max_append_literal;
+    return p->lim.max_literal;
+}
+
+/* The end of a line while reading arguments: the command is complete if every list closed. */
+static imap_parse_result end_of_line(imap_parser *p)
+{
+    if (p->depth > 0) return fail_at(p, IMAP_PERR_SYNTAX, "missing ')'", true);
+    finish_command(p);
+    return IMAP_PARSE_COMMAND;
+}
+
+imap_parse_result imap_parser_feed(imap_parser *p, const char *data, size_t len, size_t *consumed)
+{
+    drop_command(p);
+    p->err = IMAP_PERR_NONE;
+    size_t i = 0;
+    imap_parse_result r = IMAP_PARSE_MORE;
+#define DONE(res)                                                                                  \
+    do {                                                                                           \
+        i++;                                                                                       \
+        r = (res);                                                                                 \
+        goto out;                                                                                  \
+    } while (0)
+
+    while (i < len) {
+        unsigned char c = (unsigned char)data[i];
+
+        if (p->st == ST_LITDATA) {
+            node *n = &p->nodes[p->nnodes - 1];
+            size_t want = (size_t)p->lit_size - (p->sb.len - n->off);
+            size_t take = len - i < want ? len - i : want;
+            imap_buf_append(&p->sb, data + i, take);
+            i += take;
+            if (take == want) {
+                tok_end(p, (long)p->nnodes - 1);
+                p->st = ST_ARGS;
+            }
+            continue;
+        }
+        if (p->st == ST_SKIP_LIT) {
+            size_t take = len - i < p->skip_n ? len - i : (size_t)p->skip_n;
+            i += take;
+            p->skip_n -= take;
+            if (p->skip_n == 0) {
+                p->st = ST_SKIP;
+                p->skip_st = 0;
+            }
+            continue;
+        }
+        if (p->st == ST_SKIP) {
+            /* Recognise a trailing {n+} so its bytes are not read as commands. */
+            i++;
+            if (c == '\n') {
+                if (p->skip_st >= 3 && p->skip_plus && p->skip_n > 0) {
+                    p->st = ST_SKIP_LIT;
+                } else {
+                    imap_parser_reset(p);
+                }
+                continue;
+            }
+            if (c == '{') {
+                p->skip_st = 1;
+                p->skip_n = 0;
+                p->skip_plus = false;
+            } else if (p->skip_st == 1 && isdigit(c)) {
+                if (p->skip_n < (1ull << 50)) p->skip_n = p->skip_n * 10 + (c - '0');
+            } else if (p->skip_st == 1 && c == '+') {
+                p->skip_plus = true;
+                p->skip_st = 2;
+            } else if ((p->skip_st == 1 || p->skip_st == 2) && c == '}') {
+                p->skip_st = 3;
+            } else if (p->skip_st == 3 && c == '\r') {
+                p->skip_st = 4;
+            } else {
+                p->skip_st = 0;
+            }
+            continue;
+        }
+
+        p->line_bytes++;
+        if (p->line_bytes > p->lim.max_line) {
+            bool eol = c == '\n';
+            i++;
+            r = fail_at(p, IMAP_PERR_TOOLONG, "line too long", eol);
+            goto out;
+        }
+
+        switch (p->st) {
+        case ST_TAG:
+            if (c == '\r' || c == '\n') {
+                if (p->sb.len == 0) { /* empty line: ignore */
+                    p->line_bytes = 0;
+                    i++;
+                    continue;
+                }
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
+            }
+            if (c == ' ') {
+                if (p->sb.len == 0) DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing tag", false));
+                imap_buf_putc(&p->sb, '\0');
+                p->name_off = p->sb.len;
+                p->st = ST_NAME;
+                i++;
+                continue;
+            }
+            if (!is_tag_char(c))
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid character in tag", false));
+            if (p->sb.len >= 64) {
+                /* a tag longer than this is garbage; errtag copies only the start */
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "tag too long", false));
+            }
+            imap_buf_putc(&p->sb, (char)c);
+            i++;
+            continue;
+
+        case ST_NAME:
+            if (c == ' ' || c == '\r' || c == '\n') {
+                if (p->sb.len == p->name_off)
+                    DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
+                imap_buf_putc(&p->sb, '\0');
+                if (c == ' ') {
+                    p->st = ST_ARGS;
+                } else if (c == '\r') {
+                    p->st = ST_EOL_LF;
+                } else {
+                    DONE(end_of_line(p));
+                }
+                i++;
+                continue;
+            }
+            if (!is_name_char(c) || p->sb.len - p->name_off >= 32)
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid command name", false));
+            imap_buf_putc(&p->sb, (char)toupper(c));
+            i++;
+            continue;
+
+        case ST_EOL_LF:
+            if (c != '\n') DONE(fail_at(p, IMAP_PERR_SYNTAX, "CR without LF", false));
+            DONE(end_of_line(p));
+
+        case ST_ARGS:
+            if (c == ' ') {
+                i++;
+                continue;
+            }
+            if (c == '\r') {
+                p->st = ST_EOL_LF;
+                i++;
+                continue;
+            }
+            if (c == '\n') DONE(end_of_line(p));
+            if (c == '(') {
+                if (p->depth >= p->lim.max_depth)
+                    DONE(fail_at(p, IMAP_PERR_TOODEEP, "lists nested too deep", false));
+                long n = add_node(p, IMAP_ARG_LIST);
+                if (n < 0) DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+                p->cur = n;
+                p->depth++;
+                i++;
+                continue;
+            }
+            if (c == ')') {
+                if (p->depth == 0) DONE(fail_at(p, IMAP_PERR_SYNTAX, "unexpected ')'", false));
+                p->cur = p->nodes[p->cur].parent;
+                p->depth--;
+                i++;
+                continue;
+            }
+            if (c == '"') {
+                if (add_node(p, IMAP_ARG_STRING) < 0)
+                    DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+                p->st = ST_QUOTED;
+                i++;
+                continue;
+            }
+            if (c == '{') {
+                p->lit8 = false;
+                goto start_literal;
+            }
+            if (c < 0x20 || c == 0x7f)
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "control character in command", false));
+            if (add_node(p, IMAP_ARG_ATOM) < 0)
+                DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+            p->bracket = 0;
+            p->bracket_quote = p->bracket_esc = false;
+            p->st = ST_ATOM;
+            p->line_bytes--;
+            continue; /* reprocess c as the atom's first byte */
+
+        start_literal:
+            if (add_node(p, IMAP_ARG_LITERAL) < 0)
+                DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+            p->nodes[p->nnodes - 1].lit8 = p->lit8;
+            p->lit_size = 0;
+            p->lit_plus = p->lit_minus = p->lit_digits = false;
+            p->st = ST_LITHDR;
+            i++;
+            continue;
+
+        case ST_ATOM: {
+            long idx = (long)p->nnodes - 1;
+            if (p->bracket > 0) {
+                if (c == '\r' || c == '\n') {
+                    tok_end(p, idx);
+                    p->st = ST_ARGS;
+                    p->line_bytes--;
+                    continue; /* lenient: the line ends the atom */
+                }
+                if (c == 0 || c == 0x7f)
+                    DONE(fail_at(p, IMAP_PERR_SYNTAX, "control character in command", false));
+                if (p->bracket_quote) {
+                    if (p->bracket_esc)
+                        p->bracket_esc = false;
+                    else if (c == '\\')
+                        p->bracket_esc = true;
+                    else if (c == '"')
+                        p->bracket_quote = false;
+                } else if (c == '"') {
+                    p->bracket_quote = true;
+                } else if (c == '[') {
+                    p->bracket++;
+                } else if (c == ']') {
+                    p->bracket--;
+                }
+                imap_buf_putc(&p->sb, (char)c);
+                i++;
+                continue;
+            }
+            if (c == ' ' || c == ')' || c == '(' || c == '\r' || c == '\n') {
+                tok_end(p, idx);
+                p->st = ST_ARGS;
+                p->line_bytes--;
+                continue; /* ST_ARGS handles the delimiter */
+            }
+            if (c == '{' && p->sb.len - p->nodes[idx].off == 1 &&
+                p->sb.data[p->nodes[idx].off] == '~') {
+                /* ~{n}: literal8 */
+                p->nnodes--;
+                node *par = &p->nodes[p->cur];
+                par->count--;
+                if (par->first == idx) {
+                    par->first = par->last = -1;
+                } else {
+                    long j = par->first;
+                    while (p->nodes[j].next != idx)
+                        j = p->nodes[j].next;
+                    p->nodes[j].next = -1;
+                    par->last = j;
+                }
+                p->sb.len = p->nodes[idx].off;
+                p->st = ST_ARGS;
+                p->lit8 = true;
+                goto start_literal;
+            }
+            if (c < 0x20 || c == 0x7f || c == '"')
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid character in atom", false));
+            if (c == '[') p->bracket++;
+            imap_buf_putc(&p->sb, (char)c);
+            i++;
+            continue;
+        }
+
+        case ST_QUOTED:
+            if (c == '"') {
+                tok_end(p, (long)p->nnodes - 1);
+                p->st = ST_ARGS;
+                i++;
+                continue;
+            }
+            if (c == '\\') {
+                p->st = ST_QUOTED_ESC;
+                i++;
+                continue;
+            }
+            if (c == '\r' || c == '\n' || c == 0)
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "unterminated quoted string", c == '\n'));
+            imap_buf_putc(&p->sb, (char)c);
+            i++;
+            continue;
+
+        case ST_QUOTED_ESC:
+            if (c != '"' && c != '\\')
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid escape in quoted string", c == '\n'));
+            imap_buf_putc(&p->sb, (char)c);
+            p->st = ST_QUOTED;
+            i++;
+            continue;
+
+        case ST_LITHDR:
+            if (isdigit(c) && !p->lit_plus && !p->lit_minus) {
+                if (p->lit_size > (1ull << 40))
+                    DONE(fail_at(p, IMAP_PERR_TOOBIG, "literal too large", false));
+                p->lit_size = p->lit_size * 10 + (c - '0');
+                p->lit_digits = true;
+                i++;
+                continue;
+            }
+            if (c == '+' && p->lit_digits && !p->lit_plus) {
+                p->lit_plus = true;
+                i++;
+                continue;
+            }
+            if (c == '}' && p->lit_digits) {
+                p->st = ST_LIT_CR;
+                i++;
+                continue;
+            }
+            DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid literal size", c == '\n'));
+
+        case ST_LIT_CR:
+        case ST_LIT_LF:
+            if (c == '\r' && p->st == ST_LIT_CR) {
+                p->st = ST_LIT_LF;
+                i++;
+                continue;
+            }
+            if (c != '\n')
+                DONE(fail_at(p, IMAP_PERR_SYNTAX, "literal size not at end of line", false));
+            i++;
+            if (p->lit_size > literal_limit(p) || p->lit_bytes + p->lit_size > p->lim.max_command) {
+                if (p->lit_plus) {
+                    uint64_t n = p->lit_size;
+                    r = fail_at(p, IMAP_PERR_TOOBIG, "literal too large", false);
+                    p->st = ST_SKIP_LIT;
+                    p->skip_n = n;
+                    if (n == 0) p->st = ST_SKIP;
+                } else {
+                    r = fail_at(p, IMAP_PERR_TOOBIG, "literal too large", true);
+                }
+                goto out;
+            }
+            p->lit_bytes += p->lit_size;
+            imap_buf_reserve(&p->sb, (size_t)p->lit_size + 1);
+            if (p->lit_size == 0) {
+                tok_end(p, (long)p->nnodes - 1);
+                p->st = ST_ARGS;
+            } else {
+                p->st = ST_LITDATA;
+            }
+            if (!p->lit_plus) {
+                r = IMAP_PARSE_CONTINUE;
+                goto out;
+            }
+            continue;
+
+        default:
+            i++;
+            continue;
+        }
+    }
+out:
+#undef DONE
+    *consumed = i;
+    return r;
+}
+
+const imap_command *imap_parser_command(imap_parser *p)
+{
+    return p->have_cmd ? &p->cmd : NULL;
+}
+
+imap_parse_error imap_parser_error(imap_parser *p, const char **msg, const char **tag)
+{
+    if (msg) *msg = p->errmsg ? p->errmsg : "";
+    if (tag) *tag = p->errtag[0] ? p->errtag : "*";
+    return p->err;
+}
+
+const char *imap_parser_pending_tag(imap_parser *p)
+{
+    return p->st == ST_TAG ? "" : p->sb.data;
+}
+
+const char *imap_parser_pending_name(imap_parser *p)
+{
+    return p->name_off ? p->sb.data + p->name_off : "";
+}
+
+void imap_parser_reject_literal(imap_parser *p)
+{
+    imap_parser_reset(p);
+}
+
+bool imap_arg_is_string(const imap_arg *a)
+{
+    return a &&
+           (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_STRING || a->type == IMAP_ARG_LITERAL);
+}
+
+bool imap_arg_is_atom(const imap_arg *a, const char *word)
+{
+    return a && a->type == IMAP_ARG_ATOM && strcasecmp(a->str, word) == 0 && strlen(word) == a->len;
+}
+
+bool imap_arg_is_nil(const imap_arg *a)
+{
+    return imap_arg_is_atom(a, "NIL");
+}

@@ -1,0 +1,106 @@
+/* imap_parser.h: the incremental IMAP command parser (no store, no sockets) */
+#ifndef MAILFS_IMAP_PARSER_H
+#define MAILFS_IMAP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The parser takes a client's bytes in pieces of any size (one byte at a time or many pipelined
+ * commands in one packet) and returns whole commands: a tag, an upper-cased command name and a
+ * tree of arguments. It stops after each command so the server can run it before parsing the
+ * next one; unconsumed bytes stay with the caller.
+ *
+ * Tokens: atoms (flags such as \Seen, wildcards % and *, and fetch items with brackets such as
+ * BODY[HEADER.FIELDS (From To)]<0.100> are one atom), quoted strings, literals {n}, {n+} and
+ * literal8 ~{n}, and parenthesised lists nested up to max_depth.
+ */
+
+typedef enum imap_arg_type {
+    IMAP_ARG_ATOM = 1,
+    IMAP_ARG_STRING,  /* quoted string, unescaped */
+    IMAP_ARG_LITERAL, /* {n} / {n+} / ~{n} */
+    IMAP_ARG_LIST,
+} imap_arg_type;
+
+typedef struct imap_arg {
+    imap_arg_type type;
+    bool literal8;         /* ~{n} */
+    const char *str;       /* ATOM/STRING/LITERAL: the bytes, NUL-terminated (may hold NULs) */
+    size_t len;            /* their length */
+    struct imap_arg *list; /* LIST: the children */
+    size_t count;          /* LIST: how many */
+} imap_arg;
+
+typedef struct imap_command {
+    const char *tag;
+    const char *name; /* upper case */
+    imap_arg *args;   /* the arguments after the name */
+    size_t nargs;
+} imap_command;
+
+typedef struct imap_parser_limits {
+    size_t max_line;           /* bytes of command text, literals not counted (default 65536) */
+    size_t max_literal;        /* one literal outside APPEND (default 65536) */
+    size_t max_append_literal; /* one literal in APPEND (default 64 MiB) */
+    size_t max_command;        /* all literals of one command together (default 256 MiB) */
+    unsigned max_depth;        /* list nesting (default 32) */
+    size_t max_args;           /* tokens in one command (default 100000) */
+} imap_parser_limits;
+
+typedef enum imap_parse_result {
+    IMAP_PARSE_MORE = 0, /* everything consumed; feed more */
+    IMAP_PARSE_COMMAND,  /* a command is complete: imap_parser_command() */
+    IMAP_PARSE_CONTINUE, /* a synchronizing literal was announced: send "+ ..." (or reject it
+                            with imap_parser_reject_literal) and feed on */
+    IMAP_PARSE_ERROR,    /* answer with imap_parser_error(); parsing resumes by itself */
+} imap_parse_result;
+
+typedef enum imap_parse_error {
+    IMAP_PERR_NONE = 0,
+    IMAP_PERR_SYNTAX,  /* tagged BAD */
+    IMAP_PERR_TOOLONG, /* line too long: BAD */
+    IMAP_PERR_TOOBIG,  /* literal too large: NO [TOOBIG] */
+    IMAP_PERR_TOODEEP, /* lists nested too deep: BAD */
+} imap_parse_error;
+
+typedef struct imap_parser imap_parser;
+
+/* Creates a parser; LIMITS NULL or zero fields take the defaults. Free with imap_parser_free(). */
+imap_parser *imap_parser_new(const imap_parser_limits *limits);
+void imap_parser_free(imap_parser **p);
+
+/* Feeds LEN bytes; *CONSUMED (always set) says how many were used. On IMAP_PARSE_COMMAND the
+ * command stays valid until the next call of imap_parser_feed(). Feeding 0 bytes is allowed
+ * (it returns MORE). */
+imap_parse_result imap_parser_feed(imap_parser *p, const char *data, size_t len, size_t *consumed);
+
+/* The complete command after IMAP_PARSE_COMMAND. */
+const imap_command *imap_parser_command(imap_parser *p);
+
+/* After IMAP_PARSE_ERROR: the kind, a message for the client (static or parser-owned, valid
+ * until the next feed) and the tag ("*" when the tag itself was not complete). */
+imap_parse_error imap_parser_error(imap_parser *p, const char **msg, const char **tag);
+
+/* During IMAP_PARSE_CONTINUE: the tag and upper-cased command name read so far ("" if not yet),
+ * so the server can refuse the literal instead of inviting it. */
+const char *imap_parser_pending_tag(imap_parser *p);
+const char *imap_parser_pending_name(imap_parser *p);
+
+/* Refuses the synchronizing literal just announced: the client will not send it, so the
+ * parser forgets the command and starts afresh with the next line. */
+void imap_parser_reject_literal(imap_parser *p);
+
+/* Forgets any partial command. */
+void imap_parser_reset(imap_parser *p);
+
+/* Helpers over arguments. */
+/* True for an ATOM, STRING or LITERAL (an astring). */
+bool imap_arg_is_string(const imap_arg *a);
+/* True if A is an atom equal to WORD, ignoring case. */
+bool imap_arg_is_atom(const imap_arg *a, const char *word);
+/* True if A is the atom NIL. */
+bool imap_arg_is_nil(const imap_arg *a);
+
+#endif

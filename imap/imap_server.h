@@ -1,0 +1,55 @@
+/* imap_server.h: the IMAP server: listeners, TLS, the event loop and the sessions */
+#ifndef MAILFS_IMAP_SERVER_H
+#define MAILFS_IMAP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+typedef struct imap_server imap_server;
+
+typedef struct imap_server_options {
+    const char *cert_file; /* PEM certificate chain; NULL: <store>/tls/cert.pem */
+    const char *key_file;  /* PEM private key; NULL: <store>/tls/key.pem */
+    /* If the default certificate files are missing, run without TLS (no STARTTLS, no --imaps)
+     * instead of failing. Explicitly named files must always load. */
+    bool tls_optional;
+    unsigned max_clients;          /* 0: 10000 */
+    unsigned max_clients_per_addr; /* 0: 100 */
+    bool verbose;                  /* log connections to stderr */
+} imap_server_options;
+
+/* Creates a server over S (which must stay open until imap_server_free). Loads the TLS
+ * certificate. On failure returns a negative errno and *err (ERRLEN bytes) says why. */
+int imap_server_new(store *s, const imap_server_options *opt, imap_server **out, char *err,
+                    size_t errlen);
+
+/* Listens on SPEC, "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (every local address), for plain
+ * IMAP with STARTTLS or, with IMPLICIT_TLS, IMAP over TLS. -EADDRINUSE and the like on failure,
+ * with *err set. */
+int imap_server_listen(imap_server *srv, const char *spec, bool implicit_tls, char *err,
+                       size_t errlen);
+
+/* The port a listener got (useful after listening on port 0); 0 if there is no such listener. */
+int imap_server_listener_port(imap_server *srv, unsigned index);
+
+/* True if the server has a TLS certificate loaded. */
+bool imap_server_has_tls(imap_server *srv);
+
+/* Re-reads the certificate and key; connections keep the old ones, new ones get the new.
+ * On failure the old certificate stays and *err says why. */
+int imap_server_reload_tls(imap_server *srv, char *err, size_t errlen);
+
+/* Runs the event loop until SIGTERM or SIGINT; SIGHUP reloads the certificate. The caller must
+ * have blocked SIGTERM, SIGINT and SIGHUP in every thread (they are read with a signalfd).
+ * Returns 0 after a clean stop. */
+int imap_server_run(imap_server *srv);
+
+/* Asks a running loop to stop (async-signal-safe, callable from any thread). */
+void imap_server_stop(imap_server *srv);
+
+/* Closes every connection and listener and frees SRV; sets *srv to NULL. */
+void imap_server_free(imap_server **srv);
+
+#endif

@@ -1,0 +1,26 @@
+/* imap_utf7.h: modified UTF-7 mailbox names (RFC 3501 5.1.3) and UTF-8 validation */
+#ifndef MAILFS_IMAP_UTF7_H
+#define MAILFS_IMAP_UTF7_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "imap/imap_buf.h"
+
+/* Appends the modified UTF-7 form of UTF-8 text S (LEN bytes) to OUT. Returns 0, or -EINVAL if S
+ * is not valid UTF-8 (OUT is then left as it was). */
+int imap_utf7_encode(const char *s, size_t len, imap_buf *out);
+
+/* Appends the UTF-8 form of modified UTF-7 text S to OUT. Strict: returns -EINVAL (OUT left as
+ * it was) for 8-bit or control bytes, an unterminated or malformed shift, non-zero padding bits,
+ * printable ASCII encoded in base64, broken surrogate pairs, and two encoded runs in a row. */
+int imap_utf7_decode(const char *s, size_t len, imap_buf *out);
+
+/* True if S is well-formed UTF-8 (no overlongs, surrogates or values over U+10FFFF) with no
+ * NUL byte. */
+bool imap_utf8_valid(const char *s, size_t len);
+
+/* True if S has a byte >= 0x80. */
+bool imap_has_8bit(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,160 @@
+/* internal.h: what the store's own files share: the handle, LMDB tables and record layouts */
+#ifndef MAILFS_STORE_INTERNAL_H
+#define MAILFS_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "store/store.h"
+
+/*
+ * The tables (LMDB named databases). Integers in keys are big-endian so that keys sort
+ * numerically; integers in values are in host order (a store is not portable across byte
+ * orders, like LMDB itself).
+ *
+ *   meta      "schema" -> u32, "seq" -> u64 change counter, "next_user" -> u32,
+ *             "next_mbox" -> u32, "last_uidvalidity" -> u32, "feed_min" -> u64,
+ *             "body_bytes" -> u64
+ *   users     user name -> user_rec + password hash text
+ *   mboxes    u32 mailbox id -> mbox_rec + name (no NUL)
+ *   mboxnames u32 user id + name -> u32 mailbox id
+ *   msgs      u32 mailbox id + u32 uid -> msg_rec + file name + NUL + keywords + NUL
+ *   names     u32 mailbox id + file name -> u32 uid
+ *   bodyids   sha256 -> bodyref_rec (body id and reference count)
+ *   bodies    u64 body id -> the raw message bytes (ids only grow: pages fill densely)
+ *   bodyinfo  u64 body id -> body_rec + MIME summary blob (never changes)
+ *   dups      u32 mailbox id + sha256 + u32 uid -> (empty): finds duplicates for import
+ *   expunged  u32 mailbox id + u32 uid -> u64 modseq of the expunge
+ *   changes   u64 seq -> change_rec
+ */
+enum {
+    DB_META,
+    DB_USERS,
+    DB_MBOXES,
+    DB_MBOXNAMES,
+    DB_MSGS,
+    DB_NAMES,
+    DB_BODYIDS,
+    DB_BODIES,
+    DB_BODYINFO,
+    DB_DUPS,
+    DB_EXPUNGED,
+    DB_CHANGES,
+    DB_COUNT
+};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    char *dir;
+    int notify_fd;        /* the file written after each commit; watchers inotify it */
+    bool rdonly;
+    uint64_t msg_max;
+    size_t mapsize;
+    pthread_rwlock_t map_lock; /* held shared by every txn, exclusively to grow the map */
+};
+
+struct store_txn {
+    store *s;
+    MDB_txn *txn;
+    bool write;
+    bool map_full; /* a put hit MDB_MAP_FULL: store_write grows the map and runs again */
+    uint64_t seq;  /* change counter; writes raise it */
+    uint64_t seq0; /* its value when the txn began */
+};
+
+typedef struct user_rec {
+    uint32_t id;
+} user_rec;
+
+typedef struct mbox_rec {
+    uint32_t user_id, uidvalidity, uidnext, messages, unseen, deleted, special_use;
+    uint32_t subscribed;
+    uint64_t highestmodseq, bytes;
+    int64_t mtime_ns, ctime_ns;
+} mbox_rec;
+
+typedef struct msg_rec {
+    uint32_t flags;
+    int16_t tz_min;
+    uint16_t name_len;
+    uint16_t kw_len;
+    uint16_t pad;
+    uint32_t lines;
+    uint64_t modseq;
+    int64_t internaldate, savedate, ctime_ns;
+    uint64_t size, crlf_size;
+    uint64_t body_id;
+    uint8_t hash[32];
+} msg_rec;
+
+typedef struct bodyref_rec {
+    uint64_t id;
+    uint32_t refs;
+    uint32_t pad;
+} bodyref_rec;
+
+typedef struct body_rec {
+    uint32_t lines;
+    uint32_t pad;
+    uint64_t crlf_size;
+} body_rec;
+
+typedef struct change_rec {
+    uint8_t kind;
+    uint8_t pad[3];
+    uint32_t user_id, mailbox_id, uid;
+} change_rec;
+
+/* big-endian key helpers */
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+}
+static inline uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, v >> 32), put_be32(p + 4, (uint32_t)v);
+}
+static inline uint64_t get_be64(const uint8_t *p)
+{
+    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* Maps an LMDB or system error to this API's codes; marks T when the map is full. */
+int st_err(store_txn *t, int mdb_rc);
+
+/* Thin wrappers over mdb_get/put/del on table DB that map errors through st_err. */
+int st_get(store_txn *t, int db, const void *k, size_t klen, MDB_val *v);
+int st_put(store_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen);
+int st_del(store_txn *t, int db, const void *k, size_t klen);
+int st_cursor(store_txn *t, int db, MDB_cursor **c);
+
+/* Meta counters. */
+uint64_t st_meta_u64(store_txn *t, const char *key, uint64_t dflt);
+int st_meta_put_u64(store_txn *t, const char *key, uint64_t v);
+
+/* Records a change and returns its seq (which is also the MODSEQ it gives). */
+int st_feed_add(store_txn *t, int kind, uint32_t user_id, uint32_t mailbox_id, uint32_t uid,
+                uint64_t *seq);
+
+/* The current time in nanoseconds. */
+int64_t st_now_ns(void);
+
+/* Reads and writes mailbox records by id. */
+int st_mbox_get(store_txn *t, uint32_t id, mbox_rec *rec, char *name, size_t namelen);
+int st_mbox_put(store_txn *t, uint32_t id, const mbox_rec *rec, const char *name);
+
+/* Deletes mailbox NORM (a normalized name; INBOX too) as store_mailbox_delete does. */
+int st_mbox_drop(store_txn *t, uint32_t user_id, const char *norm, int flags);
+
+/* Deletes every message of a mailbox (used by mailbox and user deletion). */
+int st_msgs_purge(store_txn *t, uint32_t mailbox_id);
+
+/* Checks a message file name: 1..255 bytes, UTF-8, no '/', no NUL, not "." or "..". */
+int st_filename_check(const char *name);
+
+#endif

@@ -1,0 +1,334 @@
+/* mailbox.c: a user's mailbox hierarchy: create, delete, rename, subscribe, list */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "store/internal.h"
+
+#define NAMEKEY_MAX (4 + STORE_NAME_MAX)
+
+/* Copies NAME into OUT with a first level of "inbox" in any case written "INBOX". */
+static int normalize(const char *name, char *out)
+{
+    const char *why;
+    int rc = store_mailbox_name_check(name, &why);
+    if (rc) return rc;
+    strcpy(out, name);
+    if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == 0 || out[5] == '/')) memcpy(out, "INBOX", 5);
+    return 0;
+}
+
+static size_t namekey(uint8_t *k, uint32_t user_id, const char *name)
+{
+    size_t n = strlen(name);
+    put_be32(k, user_id);
+    memcpy(k + 4, name, n);
+    return 4 + n;
+}
+
+int st_mbox_get(store_txn *t, uint32_t id, mbox_rec *rec, char *name, size_t namelen)
+{
+    uint8_t k[4];
+    put_be32(k, id);
+    MDB_val v;
+    int rc = st_get(t, DB_MBOXES, k, 4, &v);
+    if (rc) return rc;
+    if (v.mv_size < sizeof *rec) return -EIO;
+    memcpy(rec, v.mv_data, sizeof *rec);
+    if (name) {
+        size_t n = v.mv_size - sizeof *rec;
+        if (n >= namelen) return -EIO;
+        memcpy(name, (const char *)v.mv_data + sizeof *rec, n);
+        name[n] = 0;
+    }
+    return 0;
+}
+
+int st_mbox_put(store_txn *t, uint32_t id, const mbox_rec *rec, const char *name)
+{
+    uint8_t k[4], v[sizeof(mbox_rec) + STORE_NAME_MAX];
+    size_t n = strlen(name);
+    put_be32(k, id);
+    memcpy(v, rec, sizeof *rec);
+    memcpy(v + sizeof *rec, name, n);
+    return st_put(t, DB_MBOXES, k, 4, v, sizeof *rec + n);
+}
+
+static void fill(store_mailbox *out, uint32_t id, const mbox_rec *r, const char *name)
+{
+    out->id = id;
+    out->user_id = r->user_id;
+    out->uidvalidity = r->uidvalidity;
+    out->uidnext = r->uidnext;
+    out->highestmodseq = r->highestmodseq;
+    out->messages = r->messages;
+    out->unseen = r->unseen;
+    out->deleted = r->deleted;
+    out->bytes = r->bytes;
+    out->special_use = r->special_use;
+    out->subscribed = r->subscribed != 0;
+    out->mtime_ns = r->mtime_ns;
+    out->ctime_ns = r->ctime_ns;
+    snprintf(out->name, sizeof out->name, "%s", name);
+}
+
+static int lookup_id(store_txn *t, uint32_t user_id, const char *norm, uint32_t *id)
+{
+    uint8_t k[NAMEKEY_MAX];
+    MDB_val v;
+    int rc = st_get(t, DB_MBOXNAMES, k, namekey(k, user_id, norm), &v);
+    if (rc) return rc;
+    if (v.mv_size != 4) return -EIO;
+    memcpy(id, v.mv_data, 4);
+    return 0;
+}
+
+int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out)
+{
+    mbox_rec r;
+    char name[STORE_NAME_MAX + 1];
+    int rc = st_mbox_get(t, mailbox_id, &r, name, sizeof name);
+    if (rc == 0 && out) fill(out, mailbox_id, &r, name);
+    return rc;
+}
+
+int store_mailbox_get(store_txn *t, uint32_t user_id, const char *name, store_mailbox *out)
+{
+    char norm[STORE_NAME_MAX + 1];
+    uint32_t id;
+    if (normalize(name, norm) != 0) return -ENOENT;
+    int rc = lookup_id(t, user_id, norm, &id);
+    if (rc) return rc;
+    return store_mailbox_get_id(t, id, out);
+}
+
+/* Creates exactly NORM (its parents must exist or be made by the caller). */
+static int create_one(store_txn *w, uint32_t user_id, const char *norm, uint32_t special_use,
+                      store_mailbox *out)
+{
+    uint32_t id;
+    if (lookup_id(w, user_id, norm, &id) == 0) return -EEXIST;
+    id = (uint32_t)st_meta_u64(w, "next_mbox", 1);
+    if (id == UINT32_MAX) return -ENOSPC;
+    /* UIDVALIDITY: the creation time, but always above every value given before */
+    uint32_t uv = (uint32_t)time(NULL), last = (uint32_t)st_meta_u64(w, "last_uidvalidity", 0);
+    if (uv <= last) uv = last + 1;
+    uint64_t seq;
+    int rc = st_feed_add(w, STORE_CH_MBOX_CREATE, user_id, id, 0, &seq);
+    if (rc) return rc;
+    int64_t now = st_now_ns();
+    mbox_rec r = {.user_id = user_id, .uidvalidity = uv, .uidnext = 1, .special_use = special_use,
+                  .highestmodseq = seq, .mtime_ns = now, .ctime_ns = now};
+    uint8_t k[NAMEKEY_MAX];
+    if ((rc = st_meta_put_u64(w, "next_mbox", id + 1)) || (rc = st_meta_put_u64(w, "last_uidvalidity", uv)) ||
+        (rc = st_put(w, DB_MBOXNAMES, k, namekey(k, user_id, norm), &id, 4)) ||
+        (rc = st_mbox_put(w, id, &r, norm)))
+        return rc;
+    if (out) fill(out, id, &r, norm);
+    return 0;
+}
+
+/* Makes every missing parent of NORM. */
+static int create_parents(store_txn *w, uint32_t user_id, const char *norm)
+{
+    char buf[STORE_NAME_MAX + 1];
+    strcpy(buf, norm);
+    for (char *p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
+        *p = 0;
+        uint32_t id;
+        int rc = lookup_id(w, user_id, buf, &id);
+        if (rc == -ENOENT) rc = create_one(w, user_id, buf, 0, NULL);
+        if (rc) return rc;
+        *p = '/';
+    }
+    return 0;
+}
+
+int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint32_t special_use,
+                         store_mailbox *out)
+{
+    char norm[STORE_NAME_MAX + 1];
+    int rc = normalize(name, norm);
+    if (rc) return rc;
+    if ((rc = create_parents(w, user_id, norm)) != 0) return rc;
+    return create_one(w, user_id, norm, special_use, out);
+}
+
+/* Calls CB for each mailbox of USER whose name starts with PREFIX (all if ""). */
+static int walk(store_txn *t, uint32_t user_id, const char *prefix,
+                int (*cb)(void *ctx, const store_mailbox *mb), void *ctx)
+{
+    MDB_cursor *c;
+    int rc = st_cursor(t, DB_MBOXNAMES, &c);
+    if (rc) return rc;
+    uint8_t kb[NAMEKEY_MAX];
+    size_t plen = namekey(kb, user_id, prefix);
+    MDB_val k = {plen, kb}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size >= plen && memcmp(k.mv_data, kb, plen) == 0) {
+        uint32_t id;
+        memcpy(&id, v.mv_data, 4);
+        store_mailbox mb;
+        if ((rc = store_mailbox_get_id(t, id, &mb)) != 0) break;
+        if ((rc = cb(ctx, &mb)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+}
+
+int store_mailbox_list(store_txn *t, uint32_t user_id,
+                       int (*cb)(void *ctx, const store_mailbox *mb), void *ctx)
+{
+    return walk(t, user_id, "", cb, ctx);
+}
+
+static int found_one(void *ctx, const store_mailbox *mb)
+{
+    (void)ctx, (void)mb;
+    return 1;
+}
+
+static int has_children(store_txn *t, uint32_t user_id, const char *norm)
+{
+    char prefix[STORE_NAME_MAX + 2];
+    snprintf(prefix, sizeof prefix, "%s/", norm);
+    return walk(t, user_id, prefix, found_one, NULL);
+}
+
+int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int flags)
+{
+    char norm[STORE_NAME_MAX + 1];
+    if (normalize(name, norm) != 0) return -ENOENT;
+    if (strcmp(norm, "INBOX") == 0) return -EPERM;
+    return st_mbox_drop(w, user_id, norm, flags);
+}
+
+int st_mbox_drop(store_txn *w, uint32_t user_id, const char *norm, int flags)
+{
+    uint32_t id;
+    int rc = lookup_id(w, user_id, norm, &id);
+    if (rc) return rc;
+    rc = has_children(w, user_id, norm);
+    if (rc == 1) return -ENOTEMPTY;
+    if (rc) return rc;
+    mbox_rec r;
+    if ((rc = st_mbox_get(w, id, &r, NULL, 0)) != 0) return rc;
+    if ((flags & STORE_DEL_IF_EMPTY) && r.messages > 0) return -ENOTEMPTY;
+    uint8_t k[NAMEKEY_MAX], ik[4];
+    put_be32(ik, id);
+    if ((rc = st_msgs_purge(w, id)) || (rc = st_del(w, DB_MBOXNAMES, k, namekey(k, user_id, norm))) ||
+        (rc = st_del(w, DB_MBOXES, ik, 4)))
+        return rc;
+    return st_feed_add(w, STORE_CH_MBOX_DELETE, user_id, id, 0, NULL);
+}
+
+typedef struct rename_ctx {
+    uint32_t *ids;
+    size_t n;
+} rename_ctx;
+
+static int collect(void *ctx, const store_mailbox *mb)
+{
+    rename_ctx *rc = ctx;
+    uint32_t *grown = realloc(rc->ids, (rc->n + 1) * sizeof *grown);
+    if (!grown) return -ENOMEM;
+    rc->ids = grown;
+    rc->ids[rc->n++] = mb->id;
+    return 0;
+}
+
+/* Gives mailbox ID the name NEWNAME (which must be free). */
+static int rename_one(store_txn *w, uint32_t user_id, uint32_t id, const char *newname)
+{
+    mbox_rec r;
+    char old[STORE_NAME_MAX + 1];
+    int rc = st_mbox_get(w, id, &r, old, sizeof old);
+    if (rc) return rc;
+    uint8_t k[NAMEKEY_MAX];
+    if ((rc = st_del(w, DB_MBOXNAMES, k, namekey(k, user_id, old))) ||
+        (rc = st_put(w, DB_MBOXNAMES, k, namekey(k, user_id, newname), &id, 4)))
+        return rc;
+    uint64_t seq;
+    if ((rc = st_feed_add(w, STORE_CH_MBOX_RENAME, user_id, id, 0, &seq)) != 0) return rc;
+    r.highestmodseq = seq;
+    r.ctime_ns = st_now_ns();
+    return st_mbox_put(w, id, &r, newname);
+}
+
+/* RFC 9051: renaming INBOX moves its messages to a new mailbox and leaves INBOX empty. */
+static int rename_inbox(store_txn *w, uint32_t user_id, const char *to)
+{
+    store_mailbox inbox, dst;
+    int rc = store_mailbox_get(w, user_id, "INBOX", &inbox);
+    if (rc == 0) rc = store_mailbox_create(w, user_id, to, 0, &dst);
+    if (rc) return rc;
+    for (;;) {
+        uint8_t kb[8];
+        put_be32(kb, inbox.id);
+        put_be32(kb + 4, 0);
+        MDB_cursor *c;
+        if ((rc = st_cursor(w, DB_MSGS, &c)) != 0) return rc;
+        MDB_val k = {8, kb}, v;
+        int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        uint32_t uid = 0;
+        if (mrc == 0 && memcmp(k.mv_data, kb, 4) == 0) uid = get_be32((uint8_t *)k.mv_data + 4);
+        mdb_cursor_close(c);
+        if (!uid) return 0;
+        store_msg m;
+        if ((rc = store_msg_get(w, inbox.id, uid, &m)) != 0) return rc;
+        char fname[STORE_COMPONENT_MAX + 1];
+        snprintf(fname, sizeof fname, "%s", m.filename);
+        if ((rc = store_msg_move(w, inbox.id, uid, dst.id, fname, NULL)) != 0) return rc;
+    }
+}
+
+int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const char *to)
+{
+    char f[STORE_NAME_MAX + 1], t[STORE_NAME_MAX + 1];
+    int rc = normalize(to, t);
+    if (rc) return rc;
+    if (normalize(from, f) != 0) return -ENOENT;
+    uint32_t id;
+    if ((rc = lookup_id(w, user_id, f, &id)) != 0) return rc;
+    if (strcmp(f, t) == 0) return -EEXIST;
+    if (lookup_id(w, user_id, t, &id) == 0) return -EEXIST;
+    size_t fl = strlen(f);
+    if (strncmp(t, f, fl) == 0 && t[fl] == '/') return -EINVAL; /* into its own child */
+    if (strcmp(f, "INBOX") == 0) return rename_inbox(w, user_id, t);
+    if ((rc = create_parents(w, user_id, t)) != 0) return rc;
+    rename_ctx rc_ = {0};
+    char prefix[STORE_NAME_MAX + 2];
+    snprintf(prefix, sizeof prefix, "%s/", f);
+    if ((rc = lookup_id(w, user_id, f, &id)) == 0 && (rc = collect(&rc_, &(store_mailbox){.id = id})) == 0)
+        rc = walk(w, user_id, prefix, collect, &rc_);
+    for (size_t i = 0; rc == 0 && i < rc_.n; i++) {
+        store_mailbox mb;
+        char newname[STORE_NAME_MAX + 2];
+        if ((rc = store_mailbox_get_id(w, rc_.ids[i], &mb)) != 0) break;
+        int n = snprintf(newname, sizeof newname, "%s%s", t, mb.name + fl);
+        if (n > STORE_NAME_MAX) rc = -EINVAL;
+        else rc = rename_one(w, user_id, rc_.ids[i], newname);
+    }
+    free(rc_.ids);
+    return rc;
+}
+
+int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bool on)
+{
+    char norm[STORE_NAME_MAX + 1];
+    uint32_t id;
+    if (normalize(name, norm) != 0) return -ENOENT;
+    int rc = lookup_id(w, user_id, norm, &id);
+    if (rc) return rc;
+    mbox_rec r;
+    if ((rc = st_mbox_get(w, id, &r, NULL, 0)) != 0) return rc;
+    if ((r.subscribed != 0) == on) return 0;
+    r.subscribed = on;
+    if ((rc = st_feed_add(w, STORE_CH_MBOX_SUBSCRIBE, user_id, id, 0, NULL)) != 0) return rc;
+    return st_mbox_put(w, id, &r, norm);
+}

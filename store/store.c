@@ -1,0 +1,554 @@
+/* store.c: opening the store, transactions with map growth, the change feed and its watchers */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/internal.h"
+
+#define MAP_INITIAL (1ull << 30)   /* first map size; it doubles when full */
+#define MAP_LIMIT (1ull << 42)     /* 4 TiB: past this a write gets -ENOSPC */
+#define MAX_READERS 1024           /* LMDB reader slots: threads x processes */
+#define FEED_KEEP 1000000u         /* changes the feed keeps before trimming the oldest */
+#define NOTIFY_FILE "changes"
+
+static const char *const db_names[DB_COUNT] = {
+    "meta", "users", "mboxes", "mboxnames", "msgs", "names",
+    "bodyids", "bodies", "bodyinfo", "dups", "expunged", "changes",
+};
+
+int64_t st_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *store_strerror(int rc)
+{
+    switch (rc) {
+    case 0: return "success";
+    case -ENOENT: return "not found";
+    case -EEXIST: return "already exists";
+    case -ENOTEMPTY: return "not empty";
+    case -EINVAL: return "invalid name or argument";
+    case -EACCES: return "authentication failed";
+    case -EFBIG: return "message too large";
+    case -ENOSPC: return "no space left on the store's disk";
+    case -EPROTO: return "unknown store schema version";
+    case -EIO: return "store damaged or I/O error";
+    case -EROFS: return "store opened read-only";
+    case -ERANGE: return "change feed position too old";
+    case -ESTALE: return "message changed since the given modseq";
+    case -EPERM: return "operation not permitted";
+    default: return rc < 0 ? strerror(-rc) : mdb_strerror(rc);
+    }
+}
+
+int st_err(store_txn *t, int rc)
+{
+    switch (rc) {
+    case 0: return 0;
+    case MDB_NOTFOUND: return -ENOENT;
+    case MDB_KEYEXIST: return -EEXIST;
+    case MDB_MAP_FULL:
+        if (t) t->map_full = true;
+        return -ENOSPC;
+    case MDB_TXN_FULL: return -EFBIG;
+    case MDB_BAD_VALSIZE: return -EINVAL;
+    case MDB_READERS_FULL: return -EAGAIN;
+    default:
+        if (rc > 0 && rc < 4096) return -rc; /* a system errno, e.g. ENOSPC from the disk */
+        return -EIO;
+    }
+}
+
+int st_get(store_txn *t, int db, const void *k, size_t klen, MDB_val *v)
+{
+    MDB_val key = {klen, (void *)k};
+    return st_err(t, mdb_get(t->txn, t->s->dbi[db], &key, v));
+}
+
+int st_put(store_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    if (!t->write) return -EROFS;
+    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+    return st_err(t, mdb_put(t->txn, t->s->dbi[db], &key, &val, 0));
+}
+
+int st_del(store_txn *t, int db, const void *k, size_t klen)
+{
+    if (!t->write) return -EROFS;
+    MDB_val key = {klen, (void *)k};
+    return st_err(t, mdb_del(t->txn, t->s->dbi[db], &key, NULL));
+}
+
+int st_cursor(store_txn *t, int db, MDB_cursor **c)
+{
+    return st_err(t, mdb_cursor_open(t->txn, t->s->dbi[db], c));
+}
+
+uint64_t st_meta_u64(store_txn *t, const char *key, uint64_t dflt)
+{
+    MDB_val v;
+    uint64_t x = 0;
+    if (st_get(t, DB_META, key, strlen(key), &v) != 0) return dflt;
+    if (v.mv_size == 8) memcpy(&x, v.mv_data, 8);
+    else if (v.mv_size == 4) {
+        uint32_t y;
+        memcpy(&y, v.mv_data, 4);
+        x = y;
+    } else
+        return dflt;
+    return x;
+}
+
+int st_meta_put_u64(store_txn *t, const char *key, uint64_t v)
+{
+    return st_put(t, DB_META, key, strlen(key), &v, sizeof v);
+}
+
+int st_feed_add(store_txn *t, int kind, uint32_t user_id, uint32_t mailbox_id, uint32_t uid,
+                uint64_t *seq)
+{
+    uint8_t k[8];
+    change_rec c = {.kind = (uint8_t)kind, .user_id = user_id, .mailbox_id = mailbox_id,
+                    .uid = uid};
+    put_be64(k, ++t->seq);
+    int rc = st_put(t, DB_CHANGES, k, sizeof k, &c, sizeof c);
+    if (rc == 0 && seq) *seq = t->seq;
+    return rc;
+}
+
+/* Drops the oldest changes so that the feed holds at most FEED_KEEP. */
+static int feed_trim(store_txn *t)
+{
+    if (t->seq <= FEED_KEEP) return 0;
+    uint64_t min = st_meta_u64(t, "feed_min", 1), want = t->seq - FEED_KEEP + 1;
+    if (min >= want) return 0;
+    MDB_cursor *c;
+    int rc = st_cursor(t, DB_CHANGES, &c);
+    if (rc) return rc;
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (mrc == 0 && get_be64(k.mv_data) < want) {
+        if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
+    }
+    mdb_cursor_close(c);
+    if (mrc != 0 && mrc != MDB_NOTFOUND) return st_err(t, mrc);
+    return st_meta_put_u64(t, "feed_min", want);
+}
+
+/* ---- opening ---------------------------------------------------------------------------- */
+
+static int env_open(const char *dir, bool rdonly, bool create, MDB_env **out, size_t *mapsize,
+                    char *err, size_t errlen)
+{
+    MDB_env *env;
+    int rc = mdb_env_create(&env);
+    if (rc) {
+        snprintf(err, errlen, "cannot set up LMDB: %s", mdb_strerror(rc));
+        return -ENOMEM;
+    }
+    char path[PATH_MAX];
+    struct stat st;
+    size_t size = MAP_INITIAL;
+    const char *env_map = getenv("MAILFS_MAPSIZE"); /* tests use a tiny map to exercise growth */
+    if (env_map && atoll(env_map) > 0) size = (size_t)atoll(env_map);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &st) == 0) {
+        while (size < (size_t)st.st_size + (size_t)st.st_size / 2) size *= 2;
+    } else if (!create) {
+        mdb_env_close(env);
+        snprintf(err, errlen, "no store at '%s': create one with 'mailfs init' or pass --store",
+                 dir);
+        return -ENOENT;
+    }
+    mdb_env_set_maxdbs(env, DB_COUNT + 2);
+    mdb_env_set_maxreaders(env, MAX_READERS);
+    mdb_env_set_mapsize(env, size);
+    rc = mdb_env_open(env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0), 0600);
+    if (rc) {
+        snprintf(err, errlen, "cannot open store '%s': %s", dir, mdb_strerror(rc));
+        mdb_env_close(env);
+        return rc == EACCES ? -EACCES : (rc > 0 && rc < 4096 ? -rc : -EIO);
+    }
+    if (!rdonly) {
+        int dead = 0;
+        mdb_reader_check(env, &dead); /* free slots of killed processes */
+    }
+    MDB_envinfo info;
+    mdb_env_info(env, &info);
+    *mapsize = info.me_mapsize;
+    *out = env;
+    return 0;
+}
+
+static int open_tables(store *s, bool create, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+    if (rc) goto err;
+    for (int i = 0; i < DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
+        if (rc) {
+            mdb_txn_abort(txn);
+            goto err;
+        }
+    }
+    MDB_val k = {6, "schema"}, v;
+    rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+    if (rc == MDB_NOTFOUND && create) {
+        uint32_t ver = STORE_SCHEMA_VERSION;
+        v.mv_size = sizeof ver, v.mv_data = &ver;
+        rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
+        if (rc == 0) rc = mdb_txn_commit(txn);
+        else mdb_txn_abort(txn);
+        if (rc) goto err;
+        return 0;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        goto err;
+    }
+    uint32_t ver = 0;
+    if (v.mv_size == 4) memcpy(&ver, v.mv_data, 4);
+    rc = mdb_txn_commit(txn);
+    if (ver != STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "store '%s' has schema version %u but this mailfs knows only version %u: "
+                 "use the mailfs release that made it",
+                 s->dir, ver, STORE_SCHEMA_VERSION);
+        return -EPROTO;
+    }
+    if (rc) goto err;
+    return 0;
+err:
+    if (rc == MDB_NOTFOUND) {
+        snprintf(err, errlen, "'%s' is not a mailfs store (its tables are missing)", s->dir);
+        return -EPROTO;
+    }
+    snprintf(err, errlen, "cannot read store '%s': %s", s->dir, mdb_strerror(rc));
+    return st_err(NULL, rc);
+}
+
+static int store_open_impl(const char *dir, int flags, bool create, store **out, char *err,
+                           size_t errlen)
+{
+    store *s = calloc(1, sizeof *s);
+    if (!s || !(s->dir = strdup(dir))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->rdonly = flags & STORE_OPEN_RDONLY;
+    s->msg_max = STORE_MSG_MAX_DEFAULT;
+    s->notify_fd = -1;
+    pthread_rwlock_init(&s->map_lock, NULL);
+    int rc = env_open(dir, s->rdonly, create, &s->env, &s->mapsize, err, errlen);
+    if (rc == 0) rc = open_tables(s, create, err, errlen);
+    if (rc == 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/" NOTIFY_FILE, dir);
+        s->notify_fd = open(path, (s->rdonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
+        if (s->notify_fd < 0 && !s->rdonly) {
+            rc = -errno;
+            snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        }
+    }
+    if (rc) {
+        store_close(&s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int store_create(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path) {
+        snprintf(err, errlen, "store path '%s' is too long", dir);
+        return -ENAMETOOLONG;
+    }
+    if (access(path, F_OK) == 0) {
+        snprintf(err, errlen, "'%s' already holds a store: use it, or pick another directory",
+                 dir);
+        return -EEXIST;
+    }
+    /* make the directory and missing parents, each 0700 */
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) goto mkerr;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) goto mkerr;
+    store *s;
+    int rc = store_open_impl(dir, 0, true, &s, err, errlen);
+    if (rc) return rc;
+    store_close(&s);
+    return 0;
+mkerr:
+    snprintf(err, errlen, "cannot create directory '%s': %s", tmp, strerror(errno));
+    return -errno;
+}
+
+int store_open(const char *dir, int flags, store **out, char *err, size_t errlen)
+{
+    return store_open_impl(dir, flags, false, out, err, errlen);
+}
+
+void store_close(store **sp)
+{
+    store *s = *sp;
+    if (!s) return;
+    if (s->env) mdb_env_close(s->env);
+    if (s->notify_fd >= 0) close(s->notify_fd);
+    pthread_rwlock_destroy(&s->map_lock);
+    free(s->dir);
+    free(s);
+    *sp = NULL;
+}
+
+const char *store_dir(const store *s)
+{
+    return s->dir;
+}
+
+void store_set_msg_max(store *s, uint64_t bytes)
+{
+    s->msg_max = bytes;
+}
+
+uint64_t store_msg_max(const store *s)
+{
+    return s->msg_max;
+}
+
+/* ---- transactions ----------------------------------------------------------------------- */
+
+/* Grows the map to at least WANT bytes (0: adopt the size another process set). */
+static int map_grow(store *s, size_t want)
+{
+    pthread_rwlock_wrlock(&s->map_lock);
+    int rc = 0;
+    if (want == 0 || want > s->mapsize) {
+        rc = mdb_env_set_mapsize(s->env, want);
+        if (rc == 0) {
+            MDB_envinfo info;
+            mdb_env_info(s->env, &info);
+            s->mapsize = info.me_mapsize;
+        }
+    }
+    pthread_rwlock_unlock(&s->map_lock);
+    return rc ? st_err(NULL, rc) : 0;
+}
+
+static int txn_begin(store *s, bool write, MDB_txn **txn)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        pthread_rwlock_rdlock(&s->map_lock);
+        int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
+        if (rc == 0) return 0; /* the caller unlocks at the end of the txn */
+        pthread_rwlock_unlock(&s->map_lock);
+        if (rc != MDB_MAP_RESIZED) return st_err(NULL, rc);
+        if ((rc = map_grow(s, 0)) != 0) return rc;
+    }
+    return -EIO;
+}
+
+int store_read_begin(store *s, store_txn **out)
+{
+    store_txn *t = calloc(1, sizeof *t);
+    if (!t) return -ENOMEM;
+    int rc = txn_begin(s, false, &t->txn);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    t->s = s;
+    t->seq = t->seq0 = st_meta_u64(t, "seq", 0);
+    *out = t;
+    return 0;
+}
+
+void store_read_end(store_txn **tp)
+{
+    store_txn *t = *tp;
+    if (!t) return;
+    mdb_txn_abort(t->txn);
+    pthread_rwlock_unlock(&t->s->map_lock);
+    free(t);
+    *tp = NULL;
+}
+
+uint64_t store_change_seq(store_txn *t)
+{
+    return t->seq;
+}
+
+static void notify_watchers(store *s, uint64_t seq)
+{
+    if (s->notify_fd < 0) return;
+    /* the content is only informative; the write itself wakes inotify watchers */
+    if (pwrite(s->notify_fd, &seq, sizeof seq, 0) < 0) {
+        /* a watcher then wakes at its next timeout; nothing is lost */
+    }
+}
+
+int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
+{
+    if (s->rdonly) return -EROFS;
+    for (int tries = 0;; tries++) {
+        store_txn w = {.s = s, .write = true};
+        int rc = txn_begin(s, true, &w.txn);
+        if (rc) return rc;
+        w.seq = w.seq0 = st_meta_u64(&w, "seq", 0);
+        rc = fn(&w, ctx);
+        if (rc == 0 && !w.map_full && w.seq != w.seq0) {
+            rc = st_meta_put_u64(&w, "seq", w.seq);
+            if (rc == 0) rc = feed_trim(&w);
+        }
+        if (rc == 0 && !w.map_full) {
+            int mrc = mdb_txn_commit(w.txn);
+            rc = st_err(&w, mrc);
+        } else {
+            mdb_txn_abort(w.txn);
+        }
+        pthread_rwlock_unlock(&s->map_lock);
+        if (w.map_full) {
+            size_t want = s->mapsize * 2;
+            if (want > MAP_LIMIT || tries > 40) return -ENOSPC;
+            if ((rc = map_grow(s, want)) != 0) return rc;
+            continue;
+        }
+        if (rc == 0 && w.seq != w.seq0) notify_watchers(s, w.seq);
+        return rc;
+    }
+}
+
+/* ---- change feed ------------------------------------------------------------------------ */
+
+int store_changes_since(store_txn *t, uint64_t after,
+                        int (*cb)(void *ctx, const store_change *c), void *ctx)
+{
+    if (after >= t->seq) return 0;
+    uint64_t min = st_meta_u64(t, "feed_min", 1);
+    if (after + 1 < min) return -ERANGE;
+    MDB_cursor *c;
+    int rc = st_cursor(t, DB_CHANGES, &c);
+    if (rc) return rc;
+    uint8_t kb[8];
+    put_be64(kb, after + 1);
+    MDB_val k = {8, kb}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0) {
+        change_rec r;
+        memcpy(&r, v.mv_data, sizeof r < v.mv_size ? sizeof r : v.mv_size);
+        store_change ch = {.seq = get_be64(k.mv_data), .kind = r.kind, .user_id = r.user_id,
+                           .mailbox_id = r.mailbox_id, .uid = r.uid};
+        if ((rc = cb(ctx, &ch)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    return mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+}
+
+int store_watch_open(store *s, int *fd)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/" NOTIFY_FILE, s->dir);
+    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ifd < 0) return -errno;
+    if (inotify_add_watch(ifd, path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+        int e = errno;
+        close(ifd);
+        return -e;
+    }
+    *fd = ifd;
+    return 0;
+}
+
+void store_watch_drain(int fd)
+{
+    char buf[4096];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+}
+
+static uint64_t current_seq(store *s)
+{
+    store_txn *t;
+    if (store_read_begin(s, &t) != 0) return 0;
+    uint64_t seq = t->seq;
+    store_read_end(&t);
+    return seq;
+}
+
+int store_wait_change(store *s, uint64_t after, int timeout_ms)
+{
+    int fd, rc = store_watch_open(s, &fd);
+    if (rc) return rc;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rc = -ETIMEDOUT;
+    for (;;) {
+        if (current_seq(s) > after) {
+            rc = 0;
+            break;
+        }
+        int wait = -1;
+        if (timeout_ms >= 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (spent >= timeout_ms) break;
+            wait = timeout_ms - (int)spent;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, wait) < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        store_watch_drain(fd);
+    }
+    close(fd);
+    return rc;
+}
+
+/* ---- maintenance ------------------------------------------------------------------------ */
+
+int store_get_stats(store *s, store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    store_txn *t;
+    int rc = store_read_begin(s, &t);
+    if (rc) return rc;
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    out->map_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    MDB_stat bs;
+    if (mdb_stat(t->txn, s->dbi[DB_BODIES], &bs) == 0) out->bodies = bs.ms_entries;
+    out->body_bytes = st_meta_u64(t, "body_bytes", 0);
+    store_read_end(&t);
+    char path[PATH_MAX];
+    struct stat fst;
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    if (stat(path, &fst) == 0) out->file_bytes = (uint64_t)fst.st_size;
+    return 0;
+}

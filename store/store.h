@@ -1,0 +1,290 @@
+/* store.h: the mailfs message store, the only code that touches LMDB */
+#ifndef MAILFS_STORE_H
+#define MAILFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Conventions of this API
+ *
+ * - Every function that can fail returns 0 or a negative errno. The codes used:
+ *     -ENOENT     no such user, mailbox or message
+ *     -EEXIST     the name is taken (or, for a duplicate-skipping append, the same body is there)
+ *     -ENOTEMPTY  a mailbox that must be empty is not (or has children)
+ *     -EINVAL     a name or argument is malformed
+ *     -EACCES     authentication failed
+ *     -EFBIG      a message is larger than the store accepts
+ *     -ENOSPC     the disk is full; nothing was written
+ *     -EPROTO     the store has a schema version this build does not know
+ *     -EIO        the store is damaged, or LMDB reported an unexpected error
+ *     -EROFS      the store was opened read-only
+ *     -ERANGE     a change feed position is older than the feed keeps (do a full resync)
+ *   store_strerror() turns a code into text; for store_open/store_create, *err gets a full sentence.
+ * - Mailbox names are UTF-8 with '/' as the hierarchy delimiter. "INBOX" is matched
+ *   case-insensitively and always stored as "INBOX".
+ * - A store_txn is a read or a write transaction. Pointers returned inside a transaction (message
+ *   bytes, summaries, file names, keywords) point into LMDB's memory map and stay valid until the
+ *   transaction ends. Never keep a read transaction open across an event-loop pass or a long
+ *   FUSE call.
+ * - One `store` may be used from many threads at once. A store_txn belongs to one thread.
+ * - Writes happen only inside store_write(), which runs a callback in one LMDB write transaction
+ *   and commits it durably (fsync) before returning. If the memory map fills, the transaction is
+ *   aborted, the map grown, and the callback run again from the start: the callback must have no
+ *   effect outside the transaction.
+ */
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_NAME_MAX 1000     /* bytes in a full mailbox name */
+#define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
+#define STORE_USER_MAX 64       /* bytes in a user name */
+#define STORE_KEYWORDS_MAX 2000 /* bytes of space-separated keywords on one message */
+#define STORE_MSG_MAX_DEFAULT (64ull << 20) /* largest message accepted by default */
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+/* System flags of a message (bits of store_msg.flags). */
+enum {
+    STORE_F_SEEN = 1u << 0,
+    STORE_F_ANSWERED = 1u << 1,
+    STORE_F_FLAGGED = 1u << 2,
+    STORE_F_DELETED = 1u << 3,
+    STORE_F_DRAFT = 1u << 4,
+    STORE_F_ALL = 0x1f,
+};
+
+/* Special-use attributes of a mailbox (RFC 6154), bits of store_mailbox.special_use. */
+enum {
+    STORE_SU_ALL = 1u << 0,
+    STORE_SU_ARCHIVE = 1u << 1,
+    STORE_SU_DRAFTS = 1u << 2,
+    STORE_SU_FLAGGED = 1u << 3,
+    STORE_SU_JUNK = 1u << 4,
+    STORE_SU_SENT = 1u << 5,
+    STORE_SU_TRASH = 1u << 6,
+};
+
+/* ---- opening ---------------------------------------------------------------------------- */
+
+enum { STORE_OPEN_RDONLY = 1 };
+
+/* Creates an empty store in DIR (made if missing, mode 0700). Fails with -EEXIST if DIR already
+ * holds a store. On failure *err (ERRLEN bytes) gets a sentence for a person. */
+int store_create(const char *dir, char *err, size_t errlen);
+
+/* Opens the store in DIR. *out is owned by the caller; free it with store_close(). Call it after
+ * any fork(). Fails with -ENOENT (no store there), -EPROTO (unknown schema version) and so on;
+ * *err says what went wrong and what to do. */
+int store_open(const char *dir, int flags, store **out, char *err, size_t errlen);
+void store_close(store **s);
+
+/* The store's directory, valid while S is open. */
+const char *store_dir(const store *s);
+
+/* Text for a code returned by this API (static storage). */
+const char *store_strerror(int rc);
+
+/* Largest message append accepts; default STORE_MSG_MAX_DEFAULT. */
+void store_set_msg_max(store *s, uint64_t bytes);
+uint64_t store_msg_max(const store *s);
+
+/* ---- transactions ----------------------------------------------------------------------- */
+
+/* Begins a read transaction: a consistent snapshot. End it with store_read_end(). */
+int store_read_begin(store *s, store_txn **out);
+void store_read_end(store_txn **t);
+
+/* Runs FN(w, CTX) in one write transaction. FN returns 0 to commit or a negative code to abort;
+ * that code is returned. After a successful commit the change is on disk and every watcher of
+ * the store (in any process) is woken. */
+int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx);
+
+/* The store-wide change counter as of this transaction (0 in an empty store). */
+uint64_t store_change_seq(store_txn *t);
+
+/* ---- users ------------------------------------------------------------------------------ */
+
+/* User names: 1..STORE_USER_MAX bytes of [A-Za-z0-9._@+-], not starting with '.' */
+bool store_user_name_valid(const char *name);
+
+/* Adds a user with INBOX, Drafts, Sent, Trash, Junk and Archive. The password is stored only as
+ * a salted scrypt hash. */
+int store_user_add(store_txn *w, const char *name, const char *password);
+int store_user_passwd(store_txn *w, const char *name, const char *password);
+/* Deletes a user with every mailbox and message. */
+int store_user_del(store_txn *w, const char *name);
+int store_user_lookup(store_txn *t, const char *name, uint32_t *user_id);
+/* Checks a password. -EACCES for a wrong password or an unknown user (same cost for both). */
+int store_user_auth(store *s, const char *name, const char *password, uint32_t *user_id);
+/* Calls CB for each user in name order; a non-zero return from CB stops and is returned. */
+int store_user_list(store_txn *t, int (*cb)(void *ctx, const char *name, uint32_t user_id),
+                    void *ctx);
+
+/* ---- mailboxes -------------------------------------------------------------------------- */
+
+typedef struct store_mailbox {
+    uint32_t id; /* store-wide, never reused */
+    uint32_t user_id;
+    uint32_t uidvalidity;
+    uint32_t uidnext;
+    uint64_t highestmodseq; /* >= 1 always */
+    uint32_t messages;
+    uint32_t unseen;
+    uint32_t deleted; /* messages with \Deleted */
+    uint64_t bytes;   /* raw bytes of all messages */
+    uint32_t special_use;
+    bool subscribed;
+    int64_t mtime_ns; /* last change to the set of messages or their names */
+    int64_t ctime_ns; /* last change of anything, flags included */
+    char name[STORE_NAME_MAX + 1];
+} store_mailbox;
+
+/* Checks a mailbox name; returns 0 or -EINVAL with *why set to a static reason. */
+int store_mailbox_name_check(const char *name, const char **why);
+
+int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint32_t special_use,
+                         store_mailbox *out);
+/* Deletes a mailbox and its messages. With STORE_DEL_IF_EMPTY, -ENOTEMPTY when it holds
+ * messages. Always -ENOTEMPTY when it has child mailboxes. INBOX cannot be deleted (-EPERM). */
+enum { STORE_DEL_IF_EMPTY = 1 };
+int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int flags);
+/* Renames a mailbox and all its children. Renaming INBOX moves its messages to a new mailbox
+ * and leaves INBOX empty (RFC 9051). */
+int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const char *to);
+int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bool on);
+int store_mailbox_get(store_txn *t, uint32_t user_id, const char *name, store_mailbox *out);
+int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out);
+/* Calls CB for each mailbox of the user, in byte order of name (parents before children). */
+int store_mailbox_list(store_txn *t, uint32_t user_id,
+                       int (*cb)(void *ctx, const store_mailbox *mb), void *ctx);
+
+/* ---- messages --------------------------------------------------------------------------- */
+
+typedef struct store_msg {
+    uint32_t mailbox_id;
+    uint32_t uid;
+    uint32_t flags; /* STORE_F_* */
+    int16_t tz_min; /* INTERNALDATE's zone, minutes east of UTC */
+    uint64_t modseq;
+    int64_t internaldate; /* seconds since the epoch */
+    int64_t savedate;     /* seconds since the epoch */
+    int64_t ctime_ns;     /* last change of anything about the message (flags included) */
+    uint64_t size;        /* raw bytes, as stored */
+    uint64_t crlf_size;   /* bytes when every bare LF is sent as CRLF (RFC822.SIZE) */
+    uint32_t lines;       /* lines in the whole message */
+    uint8_t body_hash[32]; /* SHA-256 of the bytes */
+    uint64_t body_id;      /* the shared body's id in the store */
+    const char *filename; /* the .eml name in the mount; valid until the txn ends */
+    const char *keywords; /* space-separated, "" if none; valid until the txn ends */
+} store_msg;
+
+typedef struct store_append {
+    uint32_t flags;
+    const char *keywords; /* space-separated or NULL */
+    int64_t internaldate; /* 0: now */
+    int16_t tz_min;
+    const char *filename;   /* NULL: generated from the UID */
+    bool skip_duplicate;    /* -EEXIST if the mailbox already holds the same bytes */
+} store_append;
+
+/* Appends a message. DATA is copied into the store (once per distinct body). *out (may be NULL)
+ * describes the new message. -EFBIG over the size limit, -EEXIST for a taken file name or a
+ * skipped duplicate. */
+int store_msg_append(store_txn *w, uint32_t mailbox_id, const void *data, size_t len,
+                     const store_append *opt, store_msg *out);
+/* Copies a message to another mailbox (sharing the body); the copy gets a new UID and the same
+ * flags. FILENAME NULL: generated from the new UID. */
+int store_msg_copy(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
+                   const char *filename, store_msg *out);
+/* Copy + expunge in one step (IMAP MOVE). */
+int store_msg_move(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
+                   const char *filename, store_msg *out);
+int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid);
+/* Renames a message's file (same mailbox, same UID). -EEXIST if taken. */
+int store_msg_rename(store_txn *w, uint32_t mailbox_id, uint32_t uid, const char *filename);
+
+enum { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_DEL };
+/* Changes flags and keywords (KEYWORDS space-separated or NULL). If the message's MODSEQ is
+ * greater than UNCHANGEDSINCE (0: no check) returns -ESTALE and changes nothing. A call that
+ * changes nothing returns 0 without a new MODSEQ. *out may be NULL. */
+int store_msg_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, int op, uint32_t flags,
+                        const char *keywords, uint64_t unchangedsince, store_msg *out);
+
+int store_msg_get(store_txn *t, uint32_t mailbox_id, uint32_t uid, store_msg *out);
+int store_msg_by_name(store_txn *t, uint32_t mailbox_id, const char *filename, store_msg *out);
+/* Calls CB for each message with UID >= FIRST_UID, in UID order. A non-zero return from CB
+ * stops the walk and is returned. */
+int store_msg_list(store_txn *t, uint32_t mailbox_id, uint32_t first_uid,
+                   int (*cb)(void *ctx, const store_msg *m), void *ctx);
+/* The message's raw bytes, pointing into the map: valid until T ends. */
+int store_msg_body(store_txn *t, const store_msg *m, const char **data, size_t *len);
+/* The parsed summary made at append (see store/mime.h for reading it); valid until T ends. */
+int store_msg_summary(store_txn *t, const store_msg *m, const void **blob, size_t *len);
+/* Calls CB for each UID expunged from the mailbox with MODSEQ > SINCE (for QRESYNC). */
+int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
+                        int (*cb)(void *ctx, uint32_t uid, uint64_t modseq), void *ctx);
+
+/* ---- flags as text ---------------------------------------------------------------------- */
+
+/* Parses "\Seen \Flagged $Work" (space or comma separated, case-insensitive system flags) into
+ * STORE_F_* bits and a space-separated keyword list written to KW (KWLEN bytes).
+ * -EINVAL (with *why) for an unknown \flag or a keyword with characters IMAP forbids;
+ * -E2BIG if the keywords do not fit. */
+int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen,
+                      const char **why);
+/* Formats flags and keywords as "\Seen \Flagged $Work" into BUF; returns the length, or the
+ * length it would need (like snprintf). */
+size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen);
+
+/* True if S[0..N) is valid UTF-8 (no overlongs, no surrogates). */
+bool store_utf8_valid(const char *s, size_t n);
+
+/* ---- change feed ------------------------------------------------------------------------ */
+
+enum store_change_kind {
+    STORE_CH_APPEND = 1, /* uid arrived in mailbox */
+    STORE_CH_EXPUNGE,    /* uid left mailbox */
+    STORE_CH_FLAGS,      /* flags or keywords of uid changed */
+    STORE_CH_RENAME_MSG, /* file name of uid changed */
+    STORE_CH_MBOX_CREATE,
+    STORE_CH_MBOX_DELETE,
+    STORE_CH_MBOX_RENAME,    /* mailbox_id now has another name (children each get one too) */
+    STORE_CH_MBOX_SUBSCRIBE, /* subscribed flag changed */
+    STORE_CH_USER,           /* a user was added, deleted or changed password */
+};
+
+typedef struct store_change {
+    uint64_t seq; /* store-wide, increasing; also the MODSEQ of what it changed */
+    uint8_t kind; /* enum store_change_kind */
+    uint32_t user_id;
+    uint32_t mailbox_id;
+    uint32_t uid;
+} store_change;
+
+/* Calls CB for each change with seq > AFTER, oldest first. -ERANGE if the feed no longer holds
+ * everything after AFTER (the caller must resync from scratch). */
+int store_changes_since(store_txn *t, uint64_t after,
+                        int (*cb)(void *ctx, const store_change *c), void *ctx);
+
+/* A file descriptor that becomes readable (poll/epoll) after any commit to the store, from any
+ * process. The caller owns it (close() it). After it wakes, call store_watch_drain() and then
+ * read the feed with store_changes_since(). */
+int store_watch_open(store *s, int *fd);
+void store_watch_drain(int fd);
+/* Blocks until the change counter exceeds AFTER or TIMEOUT_MS passes (-1: forever).
+ * Returns 0 on a change, -ETIMEDOUT otherwise. */
+int store_wait_change(store *s, uint64_t after, int timeout_ms);
+
+/* ---- maintenance ------------------------------------------------------------------------ */
+
+typedef struct store_stats {
+    uint64_t map_bytes;  /* bytes of the data file in use */
+    uint64_t file_bytes; /* size of the data file */
+    uint64_t bodies;     /* distinct bodies */
+    uint64_t body_bytes; /* their raw bytes */
+} store_stats;
+int store_get_stats(store *s, store_stats *out);
+
+#endif

@@ -1,0 +1,177 @@
+/* text.c: names and flags as text: UTF-8 checks, mailbox and file name rules, flag lists */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/internal.h"
+
+bool store_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned cp;
+        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+        else return false;
+        if (i + len > n) return false;
+        for (size_t j = 1; j < len; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static bool has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return true;
+    return false;
+}
+
+int store_mailbox_name_check(const char *name, const char **why)
+{
+    const char *w = NULL;
+    size_t n = strlen(name);
+    if (n == 0) w = "the name is empty";
+    else if (n > STORE_NAME_MAX) w = "the name is longer than 1000 bytes";
+    else if (!store_utf8_valid(name, n)) w = "the name is not valid UTF-8";
+    else if (has_control(name, n)) w = "the name holds a control character";
+    else if (strpbrk(name, "*%")) w = "the name holds '*' or '%', which IMAP uses as wildcards";
+    else if (name[0] == '/' || name[n - 1] == '/') w = "the name starts or ends with '/'";
+    else {
+        for (const char *p = name; *p;) {
+            const char *e = strchr(p, '/');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len == 0) w = "the name holds an empty level ('//')";
+            else if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                w = "a level of the name is '.' or '..'";
+            else if (len > STORE_COMPONENT_MAX) w = "a level of the name is longer than 255 bytes";
+            if (w || !e) break;
+            p = e + 1;
+        }
+    }
+    if (why) *why = w;
+    return w ? -EINVAL : 0;
+}
+
+int st_filename_check(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > STORE_COMPONENT_MAX) return -EINVAL;
+    if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) return -EINVAL;
+    if (!store_utf8_valid(name, n)) return -EINVAL;
+    return 0;
+}
+
+bool store_user_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > STORE_USER_MAX || name[0] == '.') return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && !strchr("._@+-", name[i])) return false;
+    return true;
+}
+
+static const struct {
+    const char *name;
+    uint32_t bit;
+} sysflags[] = {
+    {"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED},
+    {"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
+    {"\\Draft", STORE_F_DRAFT},
+};
+
+/* An IMAP flag-keyword is an atom: no specials, no control characters, no 8-bit bytes. */
+static bool keyword_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > 200) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c)) return false;
+    }
+    return true;
+}
+
+/* True if the space-separated list KW (length KWN) holds keyword K (case-insensitive). */
+static bool kw_has(const char *kw, size_t kwn, const char *k, size_t n)
+{
+    for (size_t i = 0; i < kwn;) {
+        size_t j = i;
+        while (j < kwn && kw[j] != ' ') j++;
+        if (j - i == n && strncasecmp(kw + i, k, n) == 0) return true;
+        i = j + 1;
+    }
+    return false;
+}
+
+int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen, const char **why)
+{
+    const char *w = NULL;
+    size_t used = 0;
+    *flags = 0;
+    if (kwlen) kw[0] = 0;
+    for (const char *p = text; *p && !w;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) break;
+        const char *e = p;
+        while (*e && *e != ' ' && *e != ',' && *e != '\t' && *e != '\n' && *e != '\r') e++;
+        size_t n = (size_t)(e - p);
+        if (*p == '\\') {
+            size_t i;
+            for (i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
+                if (strlen(sysflags[i].name) == n && strncasecmp(sysflags[i].name, p, n) == 0)
+                    break;
+            if (i < sizeof sysflags / sizeof *sysflags) *flags |= sysflags[i].bit;
+            else if (n == 7 && strncasecmp(p, "\\Recent", 7) == 0) {
+                /* session state, not stored: ignored */
+            } else
+                w = "unknown system flag (known: \\Seen \\Answered \\Flagged \\Deleted \\Draft)";
+        } else if (!keyword_ok(p, n)) {
+            w = "a keyword holds a character IMAP does not allow in flags";
+        } else if (!kw_has(kw, used, p, n)) {
+            if (used + (used ? 1 : 0) + n + 1 > kwlen) {
+                if (why) *why = "too many keywords";
+                return -E2BIG;
+            }
+            if (used) kw[used++] = ' ';
+            memcpy(kw + used, p, n);
+            used += n;
+            kw[used] = 0;
+        }
+        p = e;
+    }
+    if (why) *why = w;
+    return w ? -EINVAL : 0;
+}
+
+size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof sysflags / sizeof *sysflags; i++) {
+        if (!(flags & sysflags[i].bit)) continue;
+        int r = snprintf(buf + (n < buflen ? n : buflen), n < buflen ? buflen - n : 0, "%s%s",
+                         n ? " " : "", sysflags[i].name);
+        n += (size_t)r;
+    }
+    if (keywords && *keywords) {
+        int r = snprintf(buf + (n < buflen ? n : buflen), n < buflen ? buflen - n : 0, "%s%s",
+                         n ? " " : "", keywords);
+        n += (size_t)r;
+    }
+    if (buflen && n == 0) buf[0] = 0;
+    return n;
+}

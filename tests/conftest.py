@@ -1,0 +1,59 @@
+"""Shared pytest fixtures: the built binaries, a fresh store with a user, the shared corpus."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = pathlib.Path(os.environ.get("MAILFS_BUILD", ROOT / "build"))
+MAILFS = BUILD / "tools" / "mailfs"
+CORPUS = pathlib.Path(os.environ.get("MAILFS_CORPUS", ROOT.parent / "shared" / "corpus"))
+PASSWORD = "correct horse"
+
+
+def corpus_files():
+    """Every message file of the shared corpus (not the manifest), sorted."""
+    if not CORPUS.is_dir():
+        return []
+    skip = {"MANIFEST.tsv", "README.md", ".gitattributes"}
+    return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in skip)
+
+
+class Mailfs:
+    """Runs the mailfs command against one store."""
+
+    def __init__(self, store):
+        self.store = pathlib.Path(store)
+        self.env = dict(os.environ, MAILFS_STORE=str(self.store))
+
+    def run(self, *args, input=None, check=True, timeout=120, **kw):
+        r = subprocess.run([str(MAILFS), *map(str, args)], input=input, env=self.env,
+                           capture_output=True, timeout=timeout, **kw)
+        if check and r.returncode != 0:
+            raise AssertionError(f"mailfs {' '.join(map(str, args))} exited {r.returncode}:\n"
+                                 f"{r.stderr.decode(errors='replace')}")
+        return r
+
+    def popen(self, *args, **kw):
+        return subprocess.Popen([str(MAILFS), *map(str, args)], env=self.env, **kw)
+
+
+@pytest.fixture
+def mailfs(tmp_path):
+    """A fresh, empty store."""
+    m = Mailfs(tmp_path / "store")
+    m.run("init")
+    return m
+
+
+@pytest.fixture
+def alice(mailfs):
+    """A store with user 'alice' (password PASSWORD) and her default mailboxes."""
+    mailfs.run("user", "add", "alice", input=(PASSWORD + "\n").encode())
+    return mailfs
+
+
+def pytest_configure(config):
+    if not MAILFS.exists():
+        raise pytest.UsageError(f"{MAILFS} is missing: build first (meson setup build && ninja -C build)")

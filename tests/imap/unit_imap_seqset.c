@@ -1,0 +1,89 @@
+/* unit_imap_seqset.c: sequence set parsing, resolving, limits and printing */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap_seqset.h"
+#include "tests/imap/unit.h"
+
+static char *resolved(const char *s, uint32_t star)
+{
+    imap_seqset set;
+    const char *why;
+    if (imap_seqset_parse(s, strlen(s), 0, &set, &why) < 0) return strdup(why);
+    imap_seqset_resolve(&set, star);
+    imap_buf b = {0};
+    imap_buf_puts(&b, "");
+    for (size_t i = 0; i < set.n; i++)
+        imap_buf_printf(&b, "%s%u-%u", i ? "," : "", set.r[i].lo, set.r[i].hi);
+    imap_seqset_free(&set);
+    return b.data;
+}
+
+#define EXPECT(u, in, star, want)                                                                  \
+    do {                                                                                           \
+        char *g = resolved(in, star);                                                              \
+        CHECK_STR(u, g, want);                                                                     \
+        free(g);                                                                                   \
+    } while (0)
+
+int main(void)
+{
+    unit_ctx u = {0};
+    EXPECT(&u, "1", 10, "1-1");
+    EXPECT(&u, "1:3,5", 10, "1-3,5-5");
+    EXPECT(&u, "5,1:3", 10, "1-3,5-5");
+    EXPECT(&u, "3:1", 10, "1-3");
+    EXPECT(&u, "1:*", 10, "1-10");
+    EXPECT(&u, "*", 7, "7-7");
+    EXPECT(&u, "20:*", 7, "7-20"); /* n:* with n beyond the end includes the last */
+    EXPECT(&u, "1:4,3:8,9,12", 20, "1-9,12-12");
+    EXPECT(&u, "4294967295", 1, "4294967295-4294967295");
+    EXPECT(&u, "0", 1, "sequence numbers start at 1");
+    EXPECT(&u, "1:0", 1, "sequence numbers start at 1");
+    EXPECT(&u, "4294967296", 1, "sequence number too large");
+    EXPECT(&u, "", 1, "empty sequence set");
+    EXPECT(&u, "1,", 1, "invalid sequence set");
+    EXPECT(&u, "1::2", 1, "invalid sequence set");
+    EXPECT(&u, "a", 1, "invalid sequence set");
+    EXPECT(&u, "1 2", 1, "invalid sequence set");
+
+    /* the range limit */
+    {
+        imap_buf b = {0};
+        for (int i = 1; i <= 101; i++)
+            imap_buf_printf(&b, "%s%d", i > 1 ? "," : "", i * 2);
+        imap_seqset set;
+        const char *why = NULL;
+        CHECK(&u, imap_seqset_parse(b.data, b.len, 100, &set, &why) < 0);
+        CHECK_STR(&u, why, "too many ranges in sequence set");
+        CHECK(&u, imap_seqset_parse(b.data, b.len, 101, &set, &why) == 0);
+        imap_seqset_resolve(&set, 1000);
+        CHECK(&u, imap_seqset_count(&set) == 101);
+        CHECK(&u, imap_seqset_contains(&set, 2));
+        CHECK(&u, imap_seqset_contains(&set, 202));
+        CHECK(&u, !imap_seqset_contains(&set, 3));
+        CHECK(&u, !imap_seqset_contains(&set, 204));
+        imap_seqset_free(&set);
+        imap_buf_free(&b);
+    }
+    /* huge ranges are cheap */
+    {
+        imap_seqset set;
+        const char *why;
+        CHECK(&u, imap_seqset_parse("1:4294967295", 12, 0, &set, &why) == 0);
+        imap_seqset_resolve(&set, 5);
+        CHECK(&u, imap_seqset_count(&set) == 4294967295ull);
+        imap_seqset_free(&set);
+    }
+    CHECK(&u, imap_seqset_syntax("1:*,4", 5));
+    CHECK(&u, !imap_seqset_syntax("ALL", 3));
+    /* printing */
+    {
+        uint32_t v[] = {1, 2, 3, 5, 7, 8, 10};
+        imap_buf b = {0};
+        imap_seqset_format(&b, v, 7);
+        CHECK_STR(&u, b.data, "1:3,5,7:8,10");
+        imap_buf_free(&b);
+    }
+    return unit_finish(&u);
+}

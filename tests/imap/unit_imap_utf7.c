@@ -1,0 +1,110 @@
+/* unit_imap_utf7.c: modified UTF-7 both ways, strict rejection, and IMAP string quoting */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap_quote.h"
+#include "imap/imap_utf7.h"
+#include "tests/imap/unit.h"
+
+static void roundtrip(unit_ctx *u, const char *utf8, const char *utf7)
+{
+    imap_buf b = {0};
+    CHECK(u, imap_utf7_encode(utf8, strlen(utf8), &b) == 0);
+    CHECK_STR(u, b.data ? b.data : "", utf7);
+    imap_buf_free(&b);
+    CHECK(u, imap_utf7_decode(utf7, strlen(utf7), &b) == 0);
+    CHECK_STR(u, b.data ? b.data : "", utf8);
+    imap_buf_free(&b);
+}
+
+static void bad7(unit_ctx *u, const char *utf7)
+{
+    imap_buf b = {0};
+    imap_buf_puts(&b, "keep");
+    int rc = imap_utf7_decode(utf7, strlen(utf7), &b);
+    if (rc == 0) fprintf(stderr, "accepted bad modified UTF-7 [%s] as [%s]\n", utf7, b.data);
+    CHECK(u, rc < 0);
+    CHECK_STR(u, b.data, "keep"); /* left as it was */
+    imap_buf_free(&b);
+}
+
+static void quoted(unit_ctx *u, const char *s, size_t len, bool utf8, const char *want, int kind)
+{
+    imap_buf b = {0};
+    if (kind == 0)
+        imap_quote_string(&b, s, len, utf8);
+    else if (kind == 1)
+        imap_quote_astring(&b, s, len, utf8);
+    else
+        imap_quote_nstring(&b, s, len, utf8);
+    CHECK_STR(u, b.data, want);
+    imap_buf_free(&b);
+}
+
+int main(void)
+{
+    unit_ctx u = {0};
+    roundtrip(&u, "INBOX", "INBOX");
+    roundtrip(&u, "", "");
+    roundtrip(&u, "a&b", "a&-b");
+    roundtrip(&u, "&", "&-");
+    roundtrip(&u,
+              "Entw\xc3\xbc"
+              "rfe",
+              "Entw&APw-rfe");
+    roundtrip(&u, "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+              "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+    roundtrip(&u, "\xc3\xa4\xc3\xb6\xc3\xbc", "&AOQA9gD8-");
+    roundtrip(&u, "\xf0\x9f\x93\xa7 mail", "&2D3c5w- mail"); /* U+1F4E7, a surrogate pair */
+    roundtrip(&u, "x\x7fy", "x&AH8-y");
+    roundtrip(&u, "tab\there", "tab&AAk-here");
+    /* strict decoding */
+    bad7(&u, "&");          /* unterminated */
+    bad7(&u, "&AOQ");       /* unterminated */
+    bad7(&u, "&AOQ-&APY-"); /* two runs in a row */
+    bad7(&u, "&AGE-");      /* 'a' encoded */
+    bad7(&u, "&AOR-");      /* non-zero padding bits */
+    bad7(&u, "&AOQA-");     /* a whole spare base64 char */
+    bad7(&u, "&2D0-");      /* lone high surrogate */
+    bad7(&u, "&3OcAQQ-");   /* lone low surrogate */
+    bad7(&u, "&A/Q-");      /* '/' is not modified base64 */
+    bad7(&u, "\xc3\xa4");   /* 8-bit */
+    bad7(&u, "a\tb");       /* control */
+    bad7(&u, "&AAA-");      /* NUL */
+    /* invalid UTF-8 refuses to encode */
+    {
+        imap_buf b = {0};
+        CHECK(&u, imap_utf7_encode("\xc3", 1, &b) < 0);
+        CHECK(&u, imap_utf7_encode("\xc0\x80", 2, &b) < 0);         /* overlong */
+        CHECK(&u, imap_utf7_encode("\xed\xa0\x80", 3, &b) < 0);     /* surrogate */
+        CHECK(&u, imap_utf7_encode("\xf4\x90\x80\x80", 4, &b) < 0); /* > U+10FFFF */
+        CHECK(&u, b.len == 0);
+        imap_buf_free(&b);
+    }
+    CHECK(&u, imap_utf8_valid("h\xc3\xa9", 3));
+    CHECK(&u, !imap_utf8_valid("a\0b", 3));
+    CHECK(&u, imap_has_8bit("h\xc3\xa9", 3));
+    CHECK(&u, !imap_has_8bit("abc", 3));
+    /* quoting */
+    quoted(&u, "abc", 3, false, "\"abc\"", 0);
+    quoted(&u, "", 0, false, "\"\"", 0);
+    quoted(&u, "a\"b\\c", 5, false, "\"a\\\"b\\\\c\"", 0);
+    quoted(&u, "a\r\nb", 4, false, "{4}\r\na\r\nb", 0);
+    quoted(&u, "h\xc3\xa9", 3, false, "{3}\r\nh\xc3\xa9", 0);
+    quoted(&u, "h\xc3\xa9", 3, true, "\"h\xc3\xa9\"", 0);
+    quoted(&u, "INBOX", 5, false, "INBOX", 1);
+    quoted(&u, "NIL", 3, false, "\"NIL\"", 1);
+    quoted(&u, "a b", 3, false, "\"a b\"", 1);
+    quoted(&u, "", 0, false, "\"\"", 1);
+    quoted(&u, "50%", 3, false, "\"50%\"", 1);
+    quoted(&u, NULL, 0, false, "NIL", 2);
+    {
+        char big[2000];
+        memset(big, 'x', sizeof(big));
+        imap_buf b = {0};
+        imap_quote_string(&b, big, sizeof(big), false);
+        CHECK(&u, strncmp(b.data, "{2000}\r\n", 8) == 0 && b.len == 2008);
+        imap_buf_free(&b);
+    }
+    return unit_finish(&u);
+}

@@ -1,0 +1,559 @@
+/* unit_store.c: unit tests of the store API: users, mailboxes, messages, feed, processes */
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/mime.h"
+#include "store/store.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) passed++;                                                                        \
+        else {                                                                                     \
+            failed++;                                                                              \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                               \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
+
+static char root[256];
+
+static store *fresh(const char *name)
+{
+    char dir[512], err[512];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    int rc = store_create(dir, err, sizeof err);
+    if (rc) {
+        printf("FAIL store_create %s: %s\n", dir, err);
+        exit(1);
+    }
+    store *s;
+    rc = store_open(dir, 0, &s, err, sizeof err);
+    if (rc) {
+        printf("FAIL store_open %s: %s\n", dir, err);
+        exit(1);
+    }
+    return s;
+}
+
+/* ---- small write helpers ---------------------------------------------------------------- */
+
+typedef struct op {
+    const char *user, *pw, *mbox, *mbox2;
+    uint32_t uid_user, mbox_id, mbox_id2, uid;
+    const char *data;
+    size_t len;
+    store_append opt;
+    store_msg out;
+    uint32_t out_uid;
+    int flags_op;
+    uint32_t flags;
+    const char *kw;
+} op;
+
+static int w_user_add(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_user_add(w, o->user, o->pw);
+}
+
+static int w_append(store_txn *w, void *c)
+{
+    op *o = c;
+    int rc = store_msg_append(w, o->mbox_id, o->data, o->len, &o->opt, &o->out);
+    if (rc == 0) o->out_uid = o->out.uid;
+    return rc;
+}
+
+static int w_copy(store_txn *w, void *c)
+{
+    op *o = c;
+    int rc = store_msg_copy(w, o->mbox_id, o->uid, o->mbox_id2, NULL, &o->out);
+    if (rc == 0) o->out_uid = o->out.uid;
+    return rc;
+}
+
+static int w_move(store_txn *w, void *c)
+{
+    op *o = c;
+    int rc = store_msg_move(w, o->mbox_id, o->uid, o->mbox_id2, o->mbox, &o->out);
+    if (rc == 0) o->out_uid = o->out.uid;
+    return rc;
+}
+
+static int w_expunge(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_msg_expunge(w, o->mbox_id, o->uid);
+}
+
+static int w_flags(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_msg_set_flags(w, o->mbox_id, o->uid, o->flags_op, o->flags, o->kw, 0, &o->out);
+}
+
+static int w_mbox_create(store_txn *w, void *c)
+{
+    op *o = c;
+    store_mailbox mb;
+    int rc = store_mailbox_create(w, o->uid_user, o->mbox, 0, &mb);
+    if (rc == 0) o->mbox_id = mb.id;
+    return rc;
+}
+
+static int w_mbox_rename(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_mailbox_rename(w, o->uid_user, o->mbox, o->mbox2);
+}
+
+static int w_mbox_delete(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_mailbox_delete(w, o->uid_user, o->mbox, (int)o->flags);
+}
+
+static int w_rename_msg(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_msg_rename(w, o->mbox_id, o->uid, o->mbox);
+}
+
+static store_mailbox get_mbox(store *s, uint32_t user, const char *name, int *rc)
+{
+    store_mailbox mb = {0};
+    store_txn *t;
+    *rc = store_read_begin(s, &t);
+    if (*rc == 0) {
+        *rc = store_mailbox_get(t, user, name, &mb);
+        store_read_end(&t);
+    }
+    return mb;
+}
+
+static uint32_t user_id(store *s, const char *name)
+{
+    store_txn *t;
+    uint32_t id = 0;
+    if (store_read_begin(s, &t) == 0) {
+        store_user_lookup(t, name, &id);
+        store_read_end(&t);
+    }
+    return id;
+}
+
+static uint32_t append(store *s, uint32_t mbox, const char *data, uint32_t flags)
+{
+    op o = {.mbox_id = mbox, .data = data, .len = strlen(data), .opt = {.flags = flags}};
+    int rc = store_write(s, w_append, &o);
+    if (rc) printf("append failed: %s\n", store_strerror(rc));
+    return rc ? 0 : o.out_uid;
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void test_open_errors(void)
+{
+    char err[512];
+    store *s = NULL;
+    int rc = store_open("/nonexistent/mailfs-store", 0, &s, err, sizeof err);
+    CHECK(rc == -ENOENT, "rc=%d", rc);
+    CHECK(strstr(err, "mailfs init") != NULL, "error text: %s", err);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/dup", root);
+    CHECK(store_create(dir, err, sizeof err) == 0, "%s", err);
+    rc = store_create(dir, err, sizeof err);
+    CHECK(rc == -EEXIST && strstr(err, "already holds a store"), "rc=%d err=%s", rc, err);
+
+    /* a store of another schema version is refused with a clear error */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 20);
+    CHECK(mdb_env_open(env, dir, 0, 0600) == 0, "open raw");
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "meta", 0, &dbi);
+    uint32_t ver = 99;
+    MDB_val k = {6, "schema"}, v = {4, &ver};
+    mdb_put(txn, dbi, &k, &v, 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    rc = store_open(dir, 0, &s, err, sizeof err);
+    CHECK(rc == -EPROTO && strstr(err, "schema version 99"), "rc=%d err=%s", rc, err);
+}
+
+static void test_users(void)
+{
+    store *s = fresh("users");
+    op o = {.user = "alice", .pw = "s3cret"};
+    CHECK(store_write(s, w_user_add, &o) == 0, "add alice");
+    CHECK(store_write(s, w_user_add, &o) == -EEXIST, "add alice twice");
+    o.user = "../bob";
+    CHECK(store_write(s, w_user_add, &o) == -EINVAL, "bad user name");
+    uint32_t id = 0;
+    CHECK(store_user_auth(s, "alice", "s3cret", &id) == 0 && id != 0, "auth ok");
+    CHECK(store_user_auth(s, "alice", "wrong", NULL) == -EACCES, "wrong password");
+    CHECK(store_user_auth(s, "nobody", "s3cret", NULL) == -EACCES, "unknown user");
+    int rc;
+    store_mailbox mb = get_mbox(s, id, "Sent", &rc);
+    CHECK(rc == 0 && mb.special_use == STORE_SU_SENT, "Sent exists with \\Sent");
+    mb = get_mbox(s, id, "inbox", &rc);
+    CHECK(rc == 0 && strcmp(mb.name, "INBOX") == 0, "INBOX case-insensitive: %s", mb.name);
+    CHECK(mb.highestmodseq >= 1 && mb.uidnext == 1 && mb.uidvalidity > 0, "fresh counters");
+    store_close(&s);
+}
+
+static void test_messages(void)
+{
+    store *s = fresh("msgs");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    uint32_t uid_alice = user_id(s, "alice");
+    int rc;
+    store_mailbox inbox = get_mbox(s, uid_alice, "INBOX", &rc);
+    store_mailbox trash = get_mbox(s, uid_alice, "Trash", &rc);
+    const char *m1 = "Subject: one\n\nbody\n";
+    uint32_t a = append(s, inbox.id, m1, 0);
+    uint32_t b = append(s, inbox.id, "Subject: two\r\n\r\nbody\r\n", STORE_F_SEEN);
+    CHECK(a == 1 && b == 2, "uids %u %u", a, b);
+    store_mailbox mb = get_mbox(s, uid_alice, "INBOX", &rc);
+    CHECK(mb.messages == 2 && mb.unseen == 1 && mb.uidnext == 3, "counts %u %u %u", mb.messages,
+          mb.unseen, mb.uidnext);
+    CHECK(mb.bytes == strlen(m1) + strlen("Subject: two\r\n\r\nbody\r\n"), "bytes %llu", (unsigned long long)mb.bytes);
+    CHECK(mb.highestmodseq > inbox.highestmodseq, "modseq rises");
+
+    store_txn *t;
+    store_msg m;
+    store_read_begin(s, &t);
+    CHECK(store_msg_get(t, inbox.id, a, &m) == 0, "get");
+    CHECK(strcmp(m.filename, "0000000001.eml") == 0, "name %s", m.filename);
+    CHECK(m.size == strlen(m1) && m.crlf_size == strlen(m1) + 3, "crlf size %llu",
+          (unsigned long long)m.crlf_size);
+    const char *data;
+    size_t len;
+    CHECK(store_msg_body(t, &m, &data, &len) == 0 && len == strlen(m1) && !memcmp(data, m1, len),
+          "body bytes");
+    store_msg byname;
+    CHECK(store_msg_by_name(t, inbox.id, "0000000002.eml", &byname) == 0 && byname.uid == b,
+          "by name");
+    const void *blob;
+    size_t bl;
+    CHECK(store_msg_summary(t, &m, &blob, &bl) == 0 && bl > 0, "summary");
+    store_read_end(&t);
+
+    /* a copy shares the body: the number of distinct bodies stays */
+    store_stats st0, st1;
+    store_get_stats(s, &st0);
+    op c = {.mbox_id = inbox.id, .uid = a, .mbox_id2 = trash.id};
+    CHECK(store_write(s, w_copy, &c) == 0 && c.out_uid == 1, "copy uid %u", c.out_uid);
+    store_get_stats(s, &st1);
+    CHECK(st1.bodies == st0.bodies && st1.body_bytes == st0.body_bytes, "copy shares the body");
+    /* a duplicate delivery too */
+    uint32_t d = append(s, inbox.id, m1, 0);
+    store_get_stats(s, &st1);
+    CHECK(d == 3 && st1.bodies == st0.bodies, "duplicate shares the body");
+    /* skip_duplicate refuses the same bytes in the same mailbox */
+    op dup = {.mbox_id = inbox.id, .data = m1, .len = strlen(m1), .opt = {.skip_duplicate = true}};
+    CHECK(store_write(s, w_append, &dup) == -EEXIST, "skip duplicate");
+
+    /* flags */
+    op f = {.mbox_id = inbox.id, .uid = a, .flags_op = STORE_FLAGS_ADD,
+            .flags = STORE_F_SEEN | STORE_F_FLAGGED, .kw = "$Work Later"};
+    CHECK(store_write(s, w_flags, &f) == 0, "add flags");
+    CHECK(f.out.flags == (STORE_F_SEEN | STORE_F_FLAGGED) && !strcmp(f.out.keywords, "$Work Later"),
+          "flags %x kw '%s'", f.out.flags, f.out.keywords);
+    uint64_t ms = f.out.modseq;
+    f.flags_op = STORE_FLAGS_DEL, f.flags = STORE_F_FLAGGED, f.kw = "later";
+    CHECK(store_write(s, w_flags, &f) == 0 && f.out.flags == STORE_F_SEEN &&
+              !strcmp(f.out.keywords, "$Work") && f.out.modseq > ms,
+          "del flags: %x '%s'", f.out.flags, f.out.keywords);
+    ms = f.out.modseq;
+    f.flags_op = STORE_FLAGS_ADD, f.flags = STORE_F_SEEN, f.kw = NULL;
+    CHECK(store_write(s, w_flags, &f) == 0 && f.out.modseq == ms, "no-op keeps modseq");
+    f.kw = "bad\"kw";
+    CHECK(store_write(s, w_flags, &f) == -EINVAL, "bad keyword refused");
+    mb = get_mbox(s, uid_alice, "INBOX", &rc);
+    CHECK(mb.unseen == 1, "unseen after flags %u", mb.unseen);
+
+    /* rename a message file; names are unique */
+    op r = {.mbox_id = inbox.id, .uid = a, .mbox = "hello.eml"};
+    CHECK(store_write(s, w_rename_msg, &r) == 0, "rename msg");
+    r.uid = b;
+    CHECK(store_write(s, w_rename_msg, &r) == -EEXIST, "rename onto a taken name");
+    r.mbox = "a/b.eml";
+    CHECK(store_write(s, w_rename_msg, &r) == -EINVAL, "slash in a file name");
+
+    /* move keeps flags, gets a new uid, expunges the source */
+    op mv = {.mbox_id = inbox.id, .uid = a, .mbox_id2 = trash.id, .mbox = "hello.eml"};
+    CHECK(store_write(s, w_move, &mv) == 0 && mv.out_uid == 2, "move uid %u", mv.out_uid);
+    CHECK(mv.out.flags == STORE_F_SEEN && !strcmp(mv.out.filename, "hello.eml"), "move keeps");
+    store_read_begin(s, &t);
+    CHECK(store_msg_get(t, inbox.id, a, &m) == -ENOENT, "moved away");
+    store_read_end(&t);
+
+    /* expunge */
+    op x = {.mbox_id = inbox.id, .uid = b};
+    CHECK(store_write(s, w_expunge, &x) == 0, "expunge");
+    CHECK(store_write(s, w_expunge, &x) == -ENOENT, "expunge twice");
+    mb = get_mbox(s, uid_alice, "INBOX", &rc);
+    CHECK(mb.messages == 1 && mb.unseen == 1 && mb.bytes == strlen(m1), "counts after expunge");
+
+    /* size limit */
+    store_set_msg_max(s, 10);
+    op big = {.mbox_id = inbox.id, .data = m1, .len = strlen(m1)};
+    CHECK(store_write(s, w_append, &big) == -EFBIG, "too large");
+    store_close(&s);
+}
+
+static int count_kind(void *ctx, const store_change *c)
+{
+    int *counts = ctx;
+    if (c->kind < 16) counts[c->kind]++;
+    return 0;
+}
+
+static void test_mailboxes_and_feed(void)
+{
+    store *s = fresh("mboxes");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    uint32_t id = user_id(s, "alice");
+    store_txn *t;
+    store_read_begin(s, &t);
+    uint64_t seq0 = store_change_seq(t);
+    store_read_end(&t);
+
+    op o = {.uid_user = id, .mbox = "Work/Projects/2026"};
+    CHECK(store_write(s, w_mbox_create, &o) == 0, "create with parents");
+    int rc;
+    get_mbox(s, id, "Work/Projects", &rc);
+    CHECK(rc == 0, "parent made");
+    CHECK(store_write(s, w_mbox_create, &o) == -EEXIST, "create twice");
+    const char *bad[] = {"", "/x", "x/", "a//b", "a/../b", "a/./b", "a*", "a%b", "\x01", "\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        op b = {.uid_user = id, .mbox = bad[i]};
+        CHECK(store_write(s, w_mbox_create, &b) == -EINVAL, "bad name %zu accepted", i);
+    }
+    uint32_t proj = get_mbox(s, id, "Work/Projects", &rc).id;
+    append(s, proj, "Subject: p\n\nx\n", 0);
+    op r = {.uid_user = id, .mbox = "Work", .mbox2 = "Job"};
+    CHECK(store_write(s, w_mbox_rename, &r) == 0, "rename with children");
+    store_mailbox mb = get_mbox(s, id, "Job/Projects", &rc);
+    CHECK(rc == 0 && mb.id == proj && mb.messages == 1, "child renamed, same id, messages kept");
+    get_mbox(s, id, "Job/Projects/2026", &rc);
+    CHECK(rc == 0, "grandchild renamed");
+    get_mbox(s, id, "Work", &rc);
+    CHECK(rc == -ENOENT, "old name gone");
+    r.mbox = "Job", r.mbox2 = "Job/Sub";
+    CHECK(store_write(s, w_mbox_rename, &r) == -EINVAL, "rename into own child");
+    op d = {.uid_user = id, .mbox = "Job"};
+    CHECK(store_write(s, w_mbox_delete, &d) == -ENOTEMPTY, "delete with children");
+    d.mbox = "Job/Projects/2026";
+    CHECK(store_write(s, w_mbox_delete, &d) == 0, "delete leaf");
+    d.mbox = "Job/Projects", d.flags = 1;
+    CHECK(store_write(s, w_mbox_delete, &d) == -ENOTEMPTY, "delete if empty refuses");
+    d.flags = 0;
+    CHECK(store_write(s, w_mbox_delete, &d) == 0, "delete with messages");
+    d.mbox = "INBOX";
+    CHECK(store_write(s, w_mbox_delete, &d) == -EPERM, "INBOX stays");
+
+    /* renaming INBOX moves its messages */
+    uint32_t inbox = get_mbox(s, id, "INBOX", &rc).id;
+    append(s, inbox, "Subject: a\n\n1\n", 0);
+    append(s, inbox, "Subject: b\n\n2\n", 0);
+    r.mbox = "INBOX", r.mbox2 = "Old";
+    CHECK(store_write(s, w_mbox_rename, &r) == 0, "rename INBOX");
+    CHECK(get_mbox(s, id, "INBOX", &rc).messages == 0 && get_mbox(s, id, "Old", &rc).messages == 2,
+          "INBOX emptied into Old");
+
+    /* the feed says what happened, in order */
+    int counts[16] = {0};
+    store_read_begin(s, &t);
+    CHECK(store_changes_since(t, seq0, count_kind, counts) == 0, "feed");
+    uint64_t seq1 = store_change_seq(t);
+    store_read_end(&t);
+    CHECK(counts[STORE_CH_MBOX_CREATE] == 4 && counts[STORE_CH_MBOX_RENAME] == 3 &&
+              counts[STORE_CH_MBOX_DELETE] == 2 && counts[STORE_CH_APPEND] == 5 &&
+              counts[STORE_CH_EXPUNGE] == 2,
+          "feed counts create=%d rename=%d delete=%d append=%d expunge=%d",
+          counts[STORE_CH_MBOX_CREATE], counts[STORE_CH_MBOX_RENAME],
+          counts[STORE_CH_MBOX_DELETE], counts[STORE_CH_APPEND], counts[STORE_CH_EXPUNGE]);
+    CHECK(seq1 > seq0, "seq rises");
+
+    /* a watcher fd becomes readable after a commit */
+    int fd;
+    CHECK(store_watch_open(s, &fd) == 0, "watch");
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&p, 1, 0) == 0, "quiet before");
+    append(s, inbox, "Subject: c\n\n3\n", 0);
+    CHECK(poll(&p, 1, 1000) == 1, "readable after a commit");
+    store_watch_drain(fd);
+    CHECK(poll(&p, 1, 0) == 0, "quiet after drain");
+    close(fd);
+    store_close(&s);
+}
+
+static void test_map_growth(void)
+{
+    setenv("MAILFS_MAPSIZE", "262144", 1); /* 256 KiB: full after a few messages */
+    store *s = fresh("grow");
+    unsetenv("MAILFS_MAPSIZE");
+    op u = {.user = "alice", .pw = "pw"};
+    CHECK(store_write(s, w_user_add, &u) == 0, "user in a tiny map");
+    uint32_t id = user_id(s, "alice");
+    int rc;
+    uint32_t inbox = get_mbox(s, id, "INBOX", &rc).id;
+    size_t n = 200000;
+    char *big = malloc(n + 1);
+    for (int i = 0; i < 20; i++) {
+        memset(big, 'a' + i, n);
+        memcpy(big, "Subject: big\n\n", 14);
+        big[n] = 0;
+        if (!append(s, inbox, big, 0)) break;
+    }
+    free(big);
+    store_mailbox mb = get_mbox(s, id, "INBOX", &rc);
+    CHECK(mb.messages == 20, "all 4 MB stored after growing: %u", mb.messages);
+    store_close(&s);
+}
+
+/* Two processes append at once; every message lands with a distinct UID. */
+static void test_two_writers(void)
+{
+    store *s = fresh("procs");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    uint32_t id = user_id(s, "alice");
+    int rc;
+    uint32_t inbox = get_mbox(s, id, "INBOX", &rc).id;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", store_dir(s));
+    store_close(&s);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        if ((kids[k] = fork()) == 0) {
+            char err[256];
+            store *cs;
+            if (store_open(dir, 0, &cs, err, sizeof err)) _exit(2);
+            for (int i = 0; i < 300; i++) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "Subject: writer %d message %d\n\nhello\n", k, i);
+                if (!append(cs, inbox, msg, 0)) _exit(3);
+            }
+            store_close(&cs);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int status;
+        waitpid(kids[k], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer %d status %d", k, status);
+    }
+    char err[256];
+    store_open(dir, 0, &s, err, sizeof err);
+    store_mailbox mb = get_mbox(s, id, "INBOX", &rc);
+    CHECK(mb.messages == 600 && mb.uidnext == 601, "600 messages, uidnext %u", mb.uidnext);
+    store_close(&s);
+}
+
+/* A commit in one process wakes a waiter in another within milliseconds. */
+static void test_feed_wakes_other_process(void)
+{
+    store *s = fresh("wake");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    uint32_t id = user_id(s, "alice");
+    int rc;
+    uint32_t inbox = get_mbox(s, id, "INBOX", &rc).id;
+    store_txn *t;
+    store_read_begin(s, &t);
+    uint64_t seq = store_change_seq(t);
+    store_read_end(&t);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", store_dir(s));
+    store_close(&s);
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return;
+    pid_t kid = fork();
+    if (kid == 0) {
+        char err[256];
+        store *cs;
+        if (store_open(dir, 0, &cs, err, sizeof err)) _exit(2);
+        if (write(pipefd[1], "r", 1) != 1) _exit(4); /* ready */
+        rc = store_wait_change(cs, seq, 5000);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long ns = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        if (write(pipefd[1], &ns, sizeof ns) != sizeof ns) _exit(4);
+        store_close(&cs);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    char ready;
+    CHECK(read(pipefd[0], &ready, 1) == 1, "child ready");
+    usleep(100000);
+    char err[256];
+    store_open(dir, 0, &s, err, sizeof err);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    append(s, inbox, "Subject: ping\n\nx\n", 0);
+    long long sent = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec, woke = 0;
+    CHECK(read(pipefd[0], &woke, sizeof woke) == sizeof woke, "child reports");
+    int status;
+    waitpid(kid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child woke (status %d)", status);
+    double ms = (double)(woke - sent) / 1e6;
+    printf("cross-process wake-up after %.2f ms (commit included)\n", ms);
+    CHECK(ms < 100, "woke within 100 ms: %.2f", ms);
+    store_close(&s);
+}
+
+static void test_flags_text(void)
+{
+    uint32_t f;
+    char kw[64];
+    const char *why;
+    CHECK(store_flags_parse("\\seen \\FLAGGED $Work,later $work", &f, kw, sizeof kw, &why) == 0,
+          "parse");
+    CHECK(f == (STORE_F_SEEN | STORE_F_FLAGGED) && !strcmp(kw, "$Work later"), "f=%x kw=%s", f, kw);
+    CHECK(store_flags_parse("\\Bogus", &f, kw, sizeof kw, &why) == -EINVAL && why, "unknown flag");
+    char buf[128];
+    size_t n = store_flags_format(STORE_F_SEEN | STORE_F_DRAFT, "$Work", buf, sizeof buf);
+    CHECK(!strcmp(buf, "\\Seen \\Draft $Work") && n == strlen(buf), "format: %s", buf);
+    CHECK(store_flags_format(STORE_F_SEEN, "", buf, 3) == 5, "format reports needed length");
+    CHECK(store_utf8_valid("h\xc3\xa9", 3) && !store_utf8_valid("\xc0\xaf", 2) &&
+              !store_utf8_valid("\xed\xa0\x80", 3) && !store_utf8_valid("\xe2\x82", 2),
+          "utf8");
+}
+
+int main(void)
+{
+    snprintf(root, sizeof root, "/tmp/unit_store.%d", (int)getpid());
+    mkdir(root, 0700);
+    test_open_errors();
+    test_users();
+    test_messages();
+    test_mailboxes_and_feed();
+    test_map_growth();
+    test_two_writers();
+    test_feed_wakes_other_process();
+    test_flags_text();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", root);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tools/bench_import.sh: import speed, store size and peak memory for generated corpora.
+# Usage: tools/bench_import.sh [COUNT...]   (default: 10000 100000)
+# For each COUNT it generates an mbox and a Maildir of COUNT realistic messages
+# (tools/gen_mail.py), imports each into a fresh store and prints messages/s, MB/s,
+# store size / raw bytes (as written, and compacted with mdb_copy -c) and peak RSS.
+# Goals (issue 2): >= 20,000 messages/s durable per batch, store <= 1.15x raw, flat RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mailfs=$root/build/tools/mailfs
+[ -x "$mailfs" ] || { echo "bench_import: build first (tools/test --quick or ninja -C build)"; exit 1; }
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+command -v mdb_copy >/dev/null || apt-get install -y -qq lmdb-utils >/dev/null
+work=${BENCH_DIR:-/tmp/mailfs-bench-import}
+mkdir -p "$work"
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(10000 100000)
+printf '%-8s %-8s %10s %8s %8s %10s %12s %9s\n' format count msgs/s MB/s seconds store/raw compacted/raw peakRSS
+for n in "${counts[@]}"; do
+    for fmt in mbox maildir; do
+        src=$work/gen-$n.$fmt
+        [ -e "$src" ] || /usr/bin/python3 tools/gen_mail.py --count "$n" --format "$fmt" --out "$src" 2>/dev/null
+        raw=$(/usr/bin/python3 - "$src" <<'PY'
+import os, sys
+p = sys.argv[1]
+if os.path.isdir(p):
+    print(sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(p) for f in fs))
+else:  # the message bytes: the file minus From_ lines and quoting is close enough; count exactly
+    total = 0
+    with open(p, "rb") as f:
+        for line in f:
+            if line.startswith(b"From "):
+                continue
+            total += len(line) - (1 if line.startswith(b">") and line.lstrip(b">").startswith(b"From ") else 0)
+    print(total)
+PY
+)
+        store=$work/store-$n-$fmt
+        rm -rf "$store" "$store.compact"
+        export MAILFS_STORE=$store
+        "$mailfs" init >/dev/null
+        echo pw | "$mailfs" user add bench
+        sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+        /usr/bin/time -f '%e %M' -o "$work/time" "$mailfs" import bench "$src" >/dev/null
+        read -r secs rss < "$work/time"
+        size=$(stat -c %s "$store/data.mdb")
+        mkdir -p "$store.compact"; mdb_copy -c "$store" "$store.compact"
+        csize=$(stat -c %s "$store.compact/data.mdb")
+        /usr/bin/python3 -c "
+n,raw,secs,size,csize,rss=$n,$raw,$secs,$size,$csize,$rss
+print(f'%-8s %-8d %10.0f %8.1f %8.2f %10.3f %12.3f %7.0fMB' % ('$fmt', n, n/secs, raw/1e6/secs, secs, size/raw, csize/raw, rss/1024))"
+        rm -rf "$store" "$store.compact"
+    done
+done

@@ -1,0 +1,556 @@
+/* cmd_import.c: `mailfs import`: Maildir (++ and nested), mbox (mboxrd, Content-Length), .eml */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/cli.h"
+#include "tools/mailio.h"
+
+#define BATCH_MSGS 4000
+#define BATCH_BYTES (32u << 20)
+
+static void import_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mailfs import USER PATH... [--mailbox NAME] [--verbose]\n\n"
+            "Imports mail into USER's mailboxes. Each PATH may be:\n"
+            "  a Maildir (cur/ new/): into NAME (default INBOX); Maildir++ subfolders\n"
+            "      (.Sent, .Work.Projects) and nested maildirs (Work/Projects/cur) become\n"
+            "      mailboxes beside it (under NAME when --mailbox is given); flags and\n"
+            "      keywords come from the file names and dovecot-keywords\n"
+            "  an mbox file (starts with 'From '): mboxrd '>From' unquoting, Content-Length\n"
+            "      framing when present, flags from Status:/X-Status:\n"
+            "  a message file (.eml or any other file)\n"
+            "  a directory of the above; without --mailbox, a file NAME.mbox goes into\n"
+            "      mailbox NAME (path below the directory, so Work/Projects.mbox works)\n\n"
+            "A message whose exact bytes are already in the target mailbox is skipped and\n"
+            "counted as a duplicate, so importing the same input twice adds nothing.\n"
+            "Missing mailboxes are created. Messages are committed durably in batches;\n"
+            "--verbose prints a line per committed batch.\n");
+}
+
+typedef struct item {
+    const char *data;
+    size_t len;
+    char *owned; /* data's buffer when the item owns it */
+    uint32_t flags;
+    char *keywords;
+    int64_t date;
+    char *mailbox;
+} item;
+
+typedef struct importer {
+    store *s;
+    uint32_t user;
+    bool verbose, tty;
+    item *items;
+    size_t n, bytes;
+    /* what was committed */
+    uint64_t msgs, msg_bytes, dups, too_big, unreadable;
+    int failed; /* a store error that stopped the import */
+    /* per batch, recomputed each time the write runs (it may run again) */
+    uint64_t b_msgs, b_bytes, b_dups, b_big;
+    uint64_t in_total, in_done; /* input bytes, for the progress bar */
+    const char *last_mailbox;
+} importer;
+
+static void progress(importer *im, bool final)
+{
+    if (!im->tty) return;
+    double pct = im->in_total ? 100.0 * (double)im->in_done / (double)im->in_total : 100.0;
+    if (pct > 100) pct = 100;
+    int bar = (int)(pct / 5);
+    fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %" PRIu64 " messages, %.1f MB%s", bar,
+            "####################", 20 - bar, "", pct, im->msgs,
+            (double)im->msg_bytes / 1e6, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static int batch_write(store_txn *w, void *ctx)
+{
+    importer *im = ctx;
+    im->b_msgs = im->b_bytes = im->b_dups = im->b_big = 0;
+    const char *cur_name = NULL;
+    uint32_t cur_id = 0;
+    for (size_t i = 0; i < im->n; i++) {
+        item *it = &im->items[i];
+        if (!cur_name || strcmp(cur_name, it->mailbox) != 0) {
+            store_mailbox mb;
+            int rc = store_mailbox_get(w, im->user, it->mailbox, &mb);
+            if (rc == -ENOENT) rc = store_mailbox_create(w, im->user, it->mailbox, 0, &mb);
+            if (rc) {
+                im->last_mailbox = it->mailbox;
+                return rc;
+            }
+            cur_name = it->mailbox, cur_id = mb.id;
+        }
+        store_append opt = {.flags = it->flags, .keywords = it->keywords,
+                            .internaldate = it->date, .skip_duplicate = true};
+        int rc = store_msg_append(w, cur_id, it->data, it->len, &opt, NULL);
+        if (rc == -EEXIST) im->b_dups++;
+        else if (rc == -EFBIG) im->b_big++;
+        else if (rc) return rc;
+        else im->b_msgs++, im->b_bytes += it->len;
+    }
+    return 0;
+}
+
+static void batch_clear(importer *im)
+{
+    for (size_t i = 0; i < im->n; i++) {
+        free(im->items[i].owned);
+        free(im->items[i].keywords);
+        free(im->items[i].mailbox);
+    }
+    im->n = im->bytes = 0;
+}
+
+/* Commits the batch durably. Returns 0 or a store error (already reported). */
+static int flush(importer *im)
+{
+    if (im->n == 0) return 0;
+    int rc = store_write(im->s, batch_write, im);
+    if (rc) {
+        if (im->last_mailbox)
+            cli_error("import: cannot create mailbox '%s': %s", im->last_mailbox,
+                      store_strerror(rc));
+        else
+            cli_error("import: cannot store messages: %s (%" PRIu64 " messages were committed "
+                      "before this and are kept)",
+                      store_strerror(rc), im->msgs);
+        im->failed = rc;
+    } else {
+        im->msgs += im->b_msgs, im->msg_bytes += im->b_bytes;
+        im->dups += im->b_dups, im->too_big += im->b_big;
+        if (im->verbose)
+            printf("committed %" PRIu64 " messages (%" PRIu64 " in all)\n", im->b_msgs, im->msgs);
+        fflush(stdout);
+    }
+    batch_clear(im);
+    progress(im, false);
+    return rc;
+}
+
+/* Queues one message; DATA stays valid until the next flush (OWNED is freed by it). */
+static int add(importer *im, const char *data, size_t len, char *owned, uint32_t flags,
+               const char *kw, int64_t date, const char *mailbox)
+{
+    if (len > store_msg_max(im->s)) {
+        im->too_big++;
+        free(owned);
+        return 0;
+    }
+    if (im->n == BATCH_MSGS || (im->bytes + len > BATCH_BYTES && im->n > 0)) {
+        int rc = flush(im);
+        if (rc) {
+            free(owned);
+            return rc;
+        }
+    }
+    item *it = &im->items[im->n++];
+    *it = (item){.data = data, .len = len, .owned = owned, .flags = flags,
+                 .keywords = kw && *kw ? strdup(kw) : NULL, .date = date,
+                 .mailbox = strdup(mailbox)};
+    im->bytes += len;
+    return 0;
+}
+
+/* Reads a whole file; returns 0, or -errno. */
+static int slurp(const char *path, char **buf, size_t *len, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    size_t n = (size_t)st->st_size, got = 0;
+    char *b = malloc(n ? n : 1);
+    if (!b) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            free(b);
+            close(fd);
+            return -e;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *buf = b, *len = n;
+    return 0;
+}
+
+static void unreadable(importer *im, const char *path, int err)
+{
+    cli_error("import: skipping '%s': %s", path, strerror(-err));
+    im->unreadable++;
+}
+
+static int import_mbox(importer *im, const char *path, const char *mailbox)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        unreadable(im, path, -errno);
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    size_t len = (size_t)st.st_size;
+    char *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (len && map == MAP_FAILED) {
+        unreadable(im, path, -errno);
+        return 0;
+    }
+    madvise(map, len, MADV_SEQUENTIAL);
+    size_t pos = 0, done = 0;
+    mailio_mbox_msg m;
+    int rc = 0;
+    while (rc == 0 && mailio_mbox_next(map, len, &pos, &m)) {
+        char *owned = NULL;
+        const char *data = m.data;
+        size_t mlen = m.len;
+        if (m.quoted && mailio_mbox_needs_quoting(m.data, m.len)) {
+            if (!(owned = malloc(m.len ? m.len : 1))) {
+                rc = -ENOMEM;
+                break;
+            }
+            mlen = mailio_mbox_unquote(m.data, m.len, owned);
+            data = owned;
+        }
+        rc = add(im, data, mlen, owned, mailio_mbox_status_flags(data, mlen), NULL,
+                 m.date ? m.date : st.st_mtime, mailbox);
+        size_t here = (size_t)(m.data - map);
+        if (rc == 0 && im->n == 1 && here > done + (64u << 20)) {
+            /* a batch was just committed: give back the pages before this message */
+            size_t upto = here & ~(size_t)4095;
+            madvise(map, upto, MADV_DONTNEED);
+            im->in_done += upto - done;
+            done = upto;
+        }
+    }
+    if (rc == 0) rc = flush(im);
+    im->in_done += len - done;
+    if (len) munmap(map, len);
+    return rc;
+}
+
+static int import_file(importer *im, const char *path, const char *mailbox, uint32_t flags,
+                       const char *kw)
+{
+    char head[5];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        unreadable(im, path, -errno);
+        return 0;
+    }
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    if (n == 5 && mailio_is_mbox(head, 5) && !kw && !flags) return import_mbox(im, path, mailbox);
+    char *buf;
+    size_t len;
+    struct stat st;
+    int rc = slurp(path, &buf, &len, &st);
+    if (rc) {
+        unreadable(im, path, rc);
+        return 0;
+    }
+    im->in_done += len;
+    return add(im, buf, len, buf, flags, kw, st.st_mtime, mailbox);
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_maildir(const char *path)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/cur", path);
+    if (is_dir(p)) return true;
+    snprintf(p, sizeof p, "%s/new", path);
+    return is_dir(p);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of DIR sorted by name, without "." and ".."; NULL-terminated. */
+static char **list_dir(const char *dir, size_t *count)
+{
+    DIR *d = opendir(dir);
+    *count = 0;
+    if (!d) return NULL;
+    size_t cap = 64, n = 0;
+    char **names = malloc(cap * sizeof *names);
+    struct dirent *e;
+    while (names && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (n + 1 == cap) {
+            char **g = realloc(names, (cap *= 2) * sizeof *names);
+            if (!g) break;
+            names = g;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (!names) return NULL;
+    qsort(names, n, sizeof *names, cmp_names);
+    names[n] = NULL;
+    *count = n;
+    return names;
+}
+
+static void free_list(char **names)
+{
+    for (size_t i = 0; names && names[i]; i++) free(names[i]);
+    free(names);
+}
+
+static int import_maildir(importer *im, const char *path, const char *mailbox, bool pp_top);
+
+/* Imports cur/ and new/ of one maildir into MAILBOX. */
+static int import_maildir_files(importer *im, const char *path, const char *mailbox)
+{
+    mailio_keywords kws;
+    mailio_keywords_load(&kws, path);
+    int rc = 0;
+    for (int sub = 0; sub < 2 && rc == 0; sub++) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", path, sub ? "cur" : "new");
+        size_t n;
+        char **names = list_dir(dir, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (names[i][0] == '.') continue;
+            char file[8400], kw[STORE_KEYWORDS_MAX + 1];
+            uint32_t flags;
+            snprintf(file, sizeof file, "%s/%s", dir, names[i]);
+            mailio_maildir_flags(names[i], &kws, &flags, kw, sizeof kw);
+            char *buf;
+            size_t len;
+            struct stat st;
+            int r = slurp(file, &buf, &len, &st);
+            if (r) {
+                if (r != -EISDIR) unreadable(im, file, r);
+                continue;
+            }
+            im->in_done += len;
+            rc = add(im, buf, len, buf, flags, kw, st.st_mtime, mailbox);
+        }
+        free_list(names);
+    }
+    mailio_keywords_free(&kws);
+    return rc;
+}
+
+/* A maildir at PATH into MAILBOX, then its subfolders: Maildir++ ".A.B" (named from the top
+ * when PP_TOP) and nested maildirs "A/B". */
+static int import_maildir(importer *im, const char *path, const char *mailbox, bool pp_top)
+{
+    int rc = import_maildir_files(im, path, mailbox);
+    size_t n;
+    char **names = list_dir(path, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *e = names[i];
+        char sub[4200], name[STORE_NAME_MAX * 2 + 2], dec[STORE_NAME_MAX + 1];
+        snprintf(sub, sizeof sub, "%s/%s", path, e);
+        if (!strcmp(e, "cur") || !strcmp(e, "new") || !strcmp(e, "tmp") || !is_maildir(sub))
+            continue;
+        if (e[0] == '.') {
+            mailio_folder_decode(e + 1, dec, sizeof dec);
+            if (pp_top) snprintf(name, sizeof name, "%s", dec);
+            else snprintf(name, sizeof name, "%s/%s", mailbox, dec);
+        } else {
+            snprintf(name, sizeof name, "%s/%s", mailbox, e);
+        }
+        const char *why;
+        if (store_mailbox_name_check(name, &why) != 0) {
+            cli_error("import: skipping folder '%s': it would be mailbox '%s', but %s", sub, name,
+                      why);
+            im->unreadable++;
+            continue;
+        }
+        if (e[0] == '.') rc = import_maildir_files(im, sub, name);
+        else rc = import_maildir(im, sub, name, false);
+    }
+    free_list(names);
+    return rc;
+}
+
+/* A directory that is not a maildir: its files and subdirectories, recursively. */
+static int import_dir(importer *im, const char *path, const char *rel, const char *mailbox,
+                      bool by_name, int depth)
+{
+    if (depth > 32) {
+        cli_error("import: skipping '%s': directories nested more than 32 deep", path);
+        return 0;
+    }
+    size_t n;
+    char **names = list_dir(path, &n);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char sub[4200], subrel[2048];
+        snprintf(sub, sizeof sub, "%s/%s", path, names[i]);
+        snprintf(subrel, sizeof subrel, "%s%s%s", rel, *rel ? "/" : "", names[i]);
+        struct stat st;
+        if (lstat(sub, &st) != 0 || names[i][0] == '.') continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (is_maildir(sub)) rc = import_maildir(im, sub, mailbox, false);
+            else rc = import_dir(im, sub, subrel, mailbox, by_name, depth + 1);
+        } else if (S_ISREG(st.st_mode)) {
+            size_t l = strlen(subrel);
+            if (by_name && l > 5 && strcmp(subrel + l - 5, ".mbox") == 0) {
+                char name[2048];
+                snprintf(name, sizeof name, "%.*s", (int)(l - 5), subrel);
+                const char *why;
+                if (store_mailbox_name_check(name, &why) != 0) {
+                    cli_error("import: '%s' goes into '%s' instead: '%s' is no mailbox name: %s",
+                              sub, mailbox, name, why);
+                    rc = import_file(im, sub, mailbox, 0, NULL);
+                } else {
+                    rc = import_file(im, sub, name, 0, NULL);
+                }
+            } else {
+                rc = import_file(im, sub, mailbox, 0, NULL);
+            }
+        }
+    }
+    free_list(names);
+    return rc;
+}
+
+static uint64_t input_size(const char *path, int depth)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return 0;
+    if (!S_ISDIR(st.st_mode)) return S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    if (depth > 32) return 0;
+    uint64_t total = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        total += input_size(sub, depth + 1);
+    }
+    if (d) closedir(d);
+    return total;
+}
+
+int cmd_import(cli *c, int argc, char **argv)
+{
+    const char *user = NULL, *mailbox = NULL;
+    bool verbose = false;
+    char **paths = calloc((size_t)argc, sizeof *paths);
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            import_usage(stdout);
+            free(paths);
+            return EX_OK;
+        } else if (!strcmp(argv[i], "--mailbox") || !strcmp(argv[i], "-m")) {
+            if (++i >= argc) {
+                cli_error("import: --mailbox needs a name");
+                free(paths);
+                return EX_USAGE;
+            }
+            mailbox = argv[i];
+        } else if (!strncmp(argv[i], "--mailbox=", 10)) {
+            mailbox = argv[i] + 10;
+        } else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
+            verbose = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("import: unknown option '%s': see 'mailfs import --help'", argv[i]);
+            free(paths);
+            return EX_USAGE;
+        } else if (!user) {
+            user = argv[i];
+        } else {
+            paths[np++] = argv[i];
+        }
+    }
+    if (!user || np == 0) {
+        cli_error("import: give a user and at least one path: mailfs import USER PATH...");
+        free(paths);
+        return EX_USAGE;
+    }
+    const char *why;
+    if (mailbox && store_mailbox_name_check(mailbox, &why) != 0) {
+        cli_error("import: bad mailbox name '%s': %s", mailbox, why);
+        free(paths);
+        return EX_DATAERR;
+    }
+    for (int i = 0; i < np; i++) {
+        if (access(paths[i], R_OK) != 0) {
+            cli_error("import: cannot read '%s': %s", paths[i], strerror(errno));
+            free(paths);
+            return EX_NOINPUT;
+        }
+    }
+    importer im = {.verbose = verbose, .tty = isatty(STDERR_FILENO)};
+    int rc = cli_open_store(c, 0, &im.s);
+    if (rc == 0) rc = cli_user_id(im.s, user, &im.user);
+    if (rc) {
+        if (im.s) store_close(&im.s);
+        free(paths);
+        return rc;
+    }
+    im.items = calloc(BATCH_MSGS, sizeof *im.items);
+    if (im.tty)
+        for (int i = 0; i < np; i++) im.in_total += input_size(paths[i], 0);
+    const char *target = mailbox ? mailbox : "INBOX";
+    for (int i = 0; i < np && rc == 0 && im.items; i++) {
+        if (is_dir(paths[i])) {
+            if (is_maildir(paths[i])) rc = import_maildir(&im, paths[i], target, mailbox == NULL);
+            else rc = import_dir(&im, paths[i], "", target, mailbox == NULL, 0);
+        } else {
+            rc = import_file(&im, paths[i], target, 0, NULL);
+        }
+        if (rc == 0) rc = flush(&im);
+    }
+    batch_clear(&im);
+    free(im.items);
+    progress(&im, true);
+    printf("imported %" PRIu64 " messages (%.1f MB)", im.msgs, (double)im.msg_bytes / 1e6);
+    if (im.dups || im.too_big || im.unreadable) {
+        printf("; skipped %" PRIu64 ":", im.dups + im.too_big + im.unreadable);
+        if (im.dups) printf(" %" PRIu64 " already in the mailbox (duplicates)", im.dups);
+        if (im.too_big)
+            printf("%s %" PRIu64 " larger than %" PRIu64 " bytes", im.dups ? "," : "", im.too_big,
+                   store_msg_max(im.s));
+        if (im.unreadable)
+            printf("%s %" PRIu64 " unreadable files", im.dups || im.too_big ? "," : "",
+                   im.unreadable);
+    }
+    printf("\n");
+    store_close(&im.s);
+    free(paths);
+    if (!im.items) {
+        cli_error("import: out of memory");
+        return EX_TEMPFAIL;
+    }
+    if (rc) return rc == -ENOMEM ? EX_TEMPFAIL : cli_exit_code(rc);
+    return im.unreadable ? EX_IOERR : EX_OK;
+}

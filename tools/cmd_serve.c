@@ -1,0 +1,168 @@
+/* cmd_serve.c: `mailfs serve`: the IMAP server (and optionally mounts) in the foreground */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "fs/fs.h"
+#include "imap/imap_server.h"
+#include "tools/cli.h"
+
+#define MAX_LISTEN 32
+#define MAX_MOUNTS 16
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f, "usage: mailfs serve [--imap ADDR:PORT]... [--imaps ADDR:PORT]...\n"
+               "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n\n"
+               "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
+               "the TLS certificate without dropping connections.\n\n"
+               "options:\n"
+               "  --imap ADDR:PORT   plain IMAP with STARTTLS (repeatable; [::1]:143 for IPv6)\n"
+               "  --imaps ADDR:PORT  IMAP over TLS (repeatable)\n"
+               "  --tls-cert FILE    certificate chain (PEM); default STORE/tls/cert.pem\n"
+               "  --tls-key FILE     private key (PEM); default STORE/tls/key.pem\n"
+               "  --mount USER:DIR   also show USER's mail on DIR (repeatable)\n"
+               "  --verbose          log connections and logins\n"
+               "  --help             this text\n\n"
+               "Without --imap/--imaps it listens on 127.0.0.1 and ::1, ports 143 and 993 when\n"
+               "run as root, 1143 and 1993 otherwise. Logins need TLS except on loopback.\n"
+               "See docs/imap.md.\n");
+}
+
+int cmd_serve(cli *c, int argc, char **argv)
+{
+    const char *imap[MAX_LISTEN], *imaps[MAX_LISTEN], *mounts[MAX_MOUNTS];
+    size_t nimap = 0, nimaps = 0, nmounts = 0;
+    imap_server_options opt = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (cli_is_help(a)) {
+            serve_usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--verbose") == 0) {
+            opt.verbose = true;
+        } else if (!has_val && (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0 ||
+                                strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0 ||
+                                strcmp(a, "--mount") == 0)) {
+            cli_error("serve: '%s' needs a value: see 'mailfs serve --help'", a);
+            return EX_USAGE;
+        } else if (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0) {
+            bool tls = a[6] == 's';
+            if ((tls ? nimaps : nimap) == MAX_LISTEN) {
+                cli_error("serve: at most %d %s listeners", MAX_LISTEN, a);
+                return EX_USAGE;
+            }
+            if (tls)
+                imaps[nimaps++] = argv[++i];
+            else
+                imap[nimap++] = argv[++i];
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            opt.cert_file = argv[++i];
+        } else if (strcmp(a, "--tls-key") == 0) {
+            opt.key_file = argv[++i];
+        } else if (strcmp(a, "--mount") == 0) {
+            if (nmounts == MAX_MOUNTS) {
+                cli_error("serve: at most %d mounts", MAX_MOUNTS);
+                return EX_USAGE;
+            }
+            mounts[nmounts++] = argv[++i];
+            if (!strchr(mounts[nmounts - 1], ':')) {
+                cli_error("serve: bad --mount '%s': use USER:DIR", mounts[nmounts - 1]);
+                return EX_USAGE;
+            }
+        } else {
+            cli_error("serve: unknown argument '%s': see 'mailfs serve --help'", a);
+            return EX_USAGE;
+        }
+    }
+    if (!opt.cert_file != !opt.key_file) {
+        cli_error("serve: --tls-cert and --tls-key go together");
+        return EX_USAGE;
+    }
+    bool defaults = nimap == 0 && nimaps == 0;
+    static char defs[4][64];
+    if (defaults) {
+        int p = geteuid() == 0 ? 143 : 1143, ps = geteuid() == 0 ? 993 : 1993;
+        snprintf(defs[0], sizeof(defs[0]), "127.0.0.1:%d", p);
+        snprintf(defs[1], sizeof(defs[1]), "[::1]:%d", p);
+        snprintf(defs[2], sizeof(defs[2]), "127.0.0.1:%d", ps);
+        snprintf(defs[3], sizeof(defs[3]), "[::1]:%d", ps);
+        imap[nimap++] = defs[0];
+        imap[nimap++] = defs[1];
+        imaps[nimaps++] = defs[2];
+        imaps[nimaps++] = defs[3];
+        opt.tls_optional = true; /* without a certificate, default --imaps are skipped */
+    }
+
+    /* Signals are read by the server's signalfd: block them before any thread starts. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    store *s = NULL;
+    int ex = cli_open_store(c, 0, &s);
+    if (ex) return ex;
+    char err[1024] = "";
+    imap_server *srv = NULL;
+    fs_mount *fsm[MAX_MOUNTS] = {0};
+    int rc = imap_server_new(s, &opt, &srv, err, sizeof(err));
+    if (rc < 0) {
+        cli_error("serve: %s", err);
+        ex = cli_exit_code(rc);
+        if (ex == 0) ex = EX_CONFIG;
+        goto out;
+    }
+    if (!imap_server_has_tls(srv))
+        cli_error("serve: no TLS certificate ('mailfs init' makes one): STARTTLS and IMAPS "
+                  "are off, logins work on loopback only");
+    for (size_t i = 0; i < nimap + nimaps; i++) {
+        bool tls = i >= nimap;
+        const char *spec = tls ? imaps[i - nimap] : imap[i];
+        if (tls && defaults && !imap_server_has_tls(srv)) continue;
+        rc = imap_server_listen(srv, spec, tls, err, sizeof(err));
+        if (rc < 0) {
+            /* a default IPv6 address may be missing on this host: skip it quietly */
+            if (defaults && strchr(spec, '[') && rc == -EADDRNOTAVAIL) continue;
+            cli_error("serve: %s", err);
+            ex = rc == -EADDRINUSE || rc == -EACCES ? EX_UNAVAILABLE : EX_USAGE;
+            goto out;
+        }
+        fprintf(stderr, "mailfs: serving %s on %s\n", tls ? "IMAPS" : "IMAP", spec);
+    }
+    for (size_t i = 0; i < nmounts; i++) {
+        char user[256];
+        const char *colon = strchr(mounts[i], ':');
+        snprintf(user, sizeof(user), "%.*s", (int)(colon - mounts[i]), mounts[i]);
+        fs_options fo = {0};
+        rc = fs_mount_start(s, user, colon + 1, &fo, &fsm[i], err, sizeof(err));
+        if (rc < 0) {
+            cli_error("serve: cannot mount '%s' on '%s': %s", user, colon + 1, err);
+            ex = cli_exit_code(rc);
+            if (ex == 0) ex = EX_UNAVAILABLE;
+            goto out;
+        }
+        fprintf(stderr, "mailfs: mounted %s on %s\n", user, colon + 1);
+    }
+    fflush(stderr);
+    rc = imap_server_run(srv);
+    if (rc < 0) {
+        cli_error("serve: event loop failed: %s", strerror(-rc));
+        ex = EX_SOFTWARE;
+    }
+out:
+    for (size_t i = 0; i < nmounts; i++)
+        if (fsm[i]) fs_mount_stop(&fsm[i]);
+    imap_server_free(&srv);
+    store_close(&s);
+    return ex;
+}
