@@ -53,9 +53,9 @@
 #define MIME_NONE UINT32_MAX
 
 #define BLOB_MAGIC "MFSM"
-#define BLOB_VERSION 1
+#define BLOB_VERSION 2
 #define BLOB_HDR 56
-#define BLOB_REC 296
+#define BLOB_REC 96 /* 72 bytes of numbers, then 4 strings as (u32 offset, u16 length) */
 
 enum {
     ENV_DATE,
@@ -1515,12 +1515,6 @@ static uint64_t get_u64(const unsigned char *d)
     return v;
 }
 
-static void put_str(unsigned char *d, size_t sz, const char *s)
-{
-    memset(d, 0, sz);
-    if (s) memcpy(d, s, strnlen(s, sz - 1));
-}
-
 int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
 {
     if (!p || !blob || !bloblen) return -EINVAL;
@@ -1553,9 +1547,40 @@ int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
         return -ENOMEM;
     }
     size_t recs = (size_t)p->nents * BLOB_REC;
-    size_t total = BLOB_HDR + recs + env.len + bs.len + body.len;
+    /* the part strings (type, subtype, encoding, charset) go to a pool after the rendered text */
+    struct buf pool = {0};
+    uint32_t *refs = calloc((size_t)p->nents * 4 + 1, sizeof *refs);
+    for (uint32_t i = 0; refs && i < p->nents; i++) {
+        const struct ent *e = &p->ents[i];
+        char tmp[4][64];
+        if (e->ctype) {
+            set_lower(tmp[0], sizeof tmp[0], e->ctype, strlen(e->ctype));
+            set_lower(tmp[1], sizeof tmp[1], e->csubtype, strlen(e->csubtype));
+        } else {
+            snprintf(tmp[0], sizeof tmp[0], "%s", e->digest_default ? "message" : "text");
+            snprintf(tmp[1], sizeof tmp[1], "%s", e->digest_default ? "rfc822" : "plain");
+        }
+        if (e->cte) set_lower(tmp[2], 32, e->cte, strlen(e->cte));
+        else snprintf(tmp[2], 32, "7bit");
+        snprintf(tmp[3], sizeof tmp[3], "%s", e->charset);
+        for (int k = 0; k < 4; k++) {
+            refs[i * 4 + k] = (uint32_t)pool.len;
+            buf_add(&pool, tmp[k], strlen(tmp[k]) + 1);
+        }
+    }
+    if (!refs || pool.oom || pool.len > UINT32_MAX / 4) {
+        free(refs);
+        free(pool.d);
+        free(env.d);
+        free(bs.d);
+        free(body.d);
+        return -ENOMEM;
+    }
+    size_t total = BLOB_HDR + recs + env.len + bs.len + body.len + pool.len;
     unsigned char *out = calloc(1, total);
     if (!out) {
+        free(refs);
+        free(pool.d);
         free(env.d);
         free(bs.d);
         free(body.d);
@@ -1579,6 +1604,10 @@ int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
     put_u32(out + 44, (uint32_t)so);
     put_u32(out + 48, (uint32_t)body.len);
     memcpy(out + so, body.d, body.len);
+    so += body.len;
+    size_t pool_at = so;
+    if (pool.len) memcpy(out + so, pool.d, pool.len);
+    free(pool.d);
     free(env.d);
     free(bs.d);
     free(body.d);
@@ -1599,24 +1628,15 @@ int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
         put_u32(r + 60, e->first_child);
         put_u32(r + 64, e->next);
         put_u32(r + 68, e->nested);
-        char tmp[64];
-        if (e->ctype) {
-            set_lower(tmp, sizeof(tmp), e->ctype, strlen(e->ctype));
-            put_str(r + 72, 64, tmp);
-            set_lower(tmp, sizeof(tmp), e->csubtype, strlen(e->csubtype));
-            put_str(r + 136, 64, tmp);
-        } else {
-            put_str(r + 72, 64, e->digest_default ? "message" : "text");
-            put_str(r + 136, 64, e->digest_default ? "rfc822" : "plain");
+        for (int k = 0; k < 4; k++) {
+            uint32_t at = (uint32_t)pool_at + refs[i * 4 + k];
+            put_u32(r + 72 + 6 * k, at);
+            size_t sl = strlen((const char *)out + at);
+            r[72 + 6 * k + 4] = (unsigned char)sl;
+            r[72 + 6 * k + 5] = (unsigned char)(sl >> 8);
         }
-        if (e->cte) {
-            set_lower(tmp, 32, e->cte, strlen(e->cte));
-            put_str(r + 200, 32, tmp);
-        } else {
-            put_str(r + 200, 32, "7bit");
-        }
-        put_str(r + 232, 64, e->charset);
     }
+    free(refs);
     *blob = out;
     *bloblen = total;
     return 0;
@@ -1679,6 +1699,19 @@ int store_mime_bodystructure(const void *blob, size_t bloblen, bool extended, co
                              size_t *outlen)
 {
     return blob_str(blob, bloblen, extended ? 36 : 44, out, outlen);
+}
+
+/* Copies string K of part record R (a pool reference) into OUT, "" if it is out of bounds. */
+static void rec_str(const void *blob, size_t len, const unsigned char *r, int k, char *out,
+                    size_t outlen)
+{
+    uint32_t at = get_u32(r + 72 + 6 * k);
+    size_t sl = (size_t)r[72 + 6 * k + 4] | (size_t)r[72 + 6 * k + 5] << 8;
+    out[0] = 0;
+    if (at > len || sl > len - at) return;
+    if (sl >= outlen) sl = outlen - 1;
+    memcpy(out, (const char *)blob + at, sl);
+    out[sl] = 0;
 }
 
 struct ent_view {
@@ -1785,9 +1818,9 @@ int store_mime_part_find(const void *blob, size_t bloblen, const char *section,
         out->msg_body_len = m.blen;
         out->msg_body_crlf_len = m.bcrlf;
     }
-    memcpy(out->type, v.r + 72, 63);
-    memcpy(out->subtype, v.r + 136, 63);
-    memcpy(out->encoding, v.r + 200, 31);
-    memcpy(out->charset, v.r + 232, 63);
+    rec_str(blob, bloblen, v.r, 0, out->type, sizeof out->type);
+    rec_str(blob, bloblen, v.r, 1, out->subtype, sizeof out->subtype);
+    rec_str(blob, bloblen, v.r, 2, out->encoding, sizeof out->encoding);
+    rec_str(blob, bloblen, v.r, 3, out->charset, sizeof out->charset);
     return 0;
 }
