@@ -408,6 +408,14 @@ static void notify_watchers(store *s, uint64_t seq)
     }
 }
 
+/* LMDB reports a short write as EIO; on a disk that is (nearly) full that means ENOSPC. */
+static bool disk_nearly_full(store *s)
+{
+    struct statvfs vfs;
+    if (statvfs(s->dir, &vfs) != 0) return false;
+    return (uint64_t)vfs.f_bavail * vfs.f_frsize < (64ull << 20);
+}
+
 int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
 {
     if (s->rdonly) return -EROFS;
@@ -424,6 +432,7 @@ int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
         if (rc == 0 && !w.map_full) {
             int mrc = mdb_txn_commit(w.txn);
             rc = st_err(&w, mrc);
+            if (rc == -EIO && disk_nearly_full(s)) rc = -ENOSPC;
         } else {
             mdb_txn_abort(w.txn);
         }
