@@ -166,10 +166,9 @@ static int add(importer *im, const char *data, size_t len, char *owned, uint32_t
 }
 
 /* Reads a whole file; returns 0, or -errno. */
-static int slurp(const char *path, char **buf, size_t *len, struct stat *st)
+/* Reads the whole file open on FD and closes FD; returns 0, or -errno. */
+static int slurp_fd(int fd, char **buf, size_t *len, struct stat *st)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
     if (fstat(fd, st) != 0) {
         int e = errno;
         close(fd);
@@ -195,6 +194,12 @@ static int slurp(const char *path, char **buf, size_t *len, struct stat *st)
     close(fd);
     *buf = b, *len = n;
     return 0;
+}
+
+static int slurp(const char *path, char **buf, size_t *len, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : slurp_fd(fd, buf, len, st);
 }
 
 static void unreadable(importer *im, const char *path, int err)
@@ -284,7 +289,7 @@ static bool is_dir(const char *path)
 
 static bool is_maildir(const char *path)
 {
-    char p[4200];
+    char p[4200 + 8]; /* paths here come from 4200-byte buffers */
     snprintf(p, sizeof p, "%s/cur", path);
     if (is_dir(p)) return true;
     snprintf(p, sizeof p, "%s/new", path);
@@ -330,27 +335,43 @@ static void free_list(char **names)
 
 static int import_maildir(importer *im, const char *path, const char *mailbox, bool pp_top);
 
-/* Imports cur/ and new/ of one maildir into MAILBOX. */
+#define PREFETCH 32 /* files opened and read ahead of the one being imported */
+
+/* Imports cur/ and new/ of one maildir into MAILBOX. The next PREFETCH files are opened with
+ * POSIX_FADV_WILLNEED, so that the disk reads them while this one is parsed and stored. */
 static int import_maildir_files(importer *im, const char *path, const char *mailbox)
 {
     mailio_keywords kws;
     mailio_keywords_load(&kws, path);
     int rc = 0;
     for (int sub = 0; sub < 2 && rc == 0; sub++) {
-        char dir[4200];
+        char dir[4200], file[8400];
         snprintf(dir, sizeof dir, "%s/%s", path, sub ? "cur" : "new");
-        size_t n;
+        size_t n, ahead = 0;
         char **names = list_dir(dir, &n);
+        int ring[PREFETCH]; /* an open fd, or -errno */
         for (size_t i = 0; rc == 0 && i < n; i++) {
+            for (; ahead < n && ahead < i + PREFETCH; ahead++) {
+                int fd = -ENOENT;
+                if (names[ahead][0] != '.') {
+                    snprintf(file, sizeof file, "%s/%s", dir, names[ahead]);
+                    fd = open(file, O_RDONLY | O_CLOEXEC);
+                    if (fd < 0) fd = -errno;
+                    else posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+                }
+                ring[ahead % PREFETCH] = fd;
+            }
+            int fd = ring[i % PREFETCH];
+            ring[i % PREFETCH] = -1;
             if (names[i][0] == '.') continue;
-            char file[8400], kw[STORE_KEYWORDS_MAX + 1];
+            char kw[STORE_KEYWORDS_MAX + 1];
             uint32_t flags;
             snprintf(file, sizeof file, "%s/%s", dir, names[i]);
             mailio_maildir_flags(names[i], &kws, &flags, kw, sizeof kw);
             char *buf;
             size_t len;
             struct stat st;
-            int r = slurp(file, &buf, &len, &st);
+            int r = fd < 0 ? fd : slurp_fd(fd, &buf, &len, &st);
             if (r) {
                 if (r != -EISDIR) unreadable(im, file, r);
                 continue;
@@ -358,6 +379,9 @@ static int import_maildir_files(importer *im, const char *path, const char *mail
             im->in_done += len;
             rc = add(im, buf, len, buf, flags, kw, st.st_mtime, mailbox);
         }
+        /* stopped early: close the files opened ahead */
+        for (size_t k = ahead > PREFETCH ? ahead - PREFETCH : 0; rc && k < ahead; k++)
+            if (ring[k % PREFETCH] >= 0) close(ring[k % PREFETCH]), ring[k % PREFETCH] = -1;
         free_list(names);
     }
     mailio_keywords_free(&kws);
