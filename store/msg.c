@@ -149,10 +149,28 @@ int store_msg_summary(store_txn *t, const store_msg *m, const void **blob, size_
     return 0;
 }
 
-/* Adds one reference to the body with HASH, storing DATA (with its summary) if it is new.
- * *ID gets the body's id, *INFO its sizes. */
+int store_msg_prepare(const void *data, size_t len, store_prepared *out)
+{
+    memset(out, 0, sizeof *out);
+    unsigned hl = 32;
+    if (EVP_Digest(data, len, out->hash, &hl, EVP_sha256(), NULL) != 1) return -EIO;
+    int rc = store_mime_summarize(data, len, &out->summary, &out->summary_len);
+    if (rc) return rc;
+    out->crlf_size = len;
+    store_mime_totals(out->summary, out->summary_len, &out->crlf_size, &out->lines);
+    return 0;
+}
+
+void store_prepared_clear(store_prepared *p)
+{
+    free(p->summary);
+    memset(p, 0, sizeof *p);
+}
+
+/* Adds one reference to the body with HASH, storing DATA (with its summary: PREP's, or made
+ * now) if it is new. *ID gets the body's id, *INFO its sizes. */
 static int body_ref(store_txn *w, const uint8_t hash[32], const void *data, size_t len,
-                    uint64_t *id, body_rec *info)
+                    const store_prepared *prep, uint64_t *id, body_rec *info)
 {
     MDB_val v;
     bodyref_rec ref;
@@ -175,13 +193,14 @@ static int body_ref(store_txn *w, const uint8_t hash[32], const void *data, size
     if ((rc = st_meta_put_u64(w, "next_body", ref.id + 1)) ||
         (rc = st_put(w, DB_BODYIDS, hash, 32, &ref, sizeof ref)))
         return rc;
-    void *blob = NULL;
-    size_t bloblen = 0;
-    if ((rc = store_mime_summarize(data, len, &blob, &bloblen)) != 0) return rc;
-    uint64_t crlf = len;
-    uint32_t lines = 0;
-    store_mime_totals(blob, bloblen, &crlf, &lines);
-    *info = (body_rec){.lines = lines, .crlf_size = crlf};
+    store_prepared own = {0};
+    if (!prep) {
+        if ((rc = store_msg_prepare(data, len, &own)) != 0) return rc;
+        prep = &own;
+    }
+    const void *blob = prep->summary;
+    size_t bloblen = prep->summary_len;
+    *info = (body_rec){.lines = prep->lines, .crlf_size = prep->crlf_size};
     put_be64(k, ref.id);
     /* reserve the space and write straight into it: ids grow, so MDB_APPEND fills pages */
     MDB_val key = {8, k}, val = {sizeof *info + bloblen, NULL};
@@ -190,7 +209,7 @@ static int body_ref(store_txn *w, const uint8_t hash[32], const void *data, size
         memcpy(val.mv_data, info, sizeof *info);
         memcpy((char *)val.mv_data + sizeof *info, blob, bloblen);
     }
-    free(blob);
+    store_prepared_clear(&own);
     if (mrc) return st_err(w, mrc);
     val = (MDB_val){len, NULL};
     mrc = mdb_put(w->txn, w->s->dbi[DB_BODIES], &key, &val, MDB_RESERVE | MDB_APPEND);
@@ -307,15 +326,20 @@ int store_msg_append(store_txn *w, uint32_t mailbox_id, const void *data, size_t
     if (r.uidnext == UINT32_MAX) return -ENOSPC;
     store_msg m = {.mailbox_id = mailbox_id, .uid = r.uidnext, .flags = opt->flags & STORE_F_ALL,
                    .tz_min = opt->tz_min, .size = len};
-    unsigned hl = 32;
-    if (EVP_Digest(data, len, m.body_hash, &hl, EVP_sha256(), NULL) != 1) return -EIO;
+    if (opt->prepared) {
+        memcpy(m.body_hash, opt->prepared->hash, 32);
+    } else {
+        unsigned hl = 32;
+        if (EVP_Digest(data, len, m.body_hash, &hl, EVP_sha256(), NULL) != 1) return -EIO;
+    }
     if (opt->skip_duplicate && (rc = has_duplicate(w, mailbox_id, m.body_hash)) != 0)
         return rc == 1 ? -EEXIST : rc;
     char kw[STORE_KEYWORDS_MAX + 1], name[STORE_COMPONENT_MAX + 1];
     if ((rc = normalize_keywords(opt->keywords, kw, sizeof kw)) != 0) return rc;
     if ((rc = pick_name(w, mailbox_id, m.uid, opt->filename, name)) != 0) return rc;
     body_rec info;
-    if ((rc = body_ref(w, m.body_hash, data, len, &m.body_id, &info)) != 0) return rc;
+    if ((rc = body_ref(w, m.body_hash, data, len, opt->prepared, &m.body_id, &info)) != 0)
+        return rc;
     int64_t now = st_now_ns();
     m.crlf_size = info.crlf_size;
     m.lines = info.lines;
@@ -342,7 +366,7 @@ int store_msg_copy(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst
     snprintf(kw, sizeof kw, "%s", m.keywords);
     if ((rc = pick_name(w, dst_mailbox_id, dst.uidnext, filename, name)) != 0) return rc;
     body_rec info;
-    if ((rc = body_ref(w, m.body_hash, NULL, 0, &m.body_id, &info)) != 0) return rc;
+    if ((rc = body_ref(w, m.body_hash, NULL, 0, NULL, &m.body_id, &info)) != 0) return rc;
     m.mailbox_id = dst_mailbox_id;
     m.uid = dst.uidnext;
     m.filename = name;

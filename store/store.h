@@ -180,6 +180,20 @@ typedef struct store_msg {
     const char *keywords; /* space-separated, "" if none; valid until the txn ends */
 } store_msg;
 
+/* What an append computes from the bytes alone: made by store_msg_prepare() outside any
+ * transaction (on another thread, say, while a write runs) and handed to store_msg_append(). */
+typedef struct store_prepared {
+    uint8_t hash[32];
+    void *summary; /* malloc'ed MIME summary; store_prepared_clear() frees it */
+    size_t summary_len;
+    uint64_t crlf_size;
+    uint32_t lines;
+} store_prepared;
+
+/* Hashes and summarizes LEN bytes at DATA into *OUT. Thread-safe; no store needed. */
+int store_msg_prepare(const void *data, size_t len, store_prepared *out);
+void store_prepared_clear(store_prepared *p);
+
 typedef struct store_append {
     uint32_t flags;
     const char *keywords; /* space-separated or NULL */
@@ -187,6 +201,7 @@ typedef struct store_append {
     int16_t tz_min;
     const char *filename;   /* NULL: generated from the UID */
     bool skip_duplicate;    /* -EEXIST if the mailbox already holds the same bytes */
+    const store_prepared *prepared; /* store_msg_prepare() of the same bytes, or NULL */
 } store_append;
 
 /* Appends a message. DATA is copied into the store (once per distinct body). *out (may be NULL)

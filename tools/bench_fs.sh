@@ -3,7 +3,7 @@
 # Usage: tools/bench_fs.sh [COUNT [FOLDERS]]      (default: 50000 messages in 20 folders)
 # Environment: BENCH_DIR (default /tmp/mailfs-bench-fs), MAILFS (the binary, default
 # build/tools/mailfs), REPEAT (warm runs, median; default 3), MOUNTS ("rw ro").
-# Generates the messages once (tools/gen_mailtree.py), keeps the same files on the native
+# Generates the messages once (tools/gen_mail.py --format tree), keeps the same files on the native
 # filesystem, imports them into a store, mounts it read-write and read-only, and times
 # grep -rl, find -type f, tar cf - | cat, cp -a, rsync -a (first and second pass) and du -s.
 # Cold runs drop the page cache first (needs root). Goals (issue 3): warm <= 1.2x native,
@@ -26,7 +26,8 @@ store=$work/store-$count-$folders
 mkdir -p "$work"
 if [ ! -f "$native/.done" ]; then
     rm -rf "$native"
-    /usr/bin/python3 tools/gen_mailtree.py "$native" --count "$count" --folders "$folders" --word "$word"
+    /usr/bin/python3 tools/gen_mail.py --format tree --out "$native" --count "$count" \
+        --folders "$folders" --word "$word" --word-every 100
     touch "$native/.done"
 fi
 if [ ! -f "$store/.done" ]; then

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,21 +48,35 @@ typedef struct item {
     char *keywords;
     int64_t date;
     char *mailbox;
+    store_prepared prep; /* hash and MIME summary, made before the write transaction */
 } item;
 
+struct importer;
+
+/* A batch of messages committed in one transaction. */
+typedef struct batch {
+    struct importer *im;
+    item *items;
+    size_t n, bytes;
+    int rc;                   /* the commit's result */
+    const char *bad_mailbox;  /* the mailbox that could not be created */
+    /* what the commit did; recomputed each time the write runs (it may run again) */
+    uint64_t msgs, msg_bytes, dups, big;
+} batch;
+
+/* Two batches: one fills (read, hashed, summarized) while the other commits on a thread. */
 typedef struct importer {
     store *s;
     uint32_t user;
     bool verbose, tty;
-    item *items;
-    size_t n, bytes;
+    batch b[2];
+    int fill;         /* the batch being filled */
+    bool committing;  /* b[!fill] is being committed by `committer` */
+    pthread_t committer;
     /* what was committed */
     uint64_t msgs, msg_bytes, dups, too_big, unreadable;
     int failed; /* a store error that stopped the import */
-    /* per batch, recomputed each time the write runs (it may run again) */
-    uint64_t b_msgs, b_bytes, b_dups, b_big;
     uint64_t in_total, in_done; /* input bytes, for the progress bar */
-    const char *last_mailbox;
 } importer;
 
 static void progress(importer *im, bool final)
@@ -78,51 +93,61 @@ static void progress(importer *im, bool final)
 
 static int batch_write(store_txn *w, void *ctx)
 {
-    importer *im = ctx;
-    im->b_msgs = im->b_bytes = im->b_dups = im->b_big = 0;
+    batch *b = ctx;
+    b->msgs = b->msg_bytes = b->dups = b->big = 0;
     const char *cur_name = NULL;
     uint32_t cur_id = 0;
-    for (size_t i = 0; i < im->n; i++) {
-        item *it = &im->items[i];
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
         if (!cur_name || strcmp(cur_name, it->mailbox) != 0) {
             store_mailbox mb;
-            int rc = store_mailbox_get(w, im->user, it->mailbox, &mb);
-            if (rc == -ENOENT) rc = store_mailbox_create(w, im->user, it->mailbox, 0, &mb);
+            int rc = store_mailbox_get(w, b->im->user, it->mailbox, &mb);
+            if (rc == -ENOENT) rc = store_mailbox_create(w, b->im->user, it->mailbox, 0, &mb);
             if (rc) {
-                im->last_mailbox = it->mailbox;
+                b->bad_mailbox = it->mailbox;
                 return rc;
             }
             cur_name = it->mailbox, cur_id = mb.id;
         }
         store_append opt = {.flags = it->flags, .keywords = it->keywords,
-                            .internaldate = it->date, .skip_duplicate = true};
+                            .internaldate = it->date, .skip_duplicate = true,
+                            .prepared = &it->prep};
         int rc = store_msg_append(w, cur_id, it->data, it->len, &opt, NULL);
-        if (rc == -EEXIST) im->b_dups++;
-        else if (rc == -EFBIG) im->b_big++;
+        if (rc == -EEXIST) b->dups++;
+        else if (rc == -EFBIG) b->big++;
         else if (rc) return rc;
-        else im->b_msgs++, im->b_bytes += it->len;
+        else b->msgs++, b->msg_bytes += it->len;
     }
     return 0;
 }
 
-static void batch_clear(importer *im)
+static void batch_clear(batch *b)
 {
-    for (size_t i = 0; i < im->n; i++) {
-        free(im->items[i].owned);
-        free(im->items[i].keywords);
-        free(im->items[i].mailbox);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->items[i].owned);
+        free(b->items[i].keywords);
+        free(b->items[i].mailbox);
+        store_prepared_clear(&b->items[i].prep);
     }
-    im->n = im->bytes = 0;
+    b->n = b->bytes = 0;
+    b->rc = 0;
+    b->bad_mailbox = NULL;
 }
 
-/* Commits the batch durably. Returns 0 or a store error (already reported). */
-static int flush(importer *im)
+static void *commit_main(void *arg)
 {
-    if (im->n == 0) return 0;
-    int rc = store_write(im->s, batch_write, im);
+    batch *b = arg;
+    b->rc = store_write(b->im->s, batch_write, b);
+    return NULL;
+}
+
+/* Reports a committed batch B and empties it. Returns its result. */
+static int account(importer *im, batch *b)
+{
+    int rc = b->rc;
     if (rc) {
-        if (im->last_mailbox)
-            cli_error("import: cannot create mailbox '%s': %s", im->last_mailbox,
+        if (b->bad_mailbox)
+            cli_error("import: cannot create mailbox '%s': %s", b->bad_mailbox,
                       store_strerror(rc));
         else
             cli_error("import: cannot store messages: %s (%" PRIu64 " messages were committed "
@@ -130,18 +155,52 @@ static int flush(importer *im)
                       store_strerror(rc), im->msgs);
         im->failed = rc;
     } else {
-        im->msgs += im->b_msgs, im->msg_bytes += im->b_bytes;
-        im->dups += im->b_dups, im->too_big += im->b_big;
+        im->msgs += b->msgs, im->msg_bytes += b->msg_bytes;
+        im->dups += b->dups, im->too_big += b->big;
         if (im->verbose)
-            printf("committed %" PRIu64 " messages (%" PRIu64 " in all)\n", im->b_msgs, im->msgs);
+            printf("committed %" PRIu64 " messages (%" PRIu64 " in all)\n", b->msgs, im->msgs);
         fflush(stdout);
     }
-    batch_clear(im);
+    batch_clear(b);
     progress(im, false);
     return rc;
 }
 
-/* Queues one message; DATA stays valid until the next flush (OWNED is freed by it). */
+/* Waits for the batch being committed, if any, and accounts for it. */
+static int wait_commit(importer *im)
+{
+    if (!im->committing) return 0;
+    pthread_join(im->committer, NULL);
+    im->committing = false;
+    return account(im, &im->b[!im->fill]);
+}
+
+/* Hands the batch being filled to the committer (after the previous commit ends) and starts
+ * filling the other one. Returns 0 or a store error (already reported). */
+static int flush(importer *im)
+{
+    int rc = wait_commit(im);
+    if (rc) return rc;
+    batch *b = &im->b[im->fill];
+    if (b->n == 0) return 0;
+    if (pthread_create(&im->committer, NULL, commit_main, b) != 0) {
+        commit_main(b); /* no thread to be had: commit here */
+        return account(im, b);
+    }
+    im->committing = true;
+    im->fill = !im->fill;
+    return 0;
+}
+
+/* Commits everything queued and waits for it. */
+static int finish(importer *im)
+{
+    int rc = flush(im);
+    int rc2 = wait_commit(im);
+    return rc ? rc : rc2;
+}
+
+/* Queues one message; DATA stays valid until its batch is committed (OWNED is freed then). */
 static int add(importer *im, const char *data, size_t len, char *owned, uint32_t flags,
                const char *kw, int64_t date, const char *mailbox)
 {
@@ -150,22 +209,31 @@ static int add(importer *im, const char *data, size_t len, char *owned, uint32_t
         free(owned);
         return 0;
     }
-    if (im->n == BATCH_MSGS || (im->bytes + len > BATCH_BYTES && im->n > 0)) {
+    batch *b = &im->b[im->fill];
+    if (b->n == BATCH_MSGS || (b->bytes + len > BATCH_BYTES && b->n > 0)) {
         int rc = flush(im);
         if (rc) {
             free(owned);
             return rc;
         }
+        b = &im->b[im->fill];
     }
-    item *it = &im->items[im->n++];
+    item *it = &b->items[b->n];
     *it = (item){.data = data, .len = len, .owned = owned, .flags = flags,
                  .keywords = kw && *kw ? strdup(kw) : NULL, .date = date,
                  .mailbox = strdup(mailbox)};
-    im->bytes += len;
+    int rc = store_msg_prepare(data, len, &it->prep);
+    if (rc || !it->mailbox) {
+        cli_error("import: cannot prepare a message: %s", store_strerror(rc ? rc : -ENOMEM));
+        free(it->owned), free(it->keywords), free(it->mailbox);
+        store_prepared_clear(&it->prep);
+        return rc ? rc : -ENOMEM;
+    }
+    b->n++;
+    b->bytes += len;
     return 0;
 }
 
-/* Reads a whole file; returns 0, or -errno. */
 /* Reads the whole file open on FD and closes FD; returns 0, or -errno. */
 static int slurp_fd(int fd, char **buf, size_t *len, struct stat *st)
 {
@@ -243,7 +311,7 @@ static int import_mbox(importer *im, const char *path, const char *mailbox)
         rc = add(im, data, mlen, owned, mailio_mbox_status_flags(data, mlen), NULL,
                  m.date ? m.date : st.st_mtime, mailbox);
         size_t here = (size_t)(m.data - map);
-        if (rc == 0 && im->n == 1 && here > done + (64u << 20)) {
+        if (rc == 0 && im->b[im->fill].n == 1 && here > done + (64u << 20)) {
             /* a batch was just committed: give back the pages before this message */
             size_t upto = here & ~(size_t)4095;
             madvise(map, upto, MADV_DONTNEED);
@@ -251,7 +319,9 @@ static int import_mbox(importer *im, const char *path, const char *mailbox)
             done = upto;
         }
     }
-    if (rc == 0) rc = flush(im);
+    /* the batches point into the map: all of them must be committed before it goes */
+    int frc = finish(im);
+    if (rc == 0) rc = frc;
     im->in_done += len - done;
     if (len) munmap(map, len);
     return rc;
@@ -541,11 +611,15 @@ int cmd_import(cli *c, int argc, char **argv)
         free(paths);
         return rc;
     }
-    im.items = calloc(BATCH_MSGS, sizeof *im.items);
+    for (int k = 0; k < 2; k++) {
+        im.b[k].im = &im;
+        im.b[k].items = calloc(BATCH_MSGS, sizeof *im.b[k].items);
+    }
+    bool mem = im.b[0].items && im.b[1].items;
     if (im.tty)
         for (int i = 0; i < np; i++) im.in_total += input_size(paths[i], 0);
     const char *target = mailbox ? mailbox : "INBOX";
-    for (int i = 0; i < np && rc == 0 && im.items; i++) {
+    for (int i = 0; i < np && rc == 0 && mem; i++) {
         if (is_dir(paths[i])) {
             if (is_maildir(paths[i])) rc = import_maildir(&im, paths[i], target, mailbox == NULL);
             else rc = import_dir(&im, paths[i], "", target, mailbox == NULL, 0);
@@ -554,8 +628,12 @@ int cmd_import(cli *c, int argc, char **argv)
         }
         if (rc == 0) rc = flush(&im);
     }
-    batch_clear(&im);
-    free(im.items);
+    int frc = finish(&im);
+    if (rc == 0) rc = frc;
+    for (int k = 0; k < 2; k++) {
+        if (im.b[k].items) batch_clear(&im.b[k]);
+        free(im.b[k].items);
+    }
     progress(&im, true);
     printf("imported %" PRIu64 " messages (%.1f MB)", im.msgs, (double)im.msg_bytes / 1e6);
     if (im.dups || im.too_big || im.unreadable) {
@@ -571,7 +649,7 @@ int cmd_import(cli *c, int argc, char **argv)
     printf("\n");
     store_close(&im.s);
     free(paths);
-    if (!im.items) {
+    if (!mem) {
         cli_error("import: out of memory");
         return EX_TEMPFAIL;
     }

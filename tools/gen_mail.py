@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""gen_mail.py: generates realistic test mail as an mbox file or a Maildir.
+"""gen_mail.py: makes a reproducible corpus of realistic mail for demos and benchmarks.
 
-usage: gen_mail.py --count N [--format mbox|maildir] --out PATH [--seed S]
+Sizes and structure follow what a typical mailbox holds: mostly short plain-text mail, some
+multipart/alternative (text + HTML), some with base64 attachments (lognormal sizes, a long tail
+up to 4 MiB), threads with In-Reply-To and References, encoded-word subjects, a few
+mailing-list messages. The same seed gives the same bytes. One message in --word-every
+(default 1000) contains --word (default "xylophonequartz"), for grep and SEARCH benchmarks.
 
-Messages look like everyday mail: Received/Return-Path headers, plain text (most), text+HTML
-alternatives (about 1 in 5) and attachments (about 1 in 10, up to ~800 KB); median about
-3 KB, mean about 10 KB. mbox output uses mboxrd quoting ('>From '); Maildir output puts 80%
-in cur/ with flags in the file names, the rest in new/.
+  gen_mail.py --count N --out PATH [--format mbox|maildir|tree] [--folders K] [--seed S]
+              [--word W] [--word-every N]
 
-(Re-created by the mount engineer after an accidental overwrite at 07:52 UTC; same options
-as the original, see tools/bench_import.sh and tools/demo.)
+  mbox     one mbox file at PATH (mboxrd quoting)
+  maildir  a Maildir at PATH (cur/ with flags in the names)
+  tree     PATH/FOLDER/%010d.eml in K folders (INBOX, Sent, Archive, Drafts, Trash, Junk,
+           Work/P01, ...), named as the mount names them after an import, mtime = arrival
 """
 import argparse
 import base64
@@ -18,108 +22,158 @@ import random
 import sys
 import time
 
-PEOPLE = [("Alice Martin", "alice@example.com"), ("Bob Stone", "bob@example.org"),
-          ("Lena Vogel", "lena@mail.example.net"), ("Kofi Mensah", "kofi@example.org"),
-          ("Gustav Berg", "gustav@example.com"), ("Eve Dupont", "eve@example.com"),
-          ("Mia Rossi", "mia@example.net"), ("Yuki Tanaka", "yuki@example.org")]
-WORDS = ("the of and to in is you that it he was for on are as with his they at be this have "
-         "from or one had by but not what all were we when your can said there use an each which "
-         "she do how their if will up other about out many then them these so some her would make "
-         "like him into time has look two more go see number no way could people my than first "
-         "water been call who its now find long down day did get come made may part meeting "
-         "budget report project release deadline invoice review draft schedule proposal contract "
-         "travel lunch server mailbox filesystem kernel backup patch build quarterly very just "
-         "only over after where most little know").split()
+WORDS = ("the a of to and in is it for on that with as was at by be this have from or one had "
+         "not but what all were when we there can an your which their said if do will each about "
+         "how up out them then she many some so these would other into has more her two like him "
+         "see time could no make than first been its who now people my made over did down only way "
+         "find use may water long little very after words called just where most know meeting "
+         "budget quarterly report invoice project deadline review draft release server backup "
+         "mailbox filesystem schedule lunch travel contract proposal kernel patch build").split()
+NAMES = ["Alice Martin", "Bob Chen", "Carla Rossi", "Dmitri Ivanov", "Eve Dupont", "Farah Khan",
+         "Gustav Berg", "Hana Sato", "Ivan Petrov", "Julia Souza", "Kofi Mensah", "Lena Vogel"]
+FOLDERS = ["INBOX", "Sent", "Archive", "Drafts", "Trash", "Junk"] + \
+    [f"Work/P{i:02d}" for i in range(1, 100)]
 
 
-def sentence(rng):
-    w = [rng.choice(WORDS) for _ in range(rng.randint(5, 13))]
-    return " ".join(w).capitalize() + "."
+def words(rng, n):
+    return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def text_body(rng, target):
-    paras, size = [], 0
-    while size < target:
-        p = "\n".join(sentence(rng) for _ in range(rng.randint(1, 6)))
-        paras.append(p)
-        size += len(p) + 2
-    return "\n\n".join(paras) + "\n"
+def paragraph_text(rng, size):
+    lines, total = [], 0
+    while total < size:
+        line = words(rng, rng.randint(6, 13)).capitalize() + "."
+        lines.append(line)
+        total += len(line) + 1
+        if rng.random() < 0.15:
+            lines.append("")
+    return "\n".join(lines) + "\n"
 
 
-def message(rng, i, when):
-    frm, to = rng.sample(PEOPLE, 2)
-    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(when))
-    hdr = (f"Return-Path: <{frm[1]}>\n"
-           f"Received: from mx{rng.randrange(10)}.example.net (mx.example.net "
-           f"[192.0.2.{rng.randrange(1, 255)}])\n"
-           f"\tby mail.example.com with ESMTPS id {rng.getrandbits(40):010x}\n"
-           f"\tfor <{to[1]}>; {date}\n"
-           f"From: {frm[0]} <{frm[1]}>\nTo: {to[0]} <{to[1]}>\n")
-    if rng.random() < 0.2:
-        cc = rng.choice(PEOPLE)
-        hdr += f"Cc: {cc[0]} <{cc[1]}>\n"
-    subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 7))).capitalize()
-    hdr += (f"Subject: {subject}\nDate: {date}\nMessage-ID: <{i}.{rng.getrandbits(32):08x}"
-            f"@example.com>\nMIME-Version: 1.0\n")
-    target = int(min(rng.lognormvariate(7.8, 0.9), 60000))
-    body = text_body(rng, target)
+def address(rng):
+    name = rng.choice(NAMES)
+    user = name.split()[0].lower()
+    return name, f"{user}@{rng.choice(['example.com', 'example.org', 'mail.example.net'])}"
+
+
+def header_block(rng, i, date, subject, extra):
+    fname, faddr = address(rng)
+    tname, taddr = address(rng)
+    stamp = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(date))
+    h = [f"Return-Path: <{faddr}>",
+         f"Received: from mx{rng.randint(1, 9)}.example.net (mx.example.net "
+         f"[192.0.2.{rng.randint(1, 254)}])\n\tby mail.example.com with ESMTPS id "
+         f"{rng.getrandbits(40):x}\n\tfor <{taddr}>; {stamp}",
+         f"From: {fname} <{faddr}>",
+         f"To: {tname} <{taddr}>"]
+    if rng.random() < 0.3:
+        cname, caddr = address(rng)
+        h.append(f"Cc: {cname} <{caddr}>")
+    h += [f"Subject: {subject}", f"Date: {stamp}",
+          f"Message-ID: <{i}.{rng.getrandbits(32):x}@example.com>", "MIME-Version: 1.0"]
+    return h + extra
+
+
+def message(rng, i, date, refs, word, every):
+    subject = words(rng, rng.randint(2, 7)).capitalize()
+    if rng.random() < 0.05:
+        subject = "=?UTF-8?B?" + base64.b64encode(("Grüße: " + subject).encode()).decode() + "?="
+    extra = []
+    if refs and rng.random() < 0.3:
+        parent = rng.choice(refs)
+        subject = "Re: " + subject
+        extra += [f"In-Reply-To: {parent}", f"References: {parent}"]
+    if rng.random() < 0.1:
+        extra += ["List-Id: <dev.lists.example.org>", "Precedence: list"]
+    text = paragraph_text(rng, int(rng.lognormvariate(7.6, 0.8)))  # median ~2 KB
+    if i % every == 7:
+        text += f"The code word is {word}.\n"
     kind = rng.random()
     if kind < 0.68:
-        return hdr + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + body
-    b = f"=_{'alt' if kind < 0.9 else 'mix'}_{rng.getrandbits(48):012x}"
-    if kind < 0.9:
-        html = "<html><body>" + "".join(f"<p>{p}</p>" for p in body.split("\n\n")) + "</body></html>\n"
-        return (hdr + f'Content-Type: multipart/alternative; boundary="{b}"\n\n'
-                "This is a multi-part message in MIME format.\n\n"
-                f"--{b}\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
+        head = header_block(rng, i, date, subject, extra + [
+            "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"])
+        body = text
+    elif kind < 0.90:
+        b = f"=_alt_{rng.getrandbits(48):x}"
+        html = "<html><body>" + "".join(f"<p>{p}</p>" for p in text.split("\n") if p) + \
+            "</body></html>\n"
+        head = header_block(rng, i, date, subject, extra + [
+            f'Content-Type: multipart/alternative; boundary="{b}"'])
+        body = (f"--{b}\nContent-Type: text/plain; charset=utf-8\n\n{text}\n"
                 f"--{b}\nContent-Type: text/html; charset=utf-8\n\n{html}\n--{b}--\n")
-    blob = base64.encodebytes(rng.randbytes(int(min(rng.lognormvariate(10.5, 1.2), 600000))))
-    return (hdr + f'Content-Type: multipart/mixed; boundary="{b}"\n\n'
-            "This is a multi-part message in MIME format.\n\n"
-            f"--{b}\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
-            f"--{b}\nContent-Type: application/octet-stream; name=\"file{i}.bin\"\n"
-            f"Content-Disposition: attachment; filename=\"file{i}.bin\"\n"
-            f"Content-Transfer-Encoding: base64\n\n{blob.decode()}\n--{b}--\n")
+    else:
+        b = f"=_mix_{rng.getrandbits(48):x}"
+        size = min(int(rng.lognormvariate(10.3, 1.0)), 4 << 20)  # median ~30 KB
+        enc = base64.encodebytes(rng.randbytes(size)).decode()
+        fname = rng.choice(["report.pdf", "photo.jpg", "notes.docx", "data.csv", "slides.pptx"])
+        head = header_block(rng, i, date, subject, extra + [
+            f'Content-Type: multipart/mixed; boundary="{b}"'])
+        body = (f"This is a multi-part message in MIME format.\n\n--{b}\n"
+                f"Content-Type: text/plain; charset=utf-8\n\n{text}\n--{b}\n"
+                f"Content-Type: application/octet-stream; name=\"{fname}\"\n"
+                f"Content-Disposition: attachment; filename=\"{fname}\"\n"
+                f"Content-Transfer-Encoding: base64\n\n{enc}\n--{b}--\n")
+    mid = [h for h in head if h.startswith("Message-ID:")][0].split(" ", 1)[1]
+    return ("\n".join(head) + "\n\n" + body).encode(), mid
+
+
+def generate(count, seed, word, every):
+    rng = random.Random(seed)
+    date = 1_700_000_000
+    refs = []
+    for i in range(count):
+        date += rng.randint(30, 3600)
+        data, mid = message(rng, i, date, refs, word, every)
+        refs.append(mid)
+        if len(refs) > 50:
+            refs.pop(0)
+        flags = "".join(f for f, p in (("F", 0.05), ("R", 0.2), ("S", 0.7)) if rng.random() < p)
+        yield i, date, data, flags
+
+
+def write_file(path, data, date):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.utime(path, (date, date))
 
 
 def main():
-    ap = argparse.ArgumentParser(description="generate realistic test mail")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, required=True)
-    ap.add_argument("--format", choices=("mbox", "maildir"), default="mbox")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--format", choices=["mbox", "maildir", "tree"], default="mbox")
+    ap.add_argument("--folders", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--word", default="xylophonequartz")
+    ap.add_argument("--word-every", type=int, default=1000)
     a = ap.parse_args()
-    if a.count < 0:
-        sys.exit("gen_mail.py: --count must be >= 0")
-    rng = random.Random(a.seed)
-    start = 1700000000
-    if a.format == "mbox":
-        with open(a.out, "wb") as f:
-            for i in range(a.count):
-                when = start + i * 97
-                msg = message(rng, i, when)
-                lines = []
-                for line in msg.split("\n")[:-1]:
-                    if line.lstrip(">").startswith("From "):
-                        line = ">" + line
-                    lines.append(line)
-                f.write(("From gen@example.com " + time.asctime(time.gmtime(when)) + "\n"
-                         + "\n".join(lines) + "\n\n").encode())
-    else:
+    if a.count < 1 or not 1 <= a.folders <= len(FOLDERS) or a.word_every < 1:
+        sys.exit(f"gen_mail.py: --count and --word-every must be >= 1, --folders 1..{len(FOLDERS)}")
+    total = 0
+    uids = {}
+    mbox = open(a.out, "wb") if a.format == "mbox" else None
+    for i, date, data, flags in generate(a.count, a.seed, a.word, a.word_every):
+        total += len(data)
+        if mbox:
+            stamp = time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(date)).encode()
+            mbox.write(b"From gen@example.com " + stamp + b"\n")
+            mbox.write(b"\n".join(b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln
+                                  for ln in data.split(b"\n")))
+            mbox.write(b"\n")
+        elif a.format == "maildir":
+            write_file(os.path.join(a.out, "cur", f"{date}.M{i}P1.gen:2,{flags}"), data, date)
+        else:
+            folder = FOLDERS[i % a.folders]
+            uids[folder] = uids.get(folder, 0) + 1
+            write_file(os.path.join(a.out, folder, f"{uids[folder]:010d}.eml"), data, date)
+    if mbox:
+        mbox.close()
+    if a.format == "maildir":
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(a.out, sub), exist_ok=True)
-        for i in range(a.count):
-            when = start + i * 97
-            msg = message(rng, i, when).encode()
-            base = f"{when}.M{i}P{os.getpid()}.gen"
-            if rng.random() < 0.8:
-                flags = "".join(f for f, p in (("F", 0.05), ("R", 0.2), ("S", 0.9)) if rng.random() < p)
-                path = os.path.join(a.out, "cur", f"{base}:2,{flags}")
-            else:
-                path = os.path.join(a.out, "new", base)
-            with open(path, "wb") as f:
-                f.write(msg)
-            os.utime(path, (when, when))
+    print(f"generated {a.count} messages, {total / 1e6:.1f} MB of message bytes, in {a.out}",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
