@@ -27,8 +27,7 @@ void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st)
     st->st_blocks = (blkcnt_t)((msg->size + 511) / 512);
     st->st_mtim.tv_sec = msg->internaldate;
     st->st_atim = st->st_mtim;
-    /* the store keeps no per-message change time: the save date is the closest */
-    st->st_ctim.tv_sec = msg->savedate > msg->internaldate ? msg->savedate : msg->internaldate;
+    st->st_ctim = ts_from_ns(msg->ctime_ns); /* flag changes move it, nothing else */
 }
 
 void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st)

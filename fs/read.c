@@ -305,7 +305,10 @@ static void buf_free(void *v)
     free(b);
 }
 
-static void buf_key_make(void) { pthread_key_create(&buf_key, buf_free); }
+static void buf_key_make(void)
+{
+    pthread_key_create(&buf_key, buf_free);
+}
 
 static char *thread_buf(size_t size)
 {
@@ -320,8 +323,7 @@ static char *thread_buf(size_t size)
     }
     if (size > b->cap) {
         char *p = realloc(b->p, size);
-        if (!p)
-            return NULL;
+        if (!p) return NULL;
         b->p = p;
         b->cap = size;
     }

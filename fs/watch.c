@@ -323,7 +323,8 @@ static void handle(watch *w, store_txn *t, const store_change *c)
         act_add(w, dir, NULL);
         break;
     case STORE_CH_FLAGS:
-        break; /* nothing the kernel caches: xattrs are always asked for */
+        act_add(w, ino, NULL); /* ctime moved (xattrs themselves are never cached) */
+        break;
     case STORE_CH_MBOX_CREATE:
         if (store_mailbox_get_id(t, c->mailbox_id, &mb) == 0 && mb.user_id == m->user_id) {
             mi_mbox_set(&w->mi, mb.id, mb.name);
@@ -399,10 +400,15 @@ static void run_actions(watch *w)
     for (size_t i = 0; i < w->nact; i++) {
         action *a = &w->act[i];
         if (a->name) {
-            fuse_lowlevel_notify_inval_entry(se, a->ino, a->name, strlen(a->name));
+            int rc = fuse_lowlevel_notify_inval_entry(se, a->ino, a->name, strlen(a->name));
+            if (w->m->opt.debug)
+                fprintf(stderr, "mailfs: forget entry %#llx/%s: %d\n", (unsigned long long)a->ino,
+                        a->name, rc);
             free(a->name);
         } else if (i + 1 < w->nact && !w->act[i + 1].name && w->act[i + 1].ino == a->ino) {
             continue; /* the same inode again next */
+        } else if (fs_ino_kind(a->ino) == FS_K_MSG) {
+            fuse_lowlevel_notify_inval_inode(se, a->ino, -1, 0); /* attributes only */
         } else {
             fuse_lowlevel_notify_inval_inode(se, a->ino, 0, 0);
         }
@@ -424,6 +430,10 @@ static void process(watch *w)
             return;
         }
         for (size_t i = 0; i < w->nch; i++) {
+            if (w->m->opt.debug)
+                fprintf(stderr, "mailfs: change %llu kind %u mailbox %u uid %u\n",
+                        (unsigned long long)w->ch[i].seq, w->ch[i].kind, w->ch[i].mailbox_id,
+                        w->ch[i].uid);
             handle(w, t, &w->ch[i]);
             if (w->ch[i].seq > w->seq) w->seq = w->ch[i].seq;
         }

@@ -276,6 +276,7 @@ def test_xattr_flags_round_trip(mount, alice):
     after = os.stat(p)
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
         (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert wait_for(lambda: os.stat(p).st_ctime_ns > before.st_ctime_ns, timeout=0.1)
     assert os.listdir(mnt / "INBOX") == ["f.eml"]
     counts = alice.run("mailbox", "list", "alice").stdout.decode()
     inbox = [r.split("\t") for r in counts.splitlines() if r.startswith("INBOX")][0]
@@ -432,9 +433,8 @@ def test_deliver_from_another_process_shows_at_once(mount, alice):
     alice.run("mailbox", "create", "alice", "Elsewhere")
     assert wait_for(lambda: "Elsewhere" in os.listdir(mnt), timeout=0.1, step=0.002)
     alice.run("mailbox", "rename", "alice", "Elsewhere", "Moved")
-    assert wait_for(lambda: "Moved" in os.listdir(mnt) and "Elsewhere" not in os.listdir(mnt),
-                    timeout=0.1, step=0.002)
-    assert not os.path.exists(mnt / "Elsewhere")
+    assert wait_for(lambda: "Moved" in os.listdir(mnt) and "Elsewhere" not in os.listdir(mnt)
+                    and not os.path.exists(mnt / "Elsewhere"), timeout=0.1, step=0.002)
 
 
 def test_two_mounts_see_each_other(mount):
@@ -443,11 +443,13 @@ def test_two_mounts_see_each_other(mount):
     (a / "INBOX" / "x.eml").write_bytes(SAMPLE)
     assert wait_for(lambda: os.listdir(b / "INBOX") == ["x.eml"], timeout=0.1, step=0.002)
     os.rename(a / "INBOX" / "x.eml", a / "INBOX" / "y.eml")
-    assert wait_for(lambda: os.listdir(b / "INBOX") == ["y.eml"], timeout=0.1, step=0.002)
-    assert not os.path.exists(b / "INBOX" / "x.eml")
+    assert wait_for(lambda: os.listdir(b / "INBOX") == ["y.eml"] and
+                    not os.path.exists(b / "INBOX" / "x.eml"), timeout=0.1, step=0.002)
+    os.setxattr(a / "INBOX" / "y.eml", "user.mail.flags", b"\\Seen")
+    assert os.getxattr(b / "INBOX" / "y.eml", "user.mail.flags") == b"\\Seen"
     os.unlink(a / "INBOX" / "y.eml")
-    assert wait_for(lambda: os.listdir(b / "INBOX") == [], timeout=0.1, step=0.002)
-    assert not os.path.exists(b / "INBOX" / "y.eml")
+    assert wait_for(lambda: os.listdir(b / "INBOX") == [] and
+                    not os.path.exists(b / "INBOX" / "y.eml"), timeout=0.1, step=0.002)
 
 
 # ---- what mail cannot express, bad input ---------------------------------------------------
