@@ -302,4 +302,20 @@ typedef struct store_stats {
 } store_stats;
 int store_get_stats(store *s, store_stats *out);
 
+typedef struct store_check_counts {
+    uint64_t users, mailboxes, messages, bodies, changes;
+} store_check_counts;
+
+/* Verifies every invariant of the store in one read snapshot: per-mailbox counts, UIDNEXT above
+ * every UID, MODSEQs within HIGHESTMODSEQ and the change counter, the file-name and duplicate
+ * indexes, body reference counts and sizes, a readable summary for every body, and a change
+ * feed that never goes backwards. Calls PROBLEM once per broken invariant with a sentence
+ * (valid during the call). Returns 0 if all hold, -EIO if any failed (or another error). */
+int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ctx,
+                store_check_counts *counts);
+
+/* Writes a consistent, compacted copy of the store (and its tls/ directory) into DEST, which
+ * must not exist or be empty. Safe while other processes write. *err gets a sentence. */
+int store_backup(store *s, const char *dest, char *err, size_t errlen);
+
 #endif

@@ -21,6 +21,8 @@ static const struct command {
     {"deliver", cmd_deliver, "deliver one message from standard input (for an MTA)"},
     {"mount", cmd_mount, "mount a user's mail as a filesystem"},
     {"serve", cmd_serve, "run the IMAP server"},
+    {"check", cmd_check, "verify every invariant of the store"},
+    {"backup", cmd_backup, "make a consistent, compacted copy of the store while it runs"},
 };
 
 void cli_error(const char *fmt, ...)

@@ -326,3 +326,45 @@ def test_full_disk_gives_clear_error_and_keeps_the_store(tmp_path):
         m.run("mailbox", "list", "alice")
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_check_after_everything(alice, tmp_path):
+    """After imports, deliveries, copies of the same bytes, mailbox renames and deletes, and a
+    user deletion, every invariant holds."""
+    src = tmp_path / "m.mbox"
+    make_mbox(src, 500)
+    alice.run("import", "alice", src, "--mailbox", "A/B")
+    alice.run("import", "alice", src, "--mailbox", "C")  # same bodies, shared
+    alice.run("deliver", "alice", input=b"Subject: x\n\ny\n")
+    alice.run("mailbox", "rename", "alice", "A", "Z")
+    alice.run("mailbox", "delete", "alice", "C")
+    alice.run("user", "add", "bob", input=b"pw\n")
+    alice.run("import", "bob", src)
+    alice.run("user", "del", "bob")
+    r = alice.run("check")
+    assert b"is consistent" in r.stdout and b"501 messages" in r.stdout, r.stdout
+    r = alice.run("check", "extra", check=False)
+    assert r.returncode != 0 and "unexpected argument" in err_line(r)
+
+
+def test_hot_backup_while_importing(alice, tmp_path):
+    src = tmp_path / "big.mbox"
+    make_mbox(src, 20000)
+    p = alice.popen("import", "alice", src, "--mailbox", "Big", "--verbose",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in p.stdout:
+        if line.startswith(b"committed"):
+            break
+    dest = tmp_path / "backup"
+    alice.run("backup", dest)
+    p.wait(timeout=300)
+    copy = Mailfs(dest)
+    r = copy.run("check")
+    assert b"is consistent" in r.stdout
+    n = mailbox_counts(copy)["Big"]
+    assert 0 < n <= 20000
+    assert (dest / "tls" / "key.pem").exists()
+    # the copy is compacted: no larger than the live store
+    assert (dest / "data.mdb").stat().st_size <= (alice.store / "data.mdb").stat().st_size
+    r = alice.run("backup", dest, check=False)
+    assert r.returncode != 0 and "not an empty directory" in err_line(r)

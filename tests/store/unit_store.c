@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/internal.h"
 #include "store/mime.h"
 #include "store/store.h"
 
@@ -539,6 +540,86 @@ static void test_flags_text(void)
           "utf8");
 }
 
+static int problems_seen;
+static char last_problem[4096]; /* every problem reported, one per line */
+
+static void note_problem(void *ctx, const char *text)
+{
+    (void)ctx;
+    problems_seen++;
+    size_t n = strlen(last_problem);
+    snprintf(last_problem + n, sizeof last_problem - n, "%s\n", text);
+}
+
+static uint32_t corrupt_mbox;
+
+static int w_bump_count(store_txn *w, void *c)
+{
+    (void)c;
+    mbox_rec r;
+    char name[STORE_NAME_MAX + 1];
+    int rc = st_mbox_get(w, corrupt_mbox, &r, name, sizeof name);
+    if (rc) return rc;
+    r.messages++;
+    return st_mbox_put(w, corrupt_mbox, &r, name);
+}
+
+static int w_drop_name(store_txn *w, void *c)
+{
+    (void)c;
+    uint8_t k[4 + 14];
+    put_be32(k, corrupt_mbox);
+    memcpy(k + 4, "0000000001.eml", 14);
+    return st_del(w, DB_NAMES, k, sizeof k);
+}
+
+static int w_damage_body(store_txn *w, void *c)
+{
+    (void)c;
+    uint8_t k[8];
+    put_be64(k, 1);
+    return st_put(w, DB_BODIES, k, 8, "Subject: changed\n", 17);
+}
+
+/* store_check passes on a healthy store and names each kind of damage. */
+static void test_check(void)
+{
+    store *s = fresh("check");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    uint32_t id = user_id(s, "alice");
+    int rc;
+    corrupt_mbox = get_mbox(s, id, "INBOX", &rc).id;
+    append(s, corrupt_mbox, "Subject: one\n\nbody\n", 0);
+    append(s, corrupt_mbox, "Subject: two\n\nbody\n", STORE_F_SEEN);
+    store_check_counts n;
+    problems_seen = 0;
+    last_problem[0] = 0;
+    CHECK(store_check(s, note_problem, NULL, &n) == 0 && problems_seen == 0,
+          "healthy store: %d problems, last: %s", problems_seen, last_problem);
+    CHECK(n.users == 1 && n.mailboxes == 6 && n.messages == 2 && n.bodies == 2, "counts");
+    int (*damage[])(store_txn *, void *) = {w_bump_count, w_drop_name, w_damage_body};
+    const char *expect[] = {"counts say", "not indexed", "SHA-256"};
+    for (int i = 0; i < 3; i++) {
+        store_write(s, damage[i], NULL);
+        problems_seen = 0;
+        last_problem[0] = 0;
+        rc = store_check(s, note_problem, NULL, NULL);
+        CHECK(rc == -EIO && problems_seen >= 1, "damage %d found: rc=%d", i, rc);
+        CHECK(strstr(last_problem, expect[i]) != NULL, "damage %d reported as:\n%s", i,
+              last_problem);
+    }
+    /* a backup of a store opens as a store */
+    char dest[600], err[256];
+    snprintf(dest, sizeof dest, "%s/check-backup", root);
+    CHECK(store_backup(s, dest, err, sizeof err) == 0, "backup: %s", err);
+    CHECK(store_backup(s, dest, err, sizeof err) == -EEXIST, "backup onto a store refused");
+    store *b;
+    CHECK(store_open(dest, 0, &b, err, sizeof err) == 0, "backup opens: %s", err);
+    if (b) store_close(&b);
+    store_close(&s);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/unit_store.%d", (int)getpid());
@@ -551,6 +632,7 @@ int main(void)
     test_two_writers();
     test_feed_wakes_other_process();
     test_flags_text();
+    test_check();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) printf("note: could not remove %s\n", root);

@@ -1,0 +1,418 @@
+/* check.c: verifying every invariant of a store, and hot compacted backups */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "store/internal.h"
+#include "store/mime.h"
+
+#define REPORT_MAX 200 /* problems reported one by one; the rest are counted */
+
+typedef struct checker {
+    store_txn *t;
+    void (*problem)(void *ctx, const char *text);
+    void *ctx;
+    uint64_t problems;
+    /* every message's body: (body id, hash), sorted later to count references */
+    struct bref {
+        uint64_t id;
+        uint8_t hash[32];
+    } *refs;
+    size_t nrefs, caprefs;
+} checker;
+
+static void fail(checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(checker *c, const char *fmt, ...)
+{
+    if (++c->problems > REPORT_MAX) return;
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    c->problem(c->ctx, text);
+}
+
+static int add_ref(checker *c, uint64_t id, const uint8_t hash[32])
+{
+    if (c->nrefs == c->caprefs) {
+        size_t cap = c->caprefs ? c->caprefs * 2 : 1024;
+        struct bref *g = realloc(c->refs, cap * sizeof *g);
+        if (!g) return -ENOMEM;
+        c->refs = g, c->caprefs = cap;
+    }
+    c->refs[c->nrefs].id = id;
+    memcpy(c->refs[c->nrefs++].hash, hash, 32);
+    return 0;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+    return memcmp(((const struct bref *)a)->hash, ((const struct bref *)b)->hash, 32);
+}
+
+static bool exists(store_txn *t, int db, const void *k, size_t kl)
+{
+    MDB_val v;
+    return st_get(t, db, k, kl, &v) == 0;
+}
+
+/* The messages of one mailbox against its record and the indexes. */
+static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char *name,
+                          uint64_t seq)
+{
+    MDB_cursor *cur;
+    int rc = st_cursor(c->t, DB_MSGS, &cur);
+    if (rc) return rc;
+    uint8_t kb[8];
+    put_be32(kb, id);
+    put_be32(kb + 4, 0);
+    MDB_val k = {8, kb}, v;
+    uint32_t messages = 0, unseen = 0, deleted = 0, max_uid = 0;
+    uint64_t bytes = 0;
+    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         mrc == 0 && k.mv_size == 8 && memcmp(k.mv_data, kb, 4) == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t uid = get_be32((uint8_t *)k.mv_data + 4);
+        store_msg m;
+        if ((rc = store_msg_get(c->t, id, uid, &m)) != 0) {
+            fail(c, "mailbox '%s' (id %u): message UID %u has a damaged record", name, id, uid);
+            rc = 0;
+            continue;
+        }
+        messages++;
+        unseen += !(m.flags & STORE_F_SEEN);
+        deleted += (m.flags & STORE_F_DELETED) != 0;
+        bytes += m.size;
+        if (uid > max_uid) max_uid = uid;
+        if (m.modseq > r->highestmodseq || m.modseq > seq)
+            fail(c, "mailbox '%s': UID %u has MODSEQ %llu above HIGHESTMODSEQ %llu or the "
+                    "change counter %llu",
+                 name, uid, (unsigned long long)m.modseq, (unsigned long long)r->highestmodseq,
+                 (unsigned long long)seq);
+        uint8_t nk[4 + STORE_COMPONENT_MAX];
+        size_t nl = strlen(m.filename);
+        put_be32(nk, id);
+        memcpy(nk + 4, m.filename, nl);
+        MDB_val nv;
+        uint32_t named = 0;
+        if (st_get(c->t, DB_NAMES, nk, 4 + nl, &nv) == 0 && nv.mv_size == 4)
+            memcpy(&named, nv.mv_data, 4);
+        if (named != uid)
+            fail(c, "mailbox '%s': file name '%s' of UID %u is not indexed to it", name,
+                 m.filename, uid);
+        uint8_t dk[40];
+        put_be32(dk, id);
+        memcpy(dk + 4, m.body_hash, 32);
+        put_be32(dk + 36, uid);
+        if (!exists(c->t, DB_DUPS, dk, 40))
+            fail(c, "mailbox '%s': UID %u is missing from the duplicate index", name, uid);
+        if ((rc = add_ref(c, m.body_id, m.body_hash)) != 0) break;
+    }
+    mdb_cursor_close(cur);
+    if (rc) return rc;
+    if (messages != r->messages || unseen != r->unseen || deleted != r->deleted ||
+        bytes != r->bytes)
+        fail(c, "mailbox '%s': counts say %u messages, %u unseen, %u deleted, %llu bytes; "
+                "the messages are %u, %u, %u, %llu",
+             name, r->messages, r->unseen, r->deleted, (unsigned long long)r->bytes, messages,
+             unseen, deleted, (unsigned long long)bytes);
+    if (max_uid >= r->uidnext)
+        fail(c, "mailbox '%s': UIDNEXT %u is not above the largest UID %u", name, r->uidnext,
+             max_uid);
+    return 0;
+}
+
+static int check_mailboxes(checker *c, uint64_t seq, store_check_counts *n)
+{
+    MDB_cursor *cur;
+    int rc = st_cursor(c->t, DB_MBOXES, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    uint32_t next = (uint32_t)st_meta_u64(c->t, "next_mbox", 1);
+    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t id = k.mv_size == 4 ? get_be32(k.mv_data) : 0;
+        mbox_rec r;
+        char name[STORE_NAME_MAX + 1];
+        if (!id || st_mbox_get(c->t, id, &r, name, sizeof name) != 0) {
+            fail(c, "a mailbox record (id %u) is damaged", id);
+            continue;
+        }
+        n->mailboxes++;
+        if (id >= next) fail(c, "mailbox '%s' has id %u, not below next_mbox %u", name, id, next);
+        const char *why;
+        if (store_mailbox_name_check(name, &why) != 0)
+            fail(c, "mailbox id %u has an invalid name '%s': %s", id, name, why);
+        uint8_t nk[4 + STORE_NAME_MAX];
+        size_t nl = strlen(name);
+        put_be32(nk, r.user_id);
+        memcpy(nk + 4, name, nl);
+        MDB_val iv;
+        uint32_t indexed = 0;
+        if (st_get(c->t, DB_MBOXNAMES, nk, 4 + nl, &iv) == 0 && iv.mv_size == 4)
+            memcpy(&indexed, iv.mv_data, 4);
+        if (indexed != id) fail(c, "mailbox '%s' (id %u) is not in the name index", name, id);
+        char *slash = strrchr(name, '/');
+        if (slash) {
+            put_be32(nk, r.user_id);
+            memcpy(nk + 4, name, (size_t)(slash - name));
+            if (!exists(c->t, DB_MBOXNAMES, nk, 4 + (size_t)(slash - name)))
+                fail(c, "mailbox '%s' has no parent mailbox", name);
+        }
+        if (r.highestmodseq == 0 || r.highestmodseq > seq)
+            fail(c, "mailbox '%s': HIGHESTMODSEQ %llu is 0 or above the change counter %llu",
+                 name, (unsigned long long)r.highestmodseq, (unsigned long long)seq);
+        if (r.uidvalidity == 0) fail(c, "mailbox '%s' has UIDVALIDITY 0", name);
+        rc = check_messages(c, id, &r, name, seq);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Every index entry must point back at what it indexes. */
+static int check_indexes(checker *c, uint64_t messages)
+{
+    MDB_val k, v;
+    MDB_cursor *cur;
+    uint64_t names = 0, dups = 0;
+    int rc = st_cursor(c->t, DB_MBOXNAMES, &cur);
+    for (int mrc = rc ? 1 : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint32_t id = 0;
+        if (v.mv_size == 4) memcpy(&id, v.mv_data, 4);
+        mbox_rec r;
+        if (k.mv_size < 4 || st_mbox_get(c->t, id, &r, NULL, 0) != 0 ||
+            r.user_id != get_be32(k.mv_data))
+            fail(c, "mailbox name '%.*s' is indexed to a missing mailbox %u",
+                 (int)(k.mv_size > 4 ? k.mv_size - 4 : 0), (char *)k.mv_data + 4, id);
+    }
+    if (!rc) mdb_cursor_close(cur);
+    if (!rc) rc = st_cursor(c->t, DB_NAMES, &cur);
+    for (int mrc = rc ? 1 : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        names++;
+        uint32_t uid = 0;
+        if (v.mv_size == 4) memcpy(&uid, v.mv_data, 4);
+        store_msg m;
+        size_t nl = k.mv_size - 4;
+        if (k.mv_size < 4 || store_msg_get(c->t, get_be32(k.mv_data), uid, &m) != 0 ||
+            strlen(m.filename) != nl || memcmp(m.filename, (char *)k.mv_data + 4, nl) != 0)
+            fail(c, "file name '%.*s' in mailbox %u is indexed to UID %u, which does not have it",
+                 (int)nl, (char *)k.mv_data + 4, k.mv_size >= 4 ? get_be32(k.mv_data) : 0, uid);
+    }
+    if (!rc) mdb_cursor_close(cur);
+    if (!rc) rc = st_cursor(c->t, DB_DUPS, &cur);
+    for (int mrc = rc ? 1 : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        dups++;
+        store_msg m;
+        const uint8_t *p = k.mv_data;
+        if (k.mv_size != 40 || store_msg_get(c->t, get_be32(p), get_be32(p + 36), &m) != 0 ||
+            memcmp(m.body_hash, p + 4, 32) != 0)
+            fail(c, "the duplicate index names a message that is not there (mailbox %u UID %u)",
+                 k.mv_size == 40 ? get_be32(p) : 0, k.mv_size == 40 ? get_be32(p + 36) : 0);
+    }
+    if (!rc) mdb_cursor_close(cur);
+    if (rc) return rc;
+    if (names != messages) fail(c, "%llu file names for %llu messages", (unsigned long long)names, (unsigned long long)messages);
+    if (dups != messages) fail(c, "%llu duplicate-index entries for %llu messages", (unsigned long long)dups, (unsigned long long)messages);
+    return 0;
+}
+
+/* Bodies: reference counts, presence, hashes, summaries and the byte total. */
+static int check_bodies(checker *c, store_check_counts *n)
+{
+    qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_ref);
+    MDB_cursor *cur;
+    int rc = st_cursor(c->t, DB_BODYIDS, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    size_t at = 0;
+    uint64_t total = 0, next = st_meta_u64(c->t, "next_body", 1);
+    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        bodyref_rec ref;
+        if (k.mv_size != 32 || v.mv_size != sizeof ref) {
+            fail(c, "a body index record is damaged");
+            continue;
+        }
+        memcpy(&ref, v.mv_data, sizeof ref);
+        n->bodies++;
+        while (at < c->nrefs && memcmp(c->refs[at].hash, k.mv_data, 32) < 0) {
+            fail(c, "a message refers to body %llu, which is not in the body index",
+                 (unsigned long long)c->refs[at].id);
+            at++;
+        }
+        uint32_t users = 0;
+        for (; at < c->nrefs && memcmp(c->refs[at].hash, k.mv_data, 32) == 0; at++) {
+            users++;
+            if (c->refs[at].id != ref.id)
+                fail(c, "a message refers to body %llu by a hash that belongs to body %llu",
+                     (unsigned long long)c->refs[at].id, (unsigned long long)ref.id);
+        }
+        if (users != ref.refs)
+            fail(c, "body %llu has reference count %u but %u messages use it",
+                 (unsigned long long)ref.id, ref.refs, users);
+        if (ref.id >= next)
+            fail(c, "body %llu is not below next_body %llu", (unsigned long long)ref.id,
+                 (unsigned long long)next);
+        uint8_t ik[8];
+        put_be64(ik, ref.id);
+        MDB_val b, s;
+        if (st_get(c->t, DB_BODIES, ik, 8, &b) != 0) {
+            fail(c, "body %llu has no bytes", (unsigned long long)ref.id);
+            continue;
+        }
+        total += b.mv_size;
+        uint8_t h[32];
+        unsigned hl = 32;
+        if (EVP_Digest(b.mv_data, b.mv_size, h, &hl, EVP_sha256(), NULL) != 1 ||
+            memcmp(h, k.mv_data, 32) != 0)
+            fail(c, "body %llu does not match its SHA-256 (the bytes are damaged)",
+                 (unsigned long long)ref.id);
+        uint64_t crlf;
+        uint32_t lines;
+        if (st_get(c->t, DB_BODYINFO, ik, 8, &s) != 0 || s.mv_size < sizeof(body_rec) ||
+            store_mime_totals((char *)s.mv_data + sizeof(body_rec), s.mv_size - sizeof(body_rec),
+                              &crlf, &lines) != 0)
+            fail(c, "body %llu has no readable MIME summary", (unsigned long long)ref.id);
+    }
+    mdb_cursor_close(cur);
+    for (; at < c->nrefs; at++)
+        fail(c, "a message refers to body %llu, which is not in the body index",
+             (unsigned long long)c->refs[at].id);
+    MDB_stat bs, is;
+    mdb_stat(c->t->txn, c->t->s->dbi[DB_BODIES], &bs);
+    mdb_stat(c->t->txn, c->t->s->dbi[DB_BODYINFO], &is);
+    if (bs.ms_entries != n->bodies || is.ms_entries != n->bodies)
+        fail(c, "%llu bodies are indexed but %zu have bytes and %zu summaries (orphans)",
+             (unsigned long long)n->bodies, (size_t)bs.ms_entries, (size_t)is.ms_entries);
+    uint64_t meta = st_meta_u64(c->t, "body_bytes", 0);
+    if (meta != total)
+        fail(c, "the body byte total says %llu but the bodies hold %llu",
+             (unsigned long long)meta, (unsigned long long)total);
+    return 0;
+}
+
+static int check_feed(checker *c, uint64_t seq, store_check_counts *n)
+{
+    MDB_cursor *cur;
+    int rc = st_cursor(c->t, DB_CHANGES, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    uint64_t prev = 0, min = st_meta_u64(c->t, "feed_min", 1);
+    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t s = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+        change_rec r = {0};
+        if (v.mv_size == sizeof r) memcpy(&r, v.mv_data, sizeof r);
+        n->changes++;
+        if (s <= prev || s > seq || s < min)
+            fail(c, "change %llu is out of order (after %llu, counter %llu, oldest kept %llu)",
+                 (unsigned long long)s, (unsigned long long)prev, (unsigned long long)seq,
+                 (unsigned long long)min);
+        if (r.kind < STORE_CH_APPEND || r.kind > STORE_CH_USER)
+            fail(c, "change %llu has an unknown kind %u", (unsigned long long)s, r.kind);
+        prev = s;
+    }
+    mdb_cursor_close(cur);
+    if (seq && prev != seq)
+        fail(c, "the change counter is %llu but the last change recorded is %llu",
+             (unsigned long long)seq, (unsigned long long)prev);
+    return 0;
+}
+
+static int count_user(void *ctx, const char *name, uint32_t id)
+{
+    store_check_counts *n = ctx;
+    (void)name, (void)id;
+    n->users++;
+    return 0;
+}
+
+int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ctx,
+                store_check_counts *counts)
+{
+    store_check_counts n = {0};
+    checker c = {.problem = problem, .ctx = ctx};
+    int rc = store_read_begin(s, &c.t);
+    if (rc) return rc;
+    uint64_t seq = store_change_seq(c.t);
+    rc = store_user_list(c.t, count_user, &n);
+    if (rc == 0) rc = check_feed(&c, seq, &n);
+    if (rc == 0) rc = check_mailboxes(&c, seq, &n);
+    n.messages = c.nrefs;
+    if (rc == 0) rc = check_indexes(&c, n.messages);
+    if (rc == 0) rc = check_bodies(&c, &n);
+    store_read_end(&c.t);
+    free(c.refs);
+    if (c.problems > REPORT_MAX) {
+        char text[128];
+        snprintf(text, sizeof text, "... and %llu more problems",
+                 (unsigned long long)(c.problems - REPORT_MAX));
+        problem(ctx, text);
+    }
+    if (counts) *counts = n;
+    if (rc) return rc;
+    return c.problems ? -EIO : 0;
+}
+
+int store_backup(store *s, const char *dest, char *err, size_t errlen)
+{
+    struct stat st;
+    char path[PATH_MAX];
+    if (stat(dest, &st) == 0) {
+        snprintf(path, sizeof path, "%s/data.mdb", dest);
+        if (!S_ISDIR(st.st_mode) || access(path, F_OK) == 0) {
+            snprintf(err, errlen, "'%s' exists and is not an empty directory: pick a new one",
+                     dest);
+            return -EEXIST;
+        }
+    } else if (mkdir(dest, 0700) != 0) {
+        snprintf(err, errlen, "cannot create '%s': %s", dest, strerror(errno));
+        return -errno;
+    }
+    /* a copy made from one read snapshot; free pages are left out (MDB_CP_COMPACT) */
+    int rc = mdb_env_copy2(s->env, dest, MDB_CP_COMPACT);
+    if (rc) {
+        snprintf(err, errlen, "cannot copy the store into '%s': %s", dest, mdb_strerror(rc));
+        return st_err(NULL, rc);
+    }
+    snprintf(path, sizeof path, "%s/data.mdb", dest);
+    chmod(path, 0600);
+    static const char *const files[] = {"tls/cert.pem", "tls/key.pem"};
+    char tls[PATH_MAX];
+    snprintf(tls, sizeof tls, "%s/tls", dest);
+    mkdir(tls, 0700);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char from[PATH_MAX], to[PATH_MAX];
+        snprintf(from, sizeof from, "%s/%s", s->dir, files[i]);
+        snprintf(to, sizeof to, "%s/%s", dest, files[i]);
+        FILE *in = fopen(from, "rb");
+        if (!in) continue; /* a store without TLS files: nothing to copy */
+        FILE *out = fopen(to, "wb");
+        if (!out) {
+            fclose(in);
+            snprintf(err, errlen, "cannot write '%s': %s", to, strerror(errno));
+            return -errno;
+        }
+        chmod(to, 0600);
+        char buf[8192];
+        size_t got;
+        while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+        fclose(in);
+        if (fclose(out) != 0) {
+            snprintf(err, errlen, "cannot write '%s': %s", to, strerror(errno));
+            return -EIO;
+        }
+    }
+    return 0;
+}
