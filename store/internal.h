@@ -52,6 +52,9 @@ struct store {
     uint64_t msg_max;
     size_t mapsize;
     pthread_rwlock_t map_lock; /* held shared by every txn, exclusively to grow the map */
+    pthread_mutex_t pool_lock; /* guards pool */
+    struct store_txn *pool;    /* ended read transactions, reset, for reuse */
+    int pooled;
 };
 
 struct store_txn {
@@ -61,6 +64,7 @@ struct store_txn {
     bool map_full; /* a put hit MDB_MAP_FULL: store_write grows the map and runs again */
     uint64_t seq;  /* change counter; writes raise it */
     uint64_t seq0; /* its value when the txn began */
+    struct store_txn *next; /* in the store's pool of ended read transactions */
 };
 
 typedef struct user_rec {

@@ -19,6 +19,7 @@
 #define MAX_READERS 1024           /* LMDB reader slots: threads x processes */
 #define FEED_KEEP 1000000u         /* changes the feed keeps before trimming the oldest */
 #define NOTIFY_FILE "changes"
+#define READ_POOL_MAX 64 /* ended read transactions kept for reuse */
 
 static const char *const db_names[DB_COUNT] = {
     "meta", "users", "mboxes", "mboxnames", "msgs", "names",
@@ -254,6 +255,7 @@ static int store_open_impl(const char *dir, int flags, bool create, store **out,
     s->msg_max = STORE_MSG_MAX_DEFAULT;
     s->notify_fd = -1;
     pthread_rwlock_init(&s->map_lock, NULL);
+    pthread_mutex_init(&s->pool_lock, NULL);
     int rc = env_open(dir, s->rdonly, create, &s->env, &s->mapsize, err, errlen);
     if (rc == 0) rc = open_tables(s, create, err, errlen);
     if (rc == 0) {
@@ -314,9 +316,15 @@ void store_close(store **sp)
 {
     store *s = *sp;
     if (!s) return;
+    for (store_txn *t = s->pool, *next; t; t = next) {
+        next = t->next;
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
     if (s->env) mdb_env_close(s->env);
     if (s->notify_fd >= 0) close(s->notify_fd);
     pthread_rwlock_destroy(&s->map_lock);
+    pthread_mutex_destroy(&s->pool_lock);
     free(s->dir);
     free(s);
     *sp = NULL;
@@ -369,16 +377,33 @@ static int txn_begin(store *s, bool write, MDB_txn **txn)
     return -EIO;
 }
 
+/* Read transactions are kept for reuse after they end (reset, holding their reader slot), so
+ * that a request handler's read costs no allocation and no reader-table lock. */
 int store_read_begin(store *s, store_txn **out)
 {
-    store_txn *t = calloc(1, sizeof *t);
-    if (!t) return -ENOMEM;
-    int rc = txn_begin(s, false, &t->txn);
-    if (rc) {
-        free(t);
-        return rc;
+    pthread_mutex_lock(&s->pool_lock);
+    store_txn *t = s->pool;
+    if (t) s->pool = t->next, s->pooled--;
+    pthread_mutex_unlock(&s->pool_lock);
+    if (t) {
+        pthread_rwlock_rdlock(&s->map_lock);
+        if (mdb_txn_renew(t->txn) != 0) {
+            /* e.g. MDB_MAP_RESIZED: drop it and begin afresh, which handles that */
+            pthread_rwlock_unlock(&s->map_lock);
+            mdb_txn_abort(t->txn);
+            free(t);
+            t = NULL;
+        }
     }
-    t->s = s;
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) return -ENOMEM;
+        int rc = txn_begin(s, false, &t->txn);
+        if (rc) {
+            free(t);
+            return rc;
+        }
+        t->s = s;
+    }
     t->seq = t->seq0 = st_meta_u64(t, "seq", 0);
     *out = t;
     return 0;
@@ -388,10 +413,20 @@ void store_read_end(store_txn **tp)
 {
     store_txn *t = *tp;
     if (!t) return;
-    mdb_txn_abort(t->txn);
-    pthread_rwlock_unlock(&t->s->map_lock);
-    free(t);
+    store *s = t->s;
     *tp = NULL;
+    mdb_txn_reset(t->txn);
+    pthread_rwlock_unlock(&s->map_lock);
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->pooled < READ_POOL_MAX) {
+        t->next = s->pool, s->pool = t, s->pooled++;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_lock);
+    if (t) {
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
 }
 
 uint64_t store_change_seq(store_txn *t)
