@@ -83,16 +83,23 @@ void imap_cmd_append(imap_client *c, const imap_command *cmd, const imap_arg *ar
             }
             i++;
         }
-        if (i >= nargs || args[i].type != IMAP_ARG_LITERAL) {
+        /* RFC 6855: UTF8 (~{n}) from UTF8=ACCEPT clients */
+        const imap_arg *lit = i < nargs ? &args[i] : NULL;
+        if (lit && imap_arg_is_atom(lit, "UTF8") && i + 1 < nargs &&
+            args[i + 1].type == IMAP_ARG_LIST && args[i + 1].count == 1) {
+            lit = &args[i + 1].list[0];
+            i++;
+        }
+        if (!lit || lit->type != IMAP_ARG_LITERAL) {
             imap_bad(c, "APPEND needs the message as a literal");
             goto out;
         }
-        if (args[i].len == 0) {
+        if (lit->len == 0) {
             imap_no(c, "cannot append an empty message");
             goto out;
         }
-        m->data = args[i].str;
-        m->len = args[i].len;
+        m->data = lit->str;
+        m->len = lit->len;
         i++;
     }
     int rc = store_write(c->srv->st, append_tx, &x);

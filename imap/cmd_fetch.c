@@ -53,6 +53,7 @@ typedef struct fetch_ctx {
     uint32_t *seen_now; /* messages that got \Seen from this FETCH (ascending UIDs) */
     size_t nseen;
     bool gone;
+    bool unknown_cte;
 } fetch_ctx;
 
 static void fetch_free(void *p)
@@ -110,7 +111,7 @@ static int parse_section(fetch_item *it, const char *s, size_t len, bool binary)
         it->spec = SP_NONE;
         return 0;
     }
-    if (binary) return -1; /* BINARY takes part numbers only */
+    (void)binary; /* BINARY takes the same section texts (as Dovecot does) */
     if (rl == 6 && strncasecmp(rest, "HEADER", 6) == 0) {
         it->spec = SP_HEADER;
         return 0;
@@ -268,10 +269,16 @@ static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
     it->name[w] = '\0';
     const char *part = close + 1;
     if (*part == '<') {
-        unsigned long long o, l;
-        int n = 0;
-        if (k == I_BINARY_SIZE || sscanf(part, "<%llu.%llu>%n", &o, &l, &n) != 2 ||
-            part[n] != '\0' || l == 0) {
+        unsigned long long o = 0, l = UINT64_MAX;
+        int n = 0, m = 0;
+        /* <origin.length>, and <origin> (to the end) as Dovecot also takes it */
+        bool two = sscanf(part, "<%llu.%llu>%n", &o, &l, &n) == 2 && part[n] == '\0';
+        bool one = !two && sscanf(part, "<%llu>%n", &o, &m) == 1 && part[m] == '\0';
+        if (!one)
+            l = two ? l : 0;
+        else
+            l = UINT64_MAX;
+        if (k == I_BINARY_SIZE || (!two && !one) || l == 0 || !isdigit((unsigned char)part[1])) {
             imap_bad(c, "invalid partial in '%.60s'", s);
             return -1;
         }
@@ -316,11 +323,8 @@ static int section_text(const fetch_item *it, const char *data, size_t dlen, con
             blen = dlen - bo;
         }
         if (it->spec == SP_NONE) {
-            hlen = dlen; /* the whole message */
-            if (it->kind == I_SECTION) {
-                imap_crlf_append(out, data, dlen);
-                return 0;
-            }
+            imap_crlf_append(out, data, dlen); /* BODY[] and BINARY[] alike */
+            return 0;
         }
     } else {
         if (!have) return -ENOENT;
@@ -339,16 +343,8 @@ static int section_text(const fetch_item *it, const char *data, size_t dlen, con
         }
     }
     if (hoff + hlen > dlen || boff + blen > dlen) return -ENOENT;
-    if (it->kind != I_SECTION) {
-        /* BINARY: decode the leaf's transfer encoding */
-        if (it->part[0] == '\0') {
-            imap_buf_append(out, data, dlen);
-            return 0;
-        }
-        if (p.is_multipart || p.is_message) {
-            imap_crlf_append(out, data + boff, blen);
-            return 0;
-        }
+    if (it->kind != I_SECTION && it->spec == SP_NONE && !p.is_multipart && !p.is_message) {
+        /* BINARY of a leaf part: undo its transfer encoding; anything else is as BODY */
         return imap_cte_decode(p.encoding, data + boff, blen, out) < 0 ? -EPROTO : 0;
     }
     switch (it->spec) {
@@ -382,6 +378,16 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
 {
     store_msg m;
     int rc = store_msg_get(t, c->sel.mailbox_id, uid, &m);
+    if (rc == -ENOENT) {
+        /* expunged, not yet announced: the UID is still known, nothing else is */
+        bool uid_only = true;
+        for (size_t i = 0; i < x->nitems; i++)
+            uid_only = uid_only && x->items[i].kind == I_UID;
+        if (uid_only) {
+            imap_buf_printf(&c->out, "* %u FETCH (UID %u)\r\n", seq, uid);
+            return 0;
+        }
+    }
     if (rc < 0) return rc;
     const char *data = NULL;
     size_t dlen = 0;
@@ -486,8 +492,15 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
             }
             if (rc == -ENOENT && it->kind == I_SECTION)
                 imap_buf_puts(o, "NIL");
-            else
+            else {
+                /* NUL may not appear in a literal outside BINARY: send it as 0x80, as
+                 * Dovecot does */
+                if (it->kind == I_SECTION && text.data)
+                    for (char *z = memchr(text.data, '\0', text.len); z;
+                         z = memchr(z, '\0', text.len - (size_t)(z - text.data)))
+                        *z = (char)0x80;
                 put_literal(o, tp, tl, it->kind == I_BINARY);
+            }
             imap_buf_free(&text);
             break;
         }
@@ -533,14 +546,14 @@ static int fetch_step(imap_client *c, void *ctx)
         if (rc == -ENOENT) {
             x->gone = true;
         } else if (rc == -EPROTO) {
-            store_read_end(&t);
-            imap_no(c, "[UNKNOWN-CTE] cannot decode the part's transfer encoding");
-            return 0;
+            x->unknown_cte = true; /* that message's answer stopped short; go on */
         }
     }
     store_read_end(&t);
     if (x->pos < x->n) return 1;
-    if (x->gone && !x->uid)
+    if (x->unknown_cte)
+        imap_no(c, "[UNKNOWN-CTE] cannot decode a part's transfer encoding");
+    else if (x->gone && !x->uid)
         imap_no(c, "[EXPUNGEISSUED] some messages were expunged");
     else
         imap_ok(c, "FETCH completed");

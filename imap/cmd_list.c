@@ -12,7 +12,26 @@ enum {
     RET_CHILDREN = 8,
     RET_SPECIAL = 16,
     RET_STATUS = 32,
+    SEL_RECURSIVE = 64,
 };
+
+/* True if MBS[M] has a subscribed descendant that none of the patterns matches (so the
+ * client would not see it without CHILDINFO, or an LSUB \Noselect parent). */
+bool imap_hidden_subscribed_child(const store_mailbox *mbs, size_t n, size_t m, char **pats,
+                                  size_t npats)
+{
+    size_t l = strlen(mbs[m].name);
+    for (size_t k = 0; k < n; k++) {
+        if (!mbs[k].subscribed || strncmp(mbs[k].name, mbs[m].name, l) != 0 ||
+            mbs[k].name[l] != '/')
+            continue;
+        bool seen = false;
+        for (size_t p = 0; p < npats && !seen; p++)
+            seen = imap_pattern_match(pats[p], mbs[k].name);
+        if (!seen) return true;
+    }
+    return false;
+}
 
 static const struct {
     unsigned bit;
@@ -40,7 +59,9 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
                 opts |= SEL_SUBSCRIBED | RET_SUBSCRIBED;
             else if (imap_arg_is_atom(o, "SPECIAL-USE"))
                 opts |= SEL_SPECIAL | RET_SPECIAL;
-            else if (imap_arg_is_atom(o, "REMOTE") || imap_arg_is_atom(o, "RECURSIVEMATCH"))
+            else if (imap_arg_is_atom(o, "RECURSIVEMATCH"))
+                opts |= SEL_RECURSIVE;
+            else if (imap_arg_is_atom(o, "REMOTE"))
                 ;
             else {
                 imap_bad(c, "unknown LIST selection option");
@@ -48,6 +69,10 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
             }
         }
         i++;
+        if ((opts & SEL_RECURSIVE) && !(opts & (SEL_SUBSCRIBED | SEL_SPECIAL))) {
+            imap_bad(c, "RECURSIVEMATCH needs another selection option (RFC 5258)");
+            return;
+        }
     }
     if (nargs - i < 2 || !imap_arg_is_string(&args[i])) {
         imap_bad(c, "usage: LIST reference pattern");
@@ -145,10 +170,14 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
         for (size_t k = 0; k < npats && !match; k++)
             match = imap_pattern_match(full[k], mb->name);
         if (!match) continue;
-        if ((opts & SEL_SUBSCRIBED) && !mb->subscribed) continue;
+        /* RECURSIVEMATCH: a match with a subscribed child the patterns miss gets CHILDINFO */
+        bool childinfo = (opts & SEL_RECURSIVE) && (opts & SEL_SUBSCRIBED) &&
+                         imap_hidden_subscribed_child(mbs, n, m, full, npats);
+        if ((opts & SEL_SUBSCRIBED) && !mb->subscribed && !childinfo) continue;
         if ((opts & SEL_SPECIAL) && !mb->special_use) continue;
         imap_buf *o = &c->out;
         imap_buf_puts(o, "* LIST (");
+        if (mb->id == 0) imap_buf_puts(o, "\\Noselect ");
         imap_buf_puts(o,
                       imap_mailbox_has_children(mbs, n, m) ? "\\HasChildren" : "\\HasNoChildren");
         if ((opts & RET_SUBSCRIBED) && mb->subscribed) imap_buf_puts(o, " \\Subscribed");
@@ -156,8 +185,9 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
             if (mb->special_use & special[k].bit) imap_buf_printf(o, " %s", special[k].name);
         imap_buf_puts(o, ") \"/\" ");
         imap_mailbox_put(c, o, mb->name);
+        if (childinfo) imap_buf_puts(o, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
         imap_buf_puts(o, "\r\n");
-        if (opts & RET_STATUS) imap_status_put(c, t, mb, status_items);
+        if ((opts & RET_STATUS) && mb->id != 0) imap_status_put(c, t, mb, status_items);
     }
     store_read_end(&t);
     free(mbs);

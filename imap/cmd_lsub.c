@@ -32,9 +32,13 @@ void imap_cmd_lsub(imap_client *c, const imap_command *cmd, const imap_arg *args
         imap_no_store(c, rc, "LSUB");
         return;
     }
+    char *pats[1] = {full};
     for (size_t m = 0; m < n; m++) {
-        if (!mbs[m].subscribed || !imap_pattern_match(full, mbs[m].name)) continue;
-        imap_buf_puts(&c->out, "* LSUB () \"/\" ");
+        if (!imap_pattern_match(full, mbs[m].name)) continue;
+        /* RFC 3501 6.3.9: a parent that '%' stops at, with subscribed children, is \Noselect */
+        bool noselect = !mbs[m].subscribed && imap_hidden_subscribed_child(mbs, n, m, pats, 1);
+        if (!mbs[m].subscribed && !noselect) continue;
+        imap_buf_puts(&c->out, noselect ? "* LSUB (\\Noselect) \"/\" " : "* LSUB () \"/\" ");
         imap_mailbox_put(c, &c->out, mbs[m].name);
         imap_buf_puts(&c->out, "\r\n");
     }

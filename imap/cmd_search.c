@@ -466,6 +466,69 @@ static bool eval(const skey *k, msg_view *v)
 
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
 
+#define SEARCH_STEP_MS 10 /* longest one step may hold the loop */
+
+typedef struct search_run {
+    skey *root;
+    bool uid, esearch;
+    unsigned ret;
+    uint32_t *hits;
+    size_t nhits, pos;
+} search_run;
+
+static void search_run_free(void *p)
+{
+    search_run *r = p;
+    skey_free(r->root);
+    free(r->hits);
+    free(r);
+}
+
+static int search_step(imap_client *c, void *ctx)
+{
+    search_run *r = ctx;
+    store_txn *t;
+    int rc = store_read_begin(c->srv->st, &t);
+    if (rc < 0) {
+        imap_no_store(c, rc, "SEARCH");
+        return 0;
+    }
+    int64_t until = imap_now_ms() + SEARCH_STEP_MS;
+    size_t done = 0;
+    while (r->pos < c->sel.n) {
+        size_t s = r->pos++;
+        store_msg m;
+        if (store_msg_get(t, c->sel.mailbox_id, c->sel.uids[s], &m) == 0) {
+            msg_view v = {.c = c, .t = t, .m = &m, .seq = (uint32_t)s + 1};
+            if (eval(r->root, &v)) r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
+            imap_buf_free(&v.text);
+        }
+        if (++done % 64 == 0 && imap_now_ms() >= until) break;
+    }
+    store_read_end(&t);
+    if (r->pos < c->sel.n) return 1;
+    imap_buf *o = &c->out;
+    if (!r->esearch) {
+        imap_buf_puts(o, "* SEARCH");
+        for (size_t k = 0; k < r->nhits; k++)
+            imap_buf_printf(o, " %u", r->hits[k]);
+        imap_buf_puts(o, "\r\n");
+    } else {
+        imap_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
+        if (r->uid) imap_buf_puts(o, " UID");
+        if (r->nhits && (r->ret & RET_MIN)) imap_buf_printf(o, " MIN %u", r->hits[0]);
+        if (r->nhits && (r->ret & RET_MAX)) imap_buf_printf(o, " MAX %u", r->hits[r->nhits - 1]);
+        if (r->ret & RET_COUNT) imap_buf_printf(o, " COUNT %zu", r->nhits);
+        if (r->nhits && (r->ret & RET_ALL)) {
+            imap_buf_puts(o, " ALL ");
+            imap_seqset_format(o, r->hits, r->nhits);
+        }
+        imap_buf_puts(o, "\r\n");
+    }
+    imap_ok(c, "SEARCH completed");
+    return 0;
+}
+
 void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
                      bool uid)
 {
@@ -528,44 +591,17 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
         imap_bad(c, "missing search keys");
         return;
     }
-    store_txn *t;
-    int rc = store_read_begin(c->srv->st, &t);
-    if (rc < 0) {
-        skey_free(root);
-        imap_no_store(c, rc, "SEARCH");
-        return;
-    }
-    uint32_t *hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
-    if (!hits) abort();
-    size_t nhits = 0;
-    for (size_t s = 0; s < c->sel.n; s++) {
-        store_msg m;
-        if (store_msg_get(t, c->sel.mailbox_id, c->sel.uids[s], &m) < 0) continue;
-        msg_view v = {.c = c, .t = t, .m = &m, .seq = (uint32_t)s + 1};
-        if (eval(root, &v)) hits[nhits++] = uid ? m.uid : (uint32_t)s + 1;
-        imap_buf_free(&v.text);
-    }
-    store_read_end(&t);
-    skey_free(root);
-    imap_buf *o = &c->out;
-    if (!esearch) {
-        imap_buf_puts(o, "* SEARCH");
-        for (size_t k = 0; k < nhits; k++)
-            imap_buf_printf(o, " %u", hits[k]);
-        imap_buf_puts(o, "\r\n");
-    } else {
-        imap_buf_puts(o, "* ESEARCH (TAG ");
-        imap_buf_printf(o, "\"%s\")", c->tag);
-        if (uid) imap_buf_puts(o, " UID");
-        if (nhits && (ret & RET_MIN)) imap_buf_printf(o, " MIN %u", hits[0]);
-        if (nhits && (ret & RET_MAX)) imap_buf_printf(o, " MAX %u", hits[nhits - 1]);
-        if (ret & RET_COUNT) imap_buf_printf(o, " COUNT %zu", nhits);
-        if (nhits && (ret & RET_ALL)) {
-            imap_buf_puts(o, " ALL ");
-            imap_seqset_format(o, hits, nhits);
-        }
-        imap_buf_puts(o, "\r\n");
-    }
-    free(hits);
-    imap_ok(c, "SEARCH completed");
+    search_run *r = calloc(1, sizeof(*r));
+    if (!r) abort();
+    r->root = root;
+    r->uid = uid;
+    r->esearch = esearch;
+    r->ret = ret;
+    r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
+    if (!r->hits) abort();
+    /* evaluated in steps so one big SEARCH does not hold up the loop's other sessions; the
+     * view cannot change meanwhile (changes are pushed only between commands) */
+    c->cont = search_step;
+    c->cont_ctx = r;
+    c->cont_free = search_run_free;
 }

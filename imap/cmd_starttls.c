@@ -8,7 +8,7 @@ void imap_cmd_starttls(imap_client *c, const imap_command *cmd, const imap_arg *
         imap_bad(c, "TLS is already active");
         return;
     }
-    if (!c->srv->tls) {
+    if (!imap_server_has_tls(c->srv)) {
         imap_no(c, "TLS is not available: the server has no certificate");
         return;
     }

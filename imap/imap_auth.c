@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "imap/imap_int.h"
+#include "imap/imap_sasl.h"
 
 #define PENALTY_FORGET_MS (15 * 60 * 1000) /* failures older than this are forgotten */
 #define PENALTY_BASE_MS 250
@@ -57,9 +58,11 @@ static void auth_finish(imap_client *c, const char *user, int rc, uint32_t uid)
     snprintf(akey, sizeof(akey), "a:%.60s", c->addr);
     snprintf(ukey, sizeof(ukey), "u:%.64s", user);
     bool valid_name = store_user_name_valid(user);
+    /* the records are shared by every loop */
+    pthread_mutex_lock(&srv->pen_mu);
     imap_penalty *pa = penalty_find(srv, akey, rc < 0, now);
     imap_penalty *pu = valid_name ? penalty_find(srv, ukey, rc < 0, now) : NULL;
-    c->wait = IMAP_WAIT_NONE;
+    unsigned fails = 0;
     if (rc < 0) {
         if (pa) {
             pa->fails++;
@@ -69,8 +72,13 @@ static void auth_finish(imap_client *c, const char *user, int rc, uint32_t uid)
             pu->fails++;
             pu->last_ms = now;
         }
-        unsigned fails = pa ? pa->fails : 1;
-        if (pu && pu->fails > fails) fails = pu->fails;
+    }
+    fails = pa ? pa->fails : (rc < 0 ? 1u : 0u);
+    if (pu && pu->fails > fails) fails = pu->fails;
+    if (rc == 0 && pu) pu->fails = 0;
+    pthread_mutex_unlock(&srv->pen_mu);
+    c->wait = IMAP_WAIT_NONE;
+    if (rc < 0) {
         fprintf(stderr, "mailfs: imap: login failed for user '%.64s' from %s (%u recent)\n", user,
                 c->addr, fails);
         if (rc == -EACCES)
@@ -82,9 +90,6 @@ static void auth_finish(imap_client *c, const char *user, int rc, uint32_t uid)
         return;
     }
     /* A right password after failures is answered as late as a wrong one would have been. */
-    unsigned fails = pa ? pa->fails : 0;
-    if (pu && pu->fails > fails) fails = pu->fails;
-    if (pu) pu->fails = 0;
     c->state = IMAP_ST_AUTH;
     c->user_id = uid;
     snprintf(c->user, sizeof(c->user), "%s", user);
@@ -109,6 +114,7 @@ void imap_auth_login(imap_client *c, const char *user, const char *pass)
     imap_auth_job *j = calloc(1, sizeof(*j));
     if (!j) abort();
     j->c = c;
+    j->loop = c->loop;
     snprintf(j->user, sizeof(j->user), "%s", user);
     if (strlen(user) > STORE_USER_MAX || strlen(pass) >= sizeof(j->pass) ||
         !store_user_name_valid(user)) {
@@ -152,22 +158,29 @@ static void *auth_worker(void *arg)
         pthread_mutex_lock(&srv->auth_mu);
         j->rc = rc;
         j->user_id = uid;
-        j->next = srv->auth_done;
-        srv->auth_done = j;
+        imap_loop *loop = j->loop;
+        j->next = loop->auth_done;
+        loop->auth_done = j;
         uint64_t one = 1;
-        ssize_t n = write(srv->auth_fd, &one, sizeof(one));
+        ssize_t n = write(loop->auth_fd, &one, sizeof(one));
         (void)n;
     }
     pthread_mutex_unlock(&srv->auth_mu);
     return NULL;
 }
 
+static void free_jobs(imap_auth_job **l)
+{
+    while (*l) {
+        imap_auth_job *j = *l;
+        *l = j->next;
+        explicit_bzero(j, sizeof(*j));
+        free(j);
+    }
+}
+
 int imap_auth_start(imap_server *srv)
 {
-    srv->auth_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (srv->auth_fd < 0) return -errno;
-    pthread_mutex_init(&srv->auth_mu, NULL);
-    pthread_cond_init(&srv->auth_cv, NULL);
     /* the workers must not take the signals the loop reads with its signalfd */
     sigset_t all, old;
     sigfillset(&all);
@@ -177,12 +190,13 @@ int imap_auth_start(imap_server *srv)
         srv->nauth_threads++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    srv->auth_started = true;
     return srv->nauth_threads ? 0 : -EAGAIN;
 }
 
 void imap_auth_stop(imap_server *srv)
 {
-    if (srv->auth_fd < 0) return;
+    if (!srv->auth_started) return;
     pthread_mutex_lock(&srv->auth_mu);
     srv->auth_quit = true;
     pthread_cond_broadcast(&srv->auth_cv);
@@ -190,20 +204,10 @@ void imap_auth_stop(imap_server *srv)
     for (unsigned i = 0; i < srv->nauth_threads; i++)
         pthread_join(srv->auth_threads[i], NULL);
     srv->nauth_threads = 0;
-    for (imap_auth_job *lists[2] = {srv->auth_todo, srv->auth_done}, **l = lists; l < lists + 2;
-         l++) {
-        while (*l) {
-            imap_auth_job *j = *l;
-            *l = j->next;
-            explicit_bzero(j, sizeof(*j));
-            free(j);
-        }
-    }
-    srv->auth_todo = srv->auth_done = NULL;
-    pthread_mutex_destroy(&srv->auth_mu);
-    pthread_cond_destroy(&srv->auth_cv);
-    close(srv->auth_fd);
-    srv->auth_fd = -1;
+    free_jobs(&srv->auth_todo);
+    for (unsigned i = 0; i < srv->nloops; i++)
+        free_jobs(&srv->loops[i].auth_done);
+    srv->auth_started = false;
 }
 
 void imap_auth_forget(imap_client *c)
@@ -216,14 +220,15 @@ void imap_auth_forget(imap_client *c)
     }
 }
 
-void imap_auth_completed(imap_server *srv)
+void imap_auth_completed(imap_loop *loop)
 {
+    imap_server *srv = loop->srv;
     uint64_t n;
-    ssize_t r = read(srv->auth_fd, &n, sizeof(n));
+    ssize_t r = read(loop->auth_fd, &n, sizeof(n));
     (void)r;
     pthread_mutex_lock(&srv->auth_mu);
-    imap_auth_job *done = srv->auth_done;
-    srv->auth_done = NULL;
+    imap_auth_job *done = loop->auth_done;
+    loop->auth_done = NULL;
     pthread_mutex_unlock(&srv->auth_mu);
     while (done) {
         imap_auth_job *j = done;
@@ -240,46 +245,57 @@ void imap_auth_completed(imap_server *srv)
     }
 }
 
-void imap_auth_plain_response(imap_client *c, const char *b64)
+int imap_sasl_plain_decode(const char *b64, char *user, size_t userlen, char *pass, size_t passlen)
 {
     size_t len = strlen(b64);
-    if (len > 4096 || len % 4 != 0) {
-        imap_bad(c, "invalid base64 in AUTHENTICATE response");
-        return;
-    }
+    user[0] = pass[0] = '\0';
+    if (len > 4096 || len % 4 != 0) return IMAP_SASL_BAD_BASE64;
     unsigned char buf[3100];
     int n = len ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len) : 0;
-    if (n < 0) {
-        imap_bad(c, "invalid base64 in AUTHENTICATE response");
-        return;
-    }
+    if (n < 0) return IMAP_SASL_BAD_BASE64;
     if (len >= 1 && b64[len - 1] == '=') n--;
     if (len >= 2 && b64[len - 2] == '=') n--;
     /* authzid NUL authcid NUL password */
+    int rc = 0;
     const char *authz = (const char *)buf;
     const char *nul1 = memchr(buf, '\0', (size_t)n);
     const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - authz)) : NULL;
     if (!nul1 || !nul2) {
-        imap_bad(c, "malformed PLAIN response");
-        explicit_bzero(buf, sizeof(buf));
-        return;
+        rc = IMAP_SASL_MALFORMED;
+        goto out;
     }
-    char user[STORE_USER_MAX + 2], pass[1024];
     size_t ul = (size_t)(nul2 - nul1 - 1), pl = (size_t)n - (size_t)(nul2 + 1 - authz);
-    if (ul > STORE_USER_MAX || pl >= sizeof(pass) || memchr(nul2 + 1, '\0', pl)) {
-        imap_no(c, "[AUTHENTICATIONFAILED] authentication failed");
-        explicit_bzero(buf, sizeof(buf));
-        return;
+    if (ul >= userlen || pl >= passlen || memchr(nul2 + 1, '\0', pl)) {
+        rc = IMAP_SASL_TOO_LONG;
+        goto out;
+    }
+    /* an authzid is allowed only when it names the user */
+    if (nul1 != authz && ((size_t)(nul1 - authz) != ul || memcmp(authz, nul1 + 1, ul) != 0)) {
+        rc = IMAP_SASL_AUTHZ;
+        goto out;
     }
     memcpy(user, nul1 + 1, ul);
     user[ul] = '\0';
     memcpy(pass, nul2 + 1, pl);
     pass[pl] = '\0';
-    if (nul1 != authz && strcmp(authz, user) != 0) {
-        imap_no(c, "[AUTHORIZATIONFAILED] cannot log in as another user");
-    } else {
-        imap_auth_login(c, user, pass);
-    }
+out:
     explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
+void imap_auth_plain_response(imap_client *c, const char *b64)
+{
+    char user[STORE_USER_MAX + 2], pass[1024];
+    int rc = imap_sasl_plain_decode(b64, user, STORE_USER_MAX + 1, pass, sizeof(pass));
+    if (rc == IMAP_SASL_BAD_BASE64)
+        imap_bad(c, "invalid base64 in AUTHENTICATE response");
+    else if (rc == IMAP_SASL_MALFORMED)
+        imap_bad(c, "malformed PLAIN response");
+    else if (rc == IMAP_SASL_TOO_LONG)
+        imap_no(c, "[AUTHENTICATIONFAILED] authentication failed");
+    else if (rc == IMAP_SASL_AUTHZ)
+        imap_no(c, "[AUTHORIZATIONFAILED] cannot log in as another user");
+    else
+        imap_auth_login(c, user, pass);
     explicit_bzero(pass, sizeof(pass));
 }

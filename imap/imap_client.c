@@ -15,7 +15,7 @@
 
 #include "imap/imap_int.h"
 
-#define KEEPALIVE_MS (150 * 1000) /* IDLE keepalive: between 2 and 4 minutes as asked */
+#define KEEPALIVE_MS(c) ((int64_t)(c)->srv->opt.keepalive_s * 1000)
 
 int64_t imap_now_ms(void)
 {
@@ -30,6 +30,10 @@ static void set_resp(imap_client *c, const char *status, const char *fmt, va_lis
     imap_buf_puts(&c->resp, status);
     imap_buf_putc(&c->resp, ' ');
     imap_buf_vprintf(&c->resp, fmt, ap);
+    /* texts may quote what the client sent (a literal can hold CR LF): never let that end the
+     * line early and forge a response */
+    for (size_t i = 0; i < c->resp.len; i++)
+        if ((unsigned char)c->resp.data[i] < 0x20 || c->resp.data[i] == 0x7f) c->resp.data[i] = '?';
 }
 
 void imap_ok(imap_client *c, const char *fmt, ...)
@@ -93,7 +97,7 @@ void imap_capabilities(imap_client *c, imap_buf *b)
 {
     imap_buf_puts(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
     if (c->state == IMAP_ST_NOAUTH) {
-        if (!c->tls && c->srv->tls) imap_buf_puts(b, " STARTTLS");
+        if (!c->tls && imap_server_has_tls(c->srv)) imap_buf_puts(b, " STARTTLS");
         if (imap_auth_allowed(c))
             imap_buf_puts(b, " AUTH=PLAIN");
         else
@@ -127,14 +131,16 @@ static void greet(imap_client *c)
     imap_buf_puts(&c->out, "] mailfs ready\r\n");
 }
 
-imap_client *imap_client_new(imap_server *srv, int fd, const struct sockaddr *sa, bool implicit_tls)
+imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa, bool implicit_tls)
 {
+    imap_server *srv = loop->srv;
     imap_client *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
         return NULL;
     }
     c->srv = srv;
+    c->loop = loop;
     c->fd = fd;
     c->loopback = is_loopback(sa);
     if (sa->sa_family == AF_INET)
@@ -150,19 +156,19 @@ imap_client *imap_client_new(imap_server *srv, int fd, const struct sockaddr *sa
     c->parser = imap_parser_new(&lim);
     c->last_input_ms = imap_now_ms();
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (epoll_ctl(loop->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
         imap_parser_free(&c->parser);
         close(fd);
         free(c);
         return NULL;
     }
     c->reading = true;
-    c->next = srv->clients;
-    if (srv->clients) srv->clients->prev = c;
-    srv->clients = c;
-    srv->nclients++;
+    c->next = loop->clients;
+    if (loop->clients) loop->clients->prev = c;
+    loop->clients = c;
+    loop->nclients++;
     if (implicit_tls) {
-        c->ssl = SSL_new(srv->tls);
+        c->ssl = imap_tls_new_ssl(srv);
         if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
             imap_client_free(c);
             return NULL;
@@ -179,27 +185,42 @@ imap_client *imap_client_new(imap_server *srv, int fd, const struct sockaddr *sa
 
 void imap_client_free(imap_client *c)
 {
-    imap_server *srv = c->srv;
+    if (c->reaped) return;
     if (c->prev)
         c->prev->next = c->next;
     else
-        srv->clients = c->next;
+        c->loop->clients = c->next;
     if (c->next) c->next->prev = c->prev;
-    srv->nclients--;
+    c->loop->nclients--;
     if (c->cont_free && c->cont_ctx) c->cont_free(c->cont_ctx);
     imap_auth_forget(c);
     if (c->ssl) {
         if (!c->handshaking) SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
     }
-    epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(c->loop->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     imap_unselect(c);
     imap_buf_free(&c->in);
     imap_buf_free(&c->out);
     imap_buf_free(&c->resp);
     imap_parser_free(&c->parser);
-    free(c);
+    /* The struct lives until the loop pass ends: events already fetched for it in this pass
+     * (or a kick from another path) must find it marked, not freed. */
+    c->dead = c->reaped = true;
+    c->cont = NULL;
+    c->prev = NULL;
+    c->next = c->loop->graveyard;
+    c->loop->graveyard = c;
+}
+
+void imap_loop_reap(imap_loop *l)
+{
+    while (l->graveyard) {
+        imap_client *c = l->graveyard;
+        l->graveyard = c->next;
+        free(c);
+    }
 }
 
 static int tls_error(imap_client *c, int n, const char *what)
@@ -296,7 +317,7 @@ static void rearm(imap_client *c, bool hs_wants_write)
     if (want_in == c->reading && want_out == c->want_out) return;
     struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0),
                              .data.ptr = c};
-    epoll_ctl(c->srv->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_ctl(c->loop->ep, EPOLL_CTL_MOD, c->fd, &ev);
     c->reading = want_in;
     c->want_out = want_out;
 }
@@ -424,7 +445,8 @@ static void client_process(imap_client *c)
     while (!c->dead && !c->close_after_flush && !c->starttls_after_flush && !c->handshaking) {
         if (c->cont) {
             if (c->out.len >= IMAP_OUT_HIGH) return;
-            if (c->cont(c, c->cont_ctx) == 1) continue;
+            /* one step per pass, so other sessions of the loop get their turn */
+            if (c->cont(c, c->cont_ctx) == 1) return;
             if (c->cont_free) c->cont_free(c->cont_ctx);
             c->cont = NULL;
             c->cont_ctx = NULL;
@@ -443,8 +465,10 @@ static void client_process(imap_client *c)
                 return;
             }
             size_t n = (size_t)(lf - c->in.data);
-            char *line = strndup(c->in.data, n);
+            char *line = malloc(n + 1); /* not strndup: a NUL inside would shorten it */
             if (!line) abort();
+            memcpy(line, c->in.data, n);
+            line[n] = '\0';
             if (n > 0 && line[n - 1] == '\r') line[n - 1] = '\0';
             imap_buf_consume(&c->in, n + 1);
             waiting_line(c, line);
@@ -485,7 +509,7 @@ void imap_client_starttls(imap_client *c)
 static void start_tls_now(imap_client *c)
 {
     c->starttls_after_flush = false;
-    c->ssl = SSL_new(c->srv->tls);
+    c->ssl = imap_tls_new_ssl(c->srv);
     if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
         c->dead = true;
         return;
@@ -497,6 +521,7 @@ static void start_tls_now(imap_client *c)
 
 void imap_client_kick(imap_client *c)
 {
+    if (c->reaped) return;
     bool hs_wants_write = false;
     int round;
     for (round = 0; round < 32 && !c->dead; round++) {
@@ -536,10 +561,20 @@ void imap_client_kick(imap_client *c)
         }
         if (!moved) break;
     }
+    if (c->out.len > IMAP_OUT_MAX) {
+        if (c->srv->opt.verbose)
+            fprintf(stderr, "mailfs: imap: %s does not read its answers; disconnecting\n", c->addr);
+        c->dead = true;
+    }
     if (c->dead) {
         imap_client_free(c);
         return;
     }
+    /* idle sessions keep no big buffers: thousands of them sit in IDLE */
+    if (c->in.len == 0 && c->in.cap > 4096) imap_buf_free(&c->in);
+    if (c->out.len == 0 && c->out.cap > 4096) imap_buf_free(&c->out);
+    /* a command with steps left: a writable socket wakes us at once, after the others */
+    if (c->cont && c->out.len < IMAP_OUT_HIGH) hs_wants_write = true;
     if (round == 32)
         hs_wants_write = true; /* more to do: a writable socket brings us back at once */
     rearm(c, hs_wants_write);
@@ -547,6 +582,7 @@ void imap_client_kick(imap_client *c)
 
 void imap_client_event(imap_client *c, uint32_t events)
 {
+    if (c->reaped) return; /* closed earlier in this loop pass */
     if (events & (EPOLLERR | EPOLLHUP)) {
         if (!(events & EPOLLIN)) {
             imap_client_free(c);
@@ -578,7 +614,7 @@ void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
     if (c->wait == IMAP_WAIT_IDLE) {
         if (now >= c->keepalive_ms) {
             imap_buf_puts(&c->out, "* OK Still here\r\n");
-            c->keepalive_ms = now + KEEPALIVE_MS;
+            c->keepalive_ms = now + KEEPALIVE_MS(c);
             imap_client_kick(c);
             return;
         }
@@ -597,5 +633,5 @@ void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
 void imap_client_idle_start(imap_client *c)
 {
     c->wait = IMAP_WAIT_IDLE;
-    c->keepalive_ms = imap_now_ms() + KEEPALIVE_MS;
+    c->keepalive_ms = imap_now_ms() + KEEPALIVE_MS(c);
 }

@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #define IMAP_OUT_HIGH (1u << 20) /* stop running commands while this much output waits */
+#define IMAP_OUT_MAX (64u << 20) /* a client that lets more pile up is disconnected */
 #define IMAP_IN_MAX (256u << 10) /* stop reading while this much unparsed input waits */
 #define IMAP_PENALTY_SLOTS 1024  /* login-failure records kept (per address and per user) */
 #define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000) /* idle limit before login */
@@ -35,7 +36,8 @@ enum imap_wait {
 
 typedef struct imap_auth_job {
     struct imap_auth_job *next;
-    imap_client *c; /* NULL once the client is gone (set by the loop thread only) */
+    struct imap_loop *loop; /* where the answer goes */
+    imap_client *c;         /* NULL once the client is gone (set by its loop thread only) */
     char user[STORE_USER_MAX + 1];
     char pass[1024];
     int rc;
@@ -71,36 +73,62 @@ typedef struct imap_penalty {
 } imap_penalty;
 
 typedef struct imap_listener {
-    int fd;
+    int *fds; /* one socket per loop, all bound to the address (SO_REUSEPORT) */
     bool implicit_tls;
     int port;
 } imap_listener;
+
+/* What one loop's epoll knows a listening socket by. */
+typedef struct imap_lsock {
+    int fd;
+    bool implicit_tls;
+} imap_lsock;
+
+typedef struct imap_loop imap_loop;
+
+/* One event loop (one thread); the kernel spreads new connections over the loops. */
+struct imap_loop {
+    imap_server *srv;
+    unsigned index;
+    pthread_t thread;
+    bool started;
+    int ep;         /* epoll */
+    int stop_fd;    /* eventfd: stop */
+    int watch_fd;   /* store change notifications */
+    int auth_fd;    /* eventfd: a password check for a client of this loop finished */
+    imap_lsock *ls; /* this loop's listening sockets */
+    size_t nls;
+    imap_client *clients; /* doubly linked */
+    unsigned nclients;
+    imap_auth_job *auth_done; /* guarded by srv->auth_mu */
+    imap_client *graveyard;   /* closed clients, freed when the loop pass ends */
+    bool stopping;
+};
 
 struct imap_server {
     store *st;
     imap_server_options opt;
     char cert_file[4096], key_file[4096];
+    pthread_mutex_t tls_mu; /* guards tls: SIGHUP swaps it while loops make connections */
     SSL_CTX *tls;
-    int ep;       /* epoll */
-    int sig_fd;   /* signalfd: SIGTERM, SIGINT, SIGHUP */
-    int stop_fd;  /* eventfd for imap_server_stop */
-    int watch_fd; /* store change notifications */
+    int sig_fd; /* signalfd: SIGTERM, SIGINT, SIGHUP (read by loop 0) */
     imap_listener *listeners;
     size_t nlisteners;
-    imap_client *clients; /* doubly linked */
-    unsigned nclients;
+    imap_loop *loops;
+    unsigned nloops;
+    pthread_mutex_t pen_mu; /* guards penalties */
     imap_penalty penalties[IMAP_PENALTY_SLOTS];
+    pthread_mutex_t recent_mu; /* guards recent */
     imap_recent_mark *recent;
     size_t nrecent, cap_recent;
-    bool stopping;
-    /* password checks run on worker threads so the loop never waits for scrypt */
+    /* password checks run on worker threads so no loop ever waits for scrypt */
     pthread_t auth_threads[IMAP_AUTH_WORKERS];
     unsigned nauth_threads;
     pthread_mutex_t auth_mu;
     pthread_cond_t auth_cv;
-    imap_auth_job *auth_todo, *auth_done;
+    imap_auth_job *auth_todo;
     bool auth_quit;
-    int auth_fd; /* eventfd: a check finished */
+    bool auth_started;
 };
 
 /* A command that produces output in steps (a big FETCH): called again while it returns 1. */
@@ -108,6 +136,7 @@ typedef int imap_cont_fn(imap_client *c, void *ctx);
 
 struct imap_client {
     imap_server *srv;
+    imap_loop *loop;
     imap_client *prev, *next;
     int fd;
     SSL *ssl;
@@ -117,6 +146,7 @@ struct imap_client {
     bool starttls_after_flush;
     bool close_after_flush;
     bool dead;
+    bool reaped; /* closed; only the struct is left, in the loop's graveyard */
     bool loopback;
     bool want_out; /* EPOLLOUT armed */
     bool reading;  /* EPOLLIN armed */
@@ -178,8 +208,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
 struct sockaddr;
 /* Takes over FD (a non-blocking accepted socket) and sends the greeting (after the handshake
  * for implicit TLS). NULL if out of resources (FD is then closed). */
-imap_client *imap_client_new(imap_server *srv, int fd, const struct sockaddr *sa,
-                             bool implicit_tls);
+imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa, bool implicit_tls);
 /* Handles epoll EVENTS for C; C may be freed on return. */
 void imap_client_event(imap_client *c, uint32_t events);
 /* Runs what can run now (pending input, output), then re-arms epoll; may free C. */
@@ -189,7 +218,10 @@ void imap_client_kick(imap_client *c);
 void imap_client_timers(imap_client *c, int64_t now, int64_t *next);
 /* Sends "* BYE TEXT", flushes what it can and frees C. */
 void imap_client_bye(imap_client *c, const char *text);
+/* Closes C; its memory goes when the loop pass ends (imap_loop_reap). */
 void imap_client_free(imap_client *c);
+/* Frees the clients closed during this loop pass. */
+void imap_loop_reap(imap_loop *l);
 /* Enters IDLE: waits for DONE, sends keepalives. */
 void imap_client_idle_start(imap_client *c);
 /* Ends the running command: pushes changes (unless forbidden) and writes the tagged answer. */
@@ -254,7 +286,9 @@ void imap_auth_login(imap_client *c, const char *user, const char *pass);
 int imap_auth_start(imap_server *srv);
 void imap_auth_stop(imap_server *srv);
 /* The loop's side: answers the clients whose checks finished (auth_fd became readable). */
-void imap_auth_completed(imap_server *srv);
+void imap_auth_completed(imap_loop *loop);
+/* A new SSL object from the current context (NULL without a certificate). */
+SSL *imap_tls_new_ssl(imap_server *srv);
 /* A client goes away: forget its check in flight. */
 void imap_auth_forget(imap_client *c);
 /* Handles the client's AUTHENTICATE PLAIN response (base64), as imap_auth_login. */
@@ -289,9 +323,13 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
                      size_t *n);
 /* True if mailbox NAME matches LIST pattern PAT ('*' anything, '%' anything but '/'). */
 bool imap_pattern_match(const char *pat, const char *name);
-/* Collects the user's mailboxes (sorted by name); *out is malloc'ed. Returns 0 or a store
- * error. */
+/* Collects the user's mailboxes (sorted by name), with missing parents added as entries with
+ * id 0; *out is malloc'ed. Returns 0 or a store error. */
 int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n);
+/* After imap_mailboxes: true if MBS[M] has a subscribed descendant no pattern matches
+ * (cmd_list.c). */
+bool imap_hidden_subscribed_child(const store_mailbox *mbs, size_t n, size_t m, char **pats,
+                                  size_t npats);
 /* After imap_mailboxes: true if MBS[I] has children. */
 bool imap_mailbox_has_children(const store_mailbox *mbs, size_t n, size_t i);
 /* Parses a number argument; returns 0 or -1 (no answer). */

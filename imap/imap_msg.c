@@ -282,7 +282,7 @@ void imap_mime_words_decode(const char *s, size_t len, imap_buf *out)
                     char *star = strchr(charset, '*'); /* RFC 2231 language */
                     if (star) *star = '\0';
                     if (last_was_word) /* whitespace between two words is dropped */
-                        out->len = ws_start;
+                        imap_buf_truncate(out, ws_start);
                     imap_buf raw = {0};
                     imap_buf_puts(&raw, "");
                     if (enc == 'B')

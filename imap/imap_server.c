@@ -1,4 +1,4 @@
-/* imap_server.c: listeners, the epoll loop, signals, timers and the store's change feed */
+/* imap_server.c: listeners, the event loops (one per core), signals, timers, the change feed */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,35 @@
 
 #include "imap/imap_int.h"
 
+#define MAX_LOOPS 16
+
+static int loop_init(imap_server *srv, imap_loop *l, unsigned index, char *err, size_t errlen)
+{
+    l->srv = srv;
+    l->index = index;
+    l->ep = epoll_create1(EPOLL_CLOEXEC);
+    l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    l->auth_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->ep < 0 || l->stop_fd < 0 || l->auth_fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create an event loop: %s", strerror(e));
+        return -e;
+    }
+    int rc = store_watch_open(srv->st, &l->watch_fd);
+    if (rc < 0) {
+        l->watch_fd = -1;
+        snprintf(err, errlen, "cannot watch the store for changes: %s", store_strerror(rc));
+        return rc;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->auth_fd};
+    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->auth_fd, &ev);
+    ev.data.ptr = &l->stop_fd;
+    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->stop_fd, &ev);
+    ev.data.ptr = &l->watch_fd;
+    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->watch_fd, &ev);
+    return 0;
+}
+
 int imap_server_new(store *s, const imap_server_options *opt, imap_server **out, char *err,
                     size_t errlen)
 {
@@ -27,8 +56,30 @@ int imap_server_new(store *s, const imap_server_options *opt, imap_server **out,
     srv->st = s;
     if (opt) srv->opt = *opt;
     if (!srv->opt.max_clients) srv->opt.max_clients = 10000;
+    if (!srv->opt.keepalive_s) srv->opt.keepalive_s = 150; /* NAT drops silent flows in 5-15 min */
     if (!srv->opt.max_clients_per_addr) srv->opt.max_clients_per_addr = 100;
-    srv->ep = srv->sig_fd = srv->stop_fd = srv->watch_fd = srv->auth_fd = -1;
+    if (!srv->opt.loops) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        srv->opt.loops = n > 0 ? (unsigned)n : 1;
+    }
+    if (srv->opt.loops > MAX_LOOPS) srv->opt.loops = MAX_LOOPS;
+    srv->sig_fd = -1;
+    pthread_mutex_init(&srv->tls_mu, NULL);
+    pthread_mutex_init(&srv->pen_mu, NULL);
+    pthread_mutex_init(&srv->recent_mu, NULL);
+    pthread_mutex_init(&srv->auth_mu, NULL);
+    pthread_cond_init(&srv->auth_cv, NULL);
+    srv->loops = calloc(srv->opt.loops, sizeof(imap_loop));
+    if (!srv->loops) {
+        free(srv);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < srv->opt.loops; i++)
+        srv->loops[i].ep = srv->loops[i].stop_fd = srv->loops[i].auth_fd = srv->loops[i].watch_fd =
+            -1;
+    srv->nloops = srv->opt.loops;
+
     bool named = srv->opt.cert_file || srv->opt.key_file;
     snprintf(srv->cert_file, sizeof(srv->cert_file), "%s",
              srv->opt.cert_file ? srv->opt.cert_file : "");
@@ -43,35 +94,56 @@ int imap_server_new(store *s, const imap_server_options *opt, imap_server **out,
     int rc = imap_server_reload_tls(srv, err, errlen);
     if (rc < 0 && (named || !srv->opt.tls_optional || rc != -ENOENT)) goto fail;
     err[0] = '\0';
-
-    srv->ep = epoll_create1(EPOLL_CLOEXEC);
-    srv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (srv->ep < 0 || srv->stop_fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
-        goto fail;
-    }
-    rc = store_watch_open(s, &srv->watch_fd);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot watch the store for changes: %s", store_strerror(rc));
-        goto fail;
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        rc = loop_init(srv, &srv->loops[i], i, err, errlen);
+        if (rc < 0) goto fail;
     }
     rc = imap_auth_start(srv);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the login workers: %s", strerror(-rc));
         goto fail;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->auth_fd};
-    epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->auth_fd, &ev);
-    ev.data.ptr = &srv->stop_fd;
-    epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->stop_fd, &ev);
-    ev.data.ptr = &srv->watch_fd;
-    epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->watch_fd, &ev);
     *out = srv;
     return 0;
 fail:
     imap_server_free(&srv);
     return rc < 0 ? rc : -EINVAL;
+}
+
+/* A listening socket on AI's address and PORT (0: AI's own). */
+static int listen_one(const struct addrinfo *ai, int port, int *out)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* every loop has its own socket on the address; the kernel spreads connections */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    struct sockaddr_storage ss;
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    if (port) {
+        if (ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int sock_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+    return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                   : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 int imap_server_listen(imap_server *srv, const char *spec, bool implicit_tls, char *err,
@@ -94,7 +166,7 @@ int imap_server_listen(imap_server *srv, const char *spec, bool implicit_tls, ch
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = '\0';
     }
-    if (implicit_tls && !srv->tls) {
+    if (implicit_tls && !imap_server_has_tls(srv)) {
         snprintf(err, errlen,
                  "--imaps '%s' needs a TLS certificate ('%s'): run 'mailfs init' "
                  "or pass --tls-cert and --tls-key",
@@ -110,45 +182,33 @@ int imap_server_listen(imap_server *srv, const char *spec, bool implicit_tls, ch
         snprintf(err, errlen, "cannot resolve listen address '%s': %s", spec, gai_strerror(g));
         return -EINVAL;
     }
-    int rc = 0, fd = -1;
+    int *fds = calloc(srv->nloops, sizeof(int));
+    if (!fds) abort();
+    int rc = -EINVAL;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            rc = -errno;
-            continue;
+        rc = listen_one(ai, 0, &fds[0]);
+        if (rc < 0) continue;
+        int port = sock_port(fds[0]);
+        unsigned k;
+        for (k = 1; k < srv->nloops; k++) {
+            rc = listen_one(ai, port, &fds[k]);
+            if (rc < 0) break;
         }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0) {
-            rc = 0;
-            break;
-        }
-        rc = -errno;
-        close(fd);
-        fd = -1;
+        if (rc == 0) break;
+        while (k-- > 0)
+            close(fds[k]);
     }
     freeaddrinfo(res);
-    if (fd < 0) {
+    if (rc < 0) {
+        free(fds);
         snprintf(err, errlen, "cannot listen on '%s': %s", spec, strerror(-rc));
-        return rc ? rc : -EINVAL;
+        return rc;
     }
     imap_listener *l = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*l));
-    if (!l) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
+    if (!l) abort();
     srv->listeners = l;
-    /* the epoll data of listeners are their indexes, kept apart from pointers by being small */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    int port = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                       : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    l[srv->nlisteners] = (imap_listener){.fd = fd, .implicit_tls = implicit_tls, .port = port};
-    srv->nlisteners++;
+    l[srv->nlisteners++] =
+        (imap_listener){.fds = fds, .implicit_tls = implicit_tls, .port = sock_port(fds[0])};
     return 0;
 }
 
@@ -160,61 +220,64 @@ int imap_server_listener_port(imap_server *srv, unsigned index)
 void imap_server_stop(imap_server *srv)
 {
     uint64_t one = 1;
-    ssize_t n = write(srv->stop_fd, &one, sizeof(one));
-    (void)n;
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        ssize_t n = write(srv->loops[i].stop_fd, &one, sizeof(one));
+        (void)n;
+    }
 }
 
-static unsigned clients_from(imap_server *srv, const struct sockaddr_storage *ss)
+static unsigned clients_from(imap_loop *l, const struct sockaddr_storage *ss)
 {
     unsigned n = 0;
     char addr[64] = "";
-    (void)ss;
-    /* compare by printed address, as the clients keep it */
     if (ss->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof(addr));
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof(addr));
-    for (imap_client *c = srv->clients; c; c = c->next)
+    for (imap_client *c = l->clients; c; c = c->next)
         if (strcmp(c->addr, addr) == 0) n++;
     return n;
 }
 
-static void accept_all(imap_server *srv, imap_listener *l)
+static void accept_all(imap_loop *l, imap_lsock *ls)
 {
+    imap_server *srv = l->srv;
+    /* the limits are kept per loop: each loop gets its share */
+    unsigned max = (srv->opt.max_clients + srv->nloops - 1) / srv->nloops;
+    unsigned max_addr = (srv->opt.max_clients_per_addr + srv->nloops - 1) / srv->nloops;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 fprintf(stderr, "mailfs: imap: cannot accept: %s\n", strerror(errno));
             return;
         }
-        if (srv->nclients >= srv->opt.max_clients ||
-            clients_from(srv, &ss) >= srv->opt.max_clients_per_addr) {
+        if (l->nclients >= max || clients_from(l, &ss) >= max_addr) {
             static const char msg[] = "* BYE too many connections\r\n";
-            if (!l->implicit_tls) {
+            if (!ls->implicit_tls) {
                 ssize_t n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
                 (void)n;
             }
             close(fd);
             continue;
         }
-        if (l->implicit_tls && !srv->tls) {
+        if (ls->implicit_tls && !imap_server_has_tls(srv)) {
             close(fd);
             continue;
         }
-        imap_client *c = imap_client_new(srv, fd, (struct sockaddr *)&ss, l->implicit_tls);
+        imap_client *c = imap_client_new(l, fd, (struct sockaddr *)&ss, ls->implicit_tls);
         if (c) imap_client_kick(c);
     }
 }
 
-/* The store changed: push to every session waiting in IDLE. */
-static void store_changed(imap_server *srv)
+/* The store changed: push to every session of this loop waiting in IDLE. */
+static void store_changed(imap_loop *l)
 {
-    store_watch_drain(srv->watch_fd);
+    store_watch_drain(l->watch_fd);
     imap_client *next;
-    for (imap_client *c = srv->clients; c; c = next) {
+    for (imap_client *c = l->clients; c; c = next) {
         next = c->next;
         if (c->wait != IMAP_WAIT_IDLE || c->state != IMAP_ST_SELECTED) continue;
         if (imap_sync(c, true) < 0) c->close_after_flush = true;
@@ -233,9 +296,63 @@ static void handle_signal(imap_server *srv)
             else
                 fprintf(stderr, "mailfs: imap: reloaded TLS certificate '%s'\n", srv->cert_file);
         } else {
-            srv->stopping = true;
+            imap_server_stop(srv);
         }
     }
+}
+
+static int loop_run(imap_loop *l)
+{
+    imap_server *srv = l->srv;
+    int64_t next_timer = imap_now_ms() + 1000;
+    while (!l->stopping) {
+        int64_t now = imap_now_ms();
+        int timeout = next_timer > now ? (int)(next_timer - now) : 0;
+        struct epoll_event evs[64];
+        int n = epoll_wait(l->ep, evs, 64, timeout);
+        if (n < 0 && errno != EINTR) return -errno;
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &srv->sig_fd) {
+                handle_signal(srv);
+            } else if (p == &l->stop_fd) {
+                l->stopping = true;
+            } else if (p == &l->auth_fd) {
+                imap_auth_completed(l);
+            } else if (p == &l->watch_fd) {
+                store_changed(l);
+            } else if (l->nls && (imap_lsock *)p >= l->ls && (imap_lsock *)p < l->ls + l->nls) {
+                accept_all(l, p);
+            } else {
+                imap_client_event(p, evs[i].events);
+            }
+        }
+        imap_loop_reap(l);
+        now = imap_now_ms();
+        if (now >= next_timer) {
+            next_timer = now + 1000;
+            imap_client *next;
+            for (imap_client *c = l->clients; c; c = next) {
+                next = c->next;
+                imap_client_timers(c, now, &next_timer);
+            }
+        } else {
+            /* a login delay may be due sooner than the next tick */
+            for (imap_client *c = l->clients; c; c = c->next)
+                if (c->wait == IMAP_WAIT_DELAY && c->delay_until_ms < next_timer)
+                    next_timer = c->delay_until_ms;
+        }
+    }
+    return 0;
+}
+
+static void *loop_thread(void *arg)
+{
+    imap_loop *l = arg;
+    int rc = loop_run(l);
+    if (rc < 0)
+        fprintf(stderr, "mailfs: imap: event loop %u failed: %s\n", l->index, strerror(-rc));
+    return NULL;
 }
 
 int imap_server_run(imap_server *srv)
@@ -249,75 +366,79 @@ int imap_server_run(imap_server *srv)
         srv->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
         if (srv->sig_fd < 0) return -errno;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->sig_fd};
-        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->sig_fd, &ev);
+        epoll_ctl(srv->loops[0].ep, EPOLL_CTL_ADD, srv->sig_fd, &ev);
     }
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->listeners[i]};
-        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listeners[i].fd, &ev);
-    }
-    int64_t next_timer = imap_now_ms() + 1000;
-    while (!srv->stopping) {
-        int64_t now = imap_now_ms();
-        int timeout = next_timer > now ? (int)(next_timer - now) : 0;
-        struct epoll_event evs[64];
-        int n = epoll_wait(srv->ep, evs, 64, timeout);
-        if (n < 0 && errno != EINTR) return -errno;
-        for (int i = 0; i < n; i++) {
-            void *p = evs[i].data.ptr;
-            if (p == &srv->sig_fd) {
-                handle_signal(srv);
-            } else if (p == &srv->stop_fd) {
-                srv->stopping = true;
-            } else if (p == &srv->auth_fd) {
-                imap_auth_completed(srv);
-            } else if (p == &srv->watch_fd) {
-                store_changed(srv);
-            } else if (srv->nlisteners && (imap_listener *)p >= srv->listeners &&
-                       (imap_listener *)p < srv->listeners + srv->nlisteners) {
-                accept_all(srv, p);
-            } else {
-                imap_client_event(p, evs[i].events);
-            }
-        }
-        now = imap_now_ms();
-        if (now >= next_timer) {
-            next_timer = now + 1000;
-            imap_client *next;
-            for (imap_client *c = srv->clients; c; c = next) {
-                next = c->next;
-                imap_client_timers(c, now, &next_timer);
-            }
-        } else {
-            /* a login delay may be due sooner than the next tick */
-            for (imap_client *c = srv->clients; c; c = c->next)
-                if (c->wait == IMAP_WAIT_DELAY && c->delay_until_ms < next_timer)
-                    next_timer = c->delay_until_ms;
+    for (unsigned k = 0; k < srv->nloops; k++) {
+        imap_loop *l = &srv->loops[k];
+        free(l->ls);
+        l->ls = calloc(srv->nlisteners ? srv->nlisteners : 1, sizeof(imap_lsock));
+        if (!l->ls) abort();
+        l->nls = srv->nlisteners;
+        for (size_t i = 0; i < srv->nlisteners; i++) {
+            l->ls[i] = (imap_lsock){srv->listeners[i].fds[k], srv->listeners[i].implicit_tls};
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->ls[i]};
+            epoll_ctl(l->ep, EPOLL_CTL_ADD, l->ls[i].fd, &ev);
         }
     }
-    return 0;
+    /* loops 1.. on their own threads, with every signal blocked (loop 0 reads them) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (unsigned k = 1; k < srv->nloops; k++)
+        srv->loops[k].started =
+            pthread_create(&srv->loops[k].thread, NULL, loop_thread, &srv->loops[k]) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = loop_run(&srv->loops[0]);
+    imap_server_stop(srv);
+    for (unsigned k = 1; k < srv->nloops; k++) {
+        if (srv->loops[k].started) pthread_join(srv->loops[k].thread, NULL);
+        srv->loops[k].started = false;
+    }
+    return rc;
 }
 
 void imap_server_free(imap_server **psrv)
 {
     imap_server *srv = *psrv;
     if (!srv) return;
-    while (srv->clients) {
-        imap_client *c = srv->clients;
-        imap_buf_puts(&c->out, "* BYE server shutting down\r\n");
-        c->close_after_flush = true;
-        imap_client_kick(c); /* best effort; frees c once flushed */
-        if (srv->clients == c) imap_client_free(c);
+    for (unsigned k = 0; k < srv->nloops; k++) {
+        imap_loop *l = &srv->loops[k];
+        while (l->clients) {
+            imap_client *c = l->clients;
+            imap_buf_puts(&c->out, "* BYE server shutting down\r\n");
+            c->close_after_flush = true;
+            imap_client_kick(c); /* best effort; frees c once flushed */
+            if (l->clients == c) imap_client_free(c);
+        }
+        imap_loop_reap(l);
     }
     imap_auth_stop(srv);
-    free(srv->recent);
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        close(srv->listeners[i].fd);
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        for (unsigned k = 0; k < srv->nloops; k++)
+            close(srv->listeners[i].fds[k]);
+        free(srv->listeners[i].fds);
+    }
     free(srv->listeners);
-    if (srv->ep >= 0) close(srv->ep);
+    for (unsigned k = 0; k < srv->nloops; k++) {
+        imap_loop *l = &srv->loops[k];
+        if (l->ep >= 0) close(l->ep);
+        if (l->stop_fd >= 0) close(l->stop_fd);
+        if (l->auth_fd >= 0) close(l->auth_fd);
+        if (l->watch_fd >= 0) close(l->watch_fd);
+        free(l->ls);
+    }
+    free(srv->loops);
     if (srv->sig_fd >= 0) close(srv->sig_fd);
-    if (srv->stop_fd >= 0) close(srv->stop_fd);
-    if (srv->watch_fd >= 0) close(srv->watch_fd);
+    free(srv->recent);
+    pthread_mutex_lock(&srv->tls_mu);
     SSL_CTX_free(srv->tls);
+    srv->tls = NULL;
+    pthread_mutex_unlock(&srv->tls_mu);
+    pthread_mutex_destroy(&srv->tls_mu);
+    pthread_mutex_destroy(&srv->pen_mu);
+    pthread_mutex_destroy(&srv->recent_mu);
+    pthread_mutex_destroy(&srv->auth_mu);
+    pthread_cond_destroy(&srv->auth_cv);
     free(srv);
     *psrv = NULL;
 }

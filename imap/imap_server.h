@@ -18,6 +18,8 @@ typedef struct imap_server_options {
     unsigned max_clients;          /* 0: 10000 */
     unsigned max_clients_per_addr; /* 0: 100 */
     bool verbose;                  /* log connections to stderr */
+    unsigned keepalive_s;          /* "* OK Still here" interval in IDLE; 0: 150 s */
+    unsigned loops;                /* event loops (threads); 0: one per online CPU, at most 16 */
 } imap_server_options;
 
 /* Creates a server over S (which must stay open until imap_server_free). Loads the TLS

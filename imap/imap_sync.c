@@ -35,17 +35,23 @@ static imap_recent_mark *recent_mark(imap_server *srv, uint32_t mailbox_id, bool
 
 uint32_t imap_recent_claimed(imap_server *srv, uint32_t mailbox_id)
 {
+    pthread_mutex_lock(&srv->recent_mu);
     imap_recent_mark *m = recent_mark(srv, mailbox_id, false);
-    return m ? m->claimed : 0;
+    uint32_t r = m ? m->claimed : 0;
+    pthread_mutex_unlock(&srv->recent_mu);
+    return r;
 }
 
 void imap_recent_claim(imap_client *c, uint32_t uid)
 {
     imap_selected *s = &c->sel;
-    imap_recent_mark *m = recent_mark(c->srv, s->mailbox_id, !s->readonly);
-    if (m && uid <= m->claimed) return;
-    if (!s->readonly) m->claimed = uid;
-    push_u32(&s->recent, &s->nrecent, &s->cap_recent, uid);
+    imap_server *srv = c->srv;
+    pthread_mutex_lock(&srv->recent_mu);
+    imap_recent_mark *m = recent_mark(srv, s->mailbox_id, !s->readonly);
+    bool mine = !m || uid > m->claimed;
+    if (mine && !s->readonly) m->claimed = uid;
+    pthread_mutex_unlock(&srv->recent_mu);
+    if (mine) push_u32(&s->recent, &s->nrecent, &s->cap_recent, uid);
 }
 
 bool imap_is_recent(const imap_client *c, uint32_t uid)

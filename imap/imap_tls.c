@@ -66,12 +66,26 @@ int imap_server_reload_tls(imap_server *srv, char *err, size_t errlen)
     int rc = tls_ctx_new(srv, &ctx, err, errlen);
     if (rc < 0) return rc;
     /* Live connections hold their own reference to the old context. */
-    SSL_CTX_free(srv->tls);
+    pthread_mutex_lock(&srv->tls_mu);
+    SSL_CTX *old = srv->tls;
     srv->tls = ctx;
+    pthread_mutex_unlock(&srv->tls_mu);
+    SSL_CTX_free(old);
     return 0;
 }
 
 bool imap_server_has_tls(imap_server *srv)
 {
-    return srv->tls != NULL;
+    pthread_mutex_lock(&srv->tls_mu);
+    bool r = srv->tls != NULL;
+    pthread_mutex_unlock(&srv->tls_mu);
+    return r;
+}
+
+SSL *imap_tls_new_ssl(imap_server *srv)
+{
+    pthread_mutex_lock(&srv->tls_mu);
+    SSL *ssl = srv->tls ? SSL_new(srv->tls) : NULL;
+    pthread_mutex_unlock(&srv->tls_mu);
+    return ssl;
 }

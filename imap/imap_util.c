@@ -77,6 +77,8 @@ static const struct {
     {"\\Draft", STORE_F_DRAFT},
 };
 
+static bool keyword_valid(const char *s, size_t len);
+
 void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
 {
     imap_buf_putc(b, '(');
@@ -88,9 +90,16 @@ void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
             first = false;
         }
     }
-    if (keywords && keywords[0]) {
-        if (!first) imap_buf_putc(b, ' ');
-        imap_buf_puts(b, keywords);
+    /* keywords may come from other writers (the mount): send only those that are atoms */
+    while (keywords && *keywords) {
+        const char *sp = strchr(keywords, ' ');
+        size_t l = sp ? (size_t)(sp - keywords) : strlen(keywords);
+        if (keyword_valid(keywords, l)) {
+            if (!first) imap_buf_putc(b, ' ');
+            imap_buf_append(b, keywords, l);
+            first = false;
+        }
+        keywords = sp ? sp + 1 : keywords + l;
     }
     imap_buf_putc(b, ')');
 }
@@ -333,6 +342,11 @@ bool imap_pattern_match(const char *pat, const char *name)
     return r;
 }
 
+static int cmp_mailbox(const void *a, const void *b)
+{
+    return strcmp(((const store_mailbox *)a)->name, ((const store_mailbox *)b)->name);
+}
+
 typedef struct mbl_ctx {
     store_mailbox *v;
     size_t n, cap;
@@ -359,6 +373,27 @@ int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n)
         free(x.v);
         return rc;
     }
+    /* A mailbox whose parent is missing (made through the mount, say) still needs its parent
+     * listed, as \Noselect (id 0), or clients cannot reach it with '%'. */
+    size_t real = x.n;
+    for (size_t i = 0; i < real; i++) {
+        char name[STORE_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s", x.v[i].name);
+        for (char *slash = strrchr(name, '/'); slash; slash = strrchr(name, '/')) {
+            *slash = '\0';
+            /* the store lists in byte order: binary search there, then the few added */
+            store_mailbox key;
+            memcpy(key.name, name, strlen(name) + 1);
+            bool have = bsearch(&key, x.v, real, sizeof(*x.v), cmp_mailbox) != NULL;
+            for (size_t k = real; k < x.n && !have; k++)
+                have = strcmp(x.v[k].name, name) == 0;
+            if (have) break; /* its own parents were handled with it */
+            store_mailbox v = {0};
+            snprintf(v.name, sizeof(v.name), "%s", name);
+            mbl_cb(&x, &v);
+        }
+    }
+    if (x.n > real) qsort(x.v, x.n, sizeof(*x.v), cmp_mailbox);
     *out = x.v;
     *n = x.n;
     return 0;

@@ -18,7 +18,10 @@ def test_unit(binary):
     r = subprocess.run(args, capture_output=True, timeout=600)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode == 0, out[-5000:]
+    assert " passed, 0 failed" in out, out[-2000:]
 
 
 def test_units_were_built():
-    assert UNITS, f"no unit test binaries under {BUILD / 'tests'}"
+    want = {"unit_store", "unit_mime", "unit_imap_parser", "unit_imap_seqset", "unit_imap_utf7",
+            "unit_imap_msg"}
+    assert want <= {p.name for p in UNITS}, f"missing under {BUILD / 'tests'}"

@@ -18,7 +18,8 @@
 static void serve_usage(FILE *f)
 {
     fprintf(f, "usage: mailfs serve [--imap ADDR:PORT]... [--imaps ADDR:PORT]...\n"
-               "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n\n"
+               "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n"
+               "                    [--loops N] [--idle-keepalive SECONDS] [--verbose]\n\n"
                "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
                "the TLS certificate without dropping connections.\n\n"
                "options:\n"
@@ -27,6 +28,8 @@ static void serve_usage(FILE *f)
                "  --tls-cert FILE    certificate chain (PEM); default STORE/tls/cert.pem\n"
                "  --tls-key FILE     private key (PEM); default STORE/tls/key.pem\n"
                "  --mount USER:DIR   also show USER's mail on DIR (repeatable)\n"
+               "  --idle-keepalive SECONDS  \"* OK Still here\" interval in IDLE (default 150)\n"
+               "  --loops N          event loops (threads); default one per CPU\n"
                "  --verbose          log connections and logins\n"
                "  --help             this text\n\n"
                "Without --imap/--imaps it listens on 127.0.0.1 and ::1, ports 143 and 993 when\n"
@@ -47,6 +50,22 @@ int cmd_serve(cli *c, int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--verbose") == 0) {
             opt.verbose = true;
+        } else if (strcmp(a, "--loops") == 0 && has_val) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 16) {
+                cli_error("serve: bad --loops '%s': give a number from 1 to 16", argv[i]);
+                return EX_USAGE;
+            }
+            opt.loops = (unsigned)v;
+        } else if (strcmp(a, "--idle-keepalive") == 0 && has_val) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 3600) {
+                cli_error("serve: bad --idle-keepalive '%s': give seconds from 1 to 3600", argv[i]);
+                return EX_USAGE;
+            }
+            opt.keepalive_s = (unsigned)v;
         } else if (!has_val && (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0 ||
                                 strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0 ||
                                 strcmp(a, "--mount") == 0)) {

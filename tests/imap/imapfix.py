@@ -66,7 +66,7 @@ def stop_server(srv):
         except subprocess.TimeoutExpired:
             srv.proc.kill()
             raise AssertionError("mailfs serve ignored SIGTERM")
-        assert rc == 0, f"mailfs serve exited {rc}"
+        assert rc == 0, f"mailfs serve exited {rc}: {srv.stderr()[-4000:]}"
 
 
 @pytest.fixture

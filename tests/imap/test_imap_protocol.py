@@ -211,6 +211,8 @@ def test_append_and_fetch(server):
     u, t = c.wait("m")
     assert re.match(rf"OK \[APPENDUID {uidvalidity} 2:3\]", t), t
     c.no("APPEND nosuch {1+}\r\nx", "TRYCREATE")
+    u, t = c.run("APPEND Drafts UTF8 (~{5+}\r\nSu: x)")   # RFC 6855 form
+    assert t.startswith("OK [APPENDUID"), t
     u = c.ok("FETCH 1 (UID FLAGS INTERNALDATE RFC822.SIZE)")
     size = len(MSG1.replace(b"\n", b"\r\n"))
     expect(u, r'\* 1 FETCH \(UID 1 FLAGS \(\\Seen \$Important \\Recent\) INTERNALDATE '
@@ -239,6 +241,9 @@ def test_append_and_fetch(server):
     assert "BINARY[1] {" in u[0] and "café au lait" in u[0]
     assert "BINARY.SIZE[2] 5" in u[0]
     assert "BODY[2.MIME] {" in u[0] and "application/octet-stream" in u[0]
+    u = c.ok("FETCH 2 BINARY.PEEK[1]<5>")   # origin only: to the end (as Dovecot takes it)
+    assert u[0].endswith("BINARY[1]<5> {8}\r\n au lait)"), u  # "café" is 5 bytes
+    c.bad("FETCH 2 BINARY.PEEK[1]<x>")
     u = c.ok("FETCH 2 BINARY.PEEK[2]")
     assert "BINARY[2] ~{5}\r\n\x00\x01\x02\x03\x04" in u[0]
     # FETCH without PEEK sets \Seen and says so
@@ -363,10 +368,12 @@ def test_two_sessions_see_each_others_changes(server):
     a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
     a.ok("EXPUNGE")
     # b may not hear of the expunge during FETCH/STORE/SEARCH by sequence number
-    u, t = b.run("FETCH 1:* UID")
-    assert t.startswith("NO [EXPUNGEISSUED]"), t   # as Dovecot answers
+    u = b.ok("FETCH 1:* UID")   # the UID of an unannounced expunge is still known
     none_match(u, r"\* \d+ EXPUNGE")
-    expect(u, r"\* 2 FETCH \(UID 2\)", r"\* 3 FETCH \(UID 3\)")
+    expect(u, r"\* 1 FETCH \(UID 1\)", r"\* 2 FETCH \(UID 2\)", r"\* 3 FETCH \(UID 3\)")
+    u, t = b.run("FETCH 1:* FLAGS")
+    assert t.startswith("NO [EXPUNGEISSUED]"), t   # its flags are not
+    none_match(u, r"\* \d+ EXPUNGE")
     u = b.ok("SEARCH ALL")
     none_match(u, r"\* \d+ EXPUNGE")
     expect(u, r"\* SEARCH 1 2 3|\* SEARCH 2 3")
@@ -477,3 +484,80 @@ def test_recent(server):
     expect(u, r"\* 3 EXISTS", r"\* 1 RECENT")
     u = c.ok("NOOP")
     expect(u, r"\* 3 EXISTS", r"\* 2 RECENT")
+
+
+def test_idle_keepalive(alice):
+    from imapfix import start_server, stop_server
+    srv = start_server(alice, extra=("--idle-keepalive", "1"))
+    try:
+        c = srv.conn(select="INBOX")
+        c.send("i IDLE\r\n")
+        assert c.line().startswith("+")
+        t0 = time.monotonic()
+        assert c.line(timeout=4) == "* OK Still here"
+        assert c.line(timeout=4) == "* OK Still here"
+        assert 1.5 < time.monotonic() - t0 < 4
+        c.send("DONE\r\n")
+        assert c.line().startswith("i OK")
+    finally:
+        stop_server(srv)
+
+
+def test_idle_push_not_delayed_by_logins(server):
+    """Password hashing runs off the event loop: logins in flight do not hold up a push."""
+    c = server.conn(select="INBOX")
+    c.send("i IDLE\r\n")
+    assert c.line().startswith("+")
+    others = [server.conn(login=False) for _ in range(6)]
+    for o in others:
+        o.send('l LOGIN alice "correct horse"\r\n')
+    time.sleep(0.01)
+    server.deliver(MSG1)
+    t1 = time.monotonic()
+    assert c.line(timeout=5) == "* 1 EXISTS"
+    assert time.monotonic() - t1 < 0.1
+    for o in others:
+        assert o.wait("l")[1].startswith("OK")
+
+
+def test_error_texts_cannot_forge_responses(server):
+    c = server.conn(select="INBOX")
+    c.send(b"a SEARCH CHARSET {14+}\r\nX\r\n* 99 EXISTS ALL\r\n")
+    u, t = c.wait("a")
+    assert t.startswith("NO [BADCHARSET"), t
+    assert "\r" not in t and "\n" not in t
+    none_match(u, r"\* 99 EXISTS")
+    c.send(b"b STATUS INBOX ({9+}\r\nX\r\nb OK x)\r\n")
+    u, t = c.wait("b")
+    assert t.startswith("BAD"), t
+    u = c.ok("NOOP")
+    assert not u
+
+
+def test_push_reaches_idle_sessions_on_every_loop(alice):
+    """With several event loops, a change reaches IDLE sessions on all of them."""
+    from imapfix import start_server, stop_server
+    srv = start_server(alice, extra=("--loops", "3"))
+    try:
+        conns = [srv.conn(select="INBOX") for _ in range(12)]
+        for c in conns:
+            c.send("i IDLE\r\n")
+            assert c.line().startswith("+")
+        srv.deliver(MSG1)
+        t1 = time.monotonic()
+        for c in conns:
+            assert c.line(timeout=5) == "* 1 EXISTS"
+        assert time.monotonic() - t1 < 0.2
+        # STORE on one session shows as FETCH on all the others
+        a = srv.conn(select="INBOX")
+        a.ok("STORE 1 +FLAGS (\\Flagged)")
+        for c in conns:
+            l = c.line(timeout=5)
+            if l.endswith("RECENT"):
+                l = c.line(timeout=5)
+            assert re.fullmatch(r"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged( \\Recent)?\)\)", l), l
+        for c in conns:
+            c.send("DONE\r\n")
+            assert c.wait("i")[1].startswith("OK")
+    finally:
+        stop_server(srv)
