@@ -40,12 +40,6 @@ static int count_cb(void *ctx, const store_msg *m)
     return 0;
 }
 
-static int size_cb(void *ctx, const store_msg *m)
-{
-    *(uint64_t *)ctx += m->crlf_size;
-    return 0;
-}
-
 void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsigned items)
 {
     imap_buf *o = &c->out;
@@ -77,10 +71,8 @@ void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsi
         sp = " ";
     }
     if (items & IMAP_STATUS_SIZE) {
-        /* RFC 8438: the sum of RFC822.SIZE, which counts bare LF as CRLF */
-        uint64_t size = 0;
-        if (!t || store_msg_list(t, mb->id, 1, size_cb, &size) < 0) size = mb->bytes;
-        imap_buf_printf(o, "%sSIZE %llu", sp, (unsigned long long)size);
+        /* RFC 8438: the sum of RFC822.SIZE, which counts bare LF as CRLF; kept by the store */
+        imap_buf_printf(o, "%sSIZE %llu", sp, (unsigned long long)mb->crlf_bytes);
         sp = " ";
     }
     if (items & IMAP_STATUS_DELETED) {

@@ -76,7 +76,7 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
     put_be32(kb + 4, 0);
     MDB_val k = {8, kb}, v;
     uint32_t messages = 0, unseen = 0, deleted = 0, max_uid = 0;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, crlf_bytes = 0;
     for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          mrc == 0 && k.mv_size == 8 && memcmp(k.mv_data, kb, 4) == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -91,6 +91,7 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
         unseen += !(m.flags & STORE_F_SEEN);
         deleted += (m.flags & STORE_F_DELETED) != 0;
         bytes += m.size;
+        crlf_bytes += m.crlf_size;
         if (uid > max_uid) max_uid = uid;
         if (m.modseq > r->highestmodseq || m.modseq > seq)
             fail(c, "mailbox '%s': UID %u has MODSEQ %llu above HIGHESTMODSEQ %llu or the "
@@ -119,11 +120,12 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
     mdb_cursor_close(cur);
     if (rc) return rc;
     if (messages != r->messages || unseen != r->unseen || deleted != r->deleted ||
-        bytes != r->bytes)
-        fail(c, "mailbox '%s': counts say %u messages, %u unseen, %u deleted, %llu bytes; "
-                "the messages are %u, %u, %u, %llu",
-             name, r->messages, r->unseen, r->deleted, (unsigned long long)r->bytes, messages,
-             unseen, deleted, (unsigned long long)bytes);
+        bytes != r->bytes || crlf_bytes != r->crlf_bytes)
+        fail(c, "mailbox '%s': counts say %u messages, %u unseen, %u deleted, %llu bytes, "
+                "%llu CRLF bytes; the messages are %u, %u, %u, %llu, %llu",
+             name, r->messages, r->unseen, r->deleted, (unsigned long long)r->bytes,
+             (unsigned long long)r->crlf_bytes, messages, unseen, deleted,
+             (unsigned long long)bytes, (unsigned long long)crlf_bytes);
     if (max_uid >= r->uidnext)
         fail(c, "mailbox '%s': UIDNEXT %u is not above the largest UID %u", name, r->uidnext,
              max_uid);

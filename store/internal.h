@@ -76,6 +76,7 @@ typedef struct mbox_rec {
     uint32_t subscribed;
     uint64_t highestmodseq, bytes;
     int64_t mtime_ns, ctime_ns;
+    uint64_t crlf_bytes; /* sum of the messages' crlf_size (STATUS SIZE) */
 } mbox_rec;
 
 typedef struct msg_rec {

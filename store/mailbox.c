@@ -68,6 +68,7 @@ static void fill(store_mailbox *out, uint32_t id, const mbox_rec *r, const char 
     out->unseen = r->unseen;
     out->deleted = r->deleted;
     out->bytes = r->bytes;
+    out->crlf_bytes = r->crlf_bytes;
     out->special_use = r->special_use;
     out->subscribed = r->subscribed != 0;
     out->mtime_ns = r->mtime_ns;

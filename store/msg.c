@@ -283,6 +283,7 @@ static int link_msg(store_txn *w, store_msg *m, int kind)
     if (!(m->flags & STORE_F_SEEN)) r.unseen++;
     if (m->flags & STORE_F_DELETED) r.deleted++;
     r.bytes += m->size;
+    r.crlf_bytes += m->crlf_size;
     if (m->uid >= r.uidnext) r.uidnext = m->uid + 1;
     r.highestmodseq = seq;
     r.mtime_ns = r.ctime_ns = st_now_ns();
@@ -390,7 +391,7 @@ int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid)
     uint8_t hash[32];
     memcpy(hash, m.body_hash, 32);
     uint32_t flags = m.flags;
-    uint64_t size = m.size;
+    uint64_t size = m.size, crlf_size = m.crlf_size;
     size_t nkl = namekey(nk, mailbox_id, m.filename); /* before the record goes */
     dupkey(dk, mailbox_id, hash, uid);
     msgkey(k, mailbox_id, uid);
@@ -406,6 +407,7 @@ int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid)
     if (!(flags & STORE_F_SEEN)) r.unseen--;
     if (flags & STORE_F_DELETED) r.deleted--;
     r.bytes -= size;
+    r.crlf_bytes -= crlf_size;
     r.highestmodseq = seq;
     r.mtime_ns = r.ctime_ns = st_now_ns();
     return st_mbox_put(w, mailbox_id, &r, mname);

@@ -134,6 +134,7 @@ typedef struct store_mailbox {
     uint32_t unseen;
     uint32_t deleted; /* messages with \Deleted */
     uint64_t bytes;   /* raw bytes of all messages */
+    uint64_t crlf_bytes; /* their sizes with bare LF counted as CRLF: sum of RFC822.SIZE */
     uint32_t special_use;
     bool subscribed;
     int64_t mtime_ns; /* last change to the set of messages or their names */

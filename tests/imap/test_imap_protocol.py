@@ -561,3 +561,20 @@ def test_push_reaches_idle_sessions_on_every_loop(alice):
             assert c.wait("i")[1].startswith("OK")
     finally:
         stop_server(srv)
+
+
+def test_status_size_counts_crlf(server):
+    """STATUS SIZE is the sum of RFC822.SIZE: a bare-LF message counts each LF as CRLF, and the
+    total follows appends and expunges without rescanning the mailbox."""
+    server.deliver(b"Subject: lf\n\none\ntwo\n")            # 21 bytes, 4 LF -> 25
+    server.deliver(b"Subject: crlf\r\n\r\nbody\r\n")          # 23 bytes already CRLF
+    c = server.conn()
+    u = c.ok("STATUS INBOX (MESSAGES SIZE)")
+    expect(u, r'\* STATUS "?INBOX"? \(MESSAGES 2 SIZE 48\)')
+    c.ok("SELECT INBOX")
+    u = c.ok("FETCH 1:* RFC822.SIZE")
+    expect(u, r'\* 1 FETCH \(RFC822.SIZE 25\)', r'\* 2 FETCH \(RFC822.SIZE 23\)')
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    c.ok("EXPUNGE")
+    u = c.ok("STATUS INBOX (SIZE)")
+    expect(u, r'\* STATUS "?INBOX"? \(SIZE 23\)')
