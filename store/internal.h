@@ -65,6 +65,8 @@ struct store_txn {
     uint64_t seq;  /* change counter; writes raise it */
     uint64_t seq0; /* its value when the txn began */
     struct store_txn *next; /* in the store's pool of ended read transactions */
+    MDB_cursor *cur[DB_COUNT]; /* read txns: one cursor per table for lookups, kept across
+                                  reuse; a lookup near the last one stays on its page */
 };
 
 typedef struct user_rec {

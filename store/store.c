@@ -75,7 +75,21 @@ int st_err(store_txn *t, int rc)
 int st_get(store_txn *t, int db, const void *k, size_t klen, MDB_val *v)
 {
     MDB_val key = {klen, (void *)k};
-    return st_err(t, mdb_get(t->txn, t->s->dbi[db], &key, v));
+    if (t->write) return st_err(t, mdb_get(t->txn, t->s->dbi[db], &key, v));
+    /* a read txn looks up through a kept cursor: LMDB searches the cursor's current page
+     * first, so walking UIDs or body ids in order does not descend from the root each time */
+    if (!t->cur[db]) {
+        int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &t->cur[db]);
+        if (rc) return st_err(t, rc);
+    }
+    return st_err(t, mdb_cursor_get(t->cur[db], &key, v, MDB_SET_KEY));
+}
+
+/* Closes a read transaction's kept cursors (before the txn itself goes). */
+static void close_cursors(store_txn *t)
+{
+    for (int i = 0; i < DB_COUNT; i++)
+        if (t->cur[i]) mdb_cursor_close(t->cur[i]), t->cur[i] = NULL;
 }
 
 int st_put(store_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen)
@@ -318,6 +332,7 @@ void store_close(store **sp)
     if (!s) return;
     for (store_txn *t = s->pool, *next; t; t = next) {
         next = t->next;
+        close_cursors(t);
         mdb_txn_abort(t->txn);
         free(t);
     }
@@ -387,9 +402,13 @@ int store_read_begin(store *s, store_txn **out)
     pthread_mutex_unlock(&s->pool_lock);
     if (t) {
         pthread_rwlock_rdlock(&s->map_lock);
-        if (mdb_txn_renew(t->txn) != 0) {
+        bool ok = mdb_txn_renew(t->txn) == 0;
+        for (int i = 0; ok && i < DB_COUNT; i++)
+            if (t->cur[i] && mdb_cursor_renew(t->txn, t->cur[i]) != 0) ok = false;
+        if (!ok) {
             /* e.g. MDB_MAP_RESIZED: drop it and begin afresh, which handles that */
             pthread_rwlock_unlock(&s->map_lock);
+            close_cursors(t);
             mdb_txn_abort(t->txn);
             free(t);
             t = NULL;
@@ -424,6 +443,7 @@ void store_read_end(store_txn **tp)
     }
     pthread_mutex_unlock(&s->pool_lock);
     if (t) {
+        close_cursors(t);
         mdb_txn_abort(t->txn);
         free(t);
     }
