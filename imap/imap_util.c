@@ -77,7 +77,6 @@ static const struct {
     {"\\Draft", STORE_F_DRAFT},
 };
 
-static bool keyword_valid(const char *s, size_t len);
 
 void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
 {
@@ -94,7 +93,7 @@ void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
     while (keywords && *keywords) {
         const char *sp = strchr(keywords, ' ');
         size_t l = sp ? (size_t)(sp - keywords) : strlen(keywords);
-        if (keyword_valid(keywords, l)) {
+        if (store_keyword_valid(keywords, l)) {
             if (!first) imap_buf_putc(b, ' ');
             imap_buf_append(b, keywords, l);
             first = false;
@@ -116,16 +115,6 @@ void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flag
     imap_buf_puts(b, b->data[b->len - 1] == '(' ? "\\Recent)" : " \\Recent)");
 }
 
-static bool keyword_valid(const char *s, size_t len)
-{
-    if (len == 0 || len > 100) return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"\\]", ch)) return false;
-    }
-    return true;
-}
-
 static int flag_one(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw)
 {
     if (a->type != IMAP_ARG_ATOM) {
@@ -143,7 +132,7 @@ static int flag_one(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf
         imap_bad(c, "unknown system flag '%.40s'", a->str);
         return -1;
     }
-    if (!keyword_valid(a->str, a->len)) {
+    if (!store_keyword_valid(a->str, a->len)) {
         imap_bad(c, "invalid keyword '%.40s'", a->str);
         return -1;
     }

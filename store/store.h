@@ -224,7 +224,9 @@ int store_msg_rename(store_txn *w, uint32_t mailbox_id, uint32_t uid, const char
 enum { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_DEL };
 /* Changes flags and keywords (KEYWORDS space-separated or NULL). If the message's MODSEQ is
  * greater than UNCHANGEDSINCE (0: no check) returns -ESTALE and changes nothing. A call that
- * changes nothing returns 0 without a new MODSEQ. *out may be NULL. */
+ * changes nothing returns 0 without a new MODSEQ. *out may be NULL. The new MODSEQ in *out is
+ * the seq of the STORE_CH_FLAGS change the feed records for it (so a session can recognise its
+ * own change in the feed). */
 int store_msg_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, int op, uint32_t flags,
                         const char *keywords, uint64_t unchangedsince, store_msg *out);
 
@@ -253,6 +255,10 @@ int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen,
 /* Formats flags and keywords as "\Seen \Flagged $Work" into BUF; returns the length, or the
  * length it would need (like snprintf). */
 size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen);
+
+/* True if the N bytes at K make a keyword IMAP allows (an atom: 1-200 bytes, no specials,
+ * no control or 8-bit bytes, not starting with '\'). */
+bool store_keyword_valid(const char *k, size_t n);
 
 /* True if S[0..N) is valid UTF-8 (no overlongs, no surrogates). */
 bool store_utf8_valid(const char *s, size_t n);

@@ -95,8 +95,7 @@ static const struct {
     {"\\Draft", STORE_F_DRAFT},
 };
 
-/* An IMAP flag-keyword is an atom: no specials, no control characters, no 8-bit bytes. */
-static bool keyword_ok(const char *k, size_t n)
+bool store_keyword_valid(const char *k, size_t n)
 {
     if (n == 0 || n > 200) return false;
     for (size_t i = 0; i < n; i++) {
@@ -140,7 +139,7 @@ int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen,
                 /* session state, not stored: ignored */
             } else
                 w = "unknown system flag (known: \\Seen \\Answered \\Flagged \\Deleted \\Draft)";
-        } else if (!keyword_ok(p, n)) {
+        } else if (!store_keyword_valid(p, n)) {
             w = "a keyword holds a character IMAP does not allow in flags";
         } else if (!kw_has(kw, used, p, n)) {
             if (used + (used ? 1 : 0) + n + 1 > kwlen) {
