@@ -24,7 +24,7 @@ typedef struct checker {
     struct bref {
         uint64_t id;
         uint8_t hash[32];
-    } *refs;
+    } * refs;
     size_t nrefs, caprefs;
 } checker;
 
@@ -94,8 +94,9 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
         crlf_bytes += m.crlf_size;
         if (uid > max_uid) max_uid = uid;
         if (m.modseq > r->highestmodseq || m.modseq > seq)
-            fail(c, "mailbox '%s': UID %u has MODSEQ %llu above HIGHESTMODSEQ %llu or the "
-                    "change counter %llu",
+            fail(c,
+                 "mailbox '%s': UID %u has MODSEQ %llu above HIGHESTMODSEQ %llu or the "
+                 "change counter %llu",
                  name, uid, (unsigned long long)m.modseq, (unsigned long long)r->highestmodseq,
                  (unsigned long long)seq);
         uint8_t nk[4 + STORE_COMPONENT_MAX];
@@ -107,8 +108,8 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
         if (st_get(c->t, DB_NAMES, nk, 4 + nl, &nv) == 0 && nv.mv_size == 4)
             memcpy(&named, nv.mv_data, 4);
         if (named != uid)
-            fail(c, "mailbox '%s': file name '%s' of UID %u is not indexed to it", name,
-                 m.filename, uid);
+            fail(c, "mailbox '%s': file name '%s' of UID %u is not indexed to it", name, m.filename,
+                 uid);
         uint8_t dk[40];
         put_be32(dk, id);
         memcpy(dk + 4, m.body_hash, 32);
@@ -121,8 +122,9 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
     if (rc) return rc;
     if (messages != r->messages || unseen != r->unseen || deleted != r->deleted ||
         bytes != r->bytes || crlf_bytes != r->crlf_bytes)
-        fail(c, "mailbox '%s': counts say %u messages, %u unseen, %u deleted, %llu bytes, "
-                "%llu CRLF bytes; the messages are %u, %u, %u, %llu, %llu",
+        fail(c,
+             "mailbox '%s': counts say %u messages, %u unseen, %u deleted, %llu bytes, "
+             "%llu CRLF bytes; the messages are %u, %u, %u, %llu, %llu",
              name, r->messages, r->unseen, r->deleted, (unsigned long long)r->bytes,
              (unsigned long long)r->crlf_bytes, messages, unseen, deleted,
              (unsigned long long)bytes, (unsigned long long)crlf_bytes);
@@ -170,8 +172,8 @@ static int check_mailboxes(checker *c, uint64_t seq, store_check_counts *n)
                 fail(c, "mailbox '%s' has no parent mailbox", name);
         }
         if (r.highestmodseq == 0 || r.highestmodseq > seq)
-            fail(c, "mailbox '%s': HIGHESTMODSEQ %llu is 0 or above the change counter %llu",
-                 name, (unsigned long long)r.highestmodseq, (unsigned long long)seq);
+            fail(c, "mailbox '%s': HIGHESTMODSEQ %llu is 0 or above the change counter %llu", name,
+                 (unsigned long long)r.highestmodseq, (unsigned long long)seq);
         if (r.uidvalidity == 0) fail(c, "mailbox '%s' has UIDVALIDITY 0", name);
         rc = check_messages(c, id, &r, name, seq);
     }
@@ -224,8 +226,12 @@ static int check_indexes(checker *c, uint64_t messages)
     }
     if (!rc) mdb_cursor_close(cur);
     if (rc) return rc;
-    if (names != messages) fail(c, "%llu file names for %llu messages", (unsigned long long)names, (unsigned long long)messages);
-    if (dups != messages) fail(c, "%llu duplicate-index entries for %llu messages", (unsigned long long)dups, (unsigned long long)messages);
+    if (names != messages)
+        fail(c, "%llu file names for %llu messages", (unsigned long long)names,
+             (unsigned long long)messages);
+    if (dups != messages)
+        fail(c, "%llu duplicate-index entries for %llu messages", (unsigned long long)dups,
+             (unsigned long long)messages);
     return 0;
 }
 
@@ -299,8 +305,8 @@ static int check_bodies(checker *c, store_check_counts *n)
              (unsigned long long)n->bodies, (size_t)bs.ms_entries, (size_t)is.ms_entries);
     uint64_t meta = st_meta_u64(c->t, "body_bytes", 0);
     if (meta != total)
-        fail(c, "the body byte total says %llu but the bodies hold %llu",
-             (unsigned long long)meta, (unsigned long long)total);
+        fail(c, "the body byte total says %llu but the bodies hold %llu", (unsigned long long)meta,
+             (unsigned long long)total);
     return 0;
 }
 
@@ -409,7 +415,8 @@ int store_backup(store *s, const char *dest, char *err, size_t errlen)
         chmod(to, 0600);
         char buf[8192];
         size_t got;
-        while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+        while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+            fwrite(buf, 1, got, out);
         fclose(in);
         if (fclose(out) != 0) {
             snprintf(err, errlen, "cannot write '%s': %s", to, strerror(errno));

@@ -47,7 +47,7 @@ struct store {
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
     char *dir;
-    int notify_fd;        /* the file written after each commit; watchers inotify it */
+    int notify_fd; /* the file written after each commit; watchers inotify it */
     bool rdonly;
     uint64_t msg_max;
     size_t mapsize;
@@ -61,9 +61,9 @@ struct store_txn {
     store *s;
     MDB_txn *txn;
     bool write;
-    bool map_full; /* a put hit MDB_MAP_FULL: store_write grows the map and runs again */
-    uint64_t seq;  /* change counter; writes raise it */
-    uint64_t seq0; /* its value when the txn began */
+    bool map_full;          /* a put hit MDB_MAP_FULL: store_write grows the map and runs again */
+    uint64_t seq;           /* change counter; writes raise it */
+    uint64_t seq0;          /* its value when the txn began */
     struct store_txn *next; /* in the store's pool of ended read transactions */
     MDB_cursor *cur[DB_COUNT]; /* read txns: one cursor per table for lookups, kept across
                                   reuse; a lookup near the last one stays on its page */

@@ -17,7 +17,8 @@ static int normalize(const char *name, char *out)
     int rc = store_mailbox_name_check(name, &why);
     if (rc) return rc;
     strcpy(out, name);
-    if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == 0 || out[5] == '/')) memcpy(out, "INBOX", 5);
+    if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == 0 || out[5] == '/'))
+        memcpy(out, "INBOX", 5);
     return 0;
 }
 
@@ -121,10 +122,16 @@ static int create_one(store_txn *w, uint32_t user_id, const char *norm, uint32_t
     int rc = st_feed_add(w, STORE_CH_MBOX_CREATE, user_id, id, 0, &seq);
     if (rc) return rc;
     int64_t now = st_now_ns();
-    mbox_rec r = {.user_id = user_id, .uidvalidity = uv, .uidnext = 1, .special_use = special_use,
-                  .highestmodseq = seq, .mtime_ns = now, .ctime_ns = now};
+    mbox_rec r = {.user_id = user_id,
+                  .uidvalidity = uv,
+                  .uidnext = 1,
+                  .special_use = special_use,
+                  .highestmodseq = seq,
+                  .mtime_ns = now,
+                  .ctime_ns = now};
     uint8_t k[NAMEKEY_MAX];
-    if ((rc = st_meta_put_u64(w, "next_mbox", id + 1)) || (rc = st_meta_put_u64(w, "last_uidvalidity", uv)) ||
+    if ((rc = st_meta_put_u64(w, "next_mbox", id + 1)) ||
+        (rc = st_meta_put_u64(w, "last_uidvalidity", uv)) ||
         (rc = st_put(w, DB_MBOXNAMES, k, namekey(k, user_id, norm), &id, 4)) ||
         (rc = st_mbox_put(w, id, &r, norm)))
         return rc;
@@ -222,7 +229,8 @@ int st_mbox_drop(store_txn *w, uint32_t user_id, const char *norm, int flags)
     if ((flags & STORE_DEL_IF_EMPTY) && r.messages > 0) return -ENOTEMPTY;
     uint8_t k[NAMEKEY_MAX], ik[4];
     put_be32(ik, id);
-    if ((rc = st_msgs_purge(w, id)) || (rc = st_del(w, DB_MBOXNAMES, k, namekey(k, user_id, norm))) ||
+    if ((rc = st_msgs_purge(w, id)) ||
+        (rc = st_del(w, DB_MBOXNAMES, k, namekey(k, user_id, norm))) ||
         (rc = st_del(w, DB_MBOXES, ik, 4)))
         return rc;
     return st_feed_add(w, STORE_CH_MBOX_DELETE, user_id, id, 0, NULL);
@@ -305,15 +313,18 @@ int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const
     rename_ctx rc_ = {0};
     char prefix[STORE_NAME_MAX + 2];
     snprintf(prefix, sizeof prefix, "%s/", f);
-    if ((rc = lookup_id(w, user_id, f, &id)) == 0 && (rc = collect(&rc_, &(store_mailbox){.id = id})) == 0)
+    if ((rc = lookup_id(w, user_id, f, &id)) == 0 &&
+        (rc = collect(&rc_, &(store_mailbox){.id = id})) == 0)
         rc = walk(w, user_id, prefix, collect, &rc_);
     for (size_t i = 0; rc == 0 && i < rc_.n; i++) {
         store_mailbox mb;
         char newname[STORE_NAME_MAX + 2];
         if ((rc = store_mailbox_get_id(w, rc_.ids[i], &mb)) != 0) break;
         int n = snprintf(newname, sizeof newname, "%s%s", t, mb.name + fl);
-        if (n > STORE_NAME_MAX) rc = -EINVAL;
-        else rc = rename_one(w, user_id, rc_.ids[i], newname);
+        if (n > STORE_NAME_MAX)
+            rc = -EINVAL;
+        else
+            rc = rename_one(w, user_id, rc_.ids[i], newname);
     }
     free(rc_.ids);
     return rc;

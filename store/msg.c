@@ -67,10 +67,17 @@ static int put_msg(store_txn *w, const store_msg *m)
     uint8_t k[8], v[MSGREC_MAX];
     size_t nl = strlen(m->filename), kl = m->keywords ? strlen(m->keywords) : 0;
     if (nl > STORE_COMPONENT_MAX || kl > STORE_KEYWORDS_MAX) return -EINVAL;
-    msg_rec r = {.flags = m->flags, .tz_min = m->tz_min, .name_len = (uint16_t)nl,
-                 .kw_len = (uint16_t)kl, .lines = m->lines, .modseq = m->modseq,
-                 .internaldate = m->internaldate, .savedate = m->savedate,
-                 .ctime_ns = m->ctime_ns, .size = m->size, .crlf_size = m->crlf_size};
+    msg_rec r = {.flags = m->flags,
+                 .tz_min = m->tz_min,
+                 .name_len = (uint16_t)nl,
+                 .kw_len = (uint16_t)kl,
+                 .lines = m->lines,
+                 .modseq = m->modseq,
+                 .internaldate = m->internaldate,
+                 .savedate = m->savedate,
+                 .ctime_ns = m->ctime_ns,
+                 .size = m->size,
+                 .crlf_size = m->crlf_size};
     memcpy(r.hash, m->body_hash, 32);
     r.body_id = m->body_id;
     memcpy(v, &r, sizeof r);
@@ -275,7 +282,8 @@ static int link_msg(store_txn *w, store_msg *m, int kind)
     if ((rc = st_feed_add(w, kind, r.user_id, m->mailbox_id, m->uid, &seq)) != 0) return rc;
     m->modseq = seq;
     uint8_t nk[4 + STORE_COMPONENT_MAX], dk[40];
-    if ((rc = put_msg(w, m)) || (rc = st_put(w, DB_NAMES, nk, namekey(nk, m->mailbox_id, m->filename), &m->uid, 4)))
+    if ((rc = put_msg(w, m)) ||
+        (rc = st_put(w, DB_NAMES, nk, namekey(nk, m->mailbox_id, m->filename), &m->uid, 4)))
         return rc;
     dupkey(dk, m->mailbox_id, m->body_hash, m->uid);
     if ((rc = st_put(w, DB_DUPS, dk, 40, "", 0)) != 0) return rc;
@@ -325,8 +333,11 @@ int store_msg_append(store_txn *w, uint32_t mailbox_id, const void *data, size_t
     int rc = st_mbox_get(w, mailbox_id, &r, NULL, 0);
     if (rc) return rc;
     if (r.uidnext == UINT32_MAX) return -ENOSPC;
-    store_msg m = {.mailbox_id = mailbox_id, .uid = r.uidnext, .flags = opt->flags & STORE_F_ALL,
-                   .tz_min = opt->tz_min, .size = len};
+    store_msg m = {.mailbox_id = mailbox_id,
+                   .uid = r.uidnext,
+                   .flags = opt->flags & STORE_F_ALL,
+                   .tz_min = opt->tz_min,
+                   .size = len};
     if (opt->prepared) {
         memcpy(m.body_hash, opt->prepared->hash, 32);
     } else {
@@ -396,8 +407,7 @@ int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid)
     dupkey(dk, mailbox_id, hash, uid);
     msgkey(k, mailbox_id, uid);
     uint64_t seq;
-    if ((rc = st_del(w, DB_NAMES, nk, nkl)) || (rc = st_del(w, DB_MSGS, k, 8)))
-        return rc;
+    if ((rc = st_del(w, DB_NAMES, nk, nkl)) || (rc = st_del(w, DB_MSGS, k, 8))) return rc;
     rc = st_del(w, DB_DUPS, dk, 40);
     if (rc && rc != -ENOENT) return rc;
     if ((rc = body_unref(w, hash)) != 0) return rc;
@@ -446,7 +456,8 @@ int store_msg_rename(store_txn *w, uint32_t mailbox_id, uint32_t uid, const char
     m.keywords = kw;
     m.ctime_ns = st_now_ns();
     /* a rename is not an IMAP-visible change, so the message's MODSEQ stays */
-    if ((rc = put_msg(w, &m)) || (rc = st_put(w, DB_NAMES, nk, namekey(nk, mailbox_id, name), &uid, 4)))
+    if ((rc = put_msg(w, &m)) ||
+        (rc = st_put(w, DB_NAMES, nk, namekey(nk, mailbox_id, name), &uid, 4)))
         return rc;
     r.mtime_ns = r.ctime_ns = m.ctime_ns;
     return st_mbox_put(w, mailbox_id, &r, mname);
@@ -500,8 +511,9 @@ int store_msg_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, int op,
     if (rc) return rc;
     if (unchangedsince && m.modseq > unchangedsince) return -ESTALE;
     flags &= STORE_F_ALL;
-    uint32_t nf = op == STORE_FLAGS_SET ? flags : op == STORE_FLAGS_ADD ? m.flags | flags
-                                                                          : m.flags & ~flags;
+    uint32_t nf = op == STORE_FLAGS_SET   ? flags
+                  : op == STORE_FLAGS_ADD ? m.flags | flags
+                                          : m.flags & ~flags;
     char kw[STORE_KEYWORDS_MAX + 1];
     if ((rc = merge_keywords(op, m.keywords, keywords, kw, sizeof kw)) != 0) return rc;
     if (nf == m.flags && strcmp(kw, m.keywords) == 0) {
@@ -515,8 +527,8 @@ int store_msg_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, int op,
     if ((rc = st_feed_add(w, STORE_CH_FLAGS, r.user_id, mailbox_id, uid, &seq)) != 0) return rc;
     char name[STORE_COMPONENT_MAX + 1];
     snprintf(name, sizeof name, "%s", m.filename);
-    if ((m.flags ^ nf) & STORE_F_SEEN) nf & STORE_F_SEEN ? r.unseen-- : r.unseen++;
-    if ((m.flags ^ nf) & STORE_F_DELETED) nf & STORE_F_DELETED ? r.deleted++ : r.deleted--;
+    if ((m.flags ^ nf) & STORE_F_SEEN) nf &STORE_F_SEEN ? r.unseen-- : r.unseen++;
+    if ((m.flags ^ nf) & STORE_F_DELETED) nf &STORE_F_DELETED ? r.deleted++ : r.deleted--;
     m.flags = nf;
     m.keywords = kw;
     m.filename = name;

@@ -14,16 +14,16 @@
 
 #include "store/internal.h"
 
-#define MAP_INITIAL (1ull << 30)   /* first map size; it doubles when full */
-#define MAP_LIMIT (1ull << 42)     /* 4 TiB: past this a write gets -ENOSPC */
-#define MAX_READERS 1024           /* LMDB reader slots: threads x processes */
-#define FEED_KEEP 1000000u         /* changes the feed keeps before trimming the oldest */
+#define MAP_INITIAL (1ull << 30) /* first map size; it doubles when full */
+#define MAP_LIMIT (1ull << 42)   /* 4 TiB: past this a write gets -ENOSPC */
+#define MAX_READERS 1024         /* LMDB reader slots: threads x processes */
+#define FEED_KEEP 1000000u       /* changes the feed keeps before trimming the oldest */
 #define NOTIFY_FILE "changes"
 #define READ_POOL_MAX 64 /* ended read transactions kept for reuse */
 
 static const char *const db_names[DB_COUNT] = {
-    "meta", "users", "mboxes", "mboxnames", "msgs", "names",
-    "bodyids", "bodies", "bodyinfo", "dups", "expunged", "changes",
+    "meta",    "users",  "mboxes",   "mboxnames", "msgs",     "names",
+    "bodyids", "bodies", "bodyinfo", "dups",      "expunged", "changes",
 };
 
 int64_t st_now_ns(void)
@@ -36,36 +36,57 @@ int64_t st_now_ns(void)
 const char *store_strerror(int rc)
 {
     switch (rc) {
-    case 0: return "success";
-    case -ENOENT: return "not found";
-    case -EEXIST: return "already exists";
-    case -ENOTEMPTY: return "not empty";
-    case -EINVAL: return "invalid name or argument";
-    case -EACCES: return "authentication failed";
-    case -EFBIG: return "message too large";
-    case -ENOSPC: return "no space left on the store's disk";
-    case -EPROTO: return "unknown store schema version";
-    case -EIO: return "store damaged or I/O error";
-    case -EROFS: return "store opened read-only";
-    case -ERANGE: return "change feed position too old";
-    case -ESTALE: return "message changed since the given modseq";
-    case -EPERM: return "operation not permitted";
-    default: return rc < 0 ? strerror(-rc) : mdb_strerror(rc);
+    case 0:
+        return "success";
+    case -ENOENT:
+        return "not found";
+    case -EEXIST:
+        return "already exists";
+    case -ENOTEMPTY:
+        return "not empty";
+    case -EINVAL:
+        return "invalid name or argument";
+    case -EACCES:
+        return "authentication failed";
+    case -EFBIG:
+        return "message too large";
+    case -ENOSPC:
+        return "no space left on the store's disk";
+    case -EPROTO:
+        return "unknown store schema version";
+    case -EIO:
+        return "store damaged or I/O error";
+    case -EROFS:
+        return "store opened read-only";
+    case -ERANGE:
+        return "change feed position too old";
+    case -ESTALE:
+        return "message changed since the given modseq";
+    case -EPERM:
+        return "operation not permitted";
+    default:
+        return rc < 0 ? strerror(-rc) : mdb_strerror(rc);
     }
 }
 
 int st_err(store_txn *t, int rc)
 {
     switch (rc) {
-    case 0: return 0;
-    case MDB_NOTFOUND: return -ENOENT;
-    case MDB_KEYEXIST: return -EEXIST;
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return -ENOENT;
+    case MDB_KEYEXIST:
+        return -EEXIST;
     case MDB_MAP_FULL:
         if (t) t->map_full = true;
         return -ENOSPC;
-    case MDB_TXN_FULL: return -EFBIG;
-    case MDB_BAD_VALSIZE: return -EINVAL;
-    case MDB_READERS_FULL: return -EAGAIN;
+    case MDB_TXN_FULL:
+        return -EFBIG;
+    case MDB_BAD_VALSIZE:
+        return -EINVAL;
+    case MDB_READERS_FULL:
+        return -EAGAIN;
     default:
         if (rc > 0 && rc < 4096) return -rc; /* a system errno, e.g. ENOSPC from the disk */
         return -EIO;
@@ -116,7 +137,8 @@ uint64_t st_meta_u64(store_txn *t, const char *key, uint64_t dflt)
     MDB_val v;
     uint64_t x = 0;
     if (st_get(t, DB_META, key, strlen(key), &v) != 0) return dflt;
-    if (v.mv_size == 8) memcpy(&x, v.mv_data, 8);
+    if (v.mv_size == 8)
+        memcpy(&x, v.mv_data, 8);
     else if (v.mv_size == 4) {
         uint32_t y;
         memcpy(&y, v.mv_data, 4);
@@ -135,8 +157,8 @@ int st_feed_add(store_txn *t, int kind, uint32_t user_id, uint32_t mailbox_id, u
                 uint64_t *seq)
 {
     uint8_t k[8];
-    change_rec c = {.kind = (uint8_t)kind, .user_id = user_id, .mailbox_id = mailbox_id,
-                    .uid = uid};
+    change_rec c = {
+        .kind = (uint8_t)kind, .user_id = user_id, .mailbox_id = mailbox_id, .uid = uid};
     put_be64(k, ++t->seq);
     int rc = st_put(t, DB_CHANGES, k, sizeof k, &c, sizeof c);
     if (rc == 0 && seq) *seq = t->seq;
@@ -181,7 +203,8 @@ static int env_open(const char *dir, bool rdonly, bool create, MDB_env **out, si
     if (env_map && atoll(env_map) > 0) size = (size_t)atoll(env_map);
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     if (stat(path, &st) == 0) {
-        while (size < (size_t)st.st_size + (size_t)st.st_size / 2) size *= 2;
+        while (size < (size_t)st.st_size + (size_t)st.st_size / 2)
+            size *= 2;
     } else if (!create) {
         mdb_env_close(env);
         snprintf(err, errlen, "no store at '%s': create one with 'mailfs init' or pass --store",
@@ -226,8 +249,10 @@ static int open_tables(store *s, bool create, char *err, size_t errlen)
         uint32_t ver = STORE_SCHEMA_VERSION;
         v.mv_size = sizeof ver, v.mv_data = &ver;
         rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
-        if (rc == 0) rc = mdb_txn_commit(txn);
-        else mdb_txn_abort(txn);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
         if (rc) goto err;
         return 0;
     }
@@ -297,8 +322,7 @@ int store_create(const char *dir, char *err, size_t errlen)
         return -ENAMETOOLONG;
     }
     if (access(path, F_OK) == 0) {
-        snprintf(err, errlen, "'%s' already holds a store: use it, or pick another directory",
-                 dir);
+        snprintf(err, errlen, "'%s' already holds a store: use it, or pick another directory", dir);
         return -EEXIST;
     }
     /* make the directory and missing parents, each 0700 */
@@ -505,8 +529,8 @@ int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
 
 /* ---- change feed ------------------------------------------------------------------------ */
 
-int store_changes_since(store_txn *t, uint64_t after,
-                        int (*cb)(void *ctx, const store_change *c), void *ctx)
+int store_changes_since(store_txn *t, uint64_t after, int (*cb)(void *ctx, const store_change *c),
+                        void *ctx)
 {
     if (after >= t->seq) return 0;
     uint64_t min = st_meta_u64(t, "feed_min", 1);
@@ -521,8 +545,11 @@ int store_changes_since(store_txn *t, uint64_t after,
     while (mrc == 0) {
         change_rec r;
         memcpy(&r, v.mv_data, sizeof r < v.mv_size ? sizeof r : v.mv_size);
-        store_change ch = {.seq = get_be64(k.mv_data), .kind = r.kind, .user_id = r.user_id,
-                           .mailbox_id = r.mailbox_id, .uid = r.uid};
+        store_change ch = {.seq = get_be64(k.mv_data),
+                           .kind = r.kind,
+                           .user_id = r.user_id,
+                           .mailbox_id = r.mailbox_id,
+                           .uid = r.uid};
         if ((rc = cb(ctx, &ch)) != 0) break;
         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
@@ -578,7 +605,8 @@ int store_wait_change(store *s, uint64_t after, int timeout_ms)
         if (timeout_ms >= 0) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            long spent =
+                (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
             if (spent >= timeout_ms) break;
             wait = timeout_ms - (int)spent;
         }

@@ -21,7 +21,8 @@
  *     -EIO        the store is damaged, or LMDB reported an unexpected error
  *     -EROFS      the store was opened read-only
  *     -ERANGE     a change feed position is older than the feed keeps (do a full resync)
- *   store_strerror() turns a code into text; for store_open/store_create, *err gets a full sentence.
+ *   store_strerror() turns a code into text; for store_open/store_create, *err gets a full
+ * sentence.
  * - Mailbox names are UTF-8 with '/' as the hierarchy delimiter. "INBOX" is matched
  *   case-insensitively and always stored as "INBOX".
  * - A store_txn is a read or a write transaction. Pointers returned inside a transaction (message
@@ -132,8 +133,8 @@ typedef struct store_mailbox {
     uint64_t highestmodseq; /* >= 1 always */
     uint32_t messages;
     uint32_t unseen;
-    uint32_t deleted; /* messages with \Deleted */
-    uint64_t bytes;   /* raw bytes of all messages */
+    uint32_t deleted;    /* messages with \Deleted */
+    uint64_t bytes;      /* raw bytes of all messages */
     uint64_t crlf_bytes; /* their sizes with bare LF counted as CRLF: sum of RFC822.SIZE */
     uint32_t special_use;
     bool subscribed;
@@ -169,16 +170,16 @@ typedef struct store_msg {
     uint32_t flags; /* STORE_F_* */
     int16_t tz_min; /* INTERNALDATE's zone, minutes east of UTC */
     uint64_t modseq;
-    int64_t internaldate; /* seconds since the epoch */
-    int64_t savedate;     /* seconds since the epoch */
-    int64_t ctime_ns;     /* last change of anything about the message (flags included) */
-    uint64_t size;        /* raw bytes, as stored */
-    uint64_t crlf_size;   /* bytes when every bare LF is sent as CRLF (RFC822.SIZE) */
-    uint32_t lines;       /* lines in the whole message */
+    int64_t internaldate;  /* seconds since the epoch */
+    int64_t savedate;      /* seconds since the epoch */
+    int64_t ctime_ns;      /* last change of anything about the message (flags included) */
+    uint64_t size;         /* raw bytes, as stored */
+    uint64_t crlf_size;    /* bytes when every bare LF is sent as CRLF (RFC822.SIZE) */
+    uint32_t lines;        /* lines in the whole message */
     uint8_t body_hash[32]; /* SHA-256 of the bytes */
     uint64_t body_id;      /* the shared body's id in the store */
-    const char *filename; /* the .eml name in the mount; valid until the txn ends */
-    const char *keywords; /* space-separated, "" if none; valid until the txn ends */
+    const char *filename;  /* the .eml name in the mount; valid until the txn ends */
+    const char *keywords;  /* space-separated, "" if none; valid until the txn ends */
 } store_msg;
 
 /* What an append computes from the bytes alone: made by store_msg_prepare() outside any
@@ -200,8 +201,8 @@ typedef struct store_append {
     const char *keywords; /* space-separated or NULL */
     int64_t internaldate; /* 0: now */
     int16_t tz_min;
-    const char *filename;   /* NULL: generated from the UID */
-    bool skip_duplicate;    /* -EEXIST if the mailbox already holds the same bytes */
+    const char *filename;           /* NULL: generated from the UID */
+    bool skip_duplicate;            /* -EEXIST if the mailbox already holds the same bytes */
     const store_prepared *prepared; /* store_msg_prepare() of the same bytes, or NULL */
 } store_append;
 
@@ -250,8 +251,7 @@ int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
  * STORE_F_* bits and a space-separated keyword list written to KW (KWLEN bytes).
  * -EINVAL (with *why) for an unknown \flag or a keyword with characters IMAP forbids;
  * -E2BIG if the keywords do not fit. */
-int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen,
-                      const char **why);
+int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen, const char **why);
 /* Formats flags and keywords as "\Seen \Flagged $Work" into BUF; returns the length, or the
  * length it would need (like snprintf). */
 size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen);
@@ -287,8 +287,8 @@ typedef struct store_change {
 
 /* Calls CB for each change with seq > AFTER, oldest first. -ERANGE if the feed no longer holds
  * everything after AFTER (the caller must resync from scratch). */
-int store_changes_since(store_txn *t, uint64_t after,
-                        int (*cb)(void *ctx, const store_change *c), void *ctx);
+int store_changes_since(store_txn *t, uint64_t after, int (*cb)(void *ctx, const store_change *c),
+                        void *ctx);
 
 /* A file descriptor that becomes readable (poll/epoll) after any commit to the store, from any
  * process. The caller owns it (close() it). After it wakes, call store_watch_drain() and then

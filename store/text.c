@@ -18,10 +18,14 @@ bool store_utf8_valid(const char *str, size_t n)
         }
         size_t len;
         unsigned cp;
-        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-        else return false;
+        if (c >= 0xc2 && c <= 0xdf)
+            len = 2, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            len = 3, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            len = 4, cp = c & 0x07;
+        else
+            return false;
         if (i + len > n) return false;
         for (size_t j = 1; j < len; j++) {
             if ((s[i + j] & 0xc0) != 0x80) return false;
@@ -46,20 +50,28 @@ int store_mailbox_name_check(const char *name, const char **why)
 {
     const char *w = NULL;
     size_t n = strlen(name);
-    if (n == 0) w = "the name is empty";
-    else if (n > STORE_NAME_MAX) w = "the name is longer than 1000 bytes";
-    else if (!store_utf8_valid(name, n)) w = "the name is not valid UTF-8";
-    else if (has_control(name, n)) w = "the name holds a control character";
-    else if (strpbrk(name, "*%")) w = "the name holds '*' or '%', which IMAP uses as wildcards";
-    else if (name[0] == '/' || name[n - 1] == '/') w = "the name starts or ends with '/'";
+    if (n == 0)
+        w = "the name is empty";
+    else if (n > STORE_NAME_MAX)
+        w = "the name is longer than 1000 bytes";
+    else if (!store_utf8_valid(name, n))
+        w = "the name is not valid UTF-8";
+    else if (has_control(name, n))
+        w = "the name holds a control character";
+    else if (strpbrk(name, "*%"))
+        w = "the name holds '*' or '%', which IMAP uses as wildcards";
+    else if (name[0] == '/' || name[n - 1] == '/')
+        w = "the name starts or ends with '/'";
     else {
         for (const char *p = name; *p;) {
             const char *e = strchr(p, '/');
             size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (len == 0) w = "the name holds an empty level ('//')";
+            if (len == 0)
+                w = "the name holds an empty level ('//')";
             else if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
                 w = "a level of the name is '.' or '..'";
-            else if (len > STORE_COMPONENT_MAX) w = "a level of the name is longer than 255 bytes";
+            else if (len > STORE_COMPONENT_MAX)
+                w = "a level of the name is longer than 255 bytes";
             if (w || !e) break;
             p = e + 1;
         }
@@ -110,7 +122,8 @@ static bool kw_has(const char *kw, size_t kwn, const char *k, size_t n)
 {
     for (size_t i = 0; i < kwn;) {
         size_t j = i;
-        while (j < kwn && kw[j] != ' ') j++;
+        while (j < kwn && kw[j] != ' ')
+            j++;
         if (j - i == n && strncasecmp(kw + i, k, n) == 0) return true;
         i = j + 1;
     }
@@ -124,17 +137,20 @@ int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen,
     *flags = 0;
     if (kwlen) kw[0] = 0;
     for (const char *p = text; *p && !w;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
         if (!*p) break;
         const char *e = p;
-        while (*e && *e != ' ' && *e != ',' && *e != '\t' && *e != '\n' && *e != '\r') e++;
+        while (*e && *e != ' ' && *e != ',' && *e != '\t' && *e != '\n' && *e != '\r')
+            e++;
         size_t n = (size_t)(e - p);
         if (*p == '\\') {
             size_t i;
             for (i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
                 if (strlen(sysflags[i].name) == n && strncasecmp(sysflags[i].name, p, n) == 0)
                     break;
-            if (i < sizeof sysflags / sizeof *sysflags) *flags |= sysflags[i].bit;
+            if (i < sizeof sysflags / sizeof *sysflags)
+                *flags |= sysflags[i].bit;
             else if (n == 7 && strncasecmp(p, "\\Recent", 7) == 0) {
                 /* session state, not stored: ignored */
             } else

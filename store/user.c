@@ -25,7 +25,8 @@
 static void hex(const uint8_t *b, size_t n, char *out)
 {
     static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) out[2 * i] = d[b[i] >> 4], out[2 * i + 1] = d[b[i] & 15];
+    for (size_t i = 0; i < n; i++)
+        out[2 * i] = d[b[i] >> 4], out[2 * i + 1] = d[b[i] & 15];
     out[2 * n] = 0;
 }
 
@@ -74,8 +75,7 @@ static int hash_password(const char *pw, char *out)
     if (rc) return rc;
     hex(salt, sizeof salt, sh);
     hex(h, sizeof h, hh);
-    snprintf(out, HASH_TEXT_MAX, "scrypt$%u$%u$%u$%s$%s", SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, sh,
-             hh);
+    snprintf(out, HASH_TEXT_MAX, "scrypt$%u$%u$%u$%s$%s", SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, sh, hh);
     return 0;
 }
 

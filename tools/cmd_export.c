@@ -17,18 +17,17 @@
 
 static void export_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mailfs export USER DEST [--format maildir|mbox] [--mailbox NAME]\n\n"
-            "maildir (default): DEST becomes a Maildir++ tree: INBOX in DEST itself, other\n"
-            "    mailboxes in DEST/.Name.Sub ('.' inside a level is written %%2E, '%%' as\n"
-            "    %%25). Flags and keywords go into the file names (keywords through\n"
-            "    dovecot-keywords, 26 per folder at most); file mtime is INTERNALDATE.\n"
-            "    With --mailbox, DEST is a plain maildir holding just that mailbox.\n"
-            "mbox: DEST is a directory with NAME.mbox per mailbox (Work/Projects.mbox),\n"
-            "    or with --mailbox the mbox file itself. mboxrd quoting. mbox keeps no\n"
-            "    flags except Status:/X-Status: headers already in a message, and cannot\n"
-            "    keep a missing final newline: use maildir for an exact copy.\n"
-            "Existing files in DEST are left alone; exporting into a non-empty maildir adds.\n");
+    fprintf(f, "usage: mailfs export USER DEST [--format maildir|mbox] [--mailbox NAME]\n\n"
+               "maildir (default): DEST becomes a Maildir++ tree: INBOX in DEST itself, other\n"
+               "    mailboxes in DEST/.Name.Sub ('.' inside a level is written %%2E, '%%' as\n"
+               "    %%25). Flags and keywords go into the file names (keywords through\n"
+               "    dovecot-keywords, 26 per folder at most); file mtime is INTERNALDATE.\n"
+               "    With --mailbox, DEST is a plain maildir holding just that mailbox.\n"
+               "mbox: DEST is a directory with NAME.mbox per mailbox (Work/Projects.mbox),\n"
+               "    or with --mailbox the mbox file itself. mboxrd quoting. mbox keeps no\n"
+               "    flags except Status:/X-Status: headers already in a message, and cannot\n"
+               "    keep a missing final newline: use maildir for an exact copy.\n"
+               "Existing files in DEST are left alone; exporting into a non-empty maildir adds.\n");
 }
 
 typedef struct exporter {
@@ -74,7 +73,8 @@ static int write_quoted(FILE *f, const char *p, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && p[j] == '>') j++;
+        while (j < n && p[j] == '>')
+            j++;
         if (n - j >= 5 && memcmp(p + j, "From ", 5) == 0) fputc('>', f);
         const char *eol = memchr(p + i, '\n', n - i);
         size_t l = eol ? (size_t)(eol - p) + 1 - i : n - i;
@@ -161,8 +161,10 @@ static int export_mailbox(exporter *ex, const store_mailbox *mb)
     chunk ch = {0};
     int rc;
     if (ex->mbox) {
-        if (ex->only) snprintf(path, sizeof path, "%s", ex->dest);
-        else snprintf(path, sizeof path, "%s/%s.mbox", ex->dest, mb->name);
+        if (ex->only)
+            snprintf(path, sizeof path, "%s", ex->dest);
+        else
+            snprintf(path, sizeof path, "%s/%s.mbox", ex->dest, mb->name);
         char *slash = strrchr(path, '/');
         if (slash && slash != path) {
             *slash = 0;
@@ -176,7 +178,8 @@ static int export_mailbox(exporter *ex, const store_mailbox *mb)
         return rc;
     }
     char folder[STORE_NAME_MAX * 3 + 2];
-    if (ex->only || strcmp(mb->name, "INBOX") == 0) snprintf(path, sizeof path, "%s", ex->dest);
+    if (ex->only || strcmp(mb->name, "INBOX") == 0)
+        snprintf(path, sizeof path, "%s", ex->dest);
     else {
         mailio_folder_encode(mb->name, folder, sizeof folder);
         snprintf(path, sizeof path, "%s/.%s", ex->dest, folder);
@@ -216,9 +219,12 @@ int cmd_export(cli *c, int argc, char **argv)
         if (cli_is_help(argv[i])) {
             export_usage(stdout);
             return EX_OK;
-        } else if ((!strcmp(argv[i], "--format") || !strcmp(argv[i], "--mailbox")) && i + 1 < argc) {
-            if (argv[i][2] == 'f') format = argv[++i];
-            else ex.only = argv[++i];
+        } else if ((!strcmp(argv[i], "--format") || !strcmp(argv[i], "--mailbox")) &&
+                   i + 1 < argc) {
+            if (argv[i][2] == 'f')
+                format = argv[++i];
+            else
+                ex.only = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("export: unknown option or missing value '%s': see 'mailfs export --help'",
                       argv[i]);
@@ -275,9 +281,11 @@ int cmd_export(cli *c, int argc, char **argv)
             continue;
         }
         if (rc == 0) rc = export_mailbox(&ex, &mb);
-        if (rc) cli_error("export: mailbox '%s' into '%s': %s", ex.names[i], ex.dest, strerror(-rc));
+        if (rc)
+            cli_error("export: mailbox '%s' into '%s': %s", ex.names[i], ex.dest, strerror(-rc));
     }
-    for (size_t i = 0; i < ex.nnames; i++) free(ex.names[i]);
+    for (size_t i = 0; i < ex.nnames; i++)
+        free(ex.names[i]);
     free(ex.names);
     store_close(&ex.s);
     if (rc) return cli_exit_code(rc) == EX_SOFTWARE ? EX_CANTCREAT : cli_exit_code(rc);

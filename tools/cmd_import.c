@@ -22,22 +22,21 @@
 
 static void import_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mailfs import USER PATH... [--mailbox NAME] [--verbose]\n\n"
-            "Imports mail into USER's mailboxes. Each PATH may be:\n"
-            "  a Maildir (cur/ new/): into NAME (default INBOX); Maildir++ subfolders\n"
-            "      (.Sent, .Work.Projects) and nested maildirs (Work/Projects/cur) become\n"
-            "      mailboxes beside it (under NAME when --mailbox is given); flags and\n"
-            "      keywords come from the file names and dovecot-keywords\n"
-            "  an mbox file (starts with 'From '): mboxrd '>From' unquoting, Content-Length\n"
-            "      framing when present, flags from Status:/X-Status:\n"
-            "  a message file (.eml or any other file)\n"
-            "  a directory of the above; without --mailbox, a file NAME.mbox goes into\n"
-            "      mailbox NAME (path below the directory, so Work/Projects.mbox works)\n\n"
-            "A message whose exact bytes are already in the target mailbox is skipped and\n"
-            "counted as a duplicate, so importing the same input twice adds nothing.\n"
-            "Missing mailboxes are created. Messages are committed durably in batches;\n"
-            "--verbose prints a line per committed batch.\n");
+    fprintf(f, "usage: mailfs import USER PATH... [--mailbox NAME] [--verbose]\n\n"
+               "Imports mail into USER's mailboxes. Each PATH may be:\n"
+               "  a Maildir (cur/ new/): into NAME (default INBOX); Maildir++ subfolders\n"
+               "      (.Sent, .Work.Projects) and nested maildirs (Work/Projects/cur) become\n"
+               "      mailboxes beside it (under NAME when --mailbox is given); flags and\n"
+               "      keywords come from the file names and dovecot-keywords\n"
+               "  an mbox file (starts with 'From '): mboxrd '>From' unquoting, Content-Length\n"
+               "      framing when present, flags from Status:/X-Status:\n"
+               "  a message file (.eml or any other file)\n"
+               "  a directory of the above; without --mailbox, a file NAME.mbox goes into\n"
+               "      mailbox NAME (path below the directory, so Work/Projects.mbox works)\n\n"
+               "A message whose exact bytes are already in the target mailbox is skipped and\n"
+               "counted as a duplicate, so importing the same input twice adds nothing.\n"
+               "Missing mailboxes are created. Messages are committed durably in batches;\n"
+               "--verbose prints a line per committed batch.\n");
 }
 
 typedef struct item {
@@ -58,8 +57,8 @@ typedef struct batch {
     struct importer *im;
     item *items;
     size_t n, bytes;
-    int rc;                   /* the commit's result */
-    const char *bad_mailbox;  /* the mailbox that could not be created */
+    int rc;                  /* the commit's result */
+    const char *bad_mailbox; /* the mailbox that could not be created */
     /* what the commit did; recomputed each time the write runs (it may run again) */
     uint64_t msgs, msg_bytes, dups, big;
 } batch;
@@ -70,12 +69,12 @@ typedef struct importer {
     uint32_t user;
     bool verbose, tty;
     batch b[2];
-    int fill;         /* the batch being filled */
-    bool committing;  /* b[!fill] is being committed by `committer` */
+    int fill;        /* the batch being filled */
+    bool committing; /* b[!fill] is being committed by `committer` */
     pthread_t committer;
     /* what was committed */
     uint64_t msgs, msg_bytes, dups, too_big, unreadable;
-    int failed; /* a store error that stopped the import */
+    int failed;                 /* a store error that stopped the import */
     uint64_t in_total, in_done; /* input bytes, for the progress bar */
 } importer;
 
@@ -86,8 +85,8 @@ static void progress(importer *im, bool final)
     if (pct > 100) pct = 100;
     int bar = (int)(pct / 5);
     fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %" PRIu64 " messages, %.1f MB%s", bar,
-            "####################", 20 - bar, "", pct, im->msgs,
-            (double)im->msg_bytes / 1e6, final ? "\n" : "");
+            "####################", 20 - bar, "", pct, im->msgs, (double)im->msg_bytes / 1e6,
+            final ? "\n" : "");
     fflush(stderr);
 }
 
@@ -109,14 +108,20 @@ static int batch_write(store_txn *w, void *ctx)
             }
             cur_name = it->mailbox, cur_id = mb.id;
         }
-        store_append opt = {.flags = it->flags, .keywords = it->keywords,
-                            .internaldate = it->date, .skip_duplicate = true,
+        store_append opt = {.flags = it->flags,
+                            .keywords = it->keywords,
+                            .internaldate = it->date,
+                            .skip_duplicate = true,
                             .prepared = &it->prep};
         int rc = store_msg_append(w, cur_id, it->data, it->len, &opt, NULL);
-        if (rc == -EEXIST) b->dups++;
-        else if (rc == -EFBIG) b->big++;
-        else if (rc) return rc;
-        else b->msgs++, b->msg_bytes += it->len;
+        if (rc == -EEXIST)
+            b->dups++;
+        else if (rc == -EFBIG)
+            b->big++;
+        else if (rc)
+            return rc;
+        else
+            b->msgs++, b->msg_bytes += it->len;
     }
     return 0;
 }
@@ -147,8 +152,7 @@ static int account(importer *im, batch *b)
     int rc = b->rc;
     if (rc) {
         if (b->bad_mailbox)
-            cli_error("import: cannot create mailbox '%s': %s", b->bad_mailbox,
-                      store_strerror(rc));
+            cli_error("import: cannot create mailbox '%s': %s", b->bad_mailbox, store_strerror(rc));
         else
             cli_error("import: cannot store messages: %s (%" PRIu64 " messages were committed "
                       "before this and are kept)",
@@ -219,8 +223,12 @@ static int add(importer *im, const char *data, size_t len, char *owned, uint32_t
         b = &im->b[im->fill];
     }
     item *it = &b->items[b->n];
-    *it = (item){.data = data, .len = len, .owned = owned, .flags = flags,
-                 .keywords = kw && *kw ? strdup(kw) : NULL, .date = date,
+    *it = (item){.data = data,
+                 .len = len,
+                 .owned = owned,
+                 .flags = flags,
+                 .keywords = kw && *kw ? strdup(kw) : NULL,
+                 .date = date,
                  .mailbox = strdup(mailbox)};
     int rc = store_msg_prepare(data, len, &it->prep);
     if (rc || !it->mailbox) {
@@ -399,7 +407,8 @@ static char **list_dir(const char *dir, size_t *count)
 
 static void free_list(char **names)
 {
-    for (size_t i = 0; names && names[i]; i++) free(names[i]);
+    for (size_t i = 0; names && names[i]; i++)
+        free(names[i]);
     free(names);
 }
 
@@ -426,8 +435,10 @@ static int import_maildir_files(importer *im, const char *path, const char *mail
                 if (names[ahead][0] != '.') {
                     snprintf(file, sizeof file, "%s/%s", dir, names[ahead]);
                     fd = open(file, O_RDONLY | O_CLOEXEC);
-                    if (fd < 0) fd = -errno;
-                    else posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+                    if (fd < 0)
+                        fd = -errno;
+                    else
+                        posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
                 }
                 ring[ahead % PREFETCH] = fd;
             }
@@ -473,8 +484,10 @@ static int import_maildir(importer *im, const char *path, const char *mailbox, b
             continue;
         if (e[0] == '.') {
             mailio_folder_decode(e + 1, dec, sizeof dec);
-            if (pp_top) snprintf(name, sizeof name, "%s", dec);
-            else snprintf(name, sizeof name, "%s/%s", mailbox, dec);
+            if (pp_top)
+                snprintf(name, sizeof name, "%s", dec);
+            else
+                snprintf(name, sizeof name, "%s/%s", mailbox, dec);
         } else {
             snprintf(name, sizeof name, "%s/%s", mailbox, e);
         }
@@ -485,8 +498,10 @@ static int import_maildir(importer *im, const char *path, const char *mailbox, b
             im->unreadable++;
             continue;
         }
-        if (e[0] == '.') rc = import_maildir_files(im, sub, name);
-        else rc = import_maildir(im, sub, name, false);
+        if (e[0] == '.')
+            rc = import_maildir_files(im, sub, name);
+        else
+            rc = import_maildir(im, sub, name, false);
     }
     free_list(names);
     return rc;
@@ -510,8 +525,10 @@ static int import_dir(importer *im, const char *path, const char *rel, const cha
         struct stat st;
         if (lstat(sub, &st) != 0 || names[i][0] == '.') continue;
         if (S_ISDIR(st.st_mode)) {
-            if (is_maildir(sub)) rc = import_maildir(im, sub, mailbox, false);
-            else rc = import_dir(im, sub, subrel, mailbox, by_name, depth + 1);
+            if (is_maildir(sub))
+                rc = import_maildir(im, sub, mailbox, false);
+            else
+                rc = import_dir(im, sub, subrel, mailbox, by_name, depth + 1);
         } else if (S_ISREG(st.st_mode)) {
             size_t l = strlen(subrel);
             if (by_name && l > 5 && strcmp(subrel + l - 5, ".mbox") == 0) {
@@ -617,12 +634,15 @@ int cmd_import(cli *c, int argc, char **argv)
     }
     bool mem = im.b[0].items && im.b[1].items;
     if (im.tty)
-        for (int i = 0; i < np; i++) im.in_total += input_size(paths[i], 0);
+        for (int i = 0; i < np; i++)
+            im.in_total += input_size(paths[i], 0);
     const char *target = mailbox ? mailbox : "INBOX";
     for (int i = 0; i < np && rc == 0 && mem; i++) {
         if (is_dir(paths[i])) {
-            if (is_maildir(paths[i])) rc = import_maildir(&im, paths[i], target, mailbox == NULL);
-            else rc = import_dir(&im, paths[i], "", target, mailbox == NULL, 0);
+            if (is_maildir(paths[i]))
+                rc = import_maildir(&im, paths[i], target, mailbox == NULL);
+            else
+                rc = import_dir(&im, paths[i], "", target, mailbox == NULL, 0);
         } else {
             rc = import_file(&im, paths[i], target, 0, NULL);
         }

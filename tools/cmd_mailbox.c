@@ -23,9 +23,9 @@ static const char *special_use_name(uint32_t su)
     static const struct {
         uint32_t bit;
         const char *name;
-    } t[] = {{STORE_SU_ALL, "\\All"},         {STORE_SU_ARCHIVE, "\\Archive"},
-             {STORE_SU_DRAFTS, "\\Drafts"},   {STORE_SU_FLAGGED, "\\Flagged"},
-             {STORE_SU_JUNK, "\\Junk"},       {STORE_SU_SENT, "\\Sent"},
+    } t[] = {{STORE_SU_ALL, "\\All"},       {STORE_SU_ARCHIVE, "\\Archive"},
+             {STORE_SU_DRAFTS, "\\Drafts"}, {STORE_SU_FLAGGED, "\\Flagged"},
+             {STORE_SU_JUNK, "\\Junk"},     {STORE_SU_SENT, "\\Sent"},
              {STORE_SU_TRASH, "\\Trash"}};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (su & t[i].bit) return t[i].name;
@@ -50,9 +50,12 @@ static int mailbox_write(store_txn *w, void *ctx)
 {
     mailbox_op *op = ctx;
     switch (op->what) {
-    case 'c': return store_mailbox_create(w, op->user, op->a, 0, NULL);
-    case 'd': return store_mailbox_delete(w, op->user, op->a, 0);
-    default: return store_mailbox_rename(w, op->user, op->a, op->b);
+    case 'c':
+        return store_mailbox_create(w, op->user, op->a, 0, NULL);
+    case 'd':
+        return store_mailbox_delete(w, op->user, op->a, 0);
+    default:
+        return store_mailbox_rename(w, op->user, op->a, op->b);
     }
 }
 
@@ -68,10 +71,13 @@ int cmd_mailbox(cli *c, int argc, char **argv)
         int args;
     } verbs[] = {{"list", 'l', 3}, {"create", 'c', 4}, {"delete", 'd', 4}, {"rename", 'r', 5}};
     size_t v = 0;
-    while (argc >= 2 && v < sizeof verbs / sizeof *verbs && strcmp(verbs[v].verb, argv[1])) v++;
+    while (argc >= 2 && v < sizeof verbs / sizeof *verbs && strcmp(verbs[v].verb, argv[1]))
+        v++;
     if (argc < 2 || v == sizeof verbs / sizeof *verbs) {
-        if (argc >= 2) cli_error("mailbox: unknown action '%s': use list, create, delete or rename", argv[1]);
-        else mailbox_usage(stderr);
+        if (argc >= 2)
+            cli_error("mailbox: unknown action '%s': use list, create, delete or rename", argv[1]);
+        else
+            mailbox_usage(stderr);
         return EX_USAGE;
     }
     if (argc != verbs[v].args) {
@@ -105,17 +111,26 @@ int cmd_mailbox(cli *c, int argc, char **argv)
     }
     store_close(&s);
     switch (rc) {
-    case 0: return EX_OK;
-    case -ENOENT: cli_error("mailbox %s: user '%s' has no mailbox '%s'", argv[1], argv[2], argv[3]); break;
+    case 0:
+        return EX_OK;
+    case -ENOENT:
+        cli_error("mailbox %s: user '%s' has no mailbox '%s'", argv[1], argv[2], argv[3]);
+        break;
     case -EEXIST:
         cli_error("mailbox %s: mailbox '%s' already exists", argv[1], argc > 4 ? argv[4] : argv[3]);
         break;
     case -ENOTEMPTY:
-        cli_error("mailbox %s: '%s' has child mailboxes: delete or move them first", argv[1], argv[3]);
+        cli_error("mailbox %s: '%s' has child mailboxes: delete or move them first", argv[1],
+                  argv[3]);
         break;
-    case -EPERM: cli_error("mailbox %s: INBOX cannot be deleted", argv[1]); break;
-    case -EINVAL: cli_error("mailbox %s: cannot move '%s' into itself", argv[1], argv[3]); break;
-    default: cli_error("mailbox %s: %s", argv[1], store_strerror(rc));
+    case -EPERM:
+        cli_error("mailbox %s: INBOX cannot be deleted", argv[1]);
+        break;
+    case -EINVAL:
+        cli_error("mailbox %s: cannot move '%s' into itself", argv[1], argv[3]);
+        break;
+    default:
+        cli_error("mailbox %s: %s", argv[1], store_strerror(rc));
     }
     return cli_exit_code(rc);
 }

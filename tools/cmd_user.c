@@ -13,15 +13,14 @@
 
 static void user_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mailfs user add NAME       add a user (with INBOX, Drafts, Sent, Trash,\n"
-            "                                  Junk and Archive)\n"
-            "       mailfs user passwd NAME    set a user's password\n"
-            "       mailfs user del NAME       delete a user and all their mail\n"
-            "       mailfs user list           list users\n\n"
-            "The password is asked for twice on a terminal; otherwise it is the first line\n"
-            "of standard input. User names are 1-64 characters of A-Z a-z 0-9 . _ @ + -\n"
-            "(not starting with '.').\n");
+    fprintf(f, "usage: mailfs user add NAME       add a user (with INBOX, Drafts, Sent, Trash,\n"
+               "                                  Junk and Archive)\n"
+               "       mailfs user passwd NAME    set a user's password\n"
+               "       mailfs user del NAME       delete a user and all their mail\n"
+               "       mailfs user list           list users\n\n"
+               "The password is asked for twice on a terminal; otherwise it is the first line\n"
+               "of standard input. User names are 1-64 characters of A-Z a-z 0-9 . _ @ + -\n"
+               "(not starting with '.').\n");
 }
 
 /* Reads one line from standard input (no echo on a terminal). Returns 0 or an exit code. */
@@ -50,7 +49,8 @@ static int read_line(const char *prompt, char *buf, size_t len)
         cli_error("the password is longer than %d bytes", PASSWORD_MAX - 2);
         return EX_DATAERR;
     }
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
     return 0;
 }
 
@@ -83,9 +83,12 @@ static int user_write(store_txn *w, void *ctx)
 {
     user_op *op = ctx;
     switch (op->what) {
-    case 'a': return store_user_add(w, op->name, op->pw);
-    case 'p': return store_user_passwd(w, op->name, op->pw);
-    default: return store_user_del(w, op->name);
+    case 'a':
+        return store_user_add(w, op->name, op->pw);
+    case 'p':
+        return store_user_passwd(w, op->name, op->pw);
+    default:
+        return store_user_del(w, op->name);
     }
 }
 
@@ -108,9 +111,10 @@ int cmd_user(cli *c, int argc, char **argv)
     }
     const char *verb = argv[1];
     bool list = strcmp(verb, "list") == 0;
-    int what = strcmp(verb, "add") == 0 ? 'a' : strcmp(verb, "passwd") == 0 ? 'p'
-                                              : strcmp(verb, "del") == 0    ? 'd'
-                                                                            : 0;
+    int what = strcmp(verb, "add") == 0      ? 'a'
+               : strcmp(verb, "passwd") == 0 ? 'p'
+               : strcmp(verb, "del") == 0    ? 'd'
+                                             : 0;
     if (!list && !what) {
         cli_error("user: unknown action '%s': use add, passwd, del or list", verb);
         return EX_USAGE;
@@ -147,8 +151,10 @@ int cmd_user(cli *c, int argc, char **argv)
             rc = store_user_lookup(t, argv[2], &id);
             store_read_end(&t);
         }
-        if (what == 'a' && rc == 0) rc = -EEXIST;
-        else if (what == 'a' && rc == -ENOENT) rc = 0;
+        if (what == 'a' && rc == 0)
+            rc = -EEXIST;
+        else if (what == 'a' && rc == -ENOENT)
+            rc = 0;
         if (rc == 0 && (rc = read_password(pw)) != 0) {
             store_close(&s);
             return rc;

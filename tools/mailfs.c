@@ -43,18 +43,27 @@ bool cli_is_help(const char *arg)
 int cli_exit_code(int rc)
 {
     switch (rc) {
-    case 0: return EX_OK;
-    case -ENOENT: return EX_NOINPUT;
-    case -EINVAL: return EX_DATAERR;
-    case -EEXIST: return EX_CANTCREAT;
+    case 0:
+        return EX_OK;
+    case -ENOENT:
+        return EX_NOINPUT;
+    case -EINVAL:
+        return EX_DATAERR;
+    case -EEXIST:
+        return EX_CANTCREAT;
     case -EACCES:
-    case -EPERM: return EX_NOPERM;
-    case -EPROTO: return EX_CONFIG;
+    case -EPERM:
+        return EX_NOPERM;
+    case -EPROTO:
+        return EX_CONFIG;
     case -ENOSPC:
     case -EAGAIN:
-    case -ENOMEM: return EX_TEMPFAIL;
-    case -EIO: return EX_IOERR;
-    default: return EX_SOFTWARE;
+    case -ENOMEM:
+        return EX_TEMPFAIL;
+    case -EIO:
+        return EX_IOERR;
+    default:
+        return EX_SOFTWARE;
     }
 }
 

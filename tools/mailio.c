@@ -30,7 +30,8 @@ void mailio_keywords_load(mailio_keywords *k, const char *dir)
 int mailio_keywords_save(const mailio_keywords *k, const char *dir)
 {
     bool any = false;
-    for (int i = 0; i < MAILIO_KEYWORDS_MAX; i++) any |= k->names[i] != NULL;
+    for (int i = 0; i < MAILIO_KEYWORDS_MAX; i++)
+        any |= k->names[i] != NULL;
     if (!any) return 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/dovecot-keywords", dir);
@@ -43,7 +44,8 @@ int mailio_keywords_save(const mailio_keywords *k, const char *dir)
 
 void mailio_keywords_free(mailio_keywords *k)
 {
-    for (int i = 0; i < MAILIO_KEYWORDS_MAX; i++) free(k->names[i]);
+    for (int i = 0; i < MAILIO_KEYWORDS_MAX; i++)
+        free(k->names[i]);
     memset(k, 0, sizeof *k);
 }
 
@@ -55,8 +57,8 @@ static void kw_append(char *kw, size_t kwlen, const char *name)
     memcpy(kw + n, name, l + 1);
 }
 
-void mailio_maildir_flags(const char *filename, const mailio_keywords *k, uint32_t *flags,
-                          char *kw, size_t kwlen)
+void mailio_maildir_flags(const char *filename, const mailio_keywords *k, uint32_t *flags, char *kw,
+                          size_t kwlen)
 {
     *flags = 0;
     kw[0] = 0;
@@ -65,14 +67,27 @@ void mailio_maildir_flags(const char *filename, const mailio_keywords *k, uint32
     if (!info) return;
     for (const char *p = info + 3; *p; p++) {
         switch (*p) {
-        case 'D': *flags |= STORE_F_DRAFT; break;
-        case 'F': *flags |= STORE_F_FLAGGED; break;
-        case 'P': kw_append(kw, kwlen, "$Forwarded"); break;
-        case 'R': *flags |= STORE_F_ANSWERED; break;
-        case 'S': *flags |= STORE_F_SEEN; break;
-        case 'T': *flags |= STORE_F_DELETED; break;
+        case 'D':
+            *flags |= STORE_F_DRAFT;
+            break;
+        case 'F':
+            *flags |= STORE_F_FLAGGED;
+            break;
+        case 'P':
+            kw_append(kw, kwlen, "$Forwarded");
+            break;
+        case 'R':
+            *flags |= STORE_F_ANSWERED;
+            break;
+        case 'S':
+            *flags |= STORE_F_SEEN;
+            break;
+        case 'T':
+            *flags |= STORE_F_DELETED;
+            break;
         default:
-            if (*p >= 'a' && *p <= 'z' && k->names[*p - 'a']) kw_append(kw, kwlen, k->names[*p - 'a']);
+            if (*p >= 'a' && *p <= 'z' && k->names[*p - 'a'])
+                kw_append(kw, kwlen, k->names[*p - 'a']);
         }
     }
 }
@@ -96,15 +111,18 @@ int mailio_maildir_info(uint32_t flags, const char *keywords, mailio_keywords *k
         }
         int idx = -1;
         for (int i = 0; i < MAILIO_KEYWORDS_MAX; i++) {
-            if (k->names[i] && strcmp(k->names[i], name) == 0) idx = i;
+            if (k->names[i] && strcmp(k->names[i], name) == 0)
+                idx = i;
             else if (!k->names[i] && idx < 0) {
                 k->names[i] = strdup(name);
                 idx = i;
             }
             if (idx >= 0 && k->names[idx] && strcmp(k->names[idx], name) == 0) break;
         }
-        if (idx < 0) lost++;
-        else used[idx] = true;
+        if (idx < 0)
+            lost++;
+        else
+            used[idx] = true;
     }
     /* Maildir wants the letters in ASCII order: upper case first */
     if (flags & STORE_F_DRAFT) letters[n++] = 'D';
@@ -124,10 +142,14 @@ void mailio_folder_encode(const char *mailbox, char *out, size_t outlen)
 {
     size_t n = 0;
     for (const char *p = mailbox; *p && n + 4 < outlen; p++) {
-        if (*p == '.') memcpy(out + n, "%2E", 3), n += 3;
-        else if (*p == '%') memcpy(out + n, "%25", 3), n += 3;
-        else if (*p == '/') out[n++] = '.';
-        else out[n++] = *p;
+        if (*p == '.')
+            memcpy(out + n, "%2E", 3), n += 3;
+        else if (*p == '%')
+            memcpy(out + n, "%25", 3), n += 3;
+        else if (*p == '/')
+            out[n++] = '.';
+        else
+            out[n++] = *p;
     }
     out[n] = 0;
 }
@@ -136,10 +158,14 @@ void mailio_folder_decode(const char *folder, char *out, size_t outlen)
 {
     size_t n = 0;
     for (const char *p = folder; *p && n + 1 < outlen; p++) {
-        if (p[0] == '%' && p[1] == '2' && (p[2] == 'E' || p[2] == 'e')) out[n++] = '.', p += 2;
-        else if (p[0] == '%' && p[1] == '2' && p[2] == '5') out[n++] = '%', p += 2;
-        else if (*p == '.') out[n++] = '/';
-        else out[n++] = *p;
+        if (p[0] == '%' && p[1] == '2' && (p[2] == 'E' || p[2] == 'e'))
+            out[n++] = '.', p += 2;
+        else if (p[0] == '%' && p[1] == '2' && p[2] == '5')
+            out[n++] = '%', p += 2;
+        else if (*p == '.')
+            out[n++] = '/';
+        else
+            out[n++] = *p;
     }
     out[n] = 0;
 }
@@ -155,7 +181,8 @@ static int64_t from_line_date(const char *p, size_t len)
     char line[256];
     snprintf(line, sizeof line, "%.*s", (int)(len < 255 ? len : 255), p);
     char *rest = strchr(line + 5, ' ');
-    while (rest && *rest == ' ') rest++;
+    while (rest && *rest == ' ')
+        rest++;
     if (!rest) return 0;
     struct tm tm = {0};
     const char *end = strptime(rest, "%a %b %d %H:%M:%S %Y", &tm);
@@ -175,9 +202,11 @@ static bool header_value(const char *p, size_t len, const char *name, const char
         if (l == 0 || (l == 1 && p[i] == '\r')) return false; /* end of the header block */
         if (l > nl && strncasecmp(p + i, name, nl) == 0 && p[i + nl] == ':') {
             size_t s = i + nl + 1;
-            while (s < line_end && (p[s] == ' ' || p[s] == '\t')) s++;
+            while (s < line_end && (p[s] == ' ' || p[s] == '\t'))
+                s++;
             size_t e = line_end;
-            while (e > s && (p[e - 1] == '\r' || p[e - 1] == ' ')) e--;
+            while (e > s && (p[e - 1] == '\r' || p[e - 1] == ' '))
+                e--;
             *v = p + s, *vlen = e - s;
             return true;
         }
@@ -192,7 +221,8 @@ static bool next_line_is_header(const char *p, size_t len)
     const char *eol = memchr(p, '\n', len);
     if (!eol) return false;
     size_t i = (size_t)(eol - p) + 1, s = i;
-    while (i < len && (isalnum((unsigned char)p[i]) || p[i] == '-' || p[i] == '_')) i++;
+    while (i < len && (isalnum((unsigned char)p[i]) || p[i] == '-' || p[i] == '_'))
+        i++;
     return i > s && i < len && p[i] == ':';
 }
 
@@ -203,8 +233,10 @@ static bool from_line_valid(const char *p, size_t len)
     if (next_line_is_header(p, len)) return true;
     size_t i = 5;
     if (len < 5 || memcmp(p, "From ", 5) != 0) return false;
-    while (i < len && p[i] != ' ' && p[i] != '\n') i++; /* the sender */
-    while (i < len && p[i] == ' ') i++;
+    while (i < len && p[i] != ' ' && p[i] != '\n')
+        i++; /* the sender */
+    while (i < len && p[i] == ' ')
+        i++;
     /* weekday and month: three letters each, then the day and a time */
     for (int word = 0; word < 2; word++) {
         if (len - i < 4 || !isupper((unsigned char)p[i]) || !islower((unsigned char)p[i + 1]) ||
@@ -212,13 +244,29 @@ static bool from_line_valid(const char *p, size_t len)
             return false;
         i += 4;
     }
-    while (i < len && p[i] == ' ') i++;
+    while (i < len && p[i] == ' ')
+        i++;
     size_t d = i;
-    while (i < len && isdigit((unsigned char)p[i])) i++;
+    while (i < len && isdigit((unsigned char)p[i]))
+        i++;
     if (i == d || i - d > 2 || i >= len || p[i] != ' ') return false;
     i++;
     return len - i >= 5 && isdigit((unsigned char)p[i]) && isdigit((unsigned char)p[i + 1]) &&
            p[i + 2] == ':' && isdigit((unsigned char)p[i + 3]);
+}
+
+/* True if a From_ line that looks real (a date, or a header line after it) starts inside the
+ * message text MAP[START, END). */
+static bool crosses_from_line(const char *map, size_t len, size_t start, size_t end)
+{
+    for (size_t q = start; q < end;) {
+        const char *hit = memmem(map + q, end - q, "\nFrom ", 6);
+        if (!hit) return false;
+        size_t nl = (size_t)(hit - map);
+        if (nl + 1 < end && from_line_valid(map + nl + 1, len - nl - 1)) return true;
+        q = nl + 1;
+    }
+    return false;
 }
 
 bool mailio_mbox_next(const char *map, size_t len, size_t *pos, mailio_mbox_msg *out)
@@ -231,7 +279,9 @@ bool mailio_mbox_next(const char *map, size_t len, size_t *pos, mailio_mbox_msg 
     out->date = from_line_date(map + p, start - p);
     out->data = map + start;
     out->quoted = true;
-    /* Content-Length framing (Solaris-style mboxes), used only if it lands on a boundary */
+    /* Content-Length framing (Solaris-style mboxes), used only if it lands on a From_ line at
+     * the start of a line (or the end) and does not reach past a From_ line with a date: a
+     * message's own header must not split it or swallow the next one. */
     const char *v;
     size_t vl;
     if (header_value(map + start, len - start, "Content-Length", &v, &vl) && vl > 0 && vl < 20) {
@@ -241,17 +291,22 @@ bool mailio_mbox_next(const char *map, size_t len, size_t *pos, mailio_mbox_msg 
         unsigned long long cl = strtoull(num, &endp, 10);
         const char *hdr_end = NULL;
         for (size_t i = start; i + 1 < len; i++) {
-            if (map[i] == '\n' && (map[i + 1] == '\n' ||
-                                   (map[i + 1] == '\r' && i + 2 < len && map[i + 2] == '\n'))) {
+            if (map[i] == '\n' &&
+                (map[i + 1] == '\n' || (map[i + 1] == '\r' && i + 2 < len && map[i + 2] == '\n'))) {
                 hdr_end = map + i + (map[i + 1] == '\n' ? 2 : 3);
                 break;
             }
         }
-        if (*endp == 0 && hdr_end && cl <= (unsigned long long)(map + len - hdr_end)) {
+        if (isdigit((unsigned char)num[0]) && *endp == 0 && hdr_end &&
+            cl <= (unsigned long long)(map + len - hdr_end)) {
             size_t end = (size_t)(hdr_end - map) + (size_t)cl, next = end;
-            if (next < len && map[next] == '\n') next++;
-            else if (next + 1 < len && map[next] == '\r' && map[next + 1] == '\n') next += 2;
-            if (next == len || mailio_is_mbox(map + next, len - next)) {
+            if (next < len && map[next] == '\n')
+                next++;
+            else if (next + 1 < len && map[next] == '\r' && map[next + 1] == '\n')
+                next += 2;
+            bool line_start = next == len || (next > start && map[next - 1] == '\n');
+            if (line_start && !crosses_from_line(map, len, start, end) &&
+                (next == len || mailio_is_mbox(map + next, len - next))) {
                 out->len = end - start;
                 out->quoted = false;
                 *pos = next;
@@ -267,8 +322,10 @@ bool mailio_mbox_next(const char *map, size_t len, size_t *pos, mailio_mbox_msg 
         if (!hit) {
             size_t end = len;
             /* the blank line that ends the last message belongs to the mbox */
-            if (end - start >= 2 && map[end - 1] == '\n' && map[end - 2] == '\n') end--;
-            else if (end - start >= 4 && !memcmp(map + end - 4, "\r\n\r\n", 4)) end -= 2;
+            if (end - start >= 2 && map[end - 1] == '\n' && map[end - 2] == '\n')
+                end--;
+            else if (end - start >= 4 && !memcmp(map + end - 4, "\r\n\r\n", 4))
+                end -= 2;
             out->len = end - start;
             *pos = len;
             return true;
@@ -302,7 +359,8 @@ bool mailio_mbox_next(const char *map, size_t len, size_t *pos, mailio_mbox_msg 
 static bool quoted_from(const char *p, size_t len)
 {
     size_t i = 0;
-    while (i < len && p[i] == '>') i++;
+    while (i < len && p[i] == '>')
+        i++;
     return i > 0 && len - i >= 5 && memcmp(p + i, "From ", 5) == 0;
 }
 

@@ -22,8 +22,8 @@ void mailio_keywords_free(mailio_keywords *k);
 
 /* Parses the info part of a Maildir file name ("...:2,FRS" or "...!2,FRS") into STORE_F_* bits
  * and a space-separated keyword list in KW (KWLEN bytes). Names without info give 0 and "". */
-void mailio_maildir_flags(const char *filename, const mailio_keywords *k, uint32_t *flags,
-                          char *kw, size_t kwlen);
+void mailio_maildir_flags(const char *filename, const mailio_keywords *k, uint32_t *flags, char *kw,
+                          size_t kwlen);
 /* Formats the ":2,..." suffix for FLAGS and KEYWORDS, adding new keywords to K; returns the
  * number of keywords that did not fit in K's 26 letters (they are left out). */
 int mailio_maildir_info(uint32_t flags, const char *keywords, mailio_keywords *k, char *out,
@@ -37,14 +37,16 @@ void mailio_folder_decode(const char *folder, char *out, size_t outlen);
 typedef struct mailio_mbox_msg {
     const char *data; /* the message, still >From-quoted unless `quoted` is false */
     size_t len;
-    bool quoted;      /* mboxrd quoting may be present (no Content-Length framing used) */
-    int64_t date;     /* from the From_ line; 0 if it does not parse */
+    bool quoted;  /* mboxrd quoting may be present (no Content-Length framing used) */
+    int64_t date; /* from the From_ line; 0 if it does not parse */
 } mailio_mbox_msg;
 
 /* True if the LEN bytes at P start like an mbox (a "From " line). */
 bool mailio_is_mbox(const char *p, size_t len);
 /* Finds the message starting at *POS (which points at its "From " line) and advances *POS to
- * the next "From " line or to LEN. Returns false at the end. */
+ * the next "From " line or to LEN. Returns false at the end. A Content-Length field frames the
+ * message only if it ends at the start of a From_ line (or the end) and no From_ line with a
+ * date lies inside, so a message's own header can neither split it nor swallow the next one. */
 bool mailio_mbox_next(const char *map, size_t len, size_t *pos, mailio_mbox_msg *out);
 /* Removes one '>' from every line of the form >+From  (mboxrd). OUT must hold LEN bytes;
  * returns the new length. */

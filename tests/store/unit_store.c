@@ -20,10 +20,11 @@ static int passed, failed;
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
-        if (cond) passed++;                                                                        \
+        if (cond)                                                                                  \
+            passed++;                                                                              \
         else {                                                                                     \
             failed++;                                                                              \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                               \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                 \
             printf(__VA_ARGS__);                                                                   \
             printf("\n");                                                                          \
         }                                                                                          \
@@ -234,7 +235,8 @@ static void test_messages(void)
     store_mailbox mb = get_mbox(s, uid_alice, "INBOX", &rc);
     CHECK(mb.messages == 2 && mb.unseen == 1 && mb.uidnext == 3, "counts %u %u %u", mb.messages,
           mb.unseen, mb.uidnext);
-    CHECK(mb.bytes == strlen(m1) + strlen("Subject: two\r\n\r\nbody\r\n"), "bytes %llu", (unsigned long long)mb.bytes);
+    CHECK(mb.bytes == strlen(m1) + strlen("Subject: two\r\n\r\nbody\r\n"), "bytes %llu",
+          (unsigned long long)mb.bytes);
     CHECK(mb.highestmodseq > inbox.highestmodseq, "modseq rises");
 
     store_txn *t;
@@ -272,8 +274,11 @@ static void test_messages(void)
     CHECK(store_write(s, w_append, &dup) == -EEXIST, "skip duplicate");
 
     /* flags */
-    op f = {.mbox_id = inbox.id, .uid = a, .flags_op = STORE_FLAGS_ADD,
-            .flags = STORE_F_SEEN | STORE_F_FLAGGED, .kw = "$Work Later"};
+    op f = {.mbox_id = inbox.id,
+            .uid = a,
+            .flags_op = STORE_FLAGS_ADD,
+            .flags = STORE_F_SEEN | STORE_F_FLAGGED,
+            .kw = "$Work Later"};
     CHECK(store_write(s, w_flags, &f) == 0, "add flags");
     CHECK(f.out.flags == (STORE_F_SEEN | STORE_F_FLAGGED) && !strcmp(f.out.keywords, "$Work Later"),
           "flags %x kw '%s'", f.out.flags, f.out.keywords);
@@ -391,8 +396,8 @@ static void test_mailboxes_and_feed(void)
               counts[STORE_CH_MBOX_DELETE] == 2 && counts[STORE_CH_APPEND] == 5 &&
               counts[STORE_CH_EXPUNGE] == 2,
           "feed counts create=%d rename=%d delete=%d append=%d expunge=%d",
-          counts[STORE_CH_MBOX_CREATE], counts[STORE_CH_MBOX_RENAME],
-          counts[STORE_CH_MBOX_DELETE], counts[STORE_CH_APPEND], counts[STORE_CH_EXPUNGE]);
+          counts[STORE_CH_MBOX_CREATE], counts[STORE_CH_MBOX_RENAME], counts[STORE_CH_MBOX_DELETE],
+          counts[STORE_CH_APPEND], counts[STORE_CH_EXPUNGE]);
     CHECK(seq1 > seq0, "seq rises");
 
     /* a watcher fd becomes readable after a commit */
