@@ -175,6 +175,7 @@ imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa,
         }
         SSL_set_accept_state(c->ssl);
         c->tls = c->handshaking = true;
+        c->handshake_deadline_ms = imap_now_ms() + (int64_t)srv->opt.tls_timeout_s * 1000;
     }
     greet(c);
     if (srv->opt.verbose)
@@ -275,7 +276,7 @@ static int client_fill(imap_client *c)
 }
 
 /* Writes what it can; returns 0, or -1 when the connection is gone. */
-static int client_flush(imap_client *c)
+static int flush_out(imap_client *c)
 {
     c->ssl_write_wants_read = false;
     while (c->out.len > 0) {
@@ -308,6 +309,18 @@ static int client_flush(imap_client *c)
         imap_buf_free(&c->out);
     }
     return 0;
+}
+
+/* Sends what it can; keeps the clock of output that waits for a client that does not read. */
+static int client_flush(imap_client *c)
+{
+    size_t before = c->out.len;
+    int64_t now = imap_now_ms();
+    if (!c->out_waiting && before > 0) c->out_waiting = true, c->out_progress_ms = now;
+    int rc = flush_out(c);
+    if (c->out.len < before) c->out_progress_ms = now;
+    if (c->out.len == 0) c->out_waiting = false;
+    return rc;
 }
 
 static void rearm(imap_client *c, bool hs_wants_write)
@@ -516,6 +529,7 @@ static void start_tls_now(imap_client *c)
     }
     SSL_set_accept_state(c->ssl);
     c->tls = c->handshaking = true;
+    c->handshake_deadline_ms = imap_now_ms() + (int64_t)c->srv->opt.tls_timeout_s * 1000;
     c->in.len = 0;
 }
 
@@ -600,6 +614,33 @@ void imap_client_bye(imap_client *c, const char *text)
 
 void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
 {
+    if (c->handshaking) {
+        /* a client that trickles its handshake must not hold a connection for long */
+        if (now >= c->handshake_deadline_ms) {
+            if (c->srv->opt.verbose)
+                fprintf(stderr, "mailfs: imap: %s did not finish its TLS handshake in %u s; "
+                                "disconnecting\n",
+                        c->addr, c->srv->opt.tls_timeout_s);
+            c->dead = true;
+            imap_client_kick(c);
+            return;
+        }
+        if (c->handshake_deadline_ms < *next) *next = c->handshake_deadline_ms;
+        return;
+    }
+    if (c->out_waiting) {
+        /* answers pile up (capped by the output limit) and the client takes none of them */
+        int64_t limit = c->out_progress_ms + (int64_t)c->srv->opt.write_timeout_s * 1000;
+        if (now >= limit) {
+            if (c->srv->opt.verbose)
+                fprintf(stderr, "mailfs: imap: %s took no output for %u s; disconnecting\n",
+                        c->addr, c->srv->opt.write_timeout_s);
+            c->dead = true;
+            imap_client_kick(c);
+            return;
+        }
+        if (limit < *next) *next = limit;
+    }
     if (c->wait == IMAP_WAIT_AUTHING) return;
     if (c->wait == IMAP_WAIT_DELAY) {
         if (now >= c->delay_until_ms) {

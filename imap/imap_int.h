@@ -165,6 +165,9 @@ struct imap_client {
     unsigned cmd_flags; /* the flags of the waiting or running command */
     int64_t delay_until_ms;
     int64_t keepalive_ms; /* next "* OK Still here" in IDLE */
+    int64_t handshake_deadline_ms; /* a TLS handshake still going then is dropped */
+    bool out_waiting;              /* output is pending... */
+    int64_t out_progress_ms;       /* ...and the client last took some of it then */
     int64_t last_input_ms;
     imap_auth_job *auth_job; /* the password check in flight */
     imap_cont_fn *cont;

@@ -57,6 +57,8 @@ int imap_server_new(store *s, const imap_server_options *opt, imap_server **out,
     if (opt) srv->opt = *opt;
     if (!srv->opt.max_clients) srv->opt.max_clients = 10000;
     if (!srv->opt.keepalive_s) srv->opt.keepalive_s = 150; /* NAT drops silent flows in 5-15 min */
+    if (!srv->opt.tls_timeout_s) srv->opt.tls_timeout_s = 30;
+    if (!srv->opt.write_timeout_s) srv->opt.write_timeout_s = 120;
     if (!srv->opt.max_clients_per_addr) srv->opt.max_clients_per_addr = 100;
     if (!srv->opt.loops) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

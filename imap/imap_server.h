@@ -19,6 +19,8 @@ typedef struct imap_server_options {
     unsigned max_clients_per_addr; /* 0: 100 */
     bool verbose;                  /* log connections to stderr */
     unsigned keepalive_s;          /* "* OK Still here" interval in IDLE; 0: 150 s */
+    unsigned tls_timeout_s;        /* a TLS handshake not done by then is dropped; 0: 30 s */
+    unsigned write_timeout_s;      /* a client taking no output that long is dropped; 0: 120 s */
     unsigned loops;                /* event loops (threads); 0: one per online CPU, at most 16 */
 } imap_server_options;
 

@@ -19,7 +19,8 @@ static void serve_usage(FILE *f)
 {
     fprintf(f, "usage: mailfs serve [--imap ADDR:PORT]... [--imaps ADDR:PORT]...\n"
                "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n"
-               "                    [--loops N] [--idle-keepalive SECONDS] [--verbose]\n\n"
+               "                    [--loops N] [--idle-keepalive SECONDS] [--tls-timeout SECONDS]\n"
+               "                    [--write-timeout SECONDS] [--verbose]\n\n"
                "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
                "the TLS certificate without dropping connections.\n\n"
                "options:\n"
@@ -29,6 +30,9 @@ static void serve_usage(FILE *f)
                "  --tls-key FILE     private key (PEM); default STORE/tls/key.pem\n"
                "  --mount USER:DIR   also show USER's mail on DIR (repeatable)\n"
                "  --idle-keepalive SECONDS  \"* OK Still here\" interval in IDLE (default 150)\n"
+               "  --tls-timeout SECONDS  drop a client whose TLS handshake takes longer (default 30)\n"
+               "  --write-timeout SECONDS  drop a client that takes none of its pending answers\n"
+               "                     for that long (default 120)\n"
                "  --loops N          event loops (threads); default one per CPU\n"
                "  --verbose          log connections and logins\n"
                "  --help             this text\n\n"
@@ -66,6 +70,22 @@ int cmd_serve(cli *c, int argc, char **argv)
                 return EX_USAGE;
             }
             opt.keepalive_s = (unsigned)v;
+        } else if (strcmp(a, "--tls-timeout") == 0 && has_val) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 3600) {
+                cli_error("serve: bad --tls-timeout '%s': give seconds from 1 to 3600", argv[i]);
+                return EX_USAGE;
+            }
+            opt.tls_timeout_s = (unsigned)v;
+        } else if (strcmp(a, "--write-timeout") == 0 && has_val) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 3600) {
+                cli_error("serve: bad --write-timeout '%s': give seconds from 1 to 3600", argv[i]);
+                return EX_USAGE;
+            }
+            opt.write_timeout_s = (unsigned)v;
         } else if (!has_val && (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0 ||
                                 strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0 ||
                                 strcmp(a, "--mount") == 0)) {
