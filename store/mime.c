@@ -19,23 +19,30 @@
  *   Dovecot). The CRLF (or LF) before a boundary line belongs to the boundary, not to the part.
  * - A message (the top level or an encapsulated one) is MIME when it has MIME-Version or
  *   Content-Type (Dovecot's default); otherwise its Content-* fields are ignored. Parts of a
- *   multipart are always MIME. For every field the first occurrence wins (also for ENVELOPE).
+ *   multipart are always MIME. For every field the first occurrence wins, except that repeated
+ *   address fields of ENVELOPE (From, To, Cc...) are merged into one list and the last
+ *   Content-Disposition wins, as in Dovecot.
  * - Header values are unfolded by dropping CR, LF and NUL bytes; leading and trailing blanks are
- *   trimmed. Encoded words (RFC 2047) are passed through undecoded. RFC 2231 parameter
- *   sections (name*0, name*1*) are merged into one parameter but stay encoded, as in Dovecot.
+ *   trimmed, except in ENVELOPE's date, in-reply-to and message-id, which are sent as written
+ *   (less the blanks after the colon), as Dovecot does. Encoded words (RFC 2047) are passed
+ *   through undecoded. RFC 2231 parameter sections (name*0, name*1*) are merged into one
+ *   parameter but stay encoded, as in Dovecot.
  * - Addresses follow RFC 5322 with groups ((NIL NIL "group" NIL) ... (NIL NIL NIL NIL)), routes
  *   and obsolete forms. As in Dovecot, a missing mailbox or domain is filled in as
- *   "MISSING_MAILBOX" / "MISSING_DOMAIN" (so a NIL host always means a group), words without
- *   '@' become a display name, a comment after a bare addr-spec is its display name, and an
- *   empty Sender or Reply-To falls back to From.
+ *   "MISSING_MAILBOX" / "MISSING_DOMAIN" (so a NIL host always means a group), a local part
+ *   without '@' is a mailbox without domain, other words without '@' become a display name, a
+ *   comment after a bare addr-spec is its display name, what follows a domain up to the next
+ *   ',' is skipped, and an empty Sender or Reply-To falls back to From.
  * - Case: types, subtypes, parameter names and values are rendered as written in the message
  *   (RFC 3501's examples show upper case, but Dovecot sends what the message says; clients must
- *   compare case-insensitively). Defaults are written in lower case as Dovecot does:
+ *   compare case-insensitively), except that a message/rfc822 part is always "message" "rfc822"
+ *   (Dovecot's rule). Defaults are written in lower case as Dovecot does:
  *   "text" "plain", ("charset" "us-ascii"), "7bit", "message" "rfc822" inside multipart/digest.
  * - Strings are quoted ("..." with \" and \\) unless they contain CR, LF, NUL or 8-bit bytes,
  *   have more than 4 characters to escape, or are longer than MIME_QUOTED_MAX: then a literal
  *   {n}\r\n is used. Subjects and display names have runs of blanks squeezed to one space first
- *   (Dovecot sends such modified strings as literals; we quote them when we can, same content).
+ *   and, like Dovecot, are literals whenever that or anything else changed them (NUL, CR, LF,
+ *   TAB, '"', '\\', 8-bit, leading, trailing or doubled blanks: see humans_would_modify).
  * - Limits: a header field is kept up to MIME_MAX_FIELD bytes for the summary (the rest is
  *   ignored, offsets stay exact); boundaries nest MIME_MAX_DEPTH deep (deeper multiparts are
  *   opaque leaves); at most MIME_MAX_PARTS parts (then boundaries are no longer recognised and the
@@ -171,11 +178,11 @@ static void buf_addc(struct buf *b, char c)
     buf_add(b, &c, 1);
 }
 
-/* Appends S as an IMAP string: quoted when allowed, a literal otherwise. */
-static void buf_istr(struct buf *b, const char *s, size_t n)
+/* Appends S as an IMAP string: quoted when allowed (and not FORCE_LIT), a literal otherwise. */
+static void buf_istr_lit(struct buf *b, const char *s, size_t n, bool force_lit)
 {
     size_t esc = 0;
-    bool lit = n > MIME_QUOTED_MAX;
+    bool lit = n > MIME_QUOTED_MAX || (force_lit && n > 0);
     for (size_t i = 0; i < n && !lit; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '\r' || c == '\n' || c == 0 || c >= 0x80)
@@ -198,6 +205,11 @@ static void buf_istr(struct buf *b, const char *s, size_t n)
     buf_addc(b, '"');
 }
 
+static void buf_istr(struct buf *b, const char *s, size_t n)
+{
+    buf_istr_lit(b, s, n, false);
+}
+
 static void buf_istrz(struct buf *b, const char *s)
 {
     buf_istr(b, s, strlen(s));
@@ -206,6 +218,26 @@ static void buf_istrz(struct buf *b, const char *s)
 static void buf_nstr(struct buf *b, const char *rendered)
 {
     buf_adds(b, rendered ? rendered : "NIL");
+}
+
+/* True when Dovecot's imap_append_string_for_humans() would change S (NUL, CR, LF, TAB, '"',
+ * '\\', 8-bit bytes, leading, trailing or repeated blanks) and so send it as a literal. */
+static bool humans_would_modify(const char *s, size_t n)
+{
+    bool lead = true, last_lwsp = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0 || c == '\r' || c == '\n' || c == '\t' || c == '"' || c == '\\' || c >= 0x80)
+            return true;
+        if (c == ' ') {
+            if (last_lwsp) return true;
+            last_lwsp = true;
+        } else {
+            last_lwsp = false;
+            lead = false;
+        }
+    }
+    return last_lwsp && n > 0 && !lead;
 }
 
 /* Squeezes runs of blanks to one space and trims both ends ("for humans"). */
@@ -317,20 +349,21 @@ static size_t lex_token(const char *v, size_t n, size_t *i)
     return *i - s;
 }
 
-/* Reads a quoted string at v[*i] == '"' into OUT (unescaped). */
-static void lex_quoted(const char *v, size_t n, size_t *i, struct buf *out)
+/* Reads a quoted string at v[*i] == '"' into OUT (unescaped); false when it is not closed. */
+static bool lex_quoted(const char *v, size_t n, size_t *i, struct buf *out)
 {
     (*i)++;
     while (*i < n) {
         char c = v[*i];
         (*i)++;
-        if (c == '"') return;
+        if (c == '"') return true;
         if (c == '\\' && *i < n) {
             c = v[*i];
             (*i)++;
         }
         buf_addc(out, c);
     }
+    return false;
 }
 
 #define MIME_MAX_PARAMS 128
@@ -515,7 +548,11 @@ static void parse_params(const char *v, size_t n, size_t i, struct buf *out, boo
         buf_add(&text, v + ns, nl);
         p->val_off = text.len;
         if (i < n && v[i] == '"') {
-            lex_quoted(v, n, &i, &text);
+            if (!lex_quoted(v, n, &i, &text)) { /* not closed: no value, as in Dovecot */
+                text.len = p->name_off;
+                np--;
+                break;
+            }
         } else {
             size_t vs = i;
             while (i < n && v[i] != ';' && !is_wsp((unsigned char)v[i]))
@@ -631,9 +668,10 @@ static void emit_addr(struct buf *out, const struct buf *name, const char *route
         struct buf h = {0};
         buf_add(&h, name->d, name->len);
         if (!h.oom) {
+            bool lit = humans_would_modify(h.d, h.len);
             h.len = humanize(h.d, h.len);
             if (h.len > 0)
-                buf_istr(out, h.d, h.len);
+                buf_istr_lit(out, h.d, h.len, lit);
             else
                 buf_adds(out, "NIL");
         } else {
@@ -661,15 +699,23 @@ static void emit_addr(struct buf *out, const struct buf *name, const char *route
     buf_addc(out, ')');
 }
 
-/* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. */
+/* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. The
+ * domain is atoms joined by dots: what follows it up to the stop (as in "a@b <c@d>" or
+ * "a@b c@d") is skipped, and the address is a@b, as in Dovecot. */
 static int read_domain(struct lexer *l, struct buf *dom, struct buf *comment, bool angle)
 {
+    bool junk = false, after_atom = false;
     for (;;) {
         int t = lex_next(l);
         if (t == T_END) return t;
         if (t == T_SPECIAL) {
             if (l->special == ',' || l->special == ';' || (angle && l->special == '>')) return t;
-            if (l->special == '.') buf_addc(dom, '.');
+            if (l->special == '.' && !junk) {
+                buf_addc(dom, '.');
+                after_atom = false;
+            } else if (dom->len > 0) {
+                junk = true;
+            }
             continue;
         }
         if (t == T_COMMENT) {
@@ -679,7 +725,10 @@ static int read_domain(struct lexer *l, struct buf *dom, struct buf *comment, bo
             }
             continue;
         }
+        if (after_atom) junk = true;
+        if (junk) continue;
         buf_add(dom, l->tok.d ? l->tok.d : "", l->tok.len);
+        after_atom = true;
     }
 }
 
@@ -807,9 +856,14 @@ static size_t render_addresses(const char *v, size_t n, struct buf *out)
             if (st == T_END) break;
             continue;
         }
-        /* ',' ';' or the end: words without '@' are a name without an address (as in
-         * current Dovecot) */
-        if (phrase.len > 0) {
+        /* ',' ';' or the end: a local part without '@' ("postmaster", "nsb (Nathaniel
+         * Borenstein)") is a mailbox without a domain, as in Dovecot; other words without '@'
+         * are a name without an address */
+        if (phrase.len > 0 && !local_done && local.len > 0) {
+            emit_addr(out, comment.len ? &comment : NULL, NULL, local.d, local.len,
+                      "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
+            count++;
+        } else if (phrase.len > 0) {
             emit_addr(out, &phrase, NULL, "MISSING_MAILBOX", strlen("MISSING_MAILBOX"),
                       "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
             count++;
@@ -897,12 +951,20 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
     } else if (nlen == 8 && strncasecmp(name, "location", 8) == 0) {
         if (!e->loc) e->loc = keep_istr(p, v, n);
     } else if (nlen == 11 && strncasecmp(name, "disposition", 11) == 0) {
-        if (e->seen_disp) return;
+        /* as in Dovecot, the last Content-Disposition wins, and one without a usable token
+         * (empty, an encoded word) is ("" NIL) */
+        if (e->seen_disp) {
+            p->text_used -=
+                (e->disp ? strlen(e->disp) : 0) + (e->disp_params ? strlen(e->disp_params) : 0);
+            free(e->disp);
+            free(e->disp_params);
+            e->disp = e->disp_params = NULL;
+        }
+        e->seen_disp = true;
         skip_cfws(v, n, &i);
         size_t ts = i, tl = lex_token(v, n, &i);
-        if (tl == 0) return;
-        e->seen_disp = true;
         e->disp = keep_istr(p, v + ts, tl);
+        if (tl == 0) return;
         struct buf b = {0};
         parse_params(v, n, i, &b, NULL, NULL, 0, NULL);
         if (b.len > 0)
@@ -943,21 +1005,39 @@ static int env_field(const char *name, size_t nlen)
     return -1;
 }
 
-static void field_envelope(store_mime_parser *p, struct ent *e, int k, char *v, size_t n)
+/* RAW_MOD: the value as written (folded) is one Dovecot changes for humans (see
+ * humans_would_modify); the subject is then sent as a literal, as Dovecot does. */
+static void field_envelope(store_mime_parser *p, struct ent *e, int k, char *v, size_t n,
+                           bool raw_mod)
 {
-    if (e->env_seen & (1u << k)) return;
+    bool addr = k == ENV_FROM || k == ENV_SENDER || k == ENV_REPLY_TO || k == ENV_TO ||
+                k == ENV_CC || k == ENV_BCC;
+    if ((e->env_seen & (1u << k)) && !addr) return;
     e->env_seen |= (uint16_t)(1u << k);
     struct buf b = {0};
-    if (k == ENV_FROM || k == ENV_SENDER || k == ENV_REPLY_TO || k == ENV_TO || k == ENV_CC ||
-        k == ENV_BCC) {
+    if (addr) {
+        /* a repeated address field adds its addresses to the list, as in Dovecot */
+        const char *old = e->env[k];
+        size_t oldlen = old ? strlen(old) : 0;
+        if (oldlen >= 2) buf_add(&b, old, oldlen - 1); /* without its ')' */
+        size_t start = b.len;
         if (render_addresses(v, n, &b) == 0) {
             free(b.d);
             if (b.oom) p->err = -ENOMEM;
             return;
         }
+        if (oldlen >= 2 && !b.oom) { /* drop the new list's '(' */
+            memmove(b.d + start, b.d + start + 1, b.len - start);
+            b.len--;
+        }
+        if (old) {
+            p->text_used -= oldlen;
+            free(e->env[k]);
+            e->env[k] = NULL;
+        }
     } else if (k == ENV_SUBJECT) {
         n = humanize(v, n);
-        buf_istr(&b, v, n);
+        buf_istr_lit(&b, v, n, raw_mod);
     } else {
         buf_istr(&b, v, n);
     }
@@ -981,22 +1061,39 @@ static void field_process(store_mime_parser *p, struct ent *e)
     bool content = nlen > 8 && strncasecmp(f, "content-", 8) == 0;
     int ek = e->is_msg ? env_field(f, nlen) : -1;
     if (!content && ek < 0) return;
-    /* unfold in place: drop CR, LF and NUL, trim blanks */
     char *v = colon + 1;
     size_t vn = n - (size_t)(v - f), o = 0;
+    bool raw_mod = false;
+    if (ek == ENV_SUBJECT) {
+        /* as Dovecot's header parser gives it: leading blanks and the final line end cut */
+        size_t a = 0, z = vn;
+        while (a < z && is_wsp((unsigned char)v[a]))
+            a++;
+        if (z > a && v[z - 1] == '\n') z--;
+        if (z > a && v[z - 1] == '\r') z--;
+        raw_mod = humans_would_modify(v + a, z - a);
+    }
+    size_t lead = 0; /* blanks before the value on the field's first line */
+    while (lead < vn && is_wsp((unsigned char)v[lead]))
+        lead++;
+    /* unfold in place: drop CR, LF and NUL, trim blanks */
     for (size_t i = 0; i < vn; i++) {
         char c = v[i];
         if (c != '\r' && c != '\n' && c != '\0') v[o++] = c;
     }
-    size_t s = 0;
+    size_t s = 0, full = o;
     while (s < o && is_wsp((unsigned char)v[s]))
         s++;
     while (o > s && is_wsp((unsigned char)v[o - 1]))
         o--;
     if (content)
         field_content(p, e, f + 8, nlen - 8, v + s, o - s);
+    else if (ek == ENV_DATE || ek == ENV_IRT || ek == ENV_MSGID)
+        /* sent as written, as Dovecot does: only the first line's leading blanks go, so a
+         * folded "In-Reply-To:\r\n <id>" keeps its blank and trailing blanks stay */
+        field_envelope(p, e, ek, v + lead, full > lead ? full - lead : 0, false);
     else
-        field_envelope(p, e, ek, v + s, o - s);
+        field_envelope(p, e, ek, v + s, o - s, raw_mod);
 }
 
 /* ---------- entities ---------- */
@@ -1144,13 +1241,10 @@ static int boundary_match(store_mime_parser *p, uint64_t content_len, bool *is_c
             *is_close = true;
             return (int)k;
         }
-        bool ok = !p->line_overflow_nonws;
-        for (size_t j = r; j < avail && ok; j++)
-            if (!is_wsp(p->linebuf[j]) && p->linebuf[j] != '\r') ok = false;
-        if (ok) {
-            *is_close = false;
-            return (int)k;
-        }
+        /* RFC 2046 5.1.1: "it is sufficient that the boundary appear in its entirety following
+         * the CRLF"; what follows it on the line is ignored (Dovecot does the same) */
+        *is_close = false;
+        return (int)k;
     }
     return -1;
 }
@@ -1203,7 +1297,8 @@ static void handle_line(store_mime_parser *p, bool has_lf, bool crlf)
         bool is_close = false;
         int k = boundary_match(p, content_len, &is_close);
         if (k >= 0) {
-            boundary_hit(p, k, is_close, next);
+            /* a boundary as the unterminated last line starts no part (as in Dovecot) */
+            boundary_hit(p, k, is_close || !has_lf, next);
             return;
         }
     }
@@ -1341,6 +1436,9 @@ void store_mime_parser_free(store_mime_parser **pp)
 /* ---------- rendering ---------- */
 
 #define EMPTY_BODY "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)"
+/* the same with extension data (md5 disposition language location), as Dovecot sends it */
+#define EMPTY_BODY_EXT                                                                             \
+    "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)"
 #define EMPTY_ENVELOPE "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
 
 static void render_envelope(struct buf *b, const struct ent *e)
@@ -1403,7 +1501,7 @@ static void render_body(struct buf *b, const store_mime_parser *p, uint32_t idx,
     const struct ent *e = &p->ents[idx];
     buf_addc(b, '(');
     if (e->kind == K_MULTIPART) {
-        if (e->first_child == MIME_NONE) buf_adds(b, EMPTY_BODY);
+        if (e->first_child == MIME_NONE) buf_adds(b, ext ? EMPTY_BODY_EXT : EMPTY_BODY);
         for (uint32_t c = e->first_child; c != MIME_NONE; c = p->ents[c].next)
             render_body(b, p, c, ext);
         buf_addc(b, ' ');
@@ -1426,7 +1524,11 @@ static void render_body(struct buf *b, const store_mime_parser *p, uint32_t idx,
         return;
     }
     bool text;
-    if (e->ctype) {
+    if (e->kind == K_MESSAGE && type_is(e, "message", "rfc822")) {
+        /* Dovecot writes a message/rfc822 part's type in lower case, whatever the message says */
+        buf_adds(b, "\"message\" \"rfc822\"");
+        text = false;
+    } else if (e->ctype) {
         buf_istrz(b, e->ctype);
         buf_addc(b, ' ');
         buf_istrz(b, e->csubtype);
@@ -1472,7 +1574,7 @@ static void render_body(struct buf *b, const store_mime_parser *p, uint32_t idx,
             buf_addc(b, ' ');
             render_body(b, p, e->nested, ext);
         } else {
-            buf_adds(b, EMPTY_ENVELOPE " " EMPTY_BODY);
+            buf_adds(b, ext ? EMPTY_ENVELOPE " " EMPTY_BODY_EXT : EMPTY_ENVELOPE " " EMPTY_BODY);
         }
         k = snprintf(num, sizeof(num), " %llu", (unsigned long long)lines);
         buf_add(b, num, (size_t)k);
