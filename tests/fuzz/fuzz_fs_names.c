@@ -1,0 +1,108 @@
+/* fuzz_fs_names.c: libFuzzer target: the mount's name checks and the user.mail.flags text */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/fs_int.h"
+#include "imap/imap_utf7.h"
+#include "store/store.h"
+
+/*
+ * The input is a file name as the kernel hands it over (no '/', no NUL) or the value of a
+ * setfattr. Name checks must agree with what they promise (and the three UTF-8 validators of
+ * the tree must agree with each other); flags text must parse, format and parse again to the
+ * same flags and keywords.
+ */
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_fs_names: check failed: %s (line %d)\n", #cond, __LINE__);       \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define ALL_FLAGS                                                                                  \
+    (STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED | STORE_F_DELETED | STORE_F_DRAFT)
+
+static void names(const char *name, size_t n)
+{
+    /* fs_utf8_valid, store_utf8_valid and imap_utf8_valid (which also refuses NUL) agree */
+    bool v = fs_utf8_valid(name, n);
+    CHECK(v == store_utf8_valid(name, n));
+    if (!memchr(name, '\0', n)) CHECK(v == imap_utf8_valid(name, n));
+    for (size_t cut = 0; cut < n; cut += 1 + n / 5) {
+        bool vc = fs_utf8_valid(name, cut);
+        CHECK(vc == store_utf8_valid(name, cut));
+    }
+
+    char *z = strndup(name, n);
+    CHECK(z != NULL);
+    size_t zl = strlen(z);
+    bool msg = fs_name_is_message(z);
+    CHECK(msg == (zl > 4 && z[0] != '.' && strcmp(z + zl - 4, ".eml") == 0));
+    int rc = fs_name_check(z);
+    CHECK(rc == 0 || rc == -EINVAL || rc == -ENAMETOOLONG);
+    if (zl > STORE_COMPONENT_MAX) CHECK(rc == -ENAMETOOLONG);
+    if (rc == 0) {
+        /* what a checked name may never be */
+        CHECK(zl >= 1 && zl <= STORE_COMPONENT_MAX);
+        CHECK(strcmp(z, ".") != 0 && strcmp(z, "..") != 0 && !strstr(z, ".."));
+        CHECK(fs_utf8_valid(z, zl) && imap_utf8_valid(z, zl));
+        for (size_t i = 0; i < zl; i++)
+            CHECK((unsigned char)z[i] >= 0x20 && z[i] != 0x7f);
+    }
+    /* mkdir asks the store too (it may be stricter): it answers, with a reason when it refuses */
+    const char *why = NULL;
+    int mrc = store_mailbox_name_check(z, &why);
+    CHECK(mrc == 0 || (mrc < 0 && why != NULL && why[0] != '\0'));
+    free(z);
+}
+
+static void flags_text(const char *text, size_t n)
+{
+    uint32_t f = 0xdeadbeef;
+    char *kw = NULL;
+    int rc = fs_flags_parse(text, n, &f, &kw);
+    CHECK(rc == 0 || rc == -EINVAL || rc == -E2BIG);
+    if (rc != 0) {
+        CHECK(kw == NULL);
+        return;
+    }
+    CHECK(kw != NULL && (f & ~(uint32_t)ALL_FLAGS) == 0);
+    CHECK(strlen(kw) <= STORE_KEYWORDS_MAX);
+    char buf[STORE_KEYWORDS_MAX + 128];
+    size_t len = fs_flags_format(f, kw, buf, sizeof buf);
+    CHECK(len == strlen(buf) && len < sizeof buf);
+    uint32_t f2 = 0;
+    char *kw2 = NULL;
+    CHECK(fs_flags_parse(buf, len, &f2, &kw2) == 0);
+    CHECK(f2 == f && strcmp(kw, kw2) == 0);
+    /* the store's parser reads the same text the same way */
+    char skw[STORE_KEYWORDS_MAX + 1];
+    uint32_t f3 = 0;
+    const char *why = NULL;
+    int src = store_flags_parse(buf, &f3, skw, sizeof skw, &why);
+    if (src == 0) CHECK(f3 == f);
+    /* a small buffer truncates whole words, never mid-buffer garbage */
+    char small[16];
+    size_t sl = fs_flags_format(f, kw, small, sizeof small);
+    CHECK(sl == strlen(small) && sl < sizeof small);
+    free(kw);
+    free(kw2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size ? size : 1);
+    CHECK(s != NULL);
+    memcpy(s, data, size);
+    names(s, size);
+    flags_text(s, size);
+    free(s);
+    return 0;
+}
