@@ -1,7 +1,9 @@
 """Shared pytest fixtures: the built binaries, a fresh store with a user, the shared corpus."""
 import os
 import pathlib
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -18,6 +20,39 @@ def corpus_files():
         return []
     skip = {"MANIFEST.tsv", "README.md", ".gitattributes"}
     return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in skip)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=5.0, step=0.002):
+    """Polls COND until it is true or TIMEOUT seconds pass; returns its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def mountinfo_has(path):
+    """True if PATH is a mount point now (read from /proc/self/mountinfo)."""
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4].encode().decode("unicode_escape") == path for line in f)
+
+
+def unmount(path):
+    """Unmounts a FUSE mount at PATH if there is one (lazily if it is busy or dead)."""
+    if not mountinfo_has(path):
+        return
+    for opt in ("-u", "-uz"):
+        if subprocess.run(["fusermount3", opt, str(path)], capture_output=True).returncode == 0:
+            return
 
 
 class Mailfs:

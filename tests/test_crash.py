@@ -17,21 +17,11 @@ import time
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, free_port, unmount
 
 ROUNDS = int(os.environ.get("MAILFS_CRASH_ROUNDS", "50"))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def unmount(path):
-    for opt in ("-u", "-uz"):
-        if subprocess.run(["fusermount3", opt, str(path)], capture_output=True).returncode == 0:
-            return
 
 
 class Acked:

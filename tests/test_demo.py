@@ -1,17 +1,11 @@
 """The README's first command: tools/demo sets up, serves IMAP, mounts, prints the settings."""
 import os
-import socket
 import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, free_port
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.skipif(BUILD.resolve() != (ROOT / "build").resolve(),

@@ -15,38 +15,14 @@ import time
 
 import pytest
 
-from conftest import CORPUS, MAILFS, corpus_files
+from conftest import CORPUS, MAILFS, corpus_files, mountinfo_has, unmount, wait_for
 
 SAMPLE = b"From: a@example.com\nTo: b@example.com\nSubject: hello\n\nbody\n"
 
 
 # ---- helpers -------------------------------------------------------------------------------
 
-def mountinfo_has(path):
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mnt = line.split()[4].encode().decode("unicode_escape")
-            if mnt == path:
-                return True
-    return False
 
-
-def unmount(path):
-    if not mountinfo_has(path):
-        return
-    for opt in ("-u", "-uz"):
-        if subprocess.run(["fusermount3", opt, str(path)], capture_output=True).returncode == 0:
-            return
-
-
-def wait_for(cond, timeout=5.0, step=0.01):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def sha(data):

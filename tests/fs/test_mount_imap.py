@@ -1,7 +1,6 @@
 """The mount alongside IMAP: `mailfs serve --mount` and a separate mount, both ways, at once."""
 import imaplib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -9,30 +8,12 @@ import time
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, free_port, mountinfo_has, wait_for
 
 SAMPLE = b"From: a@example.com\r\nSubject: via mount\r\n\r\nbody\r\n"
 
 
-def mountinfo_has(path):
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4].encode().decode("unicode_escape") == path for line in f)
 
-
-def wait_for(cond, timeout=5.0, step=0.002):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

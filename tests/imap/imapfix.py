@@ -8,13 +8,8 @@ import time
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, free_port
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
