@@ -1670,17 +1670,9 @@ int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
             buf_add(&pool, tmp[k], strlen(tmp[k]) + 1);
         }
     }
-    if (!refs || pool.oom || pool.len > UINT32_MAX / 4) {
-        free(refs);
-        free(pool.d);
-        free(env.d);
-        free(bs.d);
-        free(body.d);
-        return -ENOMEM;
-    }
     size_t total = BLOB_HDR + recs + env.len + bs.len + body.len + pool.len;
-    unsigned char *out = calloc(1, total);
-    if (!out) {
+    unsigned char *out = NULL;
+    if (!refs || pool.oom || pool.len > UINT32_MAX / 4 || !(out = calloc(1, total))) {
         free(refs);
         free(pool.d);
         free(env.d);
