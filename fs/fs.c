@@ -103,7 +103,7 @@ static int run_fusermount(const char *opt, const char *dir)
 }
 
 /* Is DIR (a real path) a mount point of a FUSE filesystem? */
-static bool is_fuse_mountpoint(const char *dir)
+bool fs_is_mounted(const char *dir)
 {
     FILE *f = fopen("/proc/self/mountinfo", "r");
     char line[4096];
@@ -204,29 +204,31 @@ static void mount_free(fs_mount *m)
     free(m);
 }
 
-int fs_mount_start(store *s, const char *user, const char *dir, const fs_options *opt,
-                   fs_mount **out, char *err, size_t errlen)
+static int lookup_user(store *s, const char *user, uint32_t *id, char *err, size_t errlen)
 {
-    fs_options defaults = {0};
-    fs_mount *m = NULL;
     store_txn *t;
-    uint32_t user_id;
-    int rc;
-
-    *out = NULL;
-    if (!opt) opt = &defaults;
-    rc = store_read_begin(s, &t);
+    int rc = store_read_begin(s, &t);
     if (rc) {
         seterr(err, errlen, "cannot read the store: %s", store_strerror(rc));
         return rc;
     }
-    rc = store_user_lookup(t, user, &user_id);
+    rc = store_user_lookup(t, user, id);
     store_read_end(&t);
-    if (rc) {
+    if (rc)
         seterr(err, errlen, rc == -ENOENT ? "no user '%s' in the store" : "cannot look up '%s': %s",
                user, store_strerror(rc));
-        return rc;
-    }
+    return rc;
+}
+
+int fs_mount_begin(const char *user, const char *dir, const fs_options *opt, fs_mount **out,
+                   char *err, size_t errlen)
+{
+    fs_options defaults = {0};
+    fs_mount *m = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!opt) opt = &defaults;
     rc = clean_stale(dir, err, errlen);
     if (rc) return rc;
     char *real = realpath(dir, NULL);
@@ -238,7 +240,7 @@ int fs_mount_start(store *s, const char *user, const char *dir, const fs_options
         free(real);
         return rc;
     }
-    if (is_fuse_mountpoint(real)) {
+    if (fs_is_mounted(real)) {
         seterr(err, errlen, "'%s' is already mounted; unmount it first (fusermount3 -u %s)", dir,
                dir);
         free(real);
@@ -254,19 +256,12 @@ int fs_mount_start(store *s, const char *user, const char *dir, const fs_options
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->end_lock, NULL);
     pthread_cond_init(&m->end_cond, NULL);
-    m->st = s;
-    m->user_id = user_id;
     m->user = strdup(user);
     m->mountpoint = real;
-    m->store_path = realpath(store_dir(s), NULL);
-    if (!m->store_path) m->store_path = strdup(store_dir(s));
     m->opt = *opt;
     m->watch_fd = -1;
     m->stop_pipe[0] = m->stop_pipe[1] = -1;
-    m->msg_max = store_msg_max(s);
-    if (opt->msg_max && opt->msg_max < m->msg_max) m->msg_max = opt->msg_max;
-    m->scratch_max = opt->scratch_max ? opt->scratch_max : (256ull << 20);
-    if (m->scratch_max < 2 * m->msg_max) m->scratch_max = 2 * m->msg_max;
+    /* the files belong to whoever mounted: without allow_other only they may enter */
     m->uid = getuid();
     m->gid = getgid();
     atomic_store(&m->root_mtime_ns, fs_now_ns());
@@ -290,25 +285,63 @@ int fs_mount_start(store *s, const char *user, const char *dir, const fs_options
         rc = -EIO;
         goto fail;
     }
-    rc = fs_watch_start(m, err, errlen);
-    if (rc) {
-        fuse_session_unmount(m->se);
-        goto fail;
-    }
-    rc = pthread_create(&m->loop_thread, NULL, loop_main, m);
-    if (rc) {
-        fs_watch_stop(m);
-        fuse_session_unmount(m->se);
-        seterr(err, errlen, "cannot start a thread: %s", strerror(rc));
-        rc = -rc;
-        goto fail;
-    }
-    m->loop_started = true;
     *out = m;
     return 0;
 fail:
     mount_free(m);
     return rc;
+}
+
+int fs_mount_serve(fs_mount *m, store *s, char *err, size_t errlen)
+{
+    uint32_t user_id;
+    int rc = lookup_user(s, m->user, &user_id, err, errlen);
+    if (rc) return rc;
+    m->st = s;
+    m->user_id = user_id;
+    m->store_path = realpath(store_dir(s), NULL);
+    if (!m->store_path) m->store_path = strdup(store_dir(s));
+    m->msg_max = store_msg_max(s);
+    if (m->opt.msg_max && m->opt.msg_max < m->msg_max) m->msg_max = m->opt.msg_max;
+    m->scratch_max = m->opt.scratch_max ? m->opt.scratch_max : (256ull << 20);
+    if (m->scratch_max < 2 * m->msg_max) m->scratch_max = 2 * m->msg_max;
+
+    rc = fs_watch_start(m, err, errlen);
+    if (rc) return rc;
+    rc = pthread_create(&m->loop_thread, NULL, loop_main, m);
+    if (rc) {
+        fs_watch_stop(m);
+        seterr(err, errlen, "cannot start a thread: %s", strerror(rc));
+        return -rc;
+    }
+    m->loop_started = true;
+    return 0;
+}
+
+int fs_mount_start(store *s, const char *user, const char *dir, const fs_options *opt,
+                   fs_mount **out, char *err, size_t errlen)
+{
+    uint32_t user_id;
+    fs_mount *m;
+
+    *out = NULL;
+    /* look the user up before mounting, so that a wrong name leaves nothing behind */
+    int rc = lookup_user(s, user, &user_id, err, errlen);
+    if (rc) return rc;
+    rc = fs_mount_begin(user, dir, opt, &m, err, errlen);
+    if (rc) return rc;
+    rc = fs_mount_serve(m, s, err, errlen);
+    if (rc) {
+        fs_mount_stop(&m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+const char *fs_mount_point(const fs_mount *m)
+{
+    return m->mountpoint;
 }
 
 void fs_mount_wait(fs_mount *m)
