@@ -30,30 +30,21 @@ static int loop_init(imap_server *srv, imap_loop *l, unsigned index, char *err, 
         snprintf(err, errlen, "cannot create an event loop: %s", strerror(e));
         return -e;
     }
-    int rc = store_watch_open(srv->st, &l->watch_fd);
-    if (rc < 0) {
-        l->watch_fd = -1;
-        snprintf(err, errlen, "cannot watch the store for changes: %s", store_strerror(rc));
-        return rc;
-    }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->auth_fd};
     epoll_ctl(l->ep, EPOLL_CTL_ADD, l->auth_fd, &ev);
     ev.data.ptr = &l->stop_fd;
     epoll_ctl(l->ep, EPOLL_CTL_ADD, l->stop_fd, &ev);
-    ev.data.ptr = &l->watch_fd;
-    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->watch_fd, &ev);
     return 0;
 }
 
-int imap_server_new(store *s, const imap_server_options *opt, imap_server **out, char *err,
-                    size_t errlen)
+int imap_server_new(const char *store_dir, const imap_server_options *opt, imap_server **out,
+                    char *err, size_t errlen)
 {
     imap_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    srv->st = s;
     if (opt) srv->opt = *opt;
     if (!srv->opt.max_clients) srv->opt.max_clients = 10000;
     if (!srv->opt.keepalive_s) srv->opt.keepalive_s = 150; /* NAT drops silent flows in 5-15 min */
@@ -88,9 +79,9 @@ int imap_server_new(store *s, const imap_server_options *opt, imap_server **out,
     snprintf(srv->key_file, sizeof(srv->key_file), "%s",
              srv->opt.key_file ? srv->opt.key_file : "");
     if (!srv->opt.cert_file)
-        snprintf(srv->cert_file, sizeof(srv->cert_file), "%s/tls/cert.pem", store_dir(s));
+        snprintf(srv->cert_file, sizeof(srv->cert_file), "%s/tls/cert.pem", store_dir);
     if (!srv->opt.key_file)
-        snprintf(srv->key_file, sizeof(srv->key_file), "%s/tls/key.pem", store_dir(s));
+        snprintf(srv->key_file, sizeof(srv->key_file), "%s/tls/key.pem", store_dir);
     srv->opt.cert_file = srv->opt.key_file = NULL; /* the copies above are used */
 
     int rc = imap_server_reload_tls(srv, err, errlen);
@@ -100,16 +91,37 @@ int imap_server_new(store *s, const imap_server_options *opt, imap_server **out,
         rc = loop_init(srv, &srv->loops[i], i, err, errlen);
         if (rc < 0) goto fail;
     }
-    rc = imap_auth_start(srv);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot start the login workers: %s", strerror(-rc));
-        goto fail;
-    }
     *out = srv;
     return 0;
 fail:
     imap_server_free(&srv);
     return rc < 0 ? rc : -EINVAL;
+}
+
+int imap_server_set_store(imap_server *srv, store *s, char *err, size_t errlen)
+{
+    if (srv->st) {
+        snprintf(err, errlen, "the server has a store already");
+        return -EINVAL;
+    }
+    srv->st = s;
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        imap_loop *l = &srv->loops[i];
+        int rc = store_watch_open(s, &l->watch_fd);
+        if (rc < 0) {
+            l->watch_fd = -1;
+            snprintf(err, errlen, "cannot watch the store for changes: %s", store_strerror(rc));
+            return rc;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->watch_fd};
+        epoll_ctl(l->ep, EPOLL_CTL_ADD, l->watch_fd, &ev);
+    }
+    int rc = imap_auth_start(srv);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the login workers: %s", strerror(-rc));
+        return rc;
+    }
+    return 0;
 }
 
 /* A listening socket on AI's address and PORT (0: AI's own). */
@@ -359,6 +371,7 @@ static void *loop_thread(void *arg)
 
 int imap_server_run(imap_server *srv)
 {
+    if (!srv->st) return -EINVAL; /* imap_server_set_store first */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -24,10 +24,17 @@ typedef struct imap_server_options {
     unsigned loops;                /* event loops (threads); 0: one per online CPU, at most 16 */
 } imap_server_options;
 
-/* Creates a server over S (which must stay open until imap_server_free). Loads the TLS
- * certificate. On failure returns a negative errno and *err (ERRLEN bytes) says why. */
-int imap_server_new(store *s, const imap_server_options *opt, imap_server **out, char *err,
-                    size_t errlen);
+/* Creates a server for the store in STORE_DIR, which need not be open yet: loads the TLS
+ * certificate (by default from STORE_DIR/tls) and takes listeners; imap_server_set_store gives
+ * it the open store before imap_server_run. The split lets a process started as root bind its
+ * ports and read the key, then drop privileges and open the store as the unprivileged user.
+ * Starts no thread. On failure returns a negative errno and *err (ERRLEN bytes) says why. */
+int imap_server_new(const char *store_dir, const imap_server_options *opt, imap_server **out,
+                    char *err, size_t errlen);
+
+/* Gives the server its store S (which must stay open until imap_server_free) and starts the
+ * login workers. Call it once, before imap_server_run. On failure *err says why. */
+int imap_server_set_store(imap_server *srv, store *s, char *err, size_t errlen);
 
 /* Listens on SPEC, "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (every local address), for plain
  * IMAP with STARTTLS or, with IMPLICIT_TLS, IMAP over TLS. -EADDRINUSE and the like on failure,
@@ -41,13 +48,14 @@ int imap_server_listener_port(imap_server *srv, unsigned index);
 /* True if the server has a TLS certificate loaded. */
 bool imap_server_has_tls(imap_server *srv);
 
-/* Re-reads the certificate and key; connections keep the old ones, new ones get the new.
- * On failure the old certificate stays and *err says why. */
+/* Re-reads the certificate and key (with the privileges the process has now: after a drop
+ * from root, the files must be readable by the new user); connections keep the old ones, new
+ * ones get the new. On failure the old certificate stays and *err says why. */
 int imap_server_reload_tls(imap_server *srv, char *err, size_t errlen);
 
 /* Runs the event loop until SIGTERM or SIGINT; SIGHUP reloads the certificate. The caller must
  * have blocked SIGTERM, SIGINT and SIGHUP in every thread (they are read with a signalfd).
- * Returns 0 after a clean stop. */
+ * Returns 0 after a clean stop; -EINVAL without a store (imap_server_set_store). */
 int imap_server_run(imap_server *srv);
 
 /* Asks a running loop to stop (async-signal-safe, callable from any thread). */

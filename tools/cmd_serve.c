@@ -154,7 +154,7 @@ int cmd_serve(cli *c, int argc, char **argv)
     char err[1024] = "";
     imap_server *srv = NULL;
     fs_mount *fsm[MAX_MOUNTS] = {0};
-    int rc = imap_server_new(s, &opt, &srv, err, sizeof(err));
+    int rc = imap_server_new(c->store_dir, &opt, &srv, err, sizeof(err));
     if (rc < 0) {
         cli_error("serve: %s", err);
         ex = cli_exit_code(rc);
@@ -177,6 +177,12 @@ int cmd_serve(cli *c, int argc, char **argv)
             goto out;
         }
         fprintf(stderr, "mailfs: serving %s on %s\n", tls ? "IMAPS" : "IMAP", spec);
+    }
+    rc = imap_server_set_store(srv, s, err, sizeof(err));
+    if (rc < 0) {
+        cli_error("serve: %s", err);
+        ex = EX_OSERR;
+        goto out;
     }
     for (size_t i = 0; i < nmounts; i++) {
         char user[256];
