@@ -33,11 +33,18 @@ static int tls_ctx_new(imap_server *srv, SSL_CTX **out, char *err, size_t errlen
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    if (access(srv->cert_file, R_OK) != 0) {
+    /* the key is checked too: OpenSSL's message for an unreadable file does not say why */
+    const char *what = "certificate", *file = srv->cert_file;
+    if (access(file, R_OK) == 0) what = "key", file = srv->key_file;
+    if (access(file, R_OK) != 0) {
         int e = errno;
-        snprintf(err, errlen, "cannot read TLS certificate '%s': %s", srv->cert_file, strerror(e));
+        snprintf(err, errlen, "cannot read TLS %s '%s': %s%s", what, file, strerror(e),
+                 e == EACCES && geteuid() != 0 ? ": make it readable by the user the server runs as"
+                                               : "");
         SSL_CTX_free(ctx);
-        return -e;
+        /* -ENOENT means "no certificate" (TLS may be optional); a certificate without its key
+         * is an error */
+        return e == ENOENT && file == srv->key_file ? -EINVAL : -e;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, srv->cert_file) != 1) {
         ssl_err(err, errlen, "certificate", srv->cert_file);
