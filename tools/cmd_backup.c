@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
 #include "tools/cli.h"
@@ -28,6 +29,9 @@ int cmd_backup(cli *c, int argc, char **argv)
     int rc = cli_open_store(c, STORE_OPEN_RDONLY, &s);
     if (rc) return rc;
     char err[512];
+    /* the copy holds the mail and the TLS key: nothing in it is for other users, not even for
+     * the moment between creating a file and setting its mode */
+    umask(077);
     rc = store_backup(s, argv[1], err, sizeof err);
     store_close(&s);
     if (rc) {

@@ -38,6 +38,20 @@ static int add_ext(X509 *x, int nid, const char *value)
     return ok ? 0 : -1;
 }
 
+/* Opens PATH for writing as a file of mode 0600, whatever the umask and whether or not it
+ * existed (the store's files are all 0600); NULL with errno set on failure. */
+static FILE *create_0600(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 /* Writes a self-signed certificate and its key; returns 0 or -1 with *why set. */
 static int make_cert(const char *cert_path, const char *key_path, const char **why)
 {
@@ -64,17 +78,13 @@ static int make_cert(const char *cert_path, const char *key_path, const char **w
         goto out;
     if (!X509_sign(x, key, EVP_sha256())) goto out;
     *why = "cannot write the key";
-    int fd = open(key_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        if (fd >= 0) close(fd);
-        goto out;
-    }
+    if (!(f = create_0600(key_path))) goto out;
     if (!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) || fclose(f) != 0) {
         f = NULL;
         goto out;
     }
     *why = "cannot write the certificate";
-    if (!(f = fopen(cert_path, "w"))) goto out;
+    if (!(f = create_0600(cert_path))) goto out;
     if (!PEM_write_X509(f, x) || fclose(f) != 0) {
         f = NULL;
         goto out;
@@ -88,15 +98,13 @@ out:
     return rc;
 }
 
-static int copy_file(const char *from, const char *to, mode_t mode)
+static int copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb");
     if (!in) return -errno;
-    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    FILE *out = create_0600(to);
     if (!out) {
         int e = errno;
-        if (fd >= 0) close(fd);
         fclose(in);
         return -e;
     }
@@ -150,7 +158,7 @@ int cmd_init(cli *c, int argc, char **argv)
         return EX_CANTCREAT;
     }
     if (cert) {
-        if ((rc = copy_file(cert, cpath, 0644)) || (rc = copy_file(key, kpath, 0600))) {
+        if ((rc = copy_file(cert, cpath)) || (rc = copy_file(key, kpath))) {
             cli_error("init: cannot copy the TLS files into '%s': %s", dir, strerror(-rc));
             return EX_IOERR;
         }
