@@ -55,6 +55,16 @@ def unmount(path):
             return
 
 
+def mailfs_argv(args):
+    """The command line for `mailfs ARGS`. As root, `serve` gets `--user root` unless it names a
+    user: the suites keep the server as root, as they run it on stores in root's own temporary
+    directories; tests/imap/test_privileges.py covers the drop to an unprivileged user."""
+    args = [str(a) for a in args]
+    if args[:1] == ["serve"] and os.geteuid() == 0 and "--user" not in args:
+        args += ["--user", "root"]
+    return [str(MAILFS), *args]
+
+
 class Mailfs:
     """Runs the mailfs command against one store."""
 
@@ -63,7 +73,7 @@ class Mailfs:
         self.env = dict(os.environ, MAILFS_STORE=str(self.store))
 
     def run(self, *args, input=None, check=True, timeout=120, **kw):
-        r = subprocess.run([str(MAILFS), *map(str, args)], input=input, env=self.env,
+        r = subprocess.run(mailfs_argv(args), input=input, env=self.env,
                            capture_output=True, timeout=timeout, **kw)
         if check and r.returncode != 0:
             raise AssertionError(f"mailfs {' '.join(map(str, args))} exited {r.returncode}:\n"
@@ -71,7 +81,7 @@ class Mailfs:
         return r
 
     def popen(self, *args, **kw):
-        return subprocess.Popen([str(MAILFS), *map(str, args)], env=self.env, **kw)
+        return subprocess.Popen(mailfs_argv(args), env=self.env, **kw)
 
 
 @pytest.fixture

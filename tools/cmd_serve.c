@@ -11,34 +11,42 @@
 #include "fs/fs.h"
 #include "imap/imap_server.h"
 #include "tools/cli.h"
+#include "tools/privdrop.h"
 
 #define MAX_LISTEN 32
 #define MAX_MOUNTS 16
 
 static void serve_usage(FILE *f)
 {
-    fprintf(f, "usage: mailfs serve [--imap ADDR:PORT]... [--imaps ADDR:PORT]...\n"
-               "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n"
-               "                    [--loops N] [--idle-keepalive SECONDS] [--tls-timeout SECONDS]\n"
-               "                    [--write-timeout SECONDS] [--verbose]\n\n"
-               "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
-               "the TLS certificate without dropping connections.\n\n"
-               "options:\n"
-               "  --imap ADDR:PORT   plain IMAP with STARTTLS (repeatable; [::1]:143 for IPv6)\n"
-               "  --imaps ADDR:PORT  IMAP over TLS (repeatable)\n"
-               "  --tls-cert FILE    certificate chain (PEM); default STORE/tls/cert.pem\n"
-               "  --tls-key FILE     private key (PEM); default STORE/tls/key.pem\n"
-               "  --mount USER:DIR   also show USER's mail on DIR (repeatable)\n"
-               "  --idle-keepalive SECONDS  \"* OK Still here\" interval in IDLE (default 150)\n"
-               "  --tls-timeout SECONDS  drop a client whose TLS handshake takes longer (default 30)\n"
-               "  --write-timeout SECONDS  drop a client that takes none of its pending answers\n"
-               "                     for that long (default 120)\n"
-               "  --loops N          event loops (threads); default one per CPU\n"
-               "  --verbose          log connections and logins\n"
-               "  --help             this text\n\n"
-               "Without --imap/--imaps it listens on 127.0.0.1 and ::1, ports 143 and 993 when\n"
-               "run as root, 1143 and 1993 otherwise. Logins need TLS except on loopback.\n"
-               "See docs/imap.md.\n");
+    fprintf(f,
+            "usage: mailfs serve [--imap ADDR:PORT]... [--imaps ADDR:PORT]...\n"
+            "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n"
+            "                    [--loops N] [--idle-keepalive SECONDS] [--tls-timeout SECONDS]\n"
+            "                    [--write-timeout SECONDS] [--user NAME] [--verbose]\n\n"
+            "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
+            "the TLS certificate without dropping connections.\n\n"
+            "options:\n"
+            "  --imap ADDR:PORT   plain IMAP with STARTTLS (repeatable; [::1]:143 for IPv6)\n"
+            "  --imaps ADDR:PORT  IMAP over TLS (repeatable)\n"
+            "  --tls-cert FILE    certificate chain (PEM); default STORE/tls/cert.pem\n"
+            "  --tls-key FILE     private key (PEM); default STORE/tls/key.pem\n"
+            "  --mount USER:DIR   also show USER's mail on DIR (repeatable)\n"
+            "  --idle-keepalive SECONDS  \"* OK Still here\" interval in IDLE (default 150)\n"
+            "  --tls-timeout SECONDS  drop a client whose TLS handshake takes longer (default 30)\n"
+            "  --write-timeout SECONDS  drop a client that takes none of its pending answers\n"
+            "                     for that long (default 120)\n"
+            "  --loops N          event loops (threads); default one per CPU\n"
+            "  --user NAME        started as root, run as this account (default 'mailfs');\n"
+            "                     'root' keeps root (not recommended)\n"
+            "  --verbose          log connections and logins\n"
+            "  --help             this text\n\n"
+            "Without --imap/--imaps it listens on 127.0.0.1 and ::1, ports 143 and 993 when\n"
+            "run as root, 1143 and 1993 otherwise. Logins need TLS except on loopback.\n\n"
+            "Started as root, it binds its ports, reads the TLS key and makes the mounts,\n"
+            "then becomes the --user account for good and only then opens the store, which\n"
+            "must belong to that account (chown -R NAME: STORE) and be reachable by it. A\n"
+            "child left as root unmounts the mounts when the server ends. SIGHUP then reads\n"
+            "the certificate and key as that account. See docs/imap.md.\n");
 }
 
 int cmd_serve(cli *c, int argc, char **argv)
@@ -46,6 +54,7 @@ int cmd_serve(cli *c, int argc, char **argv)
     const char *imap[MAX_LISTEN], *imaps[MAX_LISTEN], *mounts[MAX_MOUNTS];
     size_t nimap = 0, nimaps = 0, nmounts = 0;
     imap_server_options opt = {0};
+    const char *run_as = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -88,7 +97,7 @@ int cmd_serve(cli *c, int argc, char **argv)
             opt.write_timeout_s = (unsigned)v;
         } else if (!has_val && (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0 ||
                                 strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0 ||
-                                strcmp(a, "--mount") == 0)) {
+                                strcmp(a, "--mount") == 0 || strcmp(a, "--user") == 0)) {
             cli_error("serve: '%s' needs a value: see 'mailfs serve --help'", a);
             return EX_USAGE;
         } else if (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0) {
@@ -105,6 +114,8 @@ int cmd_serve(cli *c, int argc, char **argv)
             opt.cert_file = argv[++i];
         } else if (strcmp(a, "--tls-key") == 0) {
             opt.key_file = argv[++i];
+        } else if (strcmp(a, "--user") == 0) {
+            run_as = argv[++i];
         } else if (strcmp(a, "--mount") == 0) {
             if (nmounts == MAX_MOUNTS) {
                 cli_error("serve: at most %d mounts", MAX_MOUNTS);
@@ -124,6 +135,10 @@ int cmd_serve(cli *c, int argc, char **argv)
         cli_error("serve: --tls-cert and --tls-key go together");
         return EX_USAGE;
     }
+    privdrop_target as;
+    int ex = privdrop_resolve(run_as, &as);
+    if (ex == 0 && as.drop) ex = privdrop_check_store(&as, c->store_dir);
+    if (ex) return ex;
     bool defaults = nimap == 0 && nimaps == 0;
     static char defs[4][64];
     if (defaults) {
@@ -148,8 +163,14 @@ int cmd_serve(cli *c, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Started as root, the store is opened only after the drop, so that what it creates belongs
+     * to the account; otherwise first, as before, so that a missing store is named first. */
     store *s = NULL;
-    int ex = cli_open_store(c, 0, &s);
+    privdrop_guard guard = {0};
+    if (!as.drop)
+        ex = cli_open_store(c, 0, &s);
+    else if (nmounts)
+        ex = privdrop_guard_start(&guard); /* before any thread */
     if (ex) return ex;
     char err[1024] = "";
     imap_server *srv = NULL;
@@ -178,6 +199,41 @@ int cmd_serve(cli *c, int argc, char **argv)
         }
         fprintf(stderr, "mailfs: serving %s on %s\n", tls ? "IMAPS" : "IMAP", spec);
     }
+    /* the kernel mounts need root; serving them needs the store */
+    for (size_t i = 0; i < nmounts; i++) {
+        char user[256];
+        const char *colon = strchr(mounts[i], ':');
+        snprintf(user, sizeof(user), "%.*s", (int)(colon - mounts[i]), mounts[i]);
+        fs_options fo = {0};
+        rc = fs_mount_begin(user, colon + 1, &fo, &fsm[i], err, sizeof(err));
+        if (rc == 0 && guard.pid > 0 && privdrop_guard_add(&guard, fs_mount_point(fsm[i])) < 0) {
+            snprintf(err, sizeof(err), "the unmount guard has gone");
+            rc = -EIO;
+        }
+        if (rc < 0) {
+            cli_error("serve: cannot mount '%s' on '%s': %s", user, colon + 1, err);
+            ex = cli_exit_code(rc);
+            if (ex == 0) ex = EX_UNAVAILABLE;
+            goto out;
+        }
+    }
+    if (as.drop) {
+        if ((ex = privdrop_drop(&as)) != 0) goto out;
+        fprintf(stderr, "mailfs: running as user '%s'\n", as.name);
+        if (access(c->store_dir, R_OK | W_OK | X_OK) != 0) {
+            cli_error("serve: user '%s' cannot reach store '%s' (%s): move the store where it "
+                      "can, e.g. /var/lib/mailfs, or let it through every directory above",
+                      as.name, c->store_dir, strerror(errno));
+            ex = EX_NOPERM;
+            goto out;
+        }
+        if ((ex = cli_open_store(c, 0, &s)) != 0) goto out;
+        /* SIGHUP reads the files as this user from now on: say so now if it cannot */
+        if (imap_server_has_tls(srv) && imap_server_reload_tls(srv, err, sizeof(err)) < 0)
+            cli_error("serve: warning: as user '%s', %s; SIGHUP keeps the current certificate "
+                      "until it can read them",
+                      as.name, err);
+    }
     rc = imap_server_set_store(srv, s, err, sizeof(err));
     if (rc < 0) {
         cli_error("serve: %s", err);
@@ -185,18 +241,17 @@ int cmd_serve(cli *c, int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < nmounts; i++) {
-        char user[256];
         const char *colon = strchr(mounts[i], ':');
-        snprintf(user, sizeof(user), "%.*s", (int)(colon - mounts[i]), mounts[i]);
-        fs_options fo = {0};
-        rc = fs_mount_start(s, user, colon + 1, &fo, &fsm[i], err, sizeof(err));
+        rc = fs_mount_serve(fsm[i], s, err, sizeof(err));
         if (rc < 0) {
-            cli_error("serve: cannot mount '%s' on '%s': %s", user, colon + 1, err);
+            cli_error("serve: cannot mount '%.*s' on '%s': %s", (int)(colon - mounts[i]), mounts[i],
+                      colon + 1, err);
             ex = cli_exit_code(rc);
             if (ex == 0) ex = EX_UNAVAILABLE;
             goto out;
         }
-        fprintf(stderr, "mailfs: mounted %s on %s\n", user, colon + 1);
+        fprintf(stderr, "mailfs: mounted %.*s on %s\n", (int)(colon - mounts[i]), mounts[i],
+                colon + 1);
     }
     fflush(stderr);
     rc = imap_server_run(srv);
@@ -205,6 +260,8 @@ int cmd_serve(cli *c, int argc, char **argv)
         ex = EX_SOFTWARE;
     }
 out:
+    /* after the drop only the guard can unmount; the mounts' threads end when it has */
+    privdrop_guard_end(&guard);
     for (size_t i = 0; i < nmounts; i++)
         if (fsm[i]) fs_mount_stop(&fsm[i]);
     imap_server_free(&srv);
