@@ -40,6 +40,11 @@ static void fail(checker *c, const char *fmt, ...)
     c->problem(c->ctx, text);
 }
 
+static void pack_fail(void *ctx, const char *msg)
+{
+    fail(ctx, "%s", msg);
+}
+
 static int add_ref(checker *c, uint64_t id, const uint8_t hash[32])
 {
     if (c->nrefs == c->caprefs) {
@@ -110,11 +115,11 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
         if (named != uid)
             fail(c, "mailbox '%s': file name '%s' of UID %u is not indexed to it", name, m.filename,
                  uid);
-        uint8_t dk[40];
+        uint8_t dk[DUPKEY_LEN];
         put_be32(dk, id);
-        memcpy(dk + 4, m.body_hash, 32);
-        put_be32(dk + 36, uid);
-        if (!exists(c->t, DB_DUPS, dk, 40))
+        put_be64(dk + 4, m.body_id);
+        put_be32(dk + 12, uid);
+        if (!exists(c->t, DB_DUPS, dk, DUPKEY_LEN))
             fail(c, "mailbox '%s': UID %u is missing from the duplicate index", name, uid);
         if ((rc = add_ref(c, m.body_id, m.body_hash)) != 0) break;
     }
@@ -219,10 +224,11 @@ static int check_indexes(checker *c, uint64_t messages)
         dups++;
         store_msg m;
         const uint8_t *p = k.mv_data;
-        if (k.mv_size != 40 || store_msg_get(c->t, get_be32(p), get_be32(p + 36), &m) != 0 ||
-            memcmp(m.body_hash, p + 4, 32) != 0)
+        bool ok = k.mv_size == DUPKEY_LEN;
+        if (!ok || store_msg_get(c->t, get_be32(p), get_be32(p + 12), &m) != 0 ||
+            m.body_id != get_be64(p + 4))
             fail(c, "the duplicate index names a message that is not there (mailbox %u UID %u)",
-                 k.mv_size == 40 ? get_be32(p) : 0, k.mv_size == 40 ? get_be32(p + 36) : 0);
+                 ok ? get_be32(p) : 0, ok ? get_be32(p + 12) : 0);
     }
     if (!rc) mdb_cursor_close(cur);
     if (rc) return rc;
@@ -238,7 +244,7 @@ static int check_indexes(checker *c, uint64_t messages)
 /* Bodies: reference counts, presence, hashes, summaries and the byte total. */
 static int check_bodies(checker *c, store_check_counts *n)
 {
-    qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_ref);
+    if (c->nrefs) qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_ref); /* refs is NULL if 0 */
     MDB_cursor *cur;
     int rc = st_cursor(c->t, DB_BODYIDS, &cur);
     if (rc) return rc;
@@ -274,15 +280,17 @@ static int check_bodies(checker *c, store_check_counts *n)
                  (unsigned long long)next);
         uint8_t ik[8];
         put_be64(ik, ref.id);
-        MDB_val b, s;
-        if (st_get(c->t, DB_BODIES, ik, 8, &b) != 0) {
+        MDB_val s;
+        const char *bytes;
+        size_t blen;
+        if (st_body_get(c->t, ref.id, &bytes, &blen) != 0) {
             fail(c, "body %llu has no bytes", (unsigned long long)ref.id);
             continue;
         }
-        total += b.mv_size;
+        total += blen;
         uint8_t h[32];
         unsigned hl = 32;
-        if (EVP_Digest(b.mv_data, b.mv_size, h, &hl, EVP_sha256(), NULL) != 1 ||
+        if (EVP_Digest(bytes, blen, h, &hl, EVP_sha256(), NULL) != 1 ||
             memcmp(h, k.mv_data, 32) != 0)
             fail(c, "body %llu does not match its SHA-256 (the bytes are damaged)",
                  (unsigned long long)ref.id);
@@ -297,12 +305,12 @@ static int check_bodies(checker *c, store_check_counts *n)
     for (; at < c->nrefs; at++)
         fail(c, "a message refers to body %llu, which is not in the body index",
              (unsigned long long)c->refs[at].id);
-    MDB_stat bs, is;
-    mdb_stat(c->t->txn, c->t->s->dbi[DB_BODIES], &bs);
+    MDB_stat is;
     mdb_stat(c->t->txn, c->t->s->dbi[DB_BODYINFO], &is);
-    if (bs.ms_entries != n->bodies || is.ms_entries != n->bodies)
-        fail(c, "%llu bodies are indexed but %zu have bytes and %zu summaries (orphans)",
-             (unsigned long long)n->bodies, (size_t)bs.ms_entries, (size_t)is.ms_entries);
+    if (is.ms_entries != n->bodies)
+        fail(c, "%llu bodies are indexed but %zu have summaries (orphans)",
+             (unsigned long long)n->bodies, (size_t)is.ms_entries);
+    if ((rc = st_packs_check(c->t, pack_fail, c)) != 0) return rc;
     uint64_t meta = st_meta_u64(c->t, "body_bytes", 0);
     if (meta != total)
         fail(c, "the body byte total says %llu but the bodies hold %llu", (unsigned long long)meta,

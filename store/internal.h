@@ -21,9 +21,10 @@
  *   msgs      u32 mailbox id + u32 uid -> msg_rec + file name + NUL + keywords + NUL
  *   names     u32 mailbox id + file name -> u32 uid
  *   bodyids   sha256 -> bodyref_rec (body id and reference count)
- *   bodies    u64 body id -> the raw message bytes (ids only grow: pages fill densely)
+ *   bodies    u64 pack key -> a pack of raw message bytes (pack.c; ids only grow)
+ *   packs     u64 pack key -> the pack's live bodies and bytes (pack.c)
  *   bodyinfo  u64 body id -> body_rec + MIME summary blob (never changes)
- *   dups      u32 mailbox id + sha256 + u32 uid -> (empty): finds duplicates for import
+ *   dups      u32 mailbox id + u64 body id + u32 uid -> (empty): finds duplicates for import
  *   expunged  u32 mailbox id + u32 uid -> u64 modseq of the expunge
  *   changes   u64 seq -> change_rec
  */
@@ -40,6 +41,7 @@ enum {
     DB_DUPS,
     DB_EXPUNGED,
     DB_CHANGES,
+    DB_PACKS,
     DB_COUNT
 };
 
@@ -57,6 +59,10 @@ struct store {
     int pooled;
 };
 
+#define DUPKEY_LEN 16 /* dups key: mailbox id, body id, uid */
+
+typedef struct st_pack st_pack;
+
 struct store_txn {
     store *s;
     MDB_txn *txn;
@@ -67,6 +73,7 @@ struct store_txn {
     struct store_txn *next; /* in the store's pool of ended read transactions */
     MDB_cursor *cur[DB_COUNT]; /* read txns: one cursor per table for lookups, kept across
                                   reuse; a lookup near the last one stays on its page */
+    st_pack *pack;          /* write txns: new bodies not yet written (pack.c) */
 };
 
 typedef struct user_rec {
@@ -160,6 +167,18 @@ int st_mbox_drop(store_txn *t, uint32_t user_id, const char *norm, int flags);
 
 /* Deletes every message of a mailbox (used by mailbox and user deletion). */
 int st_msgs_purge(store_txn *t, uint32_t mailbox_id);
+
+/* Message bodies (pack.c). st_body_put stores body ID (ids increase) in the pending pack;
+ * st_body_get finds one (the pointer is valid until the txn writes again or ends);
+ * st_body_drop releases one whose bodyinfo record is already gone, giving its length;
+ * st_body_flush writes the pending pack (store_write calls it before commit), and
+ * st_body_discard frees it. st_packs_check reports damaged packs through FAIL. */
+int st_body_put(store_txn *w, uint64_t id, const void *data, size_t len);
+int st_body_get(store_txn *t, uint64_t id, const char **data, size_t *len);
+int st_body_drop(store_txn *w, uint64_t id, uint64_t *len);
+int st_body_flush(store_txn *w);
+void st_body_discard(store_txn *w);
+int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void *ctx);
 
 /* Checks a message file name: 1..255 bytes, UTF-8, no '/', no NUL, not "." or "..". */
 int st_filename_check(const char *name);

@@ -27,11 +27,11 @@ static size_t namekey(uint8_t *k, uint32_t mailbox_id, const char *name)
     return 4 + n;
 }
 
-static void dupkey(uint8_t k[40], uint32_t mailbox_id, const uint8_t hash[32], uint32_t uid)
+static void dupkey(uint8_t k[DUPKEY_LEN], uint32_t mailbox_id, uint64_t body_id, uint32_t uid)
 {
     put_be32(k, mailbox_id);
-    memcpy(k + 4, hash, 32);
-    put_be32(k + 36, uid);
+    put_be64(k + 4, body_id);
+    put_be32(k + 12, uid);
 }
 
 /* Fills OUT from a stored record (pointers into the map). */
@@ -133,14 +133,8 @@ int store_msg_list(store_txn *t, uint32_t mailbox_id, uint32_t first_uid,
 
 int store_msg_body(store_txn *t, const store_msg *m, const char **data, size_t *len)
 {
-    MDB_val v;
-    uint8_t k[8];
-    put_be64(k, m->body_id);
-    int rc = st_get(t, DB_BODIES, k, 8, &v);
-    if (rc) return rc == -ENOENT ? -EIO : rc;
-    *data = v.mv_data;
-    *len = v.mv_size;
-    return 0;
+    int rc = st_body_get(t, m->body_id, data, len);
+    return rc == -ENOENT ? -EIO : rc;
 }
 
 int store_msg_summary(store_txn *t, const store_msg *m, const void **blob, size_t *len)
@@ -218,10 +212,7 @@ static int body_ref(store_txn *w, const uint8_t hash[32], const void *data, size
     }
     store_prepared_clear(&own);
     if (mrc) return st_err(w, mrc);
-    val = (MDB_val){len, NULL};
-    mrc = mdb_put(w->txn, w->s->dbi[DB_BODIES], &key, &val, MDB_RESERVE | MDB_APPEND);
-    if (mrc) return st_err(w, mrc);
-    if (len) memcpy(val.mv_data, data, len);
+    if ((rc = st_body_put(w, ref.id, data, len)) != 0) return rc;
     *id = ref.id;
     return st_meta_put_u64(w, "body_bytes", st_meta_u64(w, "body_bytes", 0) + len);
 }
@@ -240,12 +231,10 @@ static int body_unref(store_txn *w, const uint8_t hash[32])
     }
     uint8_t k[8];
     put_be64(k, ref.id);
-    MDB_val b;
     uint64_t len = 0;
-    if (st_get(w, DB_BODIES, k, 8, &b) == 0) len = b.mv_size;
     if ((rc = st_del(w, DB_BODYIDS, hash, 32)) != 0) return rc;
-    rc = st_del(w, DB_BODYINFO, k, 8);
-    if (rc == 0) rc = st_del(w, DB_BODIES, k, 8);
+    rc = st_del(w, DB_BODYINFO, k, 8); /* first: a body without it is dead in its pack */
+    if (rc == 0) rc = st_body_drop(w, ref.id, &len);
     if (rc && rc != -ENOENT) return rc;
     uint64_t total = st_meta_u64(w, "body_bytes", 0);
     return st_meta_put_u64(w, "body_bytes", total > len ? total - len : 0);
@@ -281,12 +270,12 @@ static int link_msg(store_txn *w, store_msg *m, int kind)
     uint64_t seq;
     if ((rc = st_feed_add(w, kind, r.user_id, m->mailbox_id, m->uid, &seq)) != 0) return rc;
     m->modseq = seq;
-    uint8_t nk[4 + STORE_COMPONENT_MAX], dk[40];
+    uint8_t nk[4 + STORE_COMPONENT_MAX], dk[DUPKEY_LEN];
     if ((rc = put_msg(w, m)) ||
         (rc = st_put(w, DB_NAMES, nk, namekey(nk, m->mailbox_id, m->filename), &m->uid, 4)))
         return rc;
-    dupkey(dk, m->mailbox_id, m->body_hash, m->uid);
-    if ((rc = st_put(w, DB_DUPS, dk, 40, "", 0)) != 0) return rc;
+    dupkey(dk, m->mailbox_id, m->body_id, m->uid);
+    if ((rc = st_put(w, DB_DUPS, dk, DUPKEY_LEN, "", 0)) != 0) return rc;
     r.messages++;
     if (!(m->flags & STORE_F_SEEN)) r.unseen++;
     if (m->flags & STORE_F_DELETED) r.deleted++;
@@ -300,14 +289,19 @@ static int link_msg(store_txn *w, store_msg *m, int kind)
 
 static int has_duplicate(store_txn *w, uint32_t mailbox_id, const uint8_t hash[32])
 {
+    MDB_val v;
+    bodyref_rec ref;
+    int rc = st_get(w, DB_BODYIDS, hash, 32, &v);
+    if (rc) return rc == -ENOENT ? 0 : rc; /* bytes nowhere in the store */
+    if (v.mv_size != sizeof ref) return -EIO;
+    memcpy(&ref, v.mv_data, sizeof ref);
     MDB_cursor *c;
-    int rc = st_cursor(w, DB_DUPS, &c);
-    if (rc) return rc;
-    uint8_t kb[40];
-    dupkey(kb, mailbox_id, hash, 0);
-    MDB_val k = {40, kb}, v;
+    if ((rc = st_cursor(w, DB_DUPS, &c)) != 0) return rc;
+    uint8_t kb[DUPKEY_LEN];
+    dupkey(kb, mailbox_id, ref.id, 0);
+    MDB_val k = {DUPKEY_LEN, kb};
     int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    bool dup = mrc == 0 && k.mv_size == 40 && memcmp(k.mv_data, kb, 36) == 0;
+    bool dup = mrc == 0 && k.mv_size == DUPKEY_LEN && memcmp(k.mv_data, kb, 12) == 0;
     mdb_cursor_close(c);
     return dup;
 }
@@ -398,17 +392,17 @@ int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid)
     mbox_rec r;
     char mname[STORE_NAME_MAX + 1];
     if ((rc = st_mbox_get(w, mailbox_id, &r, mname, sizeof mname)) != 0) return rc;
-    uint8_t k[8], nk[4 + STORE_COMPONENT_MAX], dk[40];
+    uint8_t k[8], nk[4 + STORE_COMPONENT_MAX], dk[DUPKEY_LEN];
     uint8_t hash[32];
     memcpy(hash, m.body_hash, 32);
     uint32_t flags = m.flags;
     uint64_t size = m.size, crlf_size = m.crlf_size;
     size_t nkl = namekey(nk, mailbox_id, m.filename); /* before the record goes */
-    dupkey(dk, mailbox_id, hash, uid);
+    dupkey(dk, mailbox_id, m.body_id, uid);
     msgkey(k, mailbox_id, uid);
     uint64_t seq;
     if ((rc = st_del(w, DB_NAMES, nk, nkl)) || (rc = st_del(w, DB_MSGS, k, 8))) return rc;
-    rc = st_del(w, DB_DUPS, dk, 40);
+    rc = st_del(w, DB_DUPS, dk, DUPKEY_LEN);
     if (rc && rc != -ENOENT) return rc;
     if ((rc = body_unref(w, hash)) != 0) return rc;
     if ((rc = st_feed_add(w, STORE_CH_EXPUNGE, r.user_id, mailbox_id, uid, &seq)) != 0) return rc;

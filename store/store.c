@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -23,7 +24,7 @@
 
 static const char *const db_names[DB_COUNT] = {
     "meta",    "users",  "mboxes",   "mboxnames", "msgs",     "names",
-    "bodyids", "bodies", "bodyinfo", "dups",      "expunged", "changes",
+    "bodyids", "bodies", "bodyinfo", "dups",      "expunged", "changes",  "packs",
 };
 
 int64_t st_now_ns(void)
@@ -236,41 +237,34 @@ static int open_tables(store *s, bool create, char *err, size_t errlen)
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
     if (rc) goto err;
-    for (int i = 0; i < DB_COUNT; i++) {
-        rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
-        if (rc) {
-            mdb_txn_abort(txn);
-            goto err;
-        }
-    }
+    /* the schema first, so that a store of another version is named as such */
+    rc = mdb_dbi_open(txn, db_names[DB_META], create ? MDB_CREATE : 0, &s->dbi[DB_META]);
     MDB_val k = {6, "schema"}, v;
-    rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+    uint32_t ver = STORE_SCHEMA_VERSION;
+    if (rc == 0) rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
     if (rc == MDB_NOTFOUND && create) {
-        uint32_t ver = STORE_SCHEMA_VERSION;
         v.mv_size = sizeof ver, v.mv_data = &ver;
         rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn);
-        else
+    } else if (rc == 0) {
+        ver = 0;
+        if (v.mv_size == 4) memcpy(&ver, v.mv_data, 4);
+        if (ver != STORE_SCHEMA_VERSION) {
             mdb_txn_abort(txn);
-        if (rc) goto err;
-        return 0;
+            snprintf(err, errlen,
+                     "store '%s' has schema version %u but this mailfs knows only version %u: "
+                     "open it with the mailfs release that made it, export the mail "
+                     "(mailfs export) and import it into a new store",
+                     s->dir, ver, STORE_SCHEMA_VERSION);
+            return -EPROTO;
+        }
     }
+    for (int i = 1; rc == 0 && i < DB_COUNT; i++)
+        rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
     if (rc) {
         mdb_txn_abort(txn);
         goto err;
     }
-    uint32_t ver = 0;
-    if (v.mv_size == 4) memcpy(&ver, v.mv_data, 4);
-    rc = mdb_txn_commit(txn);
-    if (ver != STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen,
-                 "store '%s' has schema version %u but this mailfs knows only version %u: "
-                 "use the mailfs release that made it",
-                 s->dir, ver, STORE_SCHEMA_VERSION);
-        return -EPROTO;
-    }
-    if (rc) goto err;
+    if ((rc = mdb_txn_commit(txn)) != 0) goto err;
     return 0;
 err:
     if (rc == MDB_NOTFOUND) {
@@ -504,6 +498,7 @@ int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
         if (rc) return rc;
         w.seq = w.seq0 = st_meta_u64(&w, "seq", 0);
         rc = fn(&w, ctx);
+        if (rc == 0 && !w.map_full) rc = st_body_flush(&w);
         if (rc == 0 && !w.map_full && w.seq != w.seq0) {
             rc = st_meta_put_u64(&w, "seq", w.seq);
             if (rc == 0) rc = feed_trim(&w);
@@ -515,6 +510,7 @@ int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
         } else {
             mdb_txn_abort(w.txn);
         }
+        st_body_discard(&w);
         pthread_rwlock_unlock(&s->map_lock);
         if (w.map_full) {
             size_t want = s->mapsize * 2;
@@ -623,6 +619,30 @@ int store_wait_change(store *s, uint64_t after, int timeout_ms)
 
 /* ---- maintenance ------------------------------------------------------------------------ */
 
+void store_release_map(store *s)
+{
+    /* LMDB does not tell where it mapped the file (mdb_env_info's me_mapaddr is only the
+     * address asked for with MDB_FIXEDMAP), so find the mapping in /proc/self/maps */
+    char want[PATH_MAX], line[PATH_MAX + 256];
+    snprintf(want, sizeof want, "%s/data.mdb", s->dir);
+    char *real = realpath(want, NULL);
+    pthread_rwlock_rdlock(&s->map_lock); /* no remap while it runs */
+    FILE *f = real ? fopen("/proc/self/maps", "re") : NULL;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int path_at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &path_at) < 2 || !path_at)
+            continue;
+        char *path = line + path_at;
+        path[strcspn(path, "\n")] = 0;
+        /* a shared file mapping: MADV_DONTNEED drops page-table entries, never data */
+        if (strcmp(path, real) == 0) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    if (f) fclose(f);
+    pthread_rwlock_unlock(&s->map_lock);
+    free(real);
+}
+
 int store_get_stats(store *s, store_stats *out)
 {
     memset(out, 0, sizeof *out);
@@ -635,7 +655,7 @@ int store_get_stats(store *s, store_stats *out)
     mdb_env_stat(s->env, &st);
     out->map_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
     MDB_stat bs;
-    if (mdb_stat(t->txn, s->dbi[DB_BODIES], &bs) == 0) out->bodies = bs.ms_entries;
+    if (mdb_stat(t->txn, s->dbi[DB_BODYINFO], &bs) == 0) out->bodies = bs.ms_entries;
     out->body_bytes = st_meta_u64(t, "body_bytes", 0);
     store_read_end(&t);
     char path[PATH_MAX];

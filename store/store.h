@@ -36,7 +36,7 @@
  *   effect outside the transaction.
  */
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2 /* 2: bodies in packs */
 #define STORE_NAME_MAX 1000     /* bytes in a full mailbox name */
 #define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
 #define STORE_USER_MAX 64       /* bytes in a user name */
@@ -308,6 +308,12 @@ typedef struct store_stats {
     uint64_t body_bytes; /* their raw bytes */
 } store_stats;
 int store_get_stats(store *s, store_stats *out);
+
+/* Unmaps this process's view of the store's pages (they stay in the kernel's page cache and
+ * map back in on the next touch). A long writer such as import calls it between batches:
+ * the kernel maps up to 16 neighbouring cached pages around every page LMDB reads, so without
+ * it the writer's RSS grows with the store although it needs none of those pages. */
+void store_release_map(store *s);
 
 typedef struct store_check_counts {
     uint64_t users, mailboxes, messages, bodies, changes;

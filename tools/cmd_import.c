@@ -122,6 +122,9 @@ static int batch_write(store_txn *w, void *ctx)
             return rc;
         else
             b->msgs++, b->msg_bytes += it->len;
+        /* the index lookups above touch pages all over the store, and the kernel maps their
+         * cached neighbours too: unmap them now and then, or RSS grows with the store */
+        if (i % 1024 == 1023) store_release_map(b->im->s);
     }
     return 0;
 }
@@ -143,6 +146,7 @@ static void *commit_main(void *arg)
 {
     batch *b = arg;
     b->rc = store_write(b->im->s, batch_write, b);
+    store_release_map(b->im->s); /* what the commit mapped */
     return NULL;
 }
 

@@ -578,12 +578,36 @@ static int w_drop_name(store_txn *w, void *c)
     return st_del(w, DB_NAMES, k, sizeof k);
 }
 
+/* flips the last byte of the pack that holds bodies 1 and 2 (the end of body 2) */
 static int w_damage_body(store_txn *w, void *c)
 {
     (void)c;
     uint8_t k[8];
     put_be64(k, 1);
-    return st_put(w, DB_BODIES, k, 8, "Subject: changed\n", 17);
+    MDB_val v;
+    int rc = st_get(w, DB_BODIES, k, 8, &v);
+    if (rc) return rc;
+    char copy[4096];
+    if (v.mv_size > sizeof copy) return -EIO;
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[v.mv_size - 1] ^= 1;
+    return st_put(w, DB_BODIES, k, 8, copy, v.mv_size);
+}
+
+/* makes the pack's statistics record disagree with the pack */
+static int w_damage_pack_stat(store_txn *w, void *c)
+{
+    (void)c;
+    uint8_t k[8];
+    put_be64(k, 1);
+    MDB_val v;
+    int rc = st_get(w, DB_PACKS, k, 8, &v);
+    if (rc) return rc;
+    char copy[64];
+    if (v.mv_size > sizeof copy) return -EIO;
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[0] ^= 4; /* the live-body count */
+    return st_put(w, DB_PACKS, k, 8, copy, v.mv_size);
 }
 
 /* store_check passes on a healthy store and names each kind of damage. */
@@ -603,9 +627,10 @@ static void test_check(void)
     CHECK(store_check(s, note_problem, NULL, &n) == 0 && problems_seen == 0,
           "healthy store: %d problems, last: %s", problems_seen, last_problem);
     CHECK(n.users == 1 && n.mailboxes == 6 && n.messages == 2 && n.bodies == 2, "counts");
-    int (*damage[])(store_txn *, void *) = {w_bump_count, w_drop_name, w_damage_body};
-    const char *expect[] = {"counts say", "not indexed", "SHA-256"};
-    for (int i = 0; i < 3; i++) {
+    int (*damage[])(store_txn *, void *) = {w_bump_count, w_drop_name, w_damage_body,
+                                            w_damage_pack_stat};
+    const char *expect[] = {"counts say", "not indexed", "SHA-256", "record says"};
+    for (int i = 0; i < 4; i++) {
         store_write(s, damage[i], NULL);
         problems_seen = 0;
         last_problem[0] = 0;
@@ -625,6 +650,192 @@ static void test_check(void)
     store_close(&s);
 }
 
+
+/* ---- body packs ------------------------------------------------------------------------- */
+
+#define PK_MAX 700
+static struct pk {
+    uint32_t uid, len, seed;
+    bool gone;
+} pk[PK_MAX];
+static int pk_n;
+static uint32_t pk_mbox;
+static char *pk_buf;
+
+/* The bytes of message SEED (LEN of them): a header naming the seed, then a pattern. */
+static void pk_fill(uint32_t seed, uint32_t len)
+{
+    int h = snprintf(pk_buf, len + 1, "Subject: pack %u\n\n", seed);
+    for (uint32_t i = (uint32_t)h < len ? (uint32_t)h : len; i < len; i++)
+        pk_buf[i] = (char)('a' + (seed * 7 + i * 13 + i / 97) % 26);
+    if (len) pk_buf[len - 1] = '\n';
+}
+
+/* Sizes from tiny to PACK_SOLO and beyond (a body of its own). */
+static uint32_t pk_size(uint32_t seed)
+{
+    static const uint32_t sizes[] = {40, 900, 2100, 3000, 5000, 9000, 30000, 70000, 140000};
+    return sizes[(seed * 2654435761u >> 7) % 9] + seed % 301;
+}
+
+typedef struct pk_op {
+    int from, to;    /* append pk[from..to) */
+    int expunge_mod; /* and expunge every live message whose index % this == 0 (0: none) */
+    int bad;         /* a pending body read back wrong */
+} pk_op;
+
+static int w_pk(store_txn *w, void *c)
+{
+    pk_op *o = c;
+    for (int i = o->from; i < o->to; i++) {
+        pk_fill(pk[i].seed, pk[i].len);
+        store_msg m;
+        int rc = store_msg_append(w, pk_mbox, pk_buf, pk[i].len, &(store_append){0}, &m);
+        if (rc) return rc;
+        pk[i].uid = m.uid;
+        /* read back inside the same transaction (from the pending pack or a stored one) */
+        const char *d;
+        size_t l;
+        if (store_msg_body(w, &m, &d, &l) != 0 || l != pk[i].len || memcmp(d, pk_buf, l) != 0)
+            o->bad++;
+    }
+    for (int i = 0; o->expunge_mod && i < o->from; i++) {
+        if (pk[i].gone || i % o->expunge_mod) continue;
+        int rc = store_msg_expunge(w, pk_mbox, pk[i].uid);
+        if (rc) return rc;
+        pk[i].gone = true;
+    }
+    return 0;
+}
+
+/* Every live message reads back byte for byte, and store_check is clean. */
+static void pk_verify(store *s, const char *when)
+{
+    store_txn *t;
+    int bad = 0, live = 0;
+    if (store_read_begin(s, &t) != 0) {
+        CHECK(0, "read txn");
+        return;
+    }
+    for (int i = 0; i < pk_n; i++) {
+        if (pk[i].gone || !pk[i].uid) continue;
+        live++;
+        store_msg m;
+        const char *d;
+        size_t l;
+        pk_fill(pk[i].seed, pk[i].len);
+        if (store_msg_get(t, pk_mbox, pk[i].uid, &m) != 0 || store_msg_body(t, &m, &d, &l) != 0 ||
+            l != pk[i].len || memcmp(d, pk_buf, l) != 0) {
+            if (!bad) printf("  %s: message %d (uid %u, %u bytes) reads back wrong\n", when, i,
+                             pk[i].uid, pk[i].len);
+            bad++;
+        }
+    }
+    /* no pack is under half live (each is rewritten when it falls below) */
+    MDB_cursor *c;
+    MDB_val k, v;
+    int under = 0;
+    if (mdb_cursor_open(t->txn, s->dbi[DB_PACKS], &c) == 0) {
+        for (int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
+             mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            uint64_t stat[3]; /* live count + pad, live bytes, size */
+            memcpy(stat, v.mv_data, sizeof stat);
+            if (stat[1] * 2 < stat[2]) under++;
+        }
+        mdb_cursor_close(c);
+    }
+    store_read_end(&t);
+    CHECK(under == 0, "%s: %d packs are under half live", when, under);
+    CHECK(bad == 0, "%s: %d of %d live messages read back wrong", when, bad, live);
+    problems_seen = 0;
+    last_problem[0] = 0;
+    store_check_counts n;
+    CHECK(store_check(s, note_problem, NULL, &n) == 0 && problems_seen == 0,
+          "%s: store_check: %d problems:\n%s", when, problems_seen, last_problem);
+    CHECK(n.messages == (uint64_t)live, "%s: check counts %llu messages, %d live", when,
+          (unsigned long long)n.messages, live);
+}
+
+static uint64_t pk_entries(store *s, int db)
+{
+    store_txn *t;
+    MDB_stat st = {0};
+    if (store_read_begin(s, &t) == 0) {
+        mdb_stat(t->txn, s->dbi[db], &st);
+        store_read_end(&t);
+    }
+    return st.ms_entries;
+}
+
+/* Bodies share packs across and within transactions, read back right from pending and stored
+ * packs, and packs shrink and vanish as their bodies are expunged. */
+static void test_packs(void)
+{
+    store *s = fresh("packs");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    int rc;
+    pk_mbox = get_mbox(s, user_id(s, "alice"), "INBOX", &rc).id;
+    pk_buf = malloc(200000);
+    pk_n = PK_MAX;
+    for (int i = 0; i < pk_n; i++)
+        pk[i] = (struct pk){.seed = (uint32_t)i + 1, .len = pk_size((uint32_t)i + 1)};
+    /* 300 in one transaction (an import batch) */
+    pk_op o = {.from = 0, .to = 300};
+    CHECK(store_write(s, w_pk, &o) == 0 && o.bad == 0, "batch append (%d read back wrong)",
+          o.bad);
+    uint64_t solo = 0, packed = 0;
+    for (int i = 0; i < 300; i++)
+        if (pk[i].len >= 128 << 10)
+            solo++;
+        else
+            packed += pk[i].len;
+    uint64_t packs = pk_entries(s, DB_BODIES);
+    CHECK(packs <= solo + packed / (256 << 10) + 2,
+          "300 bodies (%llu solo, %llu bytes packed) make %llu packs", (unsigned long long)solo,
+          (unsigned long long)packed, (unsigned long long)packs);
+    pk_verify(s, "after a batch");
+    /* 200 transactions of one message each: they fill the last pack */
+    for (int i = 300; i < 500; i++) {
+        o = (pk_op){.from = i, .to = i + 1};
+        if (store_write(s, w_pk, &o) != 0 || o.bad) CHECK(0, "single append %d", i);
+    }
+    uint64_t packs2 = pk_entries(s, DB_BODIES);
+    CHECK(packs2 - packs < 100, "200 single appends made %llu more packs",
+          (unsigned long long)(packs2 - packs));
+    pk_verify(s, "after single appends");
+    /* expunge in rounds, some with appends in the same transaction */
+    o = (pk_op){.from = 500, .to = 500, .expunge_mod = 2};
+    CHECK(store_write(s, w_pk, &o) == 0, "expunge half");
+    pk_verify(s, "after expunging half");
+    o = (pk_op){.from = 500, .to = 600, .expunge_mod = 3};
+    CHECK(store_write(s, w_pk, &o) == 0 && o.bad == 0, "append and expunge in one txn");
+    pk_verify(s, "after append + expunge");
+    for (int i = 600; i < pk_n; i++) {
+        o = (pk_op){.from = i, .to = i + 1, .expunge_mod = i % 5 ? 0 : 7};
+        if (store_write(s, w_pk, &o) != 0 || o.bad) CHECK(0, "append %d", i);
+    }
+    pk_verify(s, "after mixed single writes");
+    /* packs under half live were rewritten: the table holds no more than twice the live bytes */
+    uint64_t live_bytes = 0;
+    for (int i = 0; i < pk_n; i++)
+        if (!pk[i].gone) live_bytes += pk[i].len;
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK(st.body_bytes == live_bytes, "body_bytes %llu, live %llu",
+          (unsigned long long)st.body_bytes, (unsigned long long)live_bytes);
+    /* expunge the rest: no pack is left */
+    o = (pk_op){.from = pk_n, .to = pk_n, .expunge_mod = 1};
+    CHECK(store_write(s, w_pk, &o) == 0, "expunge all");
+    pk_verify(s, "after expunging all");
+    CHECK(pk_entries(s, DB_BODIES) == 0 && pk_entries(s, DB_PACKS) == 0,
+          "empty store keeps %llu packs, %llu records",
+          (unsigned long long)pk_entries(s, DB_BODIES),
+          (unsigned long long)pk_entries(s, DB_PACKS));
+    free(pk_buf);
+    store_close(&s);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/unit_store.%d", (int)getpid());
@@ -638,6 +849,7 @@ int main(void)
     test_feed_wakes_other_process();
     test_flags_text();
     test_check();
+    test_packs();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) printf("note: could not remove %s\n", root);
