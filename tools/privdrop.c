@@ -111,15 +111,23 @@ int privdrop_drop(const privdrop_target *t)
         cli_error("serve: cannot take the groups of '%s': %s", t->name, strerror(errno));
         return EX_OSERR;
     }
-    gid_t groups[NGROUPS_MAX];
-    int n = getgroups(NGROUPS_MAX, groups);
-    for (int i = 0; i < n; i++) {
-        if (groups[i] == 0) {
-            cli_error("serve: account '%s' is in group 0 (root): take it out of that group "
-                      "(gpasswd -d %s root) or run as another account",
-                      t->name, t->name);
-            return EX_CONFIG;
-        }
+    int n = getgroups(0, NULL);
+    gid_t *groups = calloc(n > 0 ? (size_t)n : 1, sizeof *groups);
+    if (!groups || n < 0 || (n = getgroups(n, groups)) < 0) {
+        cli_error("serve: cannot list the groups of '%s': %s", t->name,
+                  groups ? strerror(errno) : "out of memory");
+        free(groups);
+        return EX_OSERR;
+    }
+    bool root_group = false;
+    for (int i = 0; i < n; i++)
+        root_group |= groups[i] == 0;
+    free(groups);
+    if (root_group) {
+        cli_error("serve: account '%s' is in group 0 (root): take it out of that group "
+                  "(gpasswd -d %s root) or run as another account",
+                  t->name, t->name);
+        return EX_CONFIG;
     }
     if (setgid(t->gid) != 0 || setuid(t->uid) != 0) {
         cli_error("serve: cannot become '%s': %s", t->name, strerror(errno));
