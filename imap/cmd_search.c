@@ -284,8 +284,6 @@ typedef struct msg_view {
     size_t dlen;
     bool loaded;
     size_t hlen, boff;
-    imap_buf text; /* decoded body text, made on first use */
-    bool text_made;
 } msg_view;
 
 static bool load(msg_view *v)
@@ -301,63 +299,89 @@ static bool load(msg_view *v)
     return v->dlen > 0;
 }
 
+/* True if the header block HDR (raw) holds S, as it is or with its RFC 2047 words decoded. */
+static bool header_block_has(const char *hdr, size_t hlen, const char *s, size_t sl)
+{
+    if (imap_ci_contains(hdr, hlen, s, sl)) return true;
+    if (!memmem(hdr, hlen, "=?", 2)) return false; /* no encoded word: nothing to decode */
+    imap_buf dec = {0};
+    imap_mime_words_decode(hdr, hlen, &dec);
+    bool hit = imap_ci_contains(dec.data, dec.len, s, sl);
+    imap_buf_free(&dec);
+    return hit;
+}
+
 static bool header_has(msg_view *v, const char *field, const char *s, size_t sl)
 {
     load(v);
-    imap_buf raw = {0}, dec = {0};
-    bool found = imap_header_get(v->data, v->hlen, field, true, &raw);
-    bool r = false;
-    if (found) {
-        imap_mime_words_decode(raw.data, raw.len, &dec);
-        r = imap_ci_contains(dec.data, dec.len, s, sl) ||
-            imap_ci_contains(raw.data, raw.len, s, sl);
-    }
+    imap_buf raw = {0};
+    bool r = imap_header_get(v->data, v->hlen, field, true, &raw) &&
+             header_block_has(raw.data, raw.len, s, sl);
     imap_buf_free(&raw);
-    imap_buf_free(&dec);
     return r;
 }
 
-/* Decodes every leaf text part (transfer encoding and charset) into v->text. */
-static void walk_parts(msg_view *v, const void *blob, size_t bl, char *sec, size_t seclen,
-                       unsigned depth)
+/* True if OFF + LEN lies inside the message. */
+static bool in_msg(const msg_view *v, uint64_t off, uint64_t len)
+{
+    return off <= v->dlen && len <= v->dlen - off;
+}
+
+/* Searches the text of part SEC and the parts inside it, as Dovecot does: MIME headers, and
+ * the bodies of text and message parts decoded (transfer encoding, then charset to UTF-8);
+ * other parts' bodies (attachments) and multipart preambles are not text. A 7bit/8bit part in
+ * UTF-8 or US-ASCII is searched where it lies, without a copy. */
+static bool parts_have(msg_view *v, const void *blob, size_t bl, const char *sec, unsigned depth,
+                       const char *s, size_t sl)
 {
     store_mime_part p;
-    if (depth > 20 || store_mime_part_find(blob, bl, sec, &p) < 0) return;
+    if (depth > 20 || store_mime_part_find(blob, bl, sec, &p) < 0) return false;
+    if (sec[0] && in_msg(v, p.header_off, p.header_len) &&
+        header_block_has(v->data + p.header_off, p.header_len, s, sl))
+        return true;
     if (p.is_multipart || p.is_message) {
+        if (p.is_message && in_msg(v, p.msg_header_off, p.msg_header_len) &&
+            header_block_has(v->data + p.msg_header_off, p.msg_header_len, s, sl))
+            return true;
         for (uint32_t k = 1; k <= (p.is_multipart ? p.nparts : 1) && k <= 500; k++) {
             char sub[256];
             int w = snprintf(sub, sizeof(sub), "%s%s%u", sec, sec[0] ? "." : "", k);
-            if (w > 0 && (size_t)w < sizeof(sub))
-                walk_parts(v, blob, bl, sub, (size_t)w, depth + 1);
+            if (w > 0 && (size_t)w < sizeof(sub) && parts_have(v, blob, bl, sub, depth + 1, s, sl))
+                return true;
         }
-        return;
+        return false;
     }
-    if (strcmp(p.type, "text") != 0 && strcmp(p.type, "message") != 0) return;
-    if (p.body_off + p.body_len > v->dlen) return;
-    imap_buf dec = {0};
-    if (imap_cte_decode(p.encoding, v->data + p.body_off, p.body_len, &dec) == 0) {
-        imap_charset_to_utf8(p.charset, dec.data, dec.len, &v->text);
-        imap_buf_putc(&v->text, '\n');
+    if (strcmp(p.type, "text") != 0 && strcmp(p.type, "message") != 0) return false;
+    if (!in_msg(v, p.body_off, p.body_len)) return false;
+    const char *body = v->data + p.body_off;
+    bool plain_enc = !p.encoding[0] || strcmp(p.encoding, "7bit") == 0 ||
+                     strcmp(p.encoding, "8bit") == 0 || strcmp(p.encoding, "binary") == 0;
+    bool utf8 = !p.charset[0] || strcmp(p.charset, "utf-8") == 0 ||
+                strcmp(p.charset, "us-ascii") == 0;
+    if (plain_enc && utf8) return imap_ci_contains(body, p.body_len, s, sl);
+    imap_buf dec = {0}, text = {0};
+    bool hit = false;
+    if (imap_cte_decode(p.encoding, body, p.body_len, &dec) == 0) {
+        if (utf8)
+            hit = imap_ci_contains(dec.data, dec.len, s, sl);
+        else {
+            imap_charset_to_utf8(p.charset, dec.data, dec.len, &text);
+            hit = imap_ci_contains(text.data, text.len, s, sl);
+        }
     }
     imap_buf_free(&dec);
-    (void)seclen;
+    imap_buf_free(&text);
+    return hit;
 }
 
 static bool body_has(msg_view *v, const char *s, size_t sl)
 {
     if (!load(v)) return sl == 0;
-    if (imap_ci_contains(v->data + v->boff, v->dlen - v->boff, s, sl)) return true;
-    if (!v->text_made) {
-        v->text_made = true;
-        const void *blob;
-        size_t bl;
-        imap_buf_puts(&v->text, "");
-        if (store_msg_summary(v->t, v->m, &blob, &bl) == 0) {
-            char sec[8] = "";
-            walk_parts(v, blob, bl, sec, 0, 0);
-        }
-    }
-    return imap_ci_contains(v->text.data, v->text.len, s, sl);
+    const void *blob;
+    size_t bl;
+    if (store_msg_summary(v->t, v->m, &blob, &bl) != 0) /* no summary: the raw bytes */
+        return imap_ci_contains(v->data + v->boff, v->dlen - v->boff, s, sl);
+    return parts_have(v, blob, bl, "", 0, s, sl);
 }
 
 /* The date of the Date: header in its own zone, as days since the epoch; -1 if none. */
@@ -451,15 +475,8 @@ static bool eval(const skey *k, msg_view *v)
         return body_has(v, k->str, k->slen);
     case K_TEXT:
         load(v);
-        if (imap_ci_contains(v->data, v->hlen, k->str, k->slen)) return true;
-        {
-            imap_buf dec = {0};
-            imap_mime_words_decode(v->data, v->hlen, &dec);
-            bool hit = imap_ci_contains(dec.data, dec.len, k->str, k->slen);
-            imap_buf_free(&dec);
-            if (hit) return true;
-        }
-        return body_has(v, k->str, k->slen);
+        return header_block_has(v->data, v->hlen, k->str, k->slen) ||
+               body_has(v, k->str, k->slen);
     }
     return false;
 }
@@ -501,7 +518,6 @@ static int search_step(imap_client *c, void *ctx)
         if (store_msg_get(t, c->sel.mailbox_id, c->sel.uids[s], &m) == 0) {
             msg_view v = {.c = c, .t = t, .m = &m, .seq = (uint32_t)s + 1};
             if (eval(r->root, &v)) r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
-            imap_buf_free(&v.text);
         }
         if (++done % 64 == 0 && imap_now_ms() >= until) break;
     }

@@ -578,3 +578,65 @@ def test_status_size_counts_crlf(server):
     c.ok("EXPUNGE")
     u = c.ok("STATUS INBOX (SIZE)")
     expect(u, r'\* STATUS "?INBOX"? \(SIZE 23\)')
+
+
+MSG_PARTS = (b"From: dave@example.net\r\n"
+             b"To: alice@example.com\r\n"
+             b"Subject: parts\r\n"
+             b"MIME-Version: 1.0\r\n"
+             b"Content-Type: multipart/mixed; boundary=\"pp\"\r\n"
+             b"\r\n"
+             b"preamble-only-word\r\n"
+             b"--pp\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\n"
+             b"Content-Transfer-Encoding: base64\r\n"
+             b"\r\n"
+             # "the base64wordinside text"
+             b"dGhlIGJhc2U2NHdvcmRpbnNpZGUgdGV4dA==\r\n"
+             b"--pp\r\n"
+             b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+             b"Content-Transfer-Encoding: 8bit\r\n"
+             b"\r\n"
+             b"na\xefve latin\r\n"
+             b"--pp\r\n"
+             b"Content-Type: message/rfc822\r\n"
+             b"\r\n"
+             b"Subject: =?utf-8?q?innersubj=C3=A9ct?=\r\n"
+             b"\r\n"
+             b"inner body word\r\n"
+             b"--pp\r\n"
+             b"Content-Type: application/octet-stream; name=\"report-q3.pdf\"\r\n"
+             b"Content-Transfer-Encoding: base64\r\n"
+             b"\r\n"
+             # "attachmentsecret" in base64, and a raw word that is not text
+             b"YXR0YWNobWVudHNlY3JldA==\r\n"
+             b"--pp--\r\n"
+             b"epilogue-only-word\r\n")
+
+
+def test_search_text_walks_mime_parts(server):
+    """BODY and TEXT search what a reader sees: text parts decoded (base64, charsets), MIME
+    and nested message headers (RFC 2047 decoded); not attachments' bodies, preambles or
+    epilogues (as Dovecot does)."""
+    c = server.conn(select="INBOX")
+    server.deliver(MSG_PARTS)
+    server.deliver(b"Subject: other\n\nnothing\n")
+    c.ok("NOOP")
+
+    def search(q):
+        u = c.ok("UID SEARCH " + q)
+        m = [l for l in u if l.startswith("* SEARCH")]
+        assert len(m) == 1, u
+        return m[0][len("* SEARCH"):].split()
+    assert search("BODY base64wordinside") == ["1"]           # base64 text part, decoded
+    assert search("TEXT BASE64WORDINSIDE") == ["1"]           # any case
+    assert search('CHARSET UTF-8 BODY "naïve"') == ["1"]      # latin-1 converted to UTF-8
+    assert search("BODY innersubj") == ["1"]                  # nested message header
+    assert search('CHARSET UTF-8 TEXT "innersubjéct"') == ["1"]  # ... RFC 2047 decoded
+    assert search("BODY report-q3") == ["1"]                  # a MIME header of a part
+    assert search("BODY attachmentsecret") == []              # an attachment is not text
+    assert search("BODY YXR0YWNobWVudHNlY3JldA") == []        # nor its encoded bytes
+    assert search("BODY preamble-only-word") == []
+    assert search("TEXT dave@example") == ["1"]               # the message header
+    assert search("BODY dave@example") == []                  # BODY: not the header
+    assert search("TEXT nothing") == ["2"]

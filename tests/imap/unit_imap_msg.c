@@ -1,4 +1,5 @@
 /* unit_imap_msg.c: message text helpers: CRLF output, header fields, MIME words, encodings */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,5 +109,38 @@ int main(void)
     CHECK(&u, !imap_ci_contains("Hello", 5, "hello!", 6));
     CHECK(&u, imap_ci_contains("x", 1, "", 0));
     CHECK(&u, !imap_ci_contains("abcab", 5, "abd", 3));
+    /* the vector scan against a naive one: needles of 1-20 bytes at every offset of haystacks
+     * up to 70 bytes (across the 16-byte blocks and the scalar tail), case and non-letters
+     * whose OR 0x20 would collide with letters ('@' and '`', 'A' and 'a', 0xC1 and 0xE1) */
+    static const char alphabet[] = "aA@`zZ[{\xc1\xe1 1";
+    unsigned seed = 7, bad = 0;
+    char hay[80], nee[24];
+    for (int round = 0; round < 20000; round++) {
+        size_t hl = (seed = seed * 1103515245 + 12345) >> 16 & 63;
+        hl += 7;
+        size_t nl = 1 + ((seed = seed * 1103515245 + 12345) >> 16) % 20;
+        for (size_t i = 0; i < hl; i++)
+            hay[i] = alphabet[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof alphabet - 1)];
+        if (nl <= hl && round % 2) { /* half the time the needle is taken from the haystack */
+            size_t at = ((seed = seed * 1103515245 + 12345) >> 16) % (hl - nl + 1);
+            for (size_t i = 0; i < nl; i++) {
+                char c = hay[at + i];
+                nee[i] = (char)(round % 4 == 1 && c >= 'a' && c <= 'z' ? c - 32 : c);
+            }
+        } else {
+            for (size_t i = 0; i < nl; i++)
+                nee[i] = alphabet[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof alphabet - 1)];
+        }
+        bool want = false;
+        for (size_t i = 0; !want && i + nl <= hl; i++) {
+            size_t k = 0;
+            while (k < nl && tolower((unsigned char)hay[i + k]) == tolower((unsigned char)nee[k]))
+                k++;
+            want = k == nl;
+        }
+        if (imap_ci_contains(hay, hl, nee, nl) != want && bad++ < 3)
+            printf("ci_contains(%.*s, %.*s) != %d\n", (int)hl, hay, (int)nl, nee, want);
+    }
+    CHECK(&u, bad == 0);
     return unit_finish(&u);
 }
