@@ -143,6 +143,8 @@ int st_err(store_txn *t, int mdb_rc);
 
 /* Thin wrappers over mdb_get/put/del on table DB that map errors through st_err. */
 int st_get(store_txn *t, int db, const void *k, size_t klen, MDB_val *v);
+/* st_get for keys looked up in order: in a read txn it first tries the kept cursor's next key. */
+int st_get_next(store_txn *t, int db, const void *k, size_t klen, MDB_val *v);
 int st_put(store_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen);
 int st_del(store_txn *t, int db, const void *k, size_t klen);
 int st_cursor(store_txn *t, int db, MDB_cursor **c);

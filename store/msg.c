@@ -92,7 +92,7 @@ int store_msg_get(store_txn *t, uint32_t mailbox_id, uint32_t uid, store_msg *ou
     uint8_t k[8];
     MDB_val v;
     msgkey(k, mailbox_id, uid);
-    int rc = st_get(t, DB_MSGS, k, 8, &v);
+    int rc = st_get_next(t, DB_MSGS, k, 8, &v);
     if (rc) return rc;
     return decode(mailbox_id, uid, &v, out);
 }
@@ -142,7 +142,7 @@ int store_msg_summary(store_txn *t, const store_msg *m, const void **blob, size_
     MDB_val v;
     uint8_t k[8];
     put_be64(k, m->body_id);
-    int rc = st_get(t, DB_BODYINFO, k, 8, &v);
+    int rc = st_get_next(t, DB_BODYINFO, k, 8, &v);
     if (rc) return rc == -ENOENT ? -EIO : rc;
     if (v.mv_size < sizeof(body_rec)) return -EIO;
     *blob = (const char *)v.mv_data + sizeof(body_rec);

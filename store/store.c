@@ -107,6 +107,19 @@ int st_get(store_txn *t, int db, const void *k, size_t klen, MDB_val *v)
     return st_err(t, mdb_cursor_get(t->cur[db], &key, v, MDB_SET_KEY));
 }
 
+int st_get_next(store_txn *t, int db, const void *k, size_t klen, MDB_val *v)
+{
+    MDB_cursor *c = t->write ? NULL : t->cur[db];
+    if (c) {
+        /* walking keys in order (FETCH 1:*): the wanted key is usually the next one */
+        MDB_val key;
+        if (mdb_cursor_get(c, &key, v, MDB_NEXT) == 0 && key.mv_size == klen &&
+            memcmp(key.mv_data, k, klen) == 0)
+            return 0;
+    }
+    return st_get(t, db, k, klen, v);
+}
+
 /* Closes a read transaction's kept cursors (before the txn itself goes). */
 static void close_cursors(store_txn *t)
 {
