@@ -396,7 +396,9 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
     if (x->need_body && store_msg_body(t, &m, &data, &dlen) < 0) return -ENOENT;
     if (x->need_summary && store_msg_summary(t, &m, &blob, &bloblen) < 0) blob = NULL;
     imap_buf *o = &c->out;
-    imap_buf_printf(o, "* %u FETCH (", seq);
+    imap_buf_puts(o, "* ");
+    imap_buf_put_u64(o, seq);
+    imap_buf_puts(o, " FETCH (");
     bool first = true, flags_done = false;
 #define SEP()                                                                                      \
     do {                                                                                           \
@@ -405,7 +407,8 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
     } while (0)
     if (x->uid) {
         SEP();
-        imap_buf_printf(o, "UID %u", uid);
+        imap_buf_puts(o, "UID ");
+        imap_buf_put_u64(o, uid);
     }
     for (size_t i = 0; i < x->nitems; i++) {
         fetch_item *it = &x->items[i];
@@ -413,7 +416,8 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
         case I_UID:
             if (!x->uid) {
                 SEP();
-                imap_buf_printf(o, "UID %u", uid);
+                imap_buf_puts(o, "UID ");
+                imap_buf_put_u64(o, uid);
             }
             break;
         case I_FLAGS:
@@ -429,7 +433,8 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
             break;
         case I_SIZE:
             SEP();
-            imap_buf_printf(o, "RFC822.SIZE %llu", (unsigned long long)m.crlf_size);
+            imap_buf_puts(o, "RFC822.SIZE ");
+            imap_buf_put_u64(o, m.crlf_size);
             break;
         case I_ENVELOPE: {
             const char *e;

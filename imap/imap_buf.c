@@ -61,6 +61,17 @@ void imap_buf_printf(imap_buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+void imap_buf_put_u64(imap_buf *b, uint64_t n)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    imap_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
 void imap_buf_consume(imap_buf *b, size_t n)
 {
     if (n >= b->len) {
