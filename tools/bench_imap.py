@@ -227,8 +227,12 @@ def start_mailfs(work, mailfs, maildir, user):
     sh(mailfs, "user", "add", user, input=(PASSWORD + "\n").encode(), env=env)
     sh(mailfs, "import", user, maildir, env=env, stdout=subprocess.DEVNULL)
     port = free_port()
-    p = subprocess.Popen([str(mailfs), "serve", "--imap", f"127.0.0.1:{port}"], env=env,
-                         stderr=subprocess.DEVNULL)
+    cmd = [str(mailfs), "serve", "--imap", f"127.0.0.1:{port}"]
+    if os.geteuid() == 0:
+        # like Dovecot's mail processes, serve drops root for the bench's system user
+        sh("chown", "-R", f"{BENCH_USER}:{BENCH_USER}", store)
+        cmd += ["--user", BENCH_USER]
+    p = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     wait_port(port)
 
     def stop():
