@@ -502,9 +502,34 @@ static bool disk_nearly_full(store *s)
     return (uint64_t)vfs.f_bavail * vfs.f_frsize < (64ull << 20);
 }
 
+/*
+ * LMDB reuses the pages a commit freed only from the second commit after it on (it keeps the
+ * last two snapshots whole). On a full disk that means the space an expunge just freed is not
+ * there for the next write, and a write that failed is no commit that would move things on:
+ * `rm` through the mount, then `cp`, failed with ENOSPC for as long as nothing else wrote.
+ * So after a write fails for lack of space, commit this small write (it fits in pages freed
+ * earlier or already given to the file by the failed attempt), and try once more.
+ */
+static int commit_turn(store *s)
+{
+    store_txn w = {.s = s, .write = true};
+    int rc = txn_begin(s, true, &w.txn);
+    if (rc) return rc;
+    rc = st_meta_put_u64(&w, "seq", st_meta_u64(&w, "seq", 0)); /* the same value */
+    if (rc == 0) {
+        rc = st_err(&w, mdb_txn_commit(w.txn));
+        if (rc == -EIO && disk_nearly_full(s)) rc = -ENOSPC;
+    } else {
+        mdb_txn_abort(w.txn);
+    }
+    pthread_rwlock_unlock(&s->map_lock);
+    return rc;
+}
+
 int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
 {
     if (s->rdonly) return -EROFS;
+    bool turned = false;
     for (int tries = 0;; tries++) {
         store_txn w = {.s = s, .write = true};
         int rc = txn_begin(s, true, &w.txn);
@@ -530,6 +555,10 @@ int store_write(store *s, int (*fn)(store_txn *w, void *ctx), void *ctx)
             if (want > MAP_LIMIT || tries > 40) return -ENOSPC;
             if ((rc = map_grow(s, want)) != 0) return rc;
             continue;
+        }
+        if (rc == -ENOSPC && !turned) {
+            turned = true;
+            if (commit_turn(s) == 0) continue;
         }
         if (rc == 0 && w.seq != w.seq0) notify_watchers(s, w.seq);
         return rc;
