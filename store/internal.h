@@ -52,6 +52,7 @@ struct store {
     int notify_fd; /* the file written after each commit; watchers inotify it */
     bool rdonly;
     uint64_t msg_max;
+    uint64_t feed_keep; /* changes the feed keeps (FEED_KEEP; MAILFS_FEED_KEEP for tests) */
     size_t mapsize;
     pthread_rwlock_t map_lock; /* held shared by every txn, exclusively to grow the map */
     pthread_mutex_t pool_lock; /* guards pool */

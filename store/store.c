@@ -179,11 +179,12 @@ int st_feed_add(store_txn *t, int kind, uint32_t user_id, uint32_t mailbox_id, u
     return rc;
 }
 
-/* Drops the oldest changes so that the feed holds at most FEED_KEEP. */
+/* Drops the oldest changes so that the feed holds at most s->feed_keep. */
 static int feed_trim(store_txn *t)
 {
-    if (t->seq <= FEED_KEEP) return 0;
-    uint64_t min = st_meta_u64(t, "feed_min", 1), want = t->seq - FEED_KEEP + 1;
+    uint64_t keep = t->s->feed_keep;
+    if (t->seq <= keep) return 0;
+    uint64_t min = st_meta_u64(t, "feed_min", 1), want = t->seq - keep + 1;
     if (min >= want) return 0;
     MDB_cursor *c;
     int rc = st_cursor(t, DB_CHANGES, &c);
@@ -200,6 +201,20 @@ static int feed_trim(store_txn *t)
 }
 
 /* ---- opening ---------------------------------------------------------------------------- */
+
+/* How many changes the feed keeps: FEED_KEEP, or $MAILFS_FEED_KEEP when that is a positive
+ * integer (a testing knob: a small feed lets tests reach -ERANGE in a few hundred changes;
+ * anything else in it is ignored). */
+static uint64_t feed_keep_from_env(void)
+{
+    const char *v = getenv("MAILFS_FEED_KEEP");
+    if (!v || *v < '0' || *v > '9') return FEED_KEEP; /* no sign, no space */
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end || n == 0) return FEED_KEEP;
+    return n;
+}
 
 static int env_open(const char *dir, bool rdonly, bool create, MDB_env **out, size_t *mapsize,
                     char *err, size_t errlen)
@@ -299,6 +314,7 @@ static int store_open_impl(const char *dir, int flags, bool create, store **out,
     }
     s->rdonly = flags & STORE_OPEN_RDONLY;
     s->msg_max = STORE_MSG_MAX_DEFAULT;
+    s->feed_keep = feed_keep_from_env();
     s->notify_fd = -1;
     pthread_rwlock_init(&s->map_lock, NULL);
     pthread_mutex_init(&s->pool_lock, NULL);
