@@ -188,16 +188,22 @@ static void mi_free(mirror *mi)
     memset(mi, 0, sizeof *mi);
 }
 
+struct watch;
+static void act_add(struct watch *w, uint64_t ino, const char *name);
+
 typedef struct build_ctx {
     mirror *mi;
     store_txn *t;
-    int rc;
+    struct watch *w; /* a rebuild: messages changed after SINCE get their attributes renewed */
+    uint64_t since;
 } build_ctx;
 
 static int build_msg_cb(void *ctx, const store_msg *msg)
 {
     build_ctx *b = ctx;
-    return mi_put(b->mi, fs_ino_msg(msg->mailbox_id, msg->uid), msg->filename);
+    uint64_t ino = fs_ino_msg(msg->mailbox_id, msg->uid);
+    if (b->w && msg->modseq > b->since) act_add(b->w, ino, NULL); /* e.g. flags moved ctime */
+    return mi_put(b->mi, ino, msg->filename);
 }
 
 static int build_mbox_cb(void *ctx, const store_mailbox *mb)
@@ -208,13 +214,15 @@ static int build_mbox_cb(void *ctx, const store_mailbox *mb)
     return rc;
 }
 
-static int mi_build(fs_mount *m, mirror *mi, uint64_t *seq)
+/* Builds MI from the store; *SEQ gets the feed position it reflects. With W (a rebuild), the
+ * messages changed after W->seq get an attribute invalidation. */
+static int mi_build(fs_mount *m, mirror *mi, uint64_t *seq, struct watch *w, uint64_t since)
 {
     store_txn *t;
     int rc = store_read_begin(m->st, &t);
     if (rc) return rc;
     *seq = store_change_seq(t);
-    build_ctx b = {.mi = mi, .t = t};
+    build_ctx b = {.mi = mi, .t = t, .w = w, .since = since};
     rc = store_mailbox_list(t, m->user_id, build_mbox_cb, &b);
     store_read_end(&t);
     return rc;
@@ -237,7 +245,7 @@ typedef struct watch {
     size_t nact, capact;
 } watch;
 
-static void act_add(watch *w, uint64_t ino, const char *name)
+static void act_add(struct watch *w, uint64_t ino, const char *name)
 {
     if (w->nact == w->capact) {
         size_t cap = w->capact ? w->capact * 2 : 256;
@@ -354,13 +362,19 @@ static void handle(watch *w, store_txn *t, const store_change *c)
     }
 }
 
-/* The feed lost changes we never saw: rebuild the mirror and invalidate every difference. */
+/* The feed lost changes we never saw: rebuild the mirror and invalidate every difference:
+ * the old and the new name of whatever came, went or was renamed (the kernel may hold the new
+ * name as absent), and the attributes of what changed otherwise. */
 static void resync(watch *w)
 {
     mirror nm = {0};
     uint64_t seq;
-    if (mi_build(w->m, &nm, &seq) != 0) {
+    size_t nact = w->nact;
+    if (mi_build(w->m, &nm, &seq, w, w->seq) != 0) {
         mi_free(&nm);
+        for (size_t i = nact; i < w->nact; i++)
+            free(w->act[i].name);
+        w->nact = nact;
         return;
     }
     for (size_t i = 0; i < w->mi.cap; i++) {
@@ -372,7 +386,9 @@ static void resync(watch *w)
     }
     for (size_t i = 0; i < nm.cap; i++) {
         uint64_t k = nm.keys[i];
-        if (k && k != TOMB && !mi_get(&w->mi, k))
+        if (!k || k == TOMB) continue;
+        const char *was = mi_get(&w->mi, k);
+        if (!was || strcmp(was, nm.names[i]) != 0)
             act_add(w, fs_ino_dir(fs_ino_mailbox(k)), nm.names[i]);
     }
     for (size_t i = 0; i < w->mi.nmb; i++) {
@@ -381,7 +397,8 @@ static void resync(watch *w)
         act_add(w, fs_ino_dir(w->mi.mb[i].id), NULL);
     }
     for (size_t i = 0; i < nm.nmb; i++) {
-        if (!mi_mbox(&w->mi, nm.mb[i].id)) {
+        struct mbox *b = mi_mbox(&w->mi, nm.mb[i].id);
+        if (!b || strcmp(b->name, nm.mb[i].name) != 0) {
             mirror tmp = w->mi;
             w->mi = nm; /* parents by the new names */
             mbox_entry(w, nm.mb[i].name);
@@ -473,7 +490,7 @@ int fs_watch_start(fs_mount *m, char *err, size_t errlen)
     int rc;
     if (!w) return -ENOMEM;
     w->m = m;
-    rc = mi_build(m, &w->mi, &w->seq);
+    rc = mi_build(m, &w->mi, &w->seq, NULL, 0);
     if (rc == 0) rc = store_watch_open(m->st, &m->watch_fd);
     if (rc == 0 && pipe2(m->stop_pipe, O_CLOEXEC) != 0) rc = -errno;
     if (rc == 0) {

@@ -189,3 +189,177 @@ def test_full_disk_gives_enospc_and_leaves_nothing_half_written(tmp_path, kind):
         finally:
             unmount(mnt)
             wait_for(lambda: not mountinfo_has(mnt), timeout=5, step=0.05)
+
+
+# ---- the change feed no longer reaches back ------------------------------------------------
+
+FEED_KEEP = 50
+
+
+def feed_store(tmp_path):
+    """A store with user alice whose feed keeps FEED_KEEP changes, for every process run on it."""
+    m = Mailfs(tmp_path / "store")
+    m.env["MAILFS_FEED_KEEP"] = str(FEED_KEEP)
+    m.run("init")
+    m.run("user", "add", "alice", input=(PASSWORD + "\n").encode())
+    return m
+
+
+def feed_size(m):
+    out = m.run("check").stdout.decode()
+    return int(out.split(" changes in the feed")[0].rsplit(" ", 1)[1])
+
+
+def test_feed_keep_knob(tmp_path):
+    """MAILFS_FEED_KEEP bounds the feed when it is a positive integer, and is ignored otherwise."""
+    m = feed_store(tmp_path)
+    for i in range(FEED_KEEP + 20):
+        m.run("deliver", "alice", input=f"Subject: {i}\n\nx\n".encode())
+    assert feed_size(m) == FEED_KEEP
+    for bad in ("0", "-5", "abc", "12x", " 7", "99999999999999999999999"):
+        m.env["MAILFS_FEED_KEEP"] = bad
+        before = feed_size(m)
+        m.run("deliver", "alice", input=f"Subject: {bad}\n\nx\n".encode())
+        assert feed_size(m) == before + 1, bad
+
+
+def view(root):
+    """What a mount shows: per path, the stat fields mail defines and the flags; the root's own
+    times are left out (they are the mount's, not the store's)."""
+    seen = {}
+    for d, dirs, files in os.walk(root):
+        rel = os.path.relpath(d, root)
+        if rel != ".":
+            st = os.stat(d)
+            seen[rel + "/"] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        for f in files:
+            p = os.path.join(d, f)
+            st = os.stat(p)
+            seen[os.path.join(rel, f)] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                          os.getxattr(p, "user.mail.flags"))
+    return seen
+
+
+def test_feed_overrun_rebuilds_the_mirror(tmp_path):
+    """A mount whose watcher missed more changes than the feed keeps (it was stopped while
+    another mount and `mailfs deliver` made them) rebuilds its mirror: it then shows exactly
+    what the store holds, though it had every listing, entry and attribute cached."""
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse: the mount tests need FUSE")
+    m = feed_store(tmp_path)
+    for box in ("Work", "Old", "Old/Child", "Gone"):
+        m.run("mailbox", "create", "alice", box)
+    for i in range(30):
+        m.run("deliver", "alice", input=f"Subject: first {i}\n\nbody {i}\n".encode())
+    for box in ("Work", "Old/Child"):
+        m.run("deliver", "alice", "--mailbox", box, input=f"Subject: in {box}\n\nx\n".encode())
+
+    a, b, c = (tmp_path / n for n in ("a", "b", "c"))
+    procs, mounts = [], []
+    try:
+        for d in (a, b):
+            d.mkdir()
+            p = m.popen("mount", "-f", "alice", d, stderr=subprocess.PIPE)
+            procs.append(p)
+            mounts.append(d)
+            assert wait_for(lambda: mountinfo_has(d) or p.poll() is not None, timeout=10)
+            assert p.poll() is None, p.stderr.read().decode()
+        watched = procs[0]
+
+        # a's kernel caches everything: listings, entries, attributes, and names not there yet
+        before = view(a)
+        inbox = sorted(os.listdir(a / "INBOX"))
+        assert len(inbox) == 30
+        new_names = [f"{c}{i:02d}.eml" for c, k in (("n", 60), ("r", 15), ("k", 15)) for i in range(k)]
+        for p in [a / "Renamed", a / "New", a / "Old" / "Later"] + \
+                 [a / "INBOX" / n for n in new_names] + [a / "Work" / n for n in inbox[25:]]:
+            assert not os.path.exists(p)
+
+        os.kill(watched.pid, signal.SIGSTOP)  # a is not touched until SIGCONT
+        try:
+            ib = b / "INBOX"
+            for i in range(60):  # appends
+                (ib / f"n{i:02d}.eml").write_bytes(f"Subject: new {i}\n\nbody\n".encode())
+            for n in inbox[:20]:  # flags
+                os.setxattr(ib / n, "user.mail.flags", b"\\Seen $Work")
+            for n in inbox[20:25]:  # expunges
+                os.unlink(ib / n)
+            for i, n in enumerate(inbox[25:30]):  # MOVE to another folder
+                os.rename(ib / n, b / "Work" / n)
+            for i in range(15):  # message renames, of new messages and of ones a knew
+                os.rename(ib / f"n{i:02d}.eml", ib / f"r{i:02d}.eml")
+            for i, n in enumerate(inbox[10:15]):
+                os.rename(ib / n, ib / f"k{i + 10:02d}.eml")
+            for i in range(15, 20):  # edits: expunge + append, same name
+                with open(ib / f"n{i:02d}.eml", "ab") as f:
+                    f.write(b"edited\n")
+            for i in range(30, 50):  # more flags
+                os.setxattr(ib / f"n{i:02d}.eml", "user.mail.flags", b"\\Flagged")
+            os.mkdir(b / "New")
+            os.rename(b / "Old", b / "Renamed")  # and its child
+            os.rmdir(b / "Gone")
+            os.mkdir(b / "Renamed" / "Later")
+            for i in range(30):
+                m.run("deliver", "alice", "--mailbox", "New",
+                      input=f"Subject: later {i}\n\nx\n".encode())
+            assert feed_size(m) == FEED_KEEP  # a's position is long gone from the feed
+        finally:
+            os.kill(watched.pid, signal.SIGCONT)
+
+        # the truth: the store through a fresh mount, and its own counts
+        c.mkdir()
+        m.run("mount", "alice", c)
+        mounts.append(c)
+        want = view(c)
+        counts = {l.split("\t")[0]: int(l.split("\t")[1])
+                  for l in m.run("mailbox", "list", "alice").stdout.decode().splitlines()}
+        assert {k[:-1] for k in want if k.endswith("/")} == set(counts)
+        for box, n in counts.items():
+            assert sum(1 for k in want if os.path.dirname(k) == box and not k.endswith("/")) == n
+        assert "Renamed/Child/" in want and "Renamed/Later/" in want and "New/" in want
+        assert not any(k.startswith(("Old/", "Gone/")) for k in want)
+        assert want != before
+
+        # checks by name first: a listing would refresh entries and attributes by itself
+        # (READDIRPLUS), so only the watcher's invalidations can make these pass
+        def by_name():
+            bad = [f"{p} is still there" for p in
+                   (a / "Old", a / "Gone", a / "INBOX" / inbox[10], a / "INBOX" / inbox[20],
+                    a / "INBOX" / inbox[25], a / "INBOX" / "n00.eml")
+                   if os.path.exists(p)]
+            bad += [f"{p} is missing" for p in
+                    (a / "Renamed", a / "Renamed" / "Child", a / "Renamed" / "Later", a / "New",
+                     a / "INBOX" / "k10.eml", a / "INBOX" / "r00.eml", a / "INBOX" / "n59.eml",
+                     a / "Work" / inbox[25])
+                    if not os.path.exists(p)]
+            for n in inbox[:10]:  # flags moved ctime, which a had cached
+                if os.stat(a / "INBOX" / n).st_ctime_ns != want[f"INBOX/{n}"][3]:
+                    bad.append(f"INBOX/{n} has a stale ctime")
+            return bad
+
+        wait_for(lambda: not by_name(), timeout=5, step=0.05)
+        bad = by_name()
+        assert not bad, "\n".join(bad)
+        got = view(a)
+        assert got == want, sorted(set(got.items()) ^ set(want.items()))[:10]
+        assert os.getxattr(a / "INBOX" / inbox[0], "user.mail.flags") == b"\\Seen $Work"
+        # and it still follows the feed afterwards
+        m.run("deliver", "alice", "--mailbox", "Renamed", input=b"Subject: after\n\nx\n")
+        assert wait_for(lambda: len(os.listdir(a / "Renamed")) == 3, timeout=2)
+        assert watched.poll() is None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.kill(p.pid, signal.SIGCONT)
+        for d in mounts:
+            unmount(d)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    # the mount that rebuilt ends cleanly when unmounted (and, under ASan, without a report)
+    err = procs[0].stderr.read().decode(errors="replace")
+    assert procs[0].returncode == 0 and not err, err
