@@ -90,6 +90,20 @@ static void progress(importer *im, bool final)
     fflush(stderr);
 }
 
+#define MAPPED_MAX (64ull << 20) /* file pages mapped (store and input) before unmapping */
+
+/* Bytes of files mapped and resident in this process (the store, an mbox being read). */
+static uint64_t file_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    unsigned long size = 0, resident = 0, shared = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu %lu", &size, &resident, &shared) != 3) shared = 0;
+        fclose(f);
+    }
+    return (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static int batch_write(store_txn *w, void *ctx)
 {
     batch *b = ctx;
@@ -122,9 +136,10 @@ static int batch_write(store_txn *w, void *ctx)
             return rc;
         else
             b->msgs++, b->msg_bytes += it->len;
-        /* the index lookups above touch pages all over the store, and the kernel maps their
-         * cached neighbours too: unmap them now and then, or RSS grows with the store */
-        if (i % 1024 == 1023) store_release_map(b->im->s);
+        /* the index lookups above touch pages all over the store, and the kernel maps the
+         * whole cached folio around each (hundreds of KB): unmap them when they add up, or
+         * RSS grows with the store */
+        if (i % 32 == 31 && file_rss_bytes() > MAPPED_MAX) store_release_map(b->im->s);
     }
     return 0;
 }
