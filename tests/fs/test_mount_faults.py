@@ -275,6 +275,9 @@ def test_feed_overrun_rebuilds_the_mirror(tmp_path):
                  [a / "INBOX" / n for n in new_names] + [a / "Work" / n for n in inbox[25:]]:
             assert not os.path.exists(p)
 
+        child = a / "Old" / "Child" / os.listdir(a / "Old" / "Child")[0]
+        seq_then = int(os.getxattr(child, "user.mail.modseq"))  # the last change so far
+
         os.kill(watched.pid, signal.SIGSTOP)  # a is not touched until SIGCONT
         try:
             ib = b / "INBOX"
@@ -299,7 +302,7 @@ def test_feed_overrun_rebuilds_the_mirror(tmp_path):
             os.rename(b / "Old", b / "Renamed")  # and its child
             os.rmdir(b / "Gone")
             os.mkdir(b / "Renamed" / "Later")
-            for i in range(30):
+            for i in range(50):
                 m.run("deliver", "alice", "--mailbox", "New",
                       input=f"Subject: later {i}\n\nx\n".encode())
             assert feed_size(m) == FEED_KEEP  # a's position is long gone from the feed
@@ -311,6 +314,9 @@ def test_feed_overrun_rebuilds_the_mirror(tmp_path):
         m.run("mount", "alice", c)
         mounts.append(c)
         want = view(c)
+        last = max(os.listdir(c / "New"))  # delivered last
+        made = int(os.getxattr(c / "New" / last, "user.mail.modseq")) - seq_then
+        assert made >= 4 * FEED_KEEP, made  # the feed was overrun four times over
         counts = {l.split("\t")[0]: int(l.split("\t")[1])
                   for l in m.run("mailbox", "list", "alice").stdout.decode().splitlines()}
         assert {k[:-1] for k in want if k.endswith("/")} == set(counts)
