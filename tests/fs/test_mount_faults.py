@@ -1,8 +1,9 @@
 """The mount under faults: a full disk under the store, and a change feed that no longer reaches
 back to where the mount's watcher stopped (it must rebuild its mirror).
 
-Both mount for real through /dev/fuse as root; everything they set up (the FUSE mount, the small
-filesystem and its loop device, servers) is taken down in a finally block even when they fail.
+Both mount for real through /dev/fuse (the full disk needs root too); everything they set up
+(FUSE mounts, the small filesystem and its loop device, the IMAP server) is taken down in a
+finally block even when they fail.
 """
 import base64
 import contextlib
@@ -13,7 +14,6 @@ import random
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -83,8 +83,11 @@ def imap_server(m):
         return False
 
     try:
-        assert wait_for(lambda: up() or proc.poll() is not None, timeout=10, step=0.05) and \
-            proc.poll() is None, "mailfs serve did not start: " + proc.stderr.read().decode()
+        if not wait_for(lambda: up() or proc.poll() is not None, timeout=10, step=0.05) or \
+                proc.poll() is not None:
+            proc.kill()
+            proc.wait()
+            pytest.fail("mailfs serve did not start: " + proc.stderr.read().decode())
         c = imaplib.IMAP4("127.0.0.1", port)
         c.login("alice", PASSWORD)
         yield c
