@@ -60,7 +60,7 @@
 #define MIME_NONE UINT32_MAX
 
 #define BLOB_MAGIC "MFSM"
-#define BLOB_VERSION 2
+#define BLOB_VERSION 3 /* 3: the rendered strings first, part records after them */
 #define BLOB_HDR 56
 #define BLOB_REC 96 /* 72 bytes of numbers, then 4 strings as (u32 offset, u16 length) */
 
@@ -1686,19 +1686,24 @@ int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
     uint64_t lines = p->lf + ((p->pos > 0 && p->last != '\n') ? 1 : 0);
     put_u64(out + 16, p->pos + p->bare);
     put_u32(out + 24, lines > UINT32_MAX ? UINT32_MAX : (uint32_t)lines);
-    size_t so = BLOB_HDR + recs;
-    put_u32(out + 28, (uint32_t)so);
-    put_u32(out + 32, (uint32_t)env.len);
-    memcpy(out + so, env.d, env.len);
-    so += env.len;
+    /* BODYSTRUCTURE, then ENVELOPE right after the header: a FETCH of either reads the first
+     * few cache lines of the record, next to the index entry that found it */
+    size_t so = BLOB_HDR;
     put_u32(out + 36, (uint32_t)so);
     put_u32(out + 40, (uint32_t)bs.len);
     memcpy(out + so, bs.d, bs.len);
     so += bs.len;
+    put_u32(out + 28, (uint32_t)so);
+    put_u32(out + 32, (uint32_t)env.len);
+    memcpy(out + so, env.d, env.len);
+    so += env.len;
     put_u32(out + 44, (uint32_t)so);
     put_u32(out + 48, (uint32_t)body.len);
     memcpy(out + so, body.d, body.len);
     so += body.len;
+    size_t recs_at = so;
+    put_u32(out + 52, (uint32_t)recs_at);
+    so += recs;
     size_t pool_at = so;
     if (pool.len) memcpy(out + so, pool.d, pool.len);
     free(pool.d);
@@ -1708,7 +1713,7 @@ int store_mime_finish(store_mime_parser *p, void **blob, size_t *bloblen)
 
     for (uint32_t i = 0; i < p->nents; i++) {
         const struct ent *e = &p->ents[i];
-        unsigned char *r = out + BLOB_HDR + (size_t)i * BLOB_REC;
+        unsigned char *r = out + recs_at + (size_t)i * BLOB_REC;
         put_u64(r + 0, e->hdr.off);
         put_u64(r + 8, e->body.off - e->hdr.off);
         put_u64(r + 16, crlf_len(e->hdr, e->body));
@@ -1754,8 +1759,10 @@ static int blob_check(const void *blob, size_t len, uint32_t *nparts)
     const unsigned char *b = blob;
     if (!blob || len < BLOB_HDR || memcmp(b, BLOB_MAGIC, 4) != 0 || get_u32(b + 4) != BLOB_VERSION)
         return -EINVAL;
-    uint32_t n = get_u32(b + 8);
-    if (n == 0 || (uint64_t)n * BLOB_REC > len - BLOB_HDR) return -EINVAL;
+    uint32_t n = get_u32(b + 8), recs_at = get_u32(b + 52);
+    if (n == 0 || recs_at < BLOB_HDR || recs_at > len ||
+        (uint64_t)n * BLOB_REC > len - recs_at)
+        return -EINVAL;
     *nparts = n;
     return 0;
 }
@@ -1838,7 +1845,7 @@ int store_mime_part_find(const void *blob, size_t bloblen, const char *section,
     int r = blob_check(blob, bloblen, &n);
     if (r < 0) return r;
     if (!section || !out) return -EINVAL;
-    const unsigned char *base = (const unsigned char *)blob + BLOB_HDR;
+    const unsigned char *base = (const unsigned char *)blob + get_u32((const unsigned char *)blob + 52);
     struct ent_view v;
     uint32_t idx = 0;
     rec_get(base, &v);
