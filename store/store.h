@@ -36,7 +36,7 @@
  *   effect outside the transaction.
  */
 
-#define STORE_SCHEMA_VERSION 2 /* 2: bodies in packs */
+#define STORE_SCHEMA_VERSION 3 /* 2: bodies in packs; 3: summary blob version 3 */
 #define STORE_NAME_MAX 1000     /* bytes in a full mailbox name */
 #define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
 #define STORE_USER_MAX 64       /* bytes in a user name */
