@@ -54,6 +54,7 @@ struct store {
     uint64_t msg_max;
     uint64_t feed_keep; /* changes the feed keeps (FEED_KEEP; MAILFS_FEED_KEEP for tests) */
     size_t mapsize;
+    size_t psize; /* LMDB's page size */
     pthread_rwlock_t map_lock; /* held shared by every txn, exclusively to grow the map */
     pthread_mutex_t pool_lock; /* guards pool */
     struct store_txn *pool;    /* ended read transactions, reset, for reuse */
@@ -75,6 +76,7 @@ struct store_txn {
     MDB_cursor *cur[DB_COUNT]; /* read txns: one cursor per table for lookups, kept across
                                   reuse; a lookup near the last one stays on its page */
     st_pack *pack;          /* write txns: new bodies not yet written (pack.c) */
+    uintptr_t walk_page[DB_COUNT]; /* st_get_next: the leaf page last prefetched */
 };
 
 typedef struct user_rec {

@@ -114,8 +114,17 @@ int st_get_next(store_txn *t, int db, const void *k, size_t klen, MDB_val *v)
         /* walking keys in order (FETCH 1:*): the wanted key is usually the next one */
         MDB_val key;
         if (mdb_cursor_get(c, &key, v, MDB_NEXT) == 0 && key.mv_size == klen &&
-            memcmp(key.mv_data, k, klen) == 0)
+            memcmp(key.mv_data, k, klen) == 0) {
+            /* and the next ones are on the same leaf page: on entering a page, ask for all of
+             * it at once, so its records arrive together instead of one cache miss each */
+            uintptr_t page = (uintptr_t)v->mv_data & ~(uintptr_t)(t->s->psize - 1);
+            if (v->mv_size < t->s->psize / 2 && page != t->walk_page[db]) {
+                t->walk_page[db] = page;
+                for (size_t off = 0; off < t->s->psize; off += 64)
+                    __builtin_prefetch((const char *)page + off);
+            }
             return 0;
+        }
     }
     return st_get(t, db, k, klen, v);
 }
@@ -319,6 +328,8 @@ static int store_open_impl(const char *dir, int flags, bool create, store **out,
     pthread_rwlock_init(&s->map_lock, NULL);
     pthread_mutex_init(&s->pool_lock, NULL);
     int rc = env_open(dir, s->rdonly, create, &s->env, &s->mapsize, err, errlen);
+    MDB_stat est;
+    s->psize = rc == 0 && mdb_env_stat(s->env, &est) == 0 ? est.ms_psize : 4096;
     if (rc == 0) rc = open_tables(s, create, err, errlen);
     if (rc == 0) {
         char path[PATH_MAX];
