@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -346,11 +347,64 @@ static int check_feed(checker *c, uint64_t seq, store_check_counts *n)
     return 0;
 }
 
-static int count_user(void *ctx, const char *name, uint32_t id)
+typedef struct user_ids {
+    uint32_t *v;
+    size_t n, cap;
+} user_ids;
+
+static int collect_user(void *ctx, const char *name, uint32_t id)
 {
-    store_check_counts *n = ctx;
-    (void)name, (void)id;
-    n->users++;
+    user_ids *u = ctx;
+    (void)name;
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 64;
+        uint32_t *g = realloc(u->v, cap * sizeof *g);
+        if (!g) return -ENOMEM;
+        u->v = g, u->cap = cap;
+    }
+    u->v[u->n++] = id;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Each subscription: a valid, normalized mailbox name of an existing user, with no value. */
+static int check_subscriptions(checker *c, user_ids *users, store_check_counts *n)
+{
+    if (users->n) qsort(users->v, users->n, sizeof *users->v, cmp_u32);
+    MDB_cursor *cur;
+    int rc = st_cursor(c->t, DB_SUBS, &cur);
+    if (rc) return rc;
+    MDB_val k, v;
+    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        n->subscriptions++;
+        size_t nl = k.mv_size > 4 ? k.mv_size - 4 : 0;
+        if (nl == 0 || nl > STORE_NAME_MAX) {
+            fail(c, "a subscription record is damaged (key of %zu bytes)", k.mv_size);
+            continue;
+        }
+        uint32_t user = get_be32(k.mv_data);
+        char name[STORE_NAME_MAX + 1];
+        memcpy(name, (char *)k.mv_data + 4, nl);
+        name[nl] = 0;
+        const char *why = NULL;
+        if (strlen(name) != nl)
+            why = "the name holds a NUL byte";
+        else if (store_mailbox_name_check(name, &why) == 0 && strncasecmp(name, "INBOX", 5) == 0 &&
+                 (name[5] == 0 || name[5] == '/') && memcmp(name, "INBOX", 5) != 0)
+            why = "INBOX is not written in capitals";
+        if (why) fail(c, "subscription '%s' of user %u is not a valid name: %s", name, user, why);
+        if (v.mv_size != 0)
+            fail(c, "subscription '%s' of user %u has a value of %zu bytes", name, user, v.mv_size);
+        if (!users->n || !bsearch(&user, users->v, users->n, sizeof *users->v, cmp_u32))
+            fail(c, "subscription '%s' belongs to user %u, who does not exist", name, user);
+    }
+    mdb_cursor_close(cur);
     return 0;
 }
 
@@ -362,14 +416,18 @@ int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ct
     int rc = store_read_begin(s, &c.t);
     if (rc) return rc;
     uint64_t seq = store_change_seq(c.t);
-    rc = store_user_list(c.t, count_user, &n);
+    user_ids users = {0};
+    rc = store_user_list(c.t, collect_user, &users);
+    n.users = users.n;
     if (rc == 0) rc = check_feed(&c, seq, &n);
     if (rc == 0) rc = check_mailboxes(&c, seq, &n);
     n.messages = c.nrefs;
     if (rc == 0) rc = check_indexes(&c, n.messages);
     if (rc == 0) rc = check_bodies(&c, &n);
+    if (rc == 0) rc = check_subscriptions(&c, &users, &n);
     store_read_end(&c.t);
     free(c.refs);
+    free(users.v);
     if (c.problems > REPORT_MAX) {
         char text[128];
         snprintf(text, sizeof text, "... and %llu more problems",

@@ -27,6 +27,10 @@
  *   dups      u32 mailbox id + u64 body id + u32 uid -> (empty): finds duplicates for import
  *   expunged  u32 mailbox id + u32 uid -> u64 modseq of the expunge
  *   changes   u64 seq -> change_rec
+ *   subs      u32 user id + name -> (empty): the user's subscription list (RFC 3501 6.3.6), names
+ *             normalized as in mboxnames (INBOX in capitals) but independent of the mailboxes:
+ *             a name may be subscribed while no mailbox has it, DELETE leaves it, RENAME moves
+ *             the subtree's names along (mailbox.c), user deletion removes them all
  */
 enum {
     DB_META,
@@ -42,6 +46,7 @@ enum {
     DB_EXPUNGED,
     DB_CHANGES,
     DB_PACKS,
+    DB_SUBS,
     DB_COUNT
 };
 
@@ -85,7 +90,7 @@ typedef struct user_rec {
 
 typedef struct mbox_rec {
     uint32_t user_id, uidvalidity, uidnext, messages, unseen, deleted, special_use;
-    uint32_t subscribed;
+    uint32_t pad; /* was the subscribed flag (schema 3); subscriptions live in the subs table */
     uint64_t highestmodseq, bytes;
     int64_t mtime_ns, ctime_ns;
     uint64_t crlf_bytes; /* sum of the messages' crlf_size (STATUS SIZE) */
@@ -169,6 +174,9 @@ int st_mbox_put(store_txn *t, uint32_t id, const mbox_rec *rec, const char *name
 
 /* Deletes mailbox NORM (a normalized name; INBOX too) as store_mailbox_delete does. */
 int st_mbox_drop(store_txn *t, uint32_t user_id, const char *norm, int flags);
+
+/* Deletes every subscription of a user (user deletion). */
+int st_subs_purge(store_txn *t, uint32_t user_id);
 
 /* Deletes every message of a mailbox (used by mailbox and user deletion). */
 int st_msgs_purge(store_txn *t, uint32_t mailbox_id);

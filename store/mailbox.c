@@ -58,7 +58,15 @@ int st_mbox_put(store_txn *t, uint32_t id, const mbox_rec *rec, const char *name
     return st_put(t, DB_MBOXES, k, 4, v, sizeof *rec + n);
 }
 
-static void fill(store_mailbox *out, uint32_t id, const mbox_rec *r, const char *name)
+/* True if NORM (normalized) is in USER_ID's subscription list. */
+static bool subscribed(store_txn *t, uint32_t user_id, const char *norm)
+{
+    uint8_t k[NAMEKEY_MAX];
+    MDB_val v;
+    return st_get(t, DB_SUBS, k, namekey(k, user_id, norm), &v) == 0;
+}
+
+static void fill(store_txn *t, store_mailbox *out, uint32_t id, const mbox_rec *r, const char *name)
 {
     out->id = id;
     out->user_id = r->user_id;
@@ -71,7 +79,7 @@ static void fill(store_mailbox *out, uint32_t id, const mbox_rec *r, const char 
     out->bytes = r->bytes;
     out->crlf_bytes = r->crlf_bytes;
     out->special_use = r->special_use;
-    out->subscribed = r->subscribed != 0;
+    out->subscribed = subscribed(t, r->user_id, name);
     out->mtime_ns = r->mtime_ns;
     out->ctime_ns = r->ctime_ns;
     snprintf(out->name, sizeof out->name, "%s", name);
@@ -93,7 +101,7 @@ int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out)
     mbox_rec r;
     char name[STORE_NAME_MAX + 1];
     int rc = st_mbox_get(t, mailbox_id, &r, name, sizeof name);
-    if (rc == 0 && out) fill(out, mailbox_id, &r, name);
+    if (rc == 0 && out) fill(t, out, mailbox_id, &r, name);
     return rc;
 }
 
@@ -135,7 +143,7 @@ static int create_one(store_txn *w, uint32_t user_id, const char *norm, uint32_t
         (rc = st_put(w, DB_MBOXNAMES, k, namekey(k, user_id, norm), &id, 4)) ||
         (rc = st_mbox_put(w, id, &r, norm)))
         return rc;
-    if (out) fill(out, id, &r, norm);
+    if (out) fill(w, out, id, &r, norm);
     return 0;
 }
 
@@ -269,6 +277,96 @@ static int rename_one(store_txn *w, uint32_t user_id, uint32_t id, const char *n
     return st_mbox_put(w, id, &r, newname);
 }
 
+/* Records in the feed that NORM joined or left the subscription list, with the id of the
+ * mailbox of that name (0 if none). */
+static int sub_feed(store_txn *w, uint32_t user_id, const char *norm)
+{
+    uint32_t id = 0;
+    int rc = lookup_id(w, user_id, norm, &id);
+    if (rc == -ENOENT) id = 0, rc = 0;
+    if (rc) return rc;
+    return st_feed_add(w, STORE_CH_MBOX_SUBSCRIBE, user_id, id, 0, NULL);
+}
+
+/* Adds NORM to the subscription list or removes it; the caller knows that this is a change. */
+static int sub_set(store_txn *w, uint32_t user_id, const char *norm, bool on)
+{
+    uint8_t k[NAMEKEY_MAX];
+    size_t kl = namekey(k, user_id, norm);
+    int rc = on ? st_put(w, DB_SUBS, k, kl, "", 0) : st_del(w, DB_SUBS, k, kl);
+    return rc ? rc : sub_feed(w, user_id, norm);
+}
+
+typedef struct names {
+    char *buf; /* NUL-terminated names back to back */
+    size_t len, cap;
+} names;
+
+static int names_add(names *n, const char *s, size_t len)
+{
+    if (n->len + len + 1 > n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 1024;
+        while (cap < n->len + len + 1)
+            cap *= 2;
+        char *g = realloc(n->buf, cap);
+        if (!g) return -ENOMEM;
+        n->buf = g, n->cap = cap;
+    }
+    memcpy(n->buf + n->len, s, len);
+    n->buf[n->len + len] = 0;
+    n->len += len + 1;
+    return 0;
+}
+
+/* Collects USER_ID's subscribed names that are FROM or below it into *OUT. */
+static int subs_below(store_txn *t, uint32_t user_id, const char *from, names *out)
+{
+    MDB_cursor *c;
+    int rc = st_cursor(t, DB_SUBS, &c);
+    if (rc) return rc;
+    uint8_t kb[NAMEKEY_MAX];
+    size_t plen = namekey(kb, user_id, from), fl = plen - 4;
+    MDB_val k = {plen, kb}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && mrc == 0 && k.mv_size >= plen && memcmp(k.mv_data, kb, plen) == 0) {
+        const char *name = (const char *)k.mv_data + 4;
+        size_t nl = k.mv_size - 4;
+        if (nl == fl || name[fl] == '/') rc = names_add(out, name, nl); /* not "Workshop" */
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+}
+
+/* After a rename of FROM to TO: each subscription of FROM or below it moves to the same place
+ * below TO. All old names go before any new one is added, so that a new name that equals an
+ * old one still to move (TO above FROM) is not lost. A name that would grow too long for a
+ * name or for an LMDB key (only one no mailbox has: the mailboxes were renamed already) stays
+ * where it is rather than failing the rename. */
+static int subs_rename(store_txn *w, uint32_t user_id, const char *from, const char *to)
+{
+    names n = {0};
+    int rc = subs_below(w, user_id, from, &n);
+    size_t fl = strlen(from), maxkey = (size_t)mdb_env_get_maxkeysize(w->s->env);
+    uint8_t k[NAMEKEY_MAX];
+    for (size_t at = 0; rc == 0 && at < n.len; at += strlen(n.buf + at) + 1)
+        rc = st_del(w, DB_SUBS, k, namekey(k, user_id, n.buf + at));
+    for (size_t at = 0; rc == 0 && at < n.len; at += strlen(n.buf + at) + 1) {
+        const char *old = n.buf + at;
+        char newname[STORE_NAME_MAX + 2];
+        int len = snprintf(newname, sizeof newname, "%s%s", to, old + fl);
+        if (len > STORE_NAME_MAX || 4 + (size_t)len > maxkey) {
+            rc = st_put(w, DB_SUBS, k, namekey(k, user_id, old), "", 0);
+            continue;
+        }
+        if ((rc = st_put(w, DB_SUBS, k, namekey(k, user_id, newname), "", 0)) == 0)
+            rc = sub_feed(w, user_id, newname);
+    }
+    free(n.buf);
+    return rc;
+}
+
 /* RFC 9051: renaming INBOX moves its messages to a new mailbox and leaves INBOX empty. */
 static int rename_inbox(store_txn *w, uint32_t user_id, const char *to)
 {
@@ -276,6 +374,8 @@ static int rename_inbox(store_txn *w, uint32_t user_id, const char *to)
     int rc = store_mailbox_get(w, user_id, "INBOX", &inbox);
     if (rc == 0) rc = store_mailbox_create(w, user_id, to, 0, &dst);
     if (rc) return rc;
+    /* the mail goes on under the new name, so does a subscription; INBOX keeps its own */
+    if (inbox.subscribed && !dst.subscribed && (rc = sub_set(w, user_id, to, true)) != 0) return rc;
     for (;;) {
         uint8_t kb[8];
         put_be32(kb, inbox.id);
@@ -327,20 +427,56 @@ int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const
             rc = rename_one(w, user_id, rc_.ids[i], newname);
     }
     free(rc_.ids);
+    if (rc == 0) rc = subs_rename(w, user_id, f, t);
     return rc;
 }
 
 int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bool on)
 {
     char norm[STORE_NAME_MAX + 1];
-    uint32_t id;
-    if (normalize(name, norm) != 0) return -ENOENT;
-    int rc = lookup_id(w, user_id, norm, &id);
+    int rc = normalize(name, norm);
     if (rc) return rc;
-    mbox_rec r;
-    if ((rc = st_mbox_get(w, id, &r, NULL, 0)) != 0) return rc;
-    if ((r.subscribed != 0) == on) return 0;
-    r.subscribed = on;
-    if ((rc = st_feed_add(w, STORE_CH_MBOX_SUBSCRIBE, user_id, id, 0, NULL)) != 0) return rc;
-    return st_mbox_put(w, id, &r, norm);
+    if (subscribed(w, user_id, norm) == on) return 0;
+    return sub_set(w, user_id, norm, on);
+}
+
+int store_subscription_list(store_txn *t, uint32_t user_id, int (*cb)(void *ctx, const char *name),
+                            void *ctx)
+{
+    MDB_cursor *c;
+    int rc = st_cursor(t, DB_SUBS, &c);
+    if (rc) return rc;
+    uint8_t kb[4];
+    put_be32(kb, user_id);
+    MDB_val k = {4, kb}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
+        char name[STORE_NAME_MAX + 1];
+        size_t n = k.mv_size - 4;
+        if (n > STORE_NAME_MAX) n = STORE_NAME_MAX; /* a damaged key; check reports it */
+        memcpy(name, (const char *)k.mv_data + 4, n);
+        name[n] = 0;
+        if ((rc = cb(ctx, name)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+}
+
+int st_subs_purge(store_txn *w, uint32_t user_id)
+{
+    MDB_cursor *c;
+    int rc = st_cursor(w, DB_SUBS, &c);
+    if (rc) return rc;
+    uint8_t kb[4];
+    put_be32(kb, user_id);
+    MDB_val k = {4, kb}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
+        if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
+    }
+    mdb_cursor_close(c);
+    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(w, mrc);
 }

@@ -23,8 +23,8 @@
 #define READ_POOL_MAX 64 /* ended read transactions kept for reuse */
 
 static const char *const db_names[DB_COUNT] = {
-    "meta",    "users",  "mboxes",   "mboxnames", "msgs",     "names",
-    "bodyids", "bodies", "bodyinfo", "dups",      "expunged", "changes",  "packs",
+    "meta",   "users",    "mboxes", "mboxnames", "msgs",    "names", "bodyids",
+    "bodies", "bodyinfo", "dups",   "expunged",  "changes", "packs", "subs",
 };
 
 int64_t st_now_ns(void)

@@ -36,7 +36,9 @@
  *   effect outside the transaction.
  */
 
-#define STORE_SCHEMA_VERSION 3 /* 2: bodies in packs; 3: summary blob version 3 */
+#define STORE_SCHEMA_VERSION                                                                       \
+    4                           /* 2: bodies in packs; 3: summary blob version 3; 4: a table of    \
+                                   subscriptions instead of a flag on each mailbox */
 #define STORE_NAME_MAX 1000     /* bytes in a full mailbox name */
 #define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
 #define STORE_USER_MAX 64       /* bytes in a user name */
@@ -114,7 +116,7 @@ bool store_user_name_valid(const char *name);
  * a salted scrypt hash. */
 int store_user_add(store_txn *w, const char *name, const char *password);
 int store_user_passwd(store_txn *w, const char *name, const char *password);
-/* Deletes a user with every mailbox and message. */
+/* Deletes a user with every mailbox, message and subscription. */
 int store_user_del(store_txn *w, const char *name);
 int store_user_lookup(store_txn *t, const char *name, uint32_t *user_id);
 /* Checks a password. -EACCES for a wrong password or an unknown user (same cost for both). */
@@ -137,7 +139,7 @@ typedef struct store_mailbox {
     uint64_t bytes;      /* raw bytes of all messages */
     uint64_t crlf_bytes; /* their sizes with bare LF counted as CRLF: sum of RFC822.SIZE */
     uint32_t special_use;
-    bool subscribed;
+    bool subscribed;  /* the name is in the user's subscription list */
     int64_t mtime_ns; /* last change to the set of messages or their names */
     int64_t ctime_ns; /* last change of anything, flags included */
     char name[STORE_NAME_MAX + 1];
@@ -148,19 +150,39 @@ int store_mailbox_name_check(const char *name, const char **why);
 
 int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint32_t special_use,
                          store_mailbox *out);
-/* Deletes a mailbox and its messages. With STORE_DEL_IF_EMPTY, -ENOTEMPTY when it holds
- * messages. Always -ENOTEMPTY when it has child mailboxes. INBOX cannot be deleted (-EPERM). */
+/* Deletes a mailbox and its messages; its name stays subscribed. With STORE_DEL_IF_EMPTY,
+ * -ENOTEMPTY when it holds messages. Always -ENOTEMPTY when it has child mailboxes. INBOX cannot
+ * be deleted (-EPERM). */
 enum { STORE_DEL_IF_EMPTY = 1 };
 int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int flags);
 /* Renames a mailbox and all its children. Renaming INBOX moves its messages to a new mailbox
- * and leaves INBOX empty (RFC 9051). */
+ * and leaves INBOX empty (RFC 9051). Subscriptions follow (see "subscriptions" below). */
 int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const char *to);
-int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bool on);
 int store_mailbox_get(store_txn *t, uint32_t user_id, const char *name, store_mailbox *out);
 int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out);
 /* Calls CB for each mailbox of the user, in byte order of name (parents before children). */
 int store_mailbox_list(store_txn *t, uint32_t user_id,
                        int (*cb)(void *ctx, const store_mailbox *mb), void *ctx);
+
+/* ---- subscriptions ---------------------------------------------------------------------- */
+
+/* A user's subscription list (RFC 3501 6.3.6, RFC 9051 6.3.7) is a set of mailbox names kept
+ * apart from the mailboxes: a name may be subscribed whether or not a mailbox has it, deleting
+ * a mailbox leaves its name subscribed, renaming a mailbox moves the subscriptions of it and
+ * everything below it to the new names (renaming INBOX subscribes the new mailbox if INBOX
+ * is), and deleting the user removes the list. Names are checked and normalized like mailbox
+ * names (INBOX in any case is "INBOX"). store_mailbox.subscribed says whether a mailbox's name
+ * is in the list. */
+
+/* Adds NAME to the list (ON) or removes it. -EINVAL (a malformed name) is the only failure
+ * besides store errors: subscribing a subscribed name or unsubscribing one that is not
+ * subscribed returns 0 and changes nothing. A change is recorded in the feed as
+ * STORE_CH_MBOX_SUBSCRIBE with the id of the mailbox of that name, or 0 if there is none. */
+int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bool on);
+/* Calls CB for each subscribed name of the user in byte order of name (parents before
+ * children); NAME is valid during the call. A non-zero return from CB stops and is returned. */
+int store_subscription_list(store_txn *t, uint32_t user_id, int (*cb)(void *ctx, const char *name),
+                            void *ctx);
 
 /* ---- messages --------------------------------------------------------------------------- */
 
@@ -273,7 +295,8 @@ enum store_change_kind {
     STORE_CH_MBOX_CREATE,
     STORE_CH_MBOX_DELETE,
     STORE_CH_MBOX_RENAME,    /* mailbox_id now has another name (children each get one too) */
-    STORE_CH_MBOX_SUBSCRIBE, /* subscribed flag changed */
+    STORE_CH_MBOX_SUBSCRIBE, /* a name joined or left the subscription list (mailbox_id: the
+                                mailbox of that name, 0 if none) */
     STORE_CH_USER,           /* a user was added, deleted or changed password */
 };
 
@@ -316,14 +339,15 @@ int store_get_stats(store *s, store_stats *out);
 void store_release_map(store *s);
 
 typedef struct store_check_counts {
-    uint64_t users, mailboxes, messages, bodies, changes;
+    uint64_t users, mailboxes, messages, bodies, changes, subscriptions;
 } store_check_counts;
 
 /* Verifies every invariant of the store in one read snapshot: per-mailbox counts, UIDNEXT above
  * every UID, MODSEQs within HIGHESTMODSEQ and the change counter, the file-name and duplicate
- * indexes, body reference counts and sizes, a readable summary for every body, and a change
- * feed that never goes backwards. Calls PROBLEM once per broken invariant with a sentence
- * (valid during the call). Returns 0 if all hold, -EIO if any failed (or another error). */
+ * indexes, body reference counts and sizes, a readable summary for every body, a change
+ * feed that never goes backwards, and subscriptions that are valid names of existing users.
+ * Calls PROBLEM once per broken invariant with a sentence (valid during the call). Returns 0 if
+ * all hold, -EIO if any failed (or another error). */
 int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ctx,
                 store_check_counts *counts);
 

@@ -183,6 +183,7 @@ int store_user_del(store_txn *w, const char *name)
         if (rc == 0) rc = st_mbox_drop(w, rec.id, mb.name, 0);
     }
     free(ids);
+    if (rc == 0) rc = st_subs_purge(w, rec.id);
     if (rc == 0) rc = st_del(w, DB_USERS, name, strlen(name));
     if (rc == 0) rc = st_feed_add(w, STORE_CH_USER, rec.id, 0, 0, NULL);
     return rc;

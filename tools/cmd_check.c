@@ -12,7 +12,8 @@ static void check_usage(FILE *f)
                "Verifies the store in one consistent snapshot (safe while mailfs serves):\n"
                "mailbox counts, UIDNEXT above every UID, MODSEQs, the file-name and\n"
                "duplicate indexes, body reference counts, SHA-256 of every body, a summary\n"
-               "for every body, and a change feed that never goes backwards.\n"
+               "for every body, a change feed that never goes backwards, and subscriptions\n"
+               "that are valid mailbox names of existing users.\n"
                "Prints one line per problem and exits 65 if any invariant fails.\n");
 }
 
@@ -40,10 +41,10 @@ int cmd_check(cli *c, int argc, char **argv)
     store_close(&s);
     if (rc == 0) {
         printf("store '%s' is consistent: %llu users, %llu mailboxes, %llu messages, %llu bodies, "
-               "%llu changes in the feed\n",
+               "%llu subscriptions, %llu changes in the feed\n",
                c->store_dir, (unsigned long long)n.users, (unsigned long long)n.mailboxes,
                (unsigned long long)n.messages, (unsigned long long)n.bodies,
-               (unsigned long long)n.changes);
+               (unsigned long long)n.subscriptions, (unsigned long long)n.changes);
         return EX_OK;
     }
     if (rc == -EIO) {

@@ -650,6 +650,222 @@ static void test_check(void)
     store_close(&s);
 }
 
+/* ---- subscriptions ---------------------------------------------------------------------- */
+
+static int w_user_del(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_user_del(w, o->user);
+}
+
+static int w_sub(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_mailbox_subscribe(w, o->uid_user, o->mbox, o->flags != 0);
+}
+
+static int sub(store *s, uint32_t user, const char *name, bool on)
+{
+    op o = {.uid_user = user, .mbox = name, .flags = on};
+    return store_write(s, w_sub, &o);
+}
+
+static int join_name(void *ctx, const char *name)
+{
+    char *buf = ctx;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 4096 - n, "%s%s", n ? "," : "", name);
+    return 0;
+}
+
+/* The user's subscriptions as "a,b,c" (in a static buffer), or "error N". */
+static const char *subs_of(store *s, uint32_t user)
+{
+    static char buf[4096];
+    buf[0] = 0;
+    store_txn *t;
+    int rc = store_read_begin(s, &t);
+    if (rc == 0) {
+        rc = store_subscription_list(t, user, join_name, buf);
+        store_read_end(&t);
+    }
+    if (rc) snprintf(buf, sizeof buf, "error %d", rc);
+    return buf;
+}
+
+typedef struct sub_feed {
+    int n;
+    uint32_t mailbox_id[8];
+} sub_feed;
+
+static int note_sub_change(void *ctx, const store_change *c)
+{
+    sub_feed *f = ctx;
+    if (c->kind == STORE_CH_MBOX_SUBSCRIBE && f->n < 8) f->mailbox_id[f->n++] = c->mailbox_id;
+    return 0;
+}
+
+static sub_feed sub_changes_since(store *s, uint64_t seq)
+{
+    sub_feed f = {0};
+    store_txn *t;
+    if (store_read_begin(s, &t) == 0) {
+        store_changes_since(t, seq, note_sub_change, &f);
+        store_read_end(&t);
+    }
+    return f;
+}
+
+static uint64_t seq_now(store *s)
+{
+    store_txn *t;
+    uint64_t seq = 0;
+    if (store_read_begin(s, &t) == 0) {
+        seq = store_change_seq(t);
+        store_read_end(&t);
+    }
+    return seq;
+}
+
+static int check_clean(store *s, store_check_counts *n)
+{
+    problems_seen = 0;
+    last_problem[0] = 0;
+    int rc = store_check(s, note_problem, NULL, n);
+    return rc == 0 && problems_seen == 0 ? 0 : -1;
+}
+
+static uint8_t damage_key[4 + 16];
+static size_t damage_len;
+
+static int w_put_sub_key(store_txn *w, void *c)
+{
+    (void)c;
+    return st_put(w, DB_SUBS, damage_key, damage_len, "", 0);
+}
+
+static int w_del_sub_key(store_txn *w, void *c)
+{
+    (void)c;
+    return st_del(w, DB_SUBS, damage_key, damage_len);
+}
+
+/* Subscriptions are a list of names apart from the mailboxes (RFC 3501 6.3.6). */
+static void test_subscriptions(void)
+{
+    store *s = fresh("subs");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    u.user = "bob";
+    store_write(s, w_user_add, &u);
+    uint32_t alice = user_id(s, "alice"), bob = user_id(s, "bob");
+    int rc;
+
+    /* any valid name, a mailbox or not; twice is no change */
+    uint64_t seq = seq_now(s);
+    CHECK(sub(s, alice, "Nosuch", true) == 0, "subscribe a name no mailbox has");
+    CHECK(sub(s, alice, "Nosuch", true) == 0, "subscribe it again");
+    CHECK(sub(s, alice, "inbox", true) == 0, "subscribe inbox");
+    CHECK(sub(s, alice, "Other", false) == 0, "unsubscribe a name that is not subscribed");
+    CHECK(strcmp(subs_of(s, alice), "INBOX,Nosuch") == 0, "list: %s", subs_of(s, alice));
+    uint32_t inbox = get_mbox(s, alice, "INBOX", &rc).id;
+    sub_feed f = sub_changes_since(s, seq);
+    CHECK(f.n == 2 && f.mailbox_id[0] == 0 && f.mailbox_id[1] == inbox,
+          "feed: %d changes (mailbox ids %u, %u)", f.n, f.mailbox_id[0], f.mailbox_id[1]);
+    CHECK(get_mbox(s, alice, "INBOX", &rc).subscribed, "INBOX shows as subscribed");
+    CHECK(!get_mbox(s, alice, "Sent", &rc).subscribed, "Sent does not");
+    const char *bad[] = {"", "a//b", "a*", "a%", "/x", "x/", "a/../b", "\xff", "a\x01"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(sub(s, alice, bad[i], true) == -EINVAL, "bad name %zu subscribed", i);
+        CHECK(sub(s, alice, bad[i], false) == -EINVAL, "bad name %zu unsubscribed", i);
+    }
+
+    /* DELETE leaves the subscription; a new mailbox of that name is subscribed at once */
+    op o = {.uid_user = alice, .mbox = "Work/Deep"};
+    CHECK(store_write(s, w_mbox_create, &o) == 0, "create Work/Deep");
+    const char *work[] = {"Work", "Work/Deep", "Work/Gone", "Workshop"};
+    for (size_t i = 0; i < 4; i++)
+        CHECK(sub(s, alice, work[i], true) == 0, "subscribe %s", work[i]);
+    op d = {.uid_user = alice, .mbox = "Work/Deep"};
+    CHECK(store_write(s, w_mbox_delete, &d) == 0, "delete Work/Deep");
+    get_mbox(s, alice, "Work/Deep", &rc);
+    CHECK(rc == -ENOENT, "Work/Deep is gone");
+    CHECK(strcmp(subs_of(s, alice), "INBOX,Nosuch,Work,Work/Deep,Work/Gone,Workshop") == 0,
+          "subscription outlives its mailbox: %s", subs_of(s, alice));
+    CHECK(store_write(s, w_mbox_create, &o) == 0, "create Work/Deep again");
+    CHECK(get_mbox(s, alice, "Work/Deep", &rc).subscribed, "the new Work/Deep is subscribed");
+
+    /* RENAME moves the subscriptions of the mailbox and of every name below it, mailbox or
+     * not ("Workshop" is no child); a name that would grow too long (here: for an LMDB key,
+     * 511 bytes with the user id) stays */
+    op l = {.uid_user = alice, .mbox = "L"};
+    CHECK(store_write(s, w_mbox_create, &l) == 0, "create L");
+    char longname[500];
+    memset(longname, 'x', 499);
+    longname[0] = 'L', longname[1] = '/', longname[250] = '/', longname[499] = 0;
+    CHECK(store_mailbox_name_check(longname, NULL) == 0, "a long valid name");
+    CHECK(sub(s, alice, longname, true) == 0, "subscribe the long name");
+    op r = {.uid_user = alice, .mbox = "Work", .mbox2 = "Job"};
+    seq = seq_now(s);
+    CHECK(store_write(s, w_mbox_rename, &r) == 0, "rename Work to Job");
+    CHECK(strncmp(subs_of(s, alice), "INBOX,Job,Job/Deep,Job/Gone,L/xxx", 33) == 0 &&
+              strstr(subs_of(s, alice), ",Nosuch,Workshop") != NULL,
+          "moved: %.80s", subs_of(s, alice));
+    CHECK(get_mbox(s, alice, "Job", &rc).subscribed &&
+              get_mbox(s, alice, "Job/Deep", &rc).subscribed,
+          "the renamed mailboxes show as subscribed");
+    f = sub_changes_since(s, seq);
+    CHECK(f.n == 3, "a feed entry per moved name: %d", f.n);
+    r.mbox = "L", r.mbox2 = "Longer-name"; /* 509 bytes */
+    CHECK(store_write(s, w_mbox_rename, &r) == 0, "rename L to Longer-name");
+    CHECK(strstr(subs_of(s, alice), ",L/xxx") != NULL &&
+              strstr(subs_of(s, alice), "Longer") == NULL,
+          "a name that would pass the limit stays: %.60s", subs_of(s, alice));
+    CHECK(sub(s, alice, longname, false) == 0, "unsubscribe the long name");
+
+    /* renaming INBOX: the mail's new mailbox is subscribed, INBOX keeps its subscription */
+    r.mbox = "INBOX", r.mbox2 = "Old";
+    CHECK(store_write(s, w_mbox_rename, &r) == 0, "rename INBOX");
+    CHECK(strcmp(subs_of(s, alice), "INBOX,Job,Job/Deep,Job/Gone,Nosuch,Old,Workshop") == 0,
+          "after RENAME INBOX: %s", subs_of(s, alice));
+
+    /* each user has a list of their own */
+    CHECK(sub(s, bob, "Nosuch", true) == 0 && sub(s, bob, "Sent", true) == 0, "bob subscribes");
+    CHECK(strcmp(subs_of(s, bob), "Nosuch,Sent") == 0, "bob's list: %s", subs_of(s, bob));
+    CHECK(sub(s, bob, "Nosuch", false) == 0, "bob unsubscribes");
+    CHECK(strstr(subs_of(s, alice), "Nosuch") != NULL, "alice's list is her own");
+    store_check_counts n;
+    CHECK(check_clean(s, &n) == 0 && n.subscriptions == 8, "check: %llu subscriptions, %s",
+          (unsigned long long)n.subscriptions, last_problem);
+
+    /* deleting a user deletes their list, and only theirs */
+    op del = {.user = "alice"};
+    CHECK(store_write(s, w_user_del, &del) == 0, "delete alice");
+    CHECK(strcmp(subs_of(s, alice), "") == 0, "alice's list is gone: %s", subs_of(s, alice));
+    CHECK(strcmp(subs_of(s, bob), "Sent") == 0, "bob's stays: %s", subs_of(s, bob));
+    CHECK(check_clean(s, &n) == 0 && n.subscriptions == 1 && n.users == 1, "check after: %s",
+          last_problem);
+
+    /* check finds a subscription of a user who does not exist, and a malformed one */
+    struct {
+        uint32_t user;
+        const char *name, *expect;
+    } damage[] = {{alice, "Job", "does not exist"},
+                  {bob, "a//b", "not a valid name"},
+                  {bob, "inbox/x", "capitals"}};
+    for (size_t i = 0; i < 3; i++) {
+        put_be32(damage_key, damage[i].user);
+        damage_len = 4 + strlen(damage[i].name);
+        memcpy(damage_key + 4, damage[i].name, damage_len - 4);
+        store_write(s, w_put_sub_key, NULL);
+        rc = check_clean(s, NULL);
+        CHECK(rc != 0 && strstr(last_problem, damage[i].expect), "damage %zu reported as: %s", i,
+              last_problem);
+        store_write(s, w_del_sub_key, NULL);
+    }
+    CHECK(check_clean(s, NULL) == 0, "clean again: %s", last_problem);
+    store_close(&s);
+}
 
 /* ---- body packs ------------------------------------------------------------------------- */
 
@@ -849,6 +1065,7 @@ int main(void)
     test_feed_wakes_other_process();
     test_flags_text();
     test_check();
+    test_subscriptions();
     test_packs();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
