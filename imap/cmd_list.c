@@ -173,11 +173,18 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
         /* RECURSIVEMATCH: a match with a subscribed child the patterns miss gets CHILDINFO */
         bool childinfo = (opts & SEL_RECURSIVE) && (opts & SEL_SUBSCRIBED) &&
                          imap_hidden_subscribed_child(mbs, n, m, full, npats);
+        /* a name only the subscription list knows shows only when SUBSCRIBED selects it (RFC
+         * 5258 3.1, 3.5: \Subscribed \NonExistent, or \NonExistent with CHILDINFO) */
+        bool nonexistent = imap_mailbox_nonexistent(mbs, n, m);
         if ((opts & SEL_SUBSCRIBED) && !mb->subscribed && !childinfo) continue;
+        if (!(opts & SEL_SUBSCRIBED) && nonexistent) continue;
         if ((opts & SEL_SPECIAL) && !mb->special_use) continue;
         imap_buf *o = &c->out;
         imap_buf_puts(o, "* LIST (");
-        if (mb->id == 0) imap_buf_puts(o, "\\Noselect ");
+        if (nonexistent)
+            imap_buf_puts(o, "\\NonExistent ");
+        else if (mb->id == 0)
+            imap_buf_puts(o, "\\Noselect ");
         imap_buf_puts(o,
                       imap_mailbox_has_children(mbs, n, m) ? "\\HasChildren" : "\\HasNoChildren");
         if ((opts & RET_SUBSCRIBED) && mb->subscribed) imap_buf_puts(o, " \\Subscribed");

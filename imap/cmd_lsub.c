@@ -36,8 +36,11 @@ void imap_cmd_lsub(imap_client *c, const imap_command *cmd, const imap_arg *args
     for (size_t m = 0; m < n; m++) {
         if (!imap_pattern_match(full, mbs[m].name)) continue;
         /* RFC 3501 6.3.9: a parent that '%' stops at, with subscribed children, is \Noselect */
-        bool noselect = !mbs[m].subscribed && imap_hidden_subscribed_child(mbs, n, m, pats, 1);
-        if (!mbs[m].subscribed && !noselect) continue;
+        bool parent = !mbs[m].subscribed && imap_hidden_subscribed_child(mbs, n, m, pats, 1);
+        if (!mbs[m].subscribed && !parent) continue;
+        /* a subscribed name that no mailbox has (deleted, or never made) cannot be selected
+         * either: \Noselect, as Dovecot answers with its tb-lsub-flags workaround */
+        bool noselect = parent || mbs[m].id == 0;
         imap_buf_puts(&c->out, noselect ? "* LSUB (\\Noselect) \"/\" " : "* LSUB () \"/\" ");
         imap_mailbox_put(c, &c->out, mbs[m].name);
         imap_buf_puts(&c->out, "\r\n");

@@ -326,14 +326,18 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
                      size_t *n);
 /* True if mailbox NAME matches LIST pattern PAT ('*' anything, '%' anything but '/'). */
 bool imap_pattern_match(const char *pat, const char *name);
-/* Collects the user's mailboxes (sorted by name), with missing parents added as entries with
- * id 0; *out is malloc'ed. Returns 0 or a store error. */
+/* Collects the user's mailboxes (sorted by name) with their subscription state; adds as
+ * entries with id 0 the missing parents of mailboxes, the subscribed names no mailbox has
+ * (subscribed set) and their missing parents. *out is malloc'ed. Returns 0 or a store error. */
 int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n);
+/* After imap_mailboxes: true if MBS[I] is a name only the subscription list knows (no
+ * mailbox, no mailbox below it): \NonExistent, left out of LIST unless SUBSCRIBED selects it. */
+bool imap_mailbox_nonexistent(const store_mailbox *mbs, size_t n, size_t i);
 /* After imap_mailboxes: true if MBS[M] has a subscribed descendant no pattern matches
  * (cmd_list.c). */
 bool imap_hidden_subscribed_child(const store_mailbox *mbs, size_t n, size_t m, char **pats,
                                   size_t npats);
-/* After imap_mailboxes: true if MBS[I] has children. */
+/* After imap_mailboxes: true if MBS[I] has child mailboxes (at any depth below it). */
 bool imap_mailbox_has_children(const store_mailbox *mbs, size_t n, size_t i);
 /* Parses a number argument; returns 0 or -1 (no answer). */
 int imap_arg_number(const imap_arg *a, uint64_t *out);

@@ -354,45 +354,86 @@ static int mbl_cb(void *ctx, const store_mailbox *mb)
     return 0;
 }
 
+/* The entry of X named NAME: the first REAL entries are sorted by name (bsearch), the few
+ * added after them are searched one by one. NULL if there is none. */
+static store_mailbox *mbl_find(mbl_ctx *x, size_t real, const char *name)
+{
+    store_mailbox key;
+    memcpy(key.name, name, strlen(name) + 1);
+    store_mailbox *hit = bsearch(&key, x->v, real, sizeof(*x->v), cmp_mailbox);
+    for (size_t k = real; k < x->n && !hit; k++)
+        if (strcmp(x->v[k].name, name) == 0) hit = &x->v[k];
+    return hit;
+}
+
+/* Adds each missing parent of the entries FROM..TO of X as an entry with id 0. */
+static void mbl_add_parents(mbl_ctx *x, size_t real, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        char name[STORE_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s", x->v[i].name);
+        for (char *slash = strrchr(name, '/'); slash; slash = strrchr(name, '/')) {
+            *slash = '\0';
+            if (mbl_find(x, real, name)) break; /* its own parents were handled with it */
+            store_mailbox v = {0};
+            snprintf(v.name, sizeof(v.name), "%s", name);
+            mbl_cb(x, &v);
+        }
+    }
+}
+
+typedef struct subs_ctx {
+    mbl_ctx *x;
+    size_t real;
+} subs_ctx;
+
+static int subs_cb(void *ctx, const char *name)
+{
+    subs_ctx *s = ctx;
+    store_mailbox *have = mbl_find(s->x, s->real, name);
+    if (have) {
+        have->subscribed = true; /* a mailbox (the store said so already) or a missing parent */
+        return 0;
+    }
+    store_mailbox v = {.subscribed = true};
+    snprintf(v.name, sizeof(v.name), "%s", name);
+    return mbl_cb(s->x, &v);
+}
+
 int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n)
 {
     mbl_ctx x = {0};
     int rc = store_mailbox_list(t, c->user_id, mbl_cb, &x);
+    /* A mailbox whose parent is missing (made through the mount, say) still needs its parent
+     * listed, as \Noselect (id 0), or clients cannot reach it with '%'. The store lists in byte
+     * order of name, so the first REAL entries can be searched with bsearch. */
+    size_t real = x.n;
+    if (rc == 0) mbl_add_parents(&x, real, 0, real);
+    /* Subscribed names no mailbox has, and their missing parents (for LSUB's \Noselect and
+     * CHILDINFO), come after them with id 0 as well. */
+    size_t subs = x.n;
+    if (rc == 0) rc = store_subscription_list(t, c->user_id, subs_cb, &(subs_ctx){&x, real});
     if (rc < 0) {
         free(x.v);
         return rc;
     }
-    /* A mailbox whose parent is missing (made through the mount, say) still needs its parent
-     * listed, as \Noselect (id 0), or clients cannot reach it with '%'. */
-    size_t real = x.n;
-    for (size_t i = 0; i < real; i++) {
-        char name[STORE_NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%s", x.v[i].name);
-        for (char *slash = strrchr(name, '/'); slash; slash = strrchr(name, '/')) {
-            *slash = '\0';
-            /* the store lists in byte order: binary search there, then the few added */
-            store_mailbox key;
-            memcpy(key.name, name, strlen(name) + 1);
-            bool have = bsearch(&key, x.v, real, sizeof(*x.v), cmp_mailbox) != NULL;
-            for (size_t k = real; k < x.n && !have; k++)
-                have = strcmp(x.v[k].name, name) == 0;
-            if (have) break; /* its own parents were handled with it */
-            store_mailbox v = {0};
-            snprintf(v.name, sizeof(v.name), "%s", name);
-            mbl_cb(&x, &v);
-        }
-    }
+    mbl_add_parents(&x, real, subs, x.n);
     if (x.n > real) qsort(x.v, x.n, sizeof(*x.v), cmp_mailbox);
     *out = x.v;
     *n = x.n;
     return 0;
 }
 
+bool imap_mailbox_nonexistent(const store_mailbox *mbs, size_t n, size_t i)
+{
+    return mbs[i].id == 0 && !imap_mailbox_has_children(mbs, n, i);
+}
+
 bool imap_mailbox_has_children(const store_mailbox *mbs, size_t n, size_t i)
 {
     size_t l = strlen(mbs[i].name);
     for (size_t k = 0; k < n; k++)
-        if (k != i && strncmp(mbs[k].name, mbs[i].name, l) == 0 && mbs[k].name[l] == '/')
+        if (mbs[k].id != 0 && strncmp(mbs[k].name, mbs[i].name, l) == 0 && mbs[k].name[l] == '/')
             return true;
     return false;
 }

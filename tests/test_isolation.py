@@ -73,13 +73,20 @@ def test_imap_never_shows_another_user(two_users, tmp_path):
             everything += cmd(f'LIST {name} "*"')
         everything += cmd('LIST "" "*"') + cmd('LSUB "" "*"') + cmd('LIST (SUBSCRIBED) "" "*"')
         everything += cmd("SELECT INBOX") + cmd("SEARCH TEXT treasure") + cmd("FETCH 1:* BODY[]")
-        # no listing names a mailbox of bob's, and no byte of his mail ever comes back
+        # no listing names a mailbox of bob's, and no byte of his mail ever comes back. The
+        # valid names alice tried are now in her own subscription list (any name may be
+        # subscribed, RFC 3501 6.3.6): listed, but only as names no mailbox of hers has
         for line in everything.splitlines():
-            if line.startswith((b"* LIST", b"* LSUB", b"* STATUS")):
+            if line.startswith(b"* STATUS"):
                 assert b"Secret" not in line and b"bob" not in line, line
+            if line.startswith((b"* LIST", b"* LSUB")) and (b"Secret" in line or b"bob" in line):
+                assert line.startswith((b"* LIST (\\NonExistent ", b"* LSUB (\\Noselect)")), line
+        for line in cmd('LIST "" "*"').splitlines():
+            assert b"Secret" not in line and b"bob" not in line, line
         assert b"treasure" not in everything
         # bob's own view is intact
         bob = imap(port, "bob", "bobpw")
+        assert b"* LSUB" not in bob('LSUB "" "*"')  # alice's subscriptions are hers alone
         assert b"* 1 EXISTS" in bob("SELECT Secret")
         assert b"treasure" in bob("FETCH 1 BODY.PEEK[]")
         # and alice's names never created anything in bob's space
