@@ -578,36 +578,33 @@ static int w_drop_name(store_txn *w, void *c)
     return st_del(w, DB_NAMES, k, sizeof k);
 }
 
+/* XORs byte AT (negative: from the end) of record 1 of table DB with MASK. */
+static int flip_byte(store_txn *w, int db, long at, char mask)
+{
+    uint8_t k[8];
+    put_be64(k, 1);
+    MDB_val v;
+    int rc = st_get(w, db, k, 8, &v);
+    if (rc) return rc;
+    char copy[4096];
+    if (v.mv_size > sizeof copy || v.mv_size == 0) return -EIO;
+    memcpy(copy, v.mv_data, v.mv_size);
+    copy[at < 0 ? (long)v.mv_size + at : at] ^= mask;
+    return st_put(w, db, k, 8, copy, v.mv_size);
+}
+
 /* flips the last byte of the pack that holds bodies 1 and 2 (the end of body 2) */
 static int w_damage_body(store_txn *w, void *c)
 {
     (void)c;
-    uint8_t k[8];
-    put_be64(k, 1);
-    MDB_val v;
-    int rc = st_get(w, DB_BODIES, k, 8, &v);
-    if (rc) return rc;
-    char copy[4096];
-    if (v.mv_size > sizeof copy) return -EIO;
-    memcpy(copy, v.mv_data, v.mv_size);
-    copy[v.mv_size - 1] ^= 1;
-    return st_put(w, DB_BODIES, k, 8, copy, v.mv_size);
+    return flip_byte(w, DB_BODIES, -1, 1);
 }
 
-/* makes the pack's statistics record disagree with the pack */
+/* makes the pack's statistics record disagree with the pack (its live-body count) */
 static int w_damage_pack_stat(store_txn *w, void *c)
 {
     (void)c;
-    uint8_t k[8];
-    put_be64(k, 1);
-    MDB_val v;
-    int rc = st_get(w, DB_PACKS, k, 8, &v);
-    if (rc) return rc;
-    char copy[64];
-    if (v.mv_size > sizeof copy) return -EIO;
-    memcpy(copy, v.mv_data, v.mv_size);
-    copy[0] ^= 4; /* the live-body count */
-    return st_put(w, DB_PACKS, k, 8, copy, v.mv_size);
+    return flip_byte(w, DB_PACKS, 0, 4);
 }
 
 /* store_check passes on a healthy store and names each kind of damage. */
