@@ -150,3 +150,22 @@ def mount(alice, tmp_path):
             if not mountinfo_has(d):
                 break
             subprocess.run(["fusermount3", opt, str(d)], capture_output=True)
+
+
+def test_mount_rename_and_rmdir_keep_imap_subscriptions(serve):
+    """A folder renamed with mv in the mount takes its subscriptions (and its children's) along;
+    one removed with rmdir stays subscribed, as after an IMAP DELETE (RFC 3501 6.3.6)."""
+    port, mnt = serve
+    c = imap(port)
+    for name in ("Work/Deep", "Empty"):
+        assert c.create(name)[0] == "OK"
+    for name in ("Work", "Work/Deep", "Empty"):
+        assert c.subscribe(name)[0] == "OK"
+    os.rename(mnt / "Work", mnt / "Job")
+    os.rmdir(mnt / "Empty")
+    typ, data = c.lsub()
+    assert typ == "OK", data
+    assert sorted(d.replace(b'"', b"") for d in data) == [
+        b"() / Job", b"() / Job/Deep", b"(\\Noselect) / Empty"], data
+    typ, data = c.list()
+    assert not any(b"Empty" in l or b"Work" in l for l in data), data
