@@ -39,7 +39,7 @@
 #define STORE_SCHEMA_VERSION                                                                       \
     4                           /* 2: bodies in packs; 3: summary blob version 3; 4: a table of    \
                                    subscriptions instead of a flag on each mailbox */
-#define STORE_NAME_MAX 1000     /* bytes in a full mailbox name */
+#define STORE_NAME_MAX 500 /* bytes in a full mailbox name (+ a 4-byte id: under LMDB's 511-byte key) */
 #define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
 #define STORE_USER_MAX 64       /* bytes in a user name */
 #define STORE_KEYWORDS_MAX 2000 /* bytes of space-separated keywords on one message */

@@ -1049,6 +1049,45 @@ static void test_packs(void)
     store_close(&s);
 }
 
+/* The longest mailbox name fits LMDB's key limit as a name and as a subscription; one byte
+ * more is refused as invalid, never an LMDB error. */
+static int w_long_sub(store_txn *w, void *c)
+{
+    op *o = c;
+    return store_mailbox_subscribe(w, o->uid_user, o->mbox, true);
+}
+
+static void test_long_names(void)
+{
+    store *s = fresh("longnames");
+    op u = {.user = "alice", .pw = "pw"};
+    store_write(s, w_user_add, &u);
+    uint32_t id = user_id(s, "alice");
+    char name[STORE_NAME_MAX + 2];
+    /* components of 99 bytes and a '/' each: 5 x 100 = 500 bytes with the last '/' dropped */
+    for (size_t n = 0; n < STORE_NAME_MAX; n++)
+        name[n] = n % 100 == 99 ? '/' : (char)('a' + n % 26);
+    name[STORE_NAME_MAX - 1] = 'z';
+    name[STORE_NAME_MAX] = 0;
+    op o = {.uid_user = id, .mbox = name};
+    int rc = store_write(s, w_mbox_create, &o);
+    CHECK(rc == 0, "a %d-byte name: %s", STORE_NAME_MAX, store_strerror(rc));
+    rc = store_write(s, w_long_sub, &o);
+    CHECK(rc == 0, "subscribing a %d-byte name: %s", STORE_NAME_MAX, store_strerror(rc));
+    name[STORE_NAME_MAX] = 'z';
+    name[STORE_NAME_MAX + 1] = 0;
+    rc = store_write(s, w_mbox_create, &o);
+    CHECK(rc == -EINVAL, "a %d-byte name: %s", STORE_NAME_MAX + 1, store_strerror(rc));
+    rc = store_write(s, w_long_sub, &o);
+    CHECK(rc == -EINVAL, "subscribing a %d-byte name: %s", STORE_NAME_MAX + 1,
+          store_strerror(rc));
+    store_check_counts cn;
+    problems_seen = 0;
+    CHECK(store_check(s, note_problem, NULL, &cn) == 0 && problems_seen == 0, "check: %s",
+          last_problem);
+    store_close(&s);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/unit_store.%d", (int)getpid());
@@ -1064,6 +1103,7 @@ int main(void)
     test_check();
     test_subscriptions();
     test_packs();
+    test_long_names();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) printf("note: could not remove %s\n", root);
