@@ -1,18 +1,29 @@
 """Real IMAP clients against `mailfs serve`: imaplib (STARTTLS, implicit TLS), curl, openssl
-s_client, mbsync; and the server's TLS policy and signals."""
+s_client, mbsync, offlineimap, neomutt (on a pseudo-terminal); and the server's TLS policy and
+signals."""
+import fcntl
 import imaplib
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
 
-from conftest import PASSWORD
+try:
+    import pyte  # Debian's python3-pyte: a terminal screen for the neomutt test
+except ImportError:
+    pyte = None
+
+from conftest import PASSWORD, wait_for
 from imapfix import server, start_server, stop_server, tls_context  # noqa: F401 (fixture)
 
 MSG = b"From: bob@example.com\nTo: alice@example.com\nSubject: from the suite\n\nhello\n"
@@ -208,3 +219,426 @@ SyncState *
              p.parent.name in ("cur", "new")]
     assert len(names) == 2, names
     assert any(":2," in n and "F" in n.split(":2,")[1] for n in names), names
+
+
+# --- offlineimap -------------------------------------------------------------------------------
+
+# IMAP system flags and the Maildir letters offlineimap gives them
+MAILDIR_FLAG = {"\\Seen": "S", "\\Answered": "R", "\\Flagged": "F", "\\Deleted": "T",
+                "\\Draft": "D"}
+
+OI_MESSAGES = {  # mailbox: [(message, IMAP flags)]; delivered in this order, so UID = index + 1
+    "INBOX": [
+        (b"From: Bob <bob@example.com>\nTo: alice@example.com\nSubject: plain, unread\n"
+         b"Date: Mon, 13 Nov 2023 10:00:00 +0100\nMessage-ID: <oi-1@example.com>\n\n"
+         b"first line\n\nlast line\n", ()),
+        (b"From: carol@example.com\nTo: alice@example.com\nSubject: read and answered\n"
+         b"Date: Tue, 14 Nov 2023 11:30:00 +0000\nMessage-ID: <oi-2@example.com>\n"
+         b"References: <a@example.com>\n <b@example.com>\n\nalready seen\n",
+         ("\\Seen", "\\Answered")),
+        (b"From: dave@example.com\nTo: alice@example.com\nSubject: to be deleted locally\n"
+         b"Date: Wed, 15 Nov 2023 12:00:00 +0000\nMessage-ID: <oi-3@example.com>\n\n"
+         b"delete me\n", ("\\Seen",)),
+        (b"From: erin@example.com\nTo: alice@example.com\nSubject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\n"
+         b"Date: Thu, 16 Nov 2023 09:15:00 -0500\nMessage-ID: <oi-4@example.com>\n"
+         b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+         b"preamble\n--b1\nContent-Type: text/plain; charset=utf-8\n"
+         b"Content-Transfer-Encoding: 8bit\n\ngr\xc3\xbc\xc3\x9fe aus M\xc3\xbcnchen\n--b1\n"
+         b"Content-Type: application/octet-stream; name=\"x.bin\"\n"
+         b"Content-Transfer-Encoding: base64\n\nAAECAwQFBgcICQoLDA0ODw==\n--b1--\n",
+         ("\\Flagged",)),
+    ],
+    "Sent": [
+        (b"From: alice@example.com\nTo: bob@example.com\nSubject: sent one\n"
+         b"Date: Fri, 17 Nov 2023 08:00:00 +0000\nMessage-ID: <oi-5@example.com>\n\nsent\n",
+         ("\\Seen",)),
+    ],
+    "Work": [
+        (b"From: boss@example.com\nTo: alice@example.com\nSubject: work draft\n"
+         b"Date: Sat, 18 Nov 2023 08:00:00 +0000\nMessage-ID: <oi-6@example.com>\n\ndraft\n",
+         ("\\Draft", "\\Seen")),
+    ],
+    "Work/Projects": [
+        (b"From: pm@example.com\nTo: alice@example.com\nSubject: project one\n"
+         b"Date: Sun, 19 Nov 2023 08:00:00 +0000\nMessage-ID: <oi-7@example.com>\n\np1\n",
+         ("\\Seen", "\\Flagged")),
+        (b"From: pm@example.com\nTo: alice@example.com\nSubject: project two\n"
+         b"Date: Mon, 20 Nov 2023 08:00:00 +0000\nMessage-ID: <oi-8@example.com>\n\np2\n", ()),
+    ],
+}
+OI_ALL_MAILBOXES = ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash", "Work",
+                    "Work/Projects"]
+
+
+def imap_state(port, mailboxes):
+    """{mailbox: (UIDVALIDITY, UIDNEXT, {uid: (flags without \\Recent, BODY[], INTERNALDATE)})}
+    as imaplib sees it over STARTTLS; nothing is marked seen."""
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.starttls(ssl_context=tls_context())
+    m.login("alice", PASSWORD)
+    state = {}
+    for box in mailboxes:
+        typ, data = m.status(f'"{box}"', "(UIDVALIDITY UIDNEXT)")
+        assert typ == "OK", (box, data)
+        st = dict(re.findall(rb"(UIDVALIDITY|UIDNEXT) (\d+)", data[0]))
+        typ, data = m.select(f'"{box}"', readonly=True)
+        assert typ == "OK", (box, data)
+        msgs = {}
+        if int(data[0]) > 0:
+            typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+            assert typ == "OK", data
+            for item in data:
+                if not isinstance(item, tuple):
+                    continue
+                head = item[0].decode()
+                uid = int(re.search(r"UID (\d+)", head).group(1))
+                flags = frozenset(re.search(r"FLAGS \(([^)]*)\)", head).group(1).split()) - \
+                    {"\\Recent"}
+                date = re.search(r'INTERNALDATE "([^"]+)"', head).group(1)
+                msgs[uid] = (flags, item[1], date)
+        state[box] = (int(st[b"UIDVALIDITY"]), int(st[b"UIDNEXT"]), msgs)
+        m.unselect()
+    m.logout()
+    return state
+
+
+def maildir_state(root):
+    """{folder: {file name: bytes}} of a Maildir tree (folders nested with '/'), names with
+    their cur/ or new/ directory."""
+    out = {}
+    for sub in ("cur", "new"):
+        for f in sorted(root.rglob(f"{sub}/*")):
+            folder = str(f.parent.parent.relative_to(root))
+            out.setdefault(folder, {})[f"{sub}/{f.name}"] = f.read_bytes()
+    return out
+
+
+def maildir_info(name):
+    """(uid or None, flag letters) from an offlineimap Maildir file name 'cur/NAME,U=7,...:2,FS'."""
+    m = re.search(r",U=(\d+)", name)
+    flags = name.split(":2,", 1)[1] if ":2," in name else ""
+    return (int(m.group(1)) if m else None), flags
+
+
+@pytest.mark.skipif(not shutil.which("offlineimap"),
+                    reason="offlineimap (offlineimap3) is not installed")
+def test_offlineimap_roundtrip(server, tmp_path):
+    """offlineimap syncs every mailbox (a nested one too) to a Maildir over verified implicit TLS,
+    byte for byte with flags in the file names; local reads, deletions and new files go up; a
+    third run changes nothing on either side."""
+    server.mailfs.run("mailbox", "create", "alice", "Work/Projects")
+    for box, msgs in OI_MESSAGES.items():
+        for msg, _ in msgs:
+            server.deliver(msg, "alice", "--mailbox", box)
+    c = imaplib.IMAP4("127.0.0.1", server.port)
+    c.login("alice", PASSWORD)
+    for box, msgs in OI_MESSAGES.items():
+        c.select(f'"{box}"')
+        for uid, (_, flags) in enumerate(msgs, 1):
+            if flags:
+                assert c.uid("STORE", str(uid), "+FLAGS.SILENT", f"({' '.join(flags)})")[0] == "OK"
+        c.unselect()
+    c.logout()
+
+    maildir, meta = tmp_path / "Mail", tmp_path / "offlineimap"
+    maildir.mkdir()
+    meta.mkdir()
+    cfg = tmp_path / "offlineimaprc"
+    # Implicit TLS, verified: the store's self-signed certificate is the CA, and offlineimap
+    # checks the name 'localhost' against it (ipv6 = no: localhost may be ::1 first elsewhere).
+    # Its STARTTLS path would not verify the certificate at all, so IMAPS it is.
+    cfg.write_text(f"""[general]
+accounts = mailfs
+metadata = {meta}
+fsync = false
+
+[Account mailfs]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {maildir}
+sep = /
+
+[Repository remote]
+type = IMAP
+remotehost = localhost
+remoteport = {server.sport}
+ipv6 = no
+ssl = yes
+sslcacertfile = {server.mailfs.store / "tls" / "cert.pem"}
+remoteuser = alice
+remotepass = {PASSWORD}
+maxconnections = 1
+expunge = yes
+""")
+    env = dict(os.environ, HOME=str(tmp_path), TZ="UTC")
+
+    def sync():
+        r = subprocess.run(["offlineimap", "-c", str(cfg), "-u", "basic", "-o"],
+                           capture_output=True, timeout=60, env=env, cwd=tmp_path)
+        out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+        assert r.returncode == 0, out
+        assert "ERROR" not in out and "WARNING" not in out, out
+        return out
+
+    # 1. server -> Maildir
+    out = sync()
+    before = imap_state(server.port, OI_ALL_MAILBOXES)
+    local = maildir_state(maildir)
+    assert sorted(local) == sorted(OI_MESSAGES), (sorted(local), out)
+    assert all((maildir / b / d).is_dir() for b in OI_ALL_MAILBOXES for d in ("cur", "new")), out
+    for box, msgs in OI_MESSAGES.items():
+        files = local[box]
+        assert len(files) == len(msgs), (box, files.keys())
+        by_uid = {maildir_info(n)[0]: (n, data) for n, data in files.items()}
+        assert sorted(by_uid) == list(range(1, len(msgs) + 1)), (box, files.keys())
+        for uid, (msg, flags) in enumerate(msgs, 1):
+            name, data = by_uid[uid]
+            assert data == msg, (box, uid, name, data)  # byte for byte, no added header
+            letters = "".join(sorted(MAILDIR_FLAG[f] for f in flags))
+            assert maildir_info(name)[1] == letters, (box, uid, name, flags)
+            assert name.startswith("cur/" if "S" in letters else "new/"), name
+
+    # 2. local changes: read one, delete one, a new message in the nested folder, a flag there
+    inbox = {maildir_info(n)[0]: n for n in local["INBOX"]}
+    assert inbox[1].startswith("new/") and inbox[1].endswith(":2,")
+    (maildir / "INBOX" / inbox[1]).rename(maildir / "INBOX" / ("cur/" + inbox[1][4:] + "S"))
+    (maildir / "INBOX" / inbox[3]).unlink()
+    proj = {maildir_info(n)[0]: n for n in local["Work/Projects"]}
+    (maildir / "Work/Projects" / proj[2]).rename(
+        maildir / "Work/Projects" / ("cur/" + proj[2][4:] + "F"))
+    new_msg = (b"From: alice@example.com\nTo: pm@example.com\nSubject: written offline\n"
+               b"Date: Tue, 21 Nov 2023 08:00:00 +0000\nMessage-ID: <oi-new@example.com>\n\n"
+               b"made in the Maildir\n")
+    new_file = maildir / "Work/Projects" / "new" / "1700550000.M1P1.offline"
+    new_file.write_bytes(new_msg)
+    os.utime(new_file, (1700550000, 1700550000))
+    out = sync()
+    after = imap_state(server.port, OI_ALL_MAILBOXES)
+    for box in OI_ALL_MAILBOXES:
+        if box not in ("INBOX", "Work/Projects"):
+            assert after[box] == before[box], box
+    uv, nxt, msgs = after["INBOX"]
+    assert (uv, nxt) == before["INBOX"][:2]
+    assert sorted(msgs) == [1, 2, 4], (msgs.keys(), out)  # 3 is expunged, not just \Deleted
+    assert msgs[1][0] == {"\\Seen"}, out
+    assert {u: v for u, v in msgs.items() if u != 1} == \
+        {u: v for u, v in before["INBOX"][2].items() if u in (2, 4)}
+    uv, nxt, msgs = after["Work/Projects"]
+    assert uv == before["Work/Projects"][0] and nxt == 4, (nxt, out)
+    assert msgs[1] == before["Work/Projects"][2][1]
+    assert msgs[2][0] == {"\\Flagged"}, out
+    flags, body, date = msgs[3]
+    assert body == new_msg.replace(b"\n", b"\r\n"), body  # no X-OfflineIMAP header: UIDPLUS
+    assert flags == frozenset(), flags
+    assert imaplib.Internaldate2tuple(f'INTERNALDATE "{date}"'.encode()) == \
+        time.localtime(1700550000), date
+    # the local file now carries the UID the server gave (APPENDUID)
+    local = maildir_state(maildir)
+    names = [n for n in local["Work/Projects"] if local["Work/Projects"][n] == new_msg]
+    assert len(names) == 1 and maildir_info(names[0])[0] == 3, local["Work/Projects"].keys()
+    assert len(local["INBOX"]) == 3
+
+    # 3. nothing to do: neither side changes
+    out = sync()
+    assert imap_state(server.port, OI_ALL_MAILBOXES) == after
+    assert maildir_state(maildir) == local
+    assert not re.search(r"Copy message|Deleting|Adding flag|Removing flag", out), out
+
+
+# --- neomutt -----------------------------------------------------------------------------------
+
+class Terminal:
+    """A program on a pseudo-terminal of ROWS x COLS; what it draws is kept on a pyte screen, so
+    a test waits for text on the screen whatever escape sequences curses chose to draw it."""
+
+    def __init__(self, argv, env, rows=30, cols=120):
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.status = None
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: size the terminal before the program looks at it
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+
+    def text(self):
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def _read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return True
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # EIO: the program has ended
+            data = b""
+        if not data:
+            return False
+        self.stream.feed(data)
+        return True
+
+    def wait(self, pattern, timeout=10, what=None):
+        """Waits until the regex PATTERN (multiline) matches the screen; returns the match."""
+        end = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.text(), re.M)
+            if m:
+                return m
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {what or repr(pattern)} on the screen after "
+                                     f"{timeout} s:\n{self.text()}")
+            if not self._read(min(left, 0.2)):
+                raise AssertionError(f"the program ended without showing {what or repr(pattern)}"
+                                     f":\n{self.text()}")
+
+    def send(self, keys):
+        os.write(self.fd, keys.encode())
+
+    def wait_exit(self, timeout=10):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(status)
+                return self.status
+            self._read(0.1)
+        raise AssertionError(f"the program did not end within {timeout} s:\n{self.text()}")
+
+    def close(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        os.close(self.fd)
+
+
+NM_MSGS = [
+    b"From: Bob <bob@example.com>\nTo: alice@example.com\nSubject: nm alpha\n"
+    b"Date: Mon, 13 Nov 2023 10:00:00 +0000\nMessage-ID: <nm-1@example.com>\n\nbody of alpha\n",
+    b"From: Carol <carol@example.com>\nTo: alice@example.com\nSubject: nm bravo\n"
+    b"Date: Tue, 14 Nov 2023 10:00:00 +0000\nMessage-ID: <nm-2@example.com>\n\nbody of bravo\n",
+    b"From: Dave <dave@example.com>\nTo: alice@example.com\nSubject: nm charlie\n"
+    b"Date: Wed, 15 Nov 2023 10:00:00 +0000\nMessage-ID: <nm-3@example.com>\n\n"
+    b"body of charlie\nsecond line\n",
+]
+
+
+@pytest.mark.skipif(not shutil.which("neomutt"), reason="neomutt is not installed")
+@pytest.mark.skipif(pyte is None, reason="python3-pyte is not installed")
+def test_neomutt_keys(server, tmp_path):
+    """neomutt on a terminal over implicit TLS (the store's certificate trusted through
+    certificate_file, so no prompt): it lists INBOX, shows a message, flags one, deletes one, copies one to
+    another folder, syncs, sees new mail arrive through IDLE and quits; imaplib then sees all of
+    it. neomutt's debug log gives the IMAP transcript, in which no command may fail."""
+    for msg in NM_MSGS:
+        server.deliver(msg)
+    cert = tmp_path / "cert.pem"  # neomutt would add certificates it is told to keep here
+    shutil.copy(server.mailfs.store / "tls" / "cert.pem", cert)
+    rc = tmp_path / "neomuttrc"
+    rc.write_text(f"""set folder="imaps://alice@127.0.0.1:{server.sport}/"
+set imap_pass="{PASSWORD}"
+set spoolfile="+INBOX"
+set certificate_file="{cert}"
+set ssl_force_tls=yes
+set header_cache="" message_cachedir=""
+set sort=mailbox-order
+set delete=yes quit=yes confirmappend=no move=no mark_old=no wait_key=no beep=no
+set imap_idle=yes timeout=1 mail_check=1
+set record="" postponed="{tmp_path}/postponed" mbox="{tmp_path}/mbox"
+""")
+    env = dict(os.environ, HOME=str(tmp_path), TERM="xterm", LC_ALL="C.UTF-8", TZ="UTC")
+    for k in ("MAIL", "MAILDIR", "EMAIL", "REPLYTO", "NEOMUTT_DEBUG"):
+        env.pop(k, None)
+    # level 5 logs every line sent and read; neomutt appends a 0 to the name
+    log = tmp_path / "neomutt.log"
+
+    def transcript():
+        logs = sorted(tmp_path.glob("neomutt.log*"))
+        text = logs[-1].read_text(errors="replace") if logs else ""
+        return "\n".join(m.group(1) for m in
+                         re.finditer(r"mutt_socket_(?:readln|write)_d\(\) \d+([<>] .*)", text))
+
+    def jump(n):
+        t.send(str(n))
+        t.wait(rf"Jump to message: {n}$", what="the jump prompt")
+        t.send("\r")
+
+    def index_line(n, subject, flag=""):  # a line of the index: number, 3 flag columns, subject
+        return rf"^\s*{n} (?=.{{0,2}}{re.escape(flag)}).{{3}} .*\) {subject}$"
+
+    archive = imaplib.IMAP4("127.0.0.1", server.port)
+    archive.login("alice", PASSWORD)
+    t = Terminal(["neomutt", "-n", "-F", str(rc), "-d", "5", "-l", str(log)], env)
+    try:
+        t.wait(r"NeoMutt: \+INBOX \[Msgs:3 New:3", what="the index of INBOX")
+        for i, subject in enumerate(("nm alpha", "nm bravo", "nm charlie"), 1):
+            t.wait(index_line(i, subject, "N"), what=f"{subject} as new message {i}")
+        # read charlie in the pager, back to the index
+        jump(3)
+        t.send("\r")
+        t.wait(r"^second line$", what="charlie's body in the pager")
+        t.wait(r"3/3: Dave", what="the pager's status line")
+        t.send("q")
+        t.wait(index_line(3, "nm charlie"), what="the index again")
+        assert not re.search(index_line(3, "nm charlie", "N"), t.text(), re.M), t.text()
+        # flag alpha, delete bravo (both only marked in neomutt until the sync)
+        jump(1)
+        t.send("F")
+        t.wait(index_line(1, "nm alpha", "!"), what="alpha flagged")
+        jump(2)
+        t.send("d")
+        t.wait(index_line(2, "nm bravo", "D"), what="bravo marked deleted")
+        # copy charlie to Archive (^U empties the name neomutt suggests)
+        jump(3)
+        t.send("C")
+        t.wait(r"Copy to mailbox", what="the copy prompt")
+        t.send("\x15=Archive\r")
+        assert wait_for(lambda: archive.status("Archive", "(MESSAGES)")[1][0].endswith(
+            b"(MESSAGES 1)"), timeout=10, step=0.05), t.text()
+        # sync: the flags are stored, bravo is expunged
+        t.send("$")
+        t.wait(r"NeoMutt: \+INBOX \[Msgs:2 .*Flag:1", what="INBOX synced")
+        assert "nm bravo" not in t.text()
+        # new mail shows without a key press
+        server.deliver(b"From: erin@example.com\nSubject: nm delta\n\nnew while open\n")
+        t.wait(index_line(3, "nm delta", "N"), timeout=15, what="the new message")
+        t.send("q")
+        assert t.wait_exit() == 0, t.text()
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- IMAP transcript (neomutt's log) ---\n"
+                             f"{transcript()[-6000:]}") from None
+    finally:
+        t.close()
+        archive.logout()
+
+    imap = transcript()
+    assert "> a0000 AUTHENTICATE PLAIN" in imap and "< a0000 OK" in imap, imap[-6000:]
+    assert not re.search(r"^< a\d+ (BAD|NO)\b", imap, re.M), imap[-6000:]
+
+    m = imaplib.IMAP4("127.0.0.1", server.port)
+    m.starttls(ssl_context=tls_context())
+    m.login("alice", PASSWORD)
+    m.select("INBOX", readonly=True)
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
+    got = {int(re.search(rb"UID (\d+)", d[0]).group(1)):
+           (set(re.search(rb"FLAGS \(([^)]*)\)", d[0]).group(1).decode().split()) - {"\\Recent"},
+            d[1]) for d in data if isinstance(d, tuple)}
+    assert sorted(got) == [1, 3, 4], got  # bravo is expunged
+    assert got[1] == ({"\\Flagged"}, NM_MSGS[0].replace(b"\n", b"\r\n")), got[1]
+    assert got[3] == ({"\\Seen"}, NM_MSGS[2].replace(b"\n", b"\r\n")), got[3]
+    assert got[4][0] == set(), got[4]
+    m.select("Archive", readonly=True)
+    typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[])")
+    copies = [d for d in data if isinstance(d, tuple)]
+    assert len(copies) == 1 and copies[0][1] == NM_MSGS[2].replace(b"\n", b"\r\n"), data
+    assert b"\\Seen" in copies[0][0], copies[0][0]
+    m.logout()
+
