@@ -27,7 +27,7 @@ enum item_kind {
 enum spec { SP_NONE, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };
 
 #define MAX_ITEMS 64
-#define MAX_FIELDS 100
+#define MAX_FIELDS 1000 /* header field names in one HEADER.FIELDS list */
 #define FETCH_STEP 500 /* messages per read transaction */
 
 typedef struct fetch_item {
@@ -39,7 +39,7 @@ typedef struct fetch_item {
     size_t nfields;
     bool partial;
     uint64_t off, len;
-    char name[128]; /* how the answer names it, without the <origin> */
+    char *name; /* how the answer names it, without the <origin> (malloc'ed) */
 } fetch_item;
 
 typedef struct fetch_ctx {
@@ -64,6 +64,7 @@ static void fetch_free(void *p)
         for (size_t k = 0; k < x->items[i].nfields; k++)
             free(x->items[i].fields[k]);
         free(x->items[i].fields);
+        free(x->items[i].name);
     }
     free(x->uids);
     free(x->seqs);
@@ -77,10 +78,11 @@ static fetch_item *add_item(fetch_ctx *x, enum item_kind k, const char *name)
         if (x->items[i].kind == k && k != I_SECTION && k != I_BINARY && k != I_BINARY_SIZE)
             return &x->items[i];
     if (x->nitems == MAX_ITEMS) return NULL;
-    fetch_item *it = &x->items[x->nitems++];
+    fetch_item *it = &x->items[x->nitems];
     memset(it, 0, sizeof(*it));
+    if (!(it->name = strdup(name))) abort(); /* as imap_buf does: no half-built answer */
     it->kind = k;
-    snprintf(it->name, sizeof(it->name), "%s", name);
+    x->nitems++;
     return it;
 }
 
@@ -258,15 +260,22 @@ static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
         imap_bad(c, "invalid section in '%.60s'", s);
         return -1;
     }
-    /* the answer repeats the section as given, upper-cased outside quotes */
-    int w = snprintf(it->name, sizeof(it->name), "%s[", resp);
+    /* the answer repeats the section as given, whole, upper-cased outside quotes */
+    size_t rl = strlen(resp), sl = (size_t)(close - br - 1);
+    char *nm = malloc(rl + sl + 3);
+    if (!nm) abort();
+    memcpy(nm, resp, rl);
+    size_t w = rl;
+    nm[w++] = '[';
     bool q = false;
-    for (const char *p = br + 1; p < close && w < (int)sizeof(it->name) - 2; p++) {
+    for (const char *p = br + 1; p < close; p++) {
         if (*p == '"') q = !q;
-        it->name[w++] = q ? *p : (char)toupper((unsigned char)*p);
+        nm[w++] = q ? *p : (char)toupper((unsigned char)*p);
     }
-    it->name[w++] = ']';
-    it->name[w] = '\0';
+    nm[w++] = ']';
+    nm[w] = '\0';
+    free(it->name);
+    it->name = nm;
     const char *part = close + 1;
     if (*part == '<') {
         unsigned long long o = 0, l = UINT64_MAX;
