@@ -225,6 +225,22 @@ static uint64_t feed_keep_from_env(void)
     return n;
 }
 
+/* "cannot open store DIR: Permission denied (it belongs to uid U, this process runs as V): ..." */
+static void access_error(const char *dir, int e, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && st.st_uid != geteuid())
+        snprintf(err, errlen,
+                 "cannot open store '%s': %s (it belongs to uid %u and this process runs as uid "
+                 "%u): run as its owner, or give it to this user with chown -R",
+                 dir, strerror(e), (unsigned)st.st_uid, (unsigned)geteuid());
+    else
+        snprintf(err, errlen,
+                 "cannot open store '%s': %s: check the permissions of the directory, its "
+                 "parents and the files in it (the store's are 0700 and 0600)",
+                 dir, strerror(e));
+}
+
 static int env_open(const char *dir, bool rdonly, bool create, MDB_env **out, size_t *mapsize,
                     char *err, size_t errlen)
 {
@@ -243,6 +259,11 @@ static int env_open(const char *dir, bool rdonly, bool create, MDB_env **out, si
     if (stat(path, &st) == 0) {
         while (size < (size_t)st.st_size + (size_t)st.st_size / 2)
             size *= 2;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+        int e = errno;
+        mdb_env_close(env);
+        access_error(dir, e, err, errlen);
+        return e == EACCES ? -EACCES : -e;
     } else if (!create) {
         mdb_env_close(env);
         snprintf(err, errlen, "no store at '%s': create one with 'mailfs init' or pass --store",
@@ -253,6 +274,11 @@ static int env_open(const char *dir, bool rdonly, bool create, MDB_env **out, si
     mdb_env_set_maxreaders(env, MAX_READERS);
     mdb_env_set_mapsize(env, size);
     rc = mdb_env_open(env, dir, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0), 0600);
+    if (rc == EACCES || rc == EPERM) {
+        access_error(dir, rc, err, errlen);
+        mdb_env_close(env);
+        return -EACCES;
+    }
     if (rc) {
         snprintf(err, errlen, "cannot open store '%s': %s", dir, mdb_strerror(rc));
         mdb_env_close(env);

@@ -2,8 +2,10 @@
 import hashlib
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -65,6 +67,34 @@ def test_missing_store_is_explained(tmp_path):
     r = Mailfs(tmp_path / "nothing").run("user", "list", check=False)
     assert r.returncode != 0
     assert "mailfs init" in err_line(r) and str(tmp_path / "nothing") in err_line(r)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a command as another user")
+def test_unreadable_store_names_its_owner(tmp_path):
+    """A store another user cannot open is not "no store": the error says why and what to do."""
+    def as_nobody(store):
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            str(MAILFS), "--store", str(store), "user", "list"],
+                           capture_output=True)
+        assert r.returncode != 0
+        line = err_line(r)
+        assert "Permission denied" in line and "no store" not in line, line
+        assert len(line.splitlines()) == 1, line
+        return line
+    # behind a parent nobody may enter (pytest's own directory is 0700)
+    hidden = Mailfs(tmp_path / "store")
+    hidden.run("init")
+    assert "parents" in as_nobody(hidden.store)
+    # reachable, but the store directory is root's (0700)
+    top = pathlib.Path(tempfile.mkdtemp(prefix="mailfs-perm-", dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        m = Mailfs(top / "store")
+        m.run("init")
+        line = as_nobody(m.store)
+        assert "belongs to uid 0" in line and "chown -R" in line, line
+    finally:
+        shutil.rmtree(top)
 
 
 @pytest.mark.parametrize("args", [["bogus"], ["user"], ["user", "frob", "x"], ["mailbox", "list"],
