@@ -385,13 +385,15 @@ int store_create(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "'%s' already holds a store: use it, or pick another directory", dir);
         return -EEXIST;
     }
-    /* make the directory and missing parents, each 0700 */
+    /* make missing parents 0755 (umask applies), as mkdir -p would: they hold nothing but the
+     * store, and a 0700 parent made by root would lock out the account serve drops to; the
+     * store directory itself is 0700 */
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", dir);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) goto mkerr;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) goto mkerr;
         *p = '/';
     }
     if (mkdir(tmp, 0700) != 0 && errno != EEXIST) goto mkerr;

@@ -47,6 +47,22 @@ def test_init_makes_store_and_certificate(mailfs):
     assert b"localhost" in out.stdout
 
 
+def test_init_modes(tmp_path):
+    """The store directory is 0700 and its files 0600; parents it had to make are 0755 (what
+    mkdir -p makes), so the account serve drops to can reach a store it owns."""
+    old = os.umask(0o022)
+    try:
+        m = Mailfs(tmp_path / "a" / "b" / "store")
+        m.run("init")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o755
+    assert m.store.stat().st_mode & 0o777 == 0o700
+    for f in ("data.mdb", "lock.mdb"):
+        assert (m.store / f).stat().st_mode & 0o777 == 0o600, f
+
+
 def test_init_twice_refuses(mailfs):
     r = mailfs.run("init", check=False)
     assert r.returncode != 0
