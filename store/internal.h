@@ -156,6 +156,10 @@ int st_get_next(store_txn *t, int db, const void *k, size_t klen, MDB_val *v);
 int st_put(store_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen);
 int st_del(store_txn *t, int db, const void *k, size_t klen);
 int st_cursor(store_txn *t, int db, MDB_cursor **c);
+/* Deletes every record of table DB whose key starts with the big-endian ID, calling EACH (if
+ * not NULL) with each record's value first; EACH's error stops it. */
+int st_del_prefix(store_txn *w, int db, uint32_t id,
+                  int (*each)(store_txn *w, const MDB_val *v, void *ctx), void *ctx);
 
 /* Meta counters. */
 uint64_t st_meta_u64(store_txn *t, const char *key, uint64_t dflt);

@@ -466,17 +466,5 @@ int store_subscription_list(store_txn *t, uint32_t user_id, int (*cb)(void *ctx,
 
 int st_subs_purge(store_txn *w, uint32_t user_id)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(w, DB_SUBS, &c);
-    if (rc) return rc;
-    uint8_t kb[4];
-    put_be32(kb, user_id);
-    MDB_val k = {4, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
-        if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
-    }
-    mdb_cursor_close(c);
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(w, mrc);
+    return st_del_prefix(w, DB_SUBS, user_id, NULL, NULL);
 }

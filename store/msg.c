@@ -558,30 +558,22 @@ int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
 
 /* Deletes every message and expunge record of a mailbox, releasing bodies. No feed entries:
  * the caller records the mailbox's deletion. */
+static int purge_body(store_txn *w, const MDB_val *v, void *ctx)
+{
+    (void)ctx;
+    msg_rec r;
+    if (v->mv_size < sizeof r) return -EIO;
+    memcpy(&r, v->mv_data, sizeof r);
+    return body_unref(w, r.hash);
+}
+
 int st_msgs_purge(store_txn *w, uint32_t mailbox_id)
 {
     static const int tables[] = {DB_MSGS, DB_NAMES, DB_DUPS, DB_EXPUNGED};
     for (size_t ti = 0; ti < sizeof tables / sizeof *tables; ti++) {
-        int db = tables[ti];
-        MDB_cursor *c;
-        int rc = st_cursor(w, db, &c);
+        int rc = st_del_prefix(w, tables[ti], mailbox_id,
+                               tables[ti] == DB_MSGS ? purge_body : NULL, NULL);
         if (rc) return rc;
-        uint8_t kb[4];
-        put_be32(kb, mailbox_id);
-        MDB_val k = {4, kb}, v;
-        int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
-            if (db == DB_MSGS) {
-                msg_rec r;
-                memcpy(&r, v.mv_data, sizeof r);
-                if ((rc = body_unref(w, r.hash)) != 0) break;
-            }
-            if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
-            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
-        }
-        mdb_cursor_close(c);
-        if (rc) return rc;
-        if (mrc != 0 && mrc != MDB_NOTFOUND) return st_err(w, mrc);
     }
     return 0;
 }

@@ -150,6 +150,26 @@ int st_del(store_txn *t, int db, const void *k, size_t klen)
     return st_err(t, mdb_del(t->txn, t->s->dbi[db], &key, NULL));
 }
 
+int st_del_prefix(store_txn *w, int db, uint32_t id,
+                  int (*each)(store_txn *w, const MDB_val *v, void *ctx), void *ctx)
+{
+    MDB_cursor *c;
+    int rc = st_cursor(w, db, &c);
+    if (rc) return rc;
+    uint8_t kb[4];
+    put_be32(kb, id);
+    MDB_val k = {4, kb}, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
+        if (each && (rc = each(w, &v, ctx)) != 0) break;
+        if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(w, mrc);
+}
+
 int st_cursor(store_txn *t, int db, MDB_cursor **c)
 {
     return st_err(t, mdb_cursor_open(t->txn, t->s->dbi[db], c));
