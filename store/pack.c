@@ -50,11 +50,6 @@ struct st_pack {
     size_t used, cap;
 };
 
-static void key64(uint8_t k[8], uint64_t v)
-{
-    put_be64(k, v);
-}
-
 /* Reads entry I of the pack value P (values need not be aligned). */
 static pack_ent ent_at(const char *p, size_t i)
 {
@@ -83,8 +78,7 @@ static int pack_find(const MDB_val *v, uint64_t id, pack_ent *out)
         size_t mid = lo + (hi - lo) / 2;
         pack_ent e = ent_at(v->mv_data, mid);
         if (e.id == id) {
-            if (e.off < PACK_HDR + n * sizeof e || e.off > v->mv_size ||
-                e.len > v->mv_size - e.off)
+            if (e.off < PACK_HDR + n * sizeof e || e.off > v->mv_size || e.len > v->mv_size - e.off)
                 return -EIO;
             *out = e;
             return 0;
@@ -115,7 +109,7 @@ static int pack_locate(store_txn *t, uint64_t id, uint64_t *key, MDB_val *v)
     int rc = bodies_cursor(t, &c);
     if (rc) return rc;
     uint8_t kb[8];
-    key64(kb, id);
+    put_be64(kb, id);
     MDB_val k = {8, kb};
     int mrc = mdb_cursor_get(c, &k, v, MDB_SET_RANGE);
     if (mrc == MDB_NOTFOUND)
@@ -132,7 +126,7 @@ static int pack_locate(store_txn *t, uint64_t id, uint64_t *key, MDB_val *v)
 static int stat_get(store_txn *t, uint64_t key, pack_stat *st)
 {
     uint8_t k[8];
-    key64(k, key);
+    put_be64(k, key);
     MDB_val v;
     int rc = st_get(t, DB_PACKS, k, 8, &v);
     if (rc) return rc == -ENOENT ? -EIO : rc;
@@ -144,14 +138,23 @@ static int stat_get(store_txn *t, uint64_t key, pack_stat *st)
 static int stat_put(store_txn *w, uint64_t key, const pack_stat *st)
 {
     uint8_t k[8];
-    key64(k, key);
+    put_be64(k, key);
     return st_put(w, DB_PACKS, k, 8, st, sizeof *st);
+}
+
+/* Deletes the pack KEY and its statistics record. */
+static int pack_delete(store_txn *w, uint64_t key)
+{
+    uint8_t kb[8];
+    put_be64(kb, key);
+    int rc = st_del(w, DB_BODIES, kb, 8);
+    return rc ? rc : st_del(w, DB_PACKS, kb, 8);
 }
 
 static bool body_live(store_txn *t, uint64_t id)
 {
     uint8_t k[8];
-    key64(k, id);
+    put_be64(k, id);
     MDB_val v;
     return st_get(t, DB_BODYINFO, k, 8, &v) == 0;
 }
@@ -162,10 +165,11 @@ static int pack_write(store_txn *w, uint64_t key, bool append, const pack_ent *e
                       const char *data, size_t used)
 {
     uint8_t kb[8];
-    key64(kb, key);
+    put_be64(kb, key);
     size_t hdr = PACK_HDR + n * sizeof(pack_ent);
     MDB_val k = {8, kb}, v = {hdr + used, NULL};
-    int mrc = mdb_put(w->txn, w->s->dbi[DB_BODIES], &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0));
+    int mrc =
+        mdb_put(w->txn, w->s->dbi[DB_BODIES], &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0));
     if (mrc) return st_err(w, mrc);
     char *p = v.mv_data;
     uint64_t n64 = n;
@@ -210,7 +214,8 @@ static int pending_add(st_pack *p, uint64_t id, const void *data, size_t len)
     }
     if (len > p->cap - p->used) {
         size_t cap = p->cap ? p->cap : PACK_TARGET + PACK_SOLO;
-        while (cap - p->used < len) cap *= 2;
+        while (cap - p->used < len)
+            cap *= 2;
         char *d = realloc(p->data, cap);
         if (!d) return -ENOMEM;
         p->data = d, p->cap = cap;
@@ -218,6 +223,22 @@ static int pending_add(st_pack *p, uint64_t id, const void *data, size_t len)
     if (len) memcpy(p->data + p->used, data, len);
     p->ents[p->n++] = (pack_ent){.id = id, .off = p->used, .len = len};
     p->used += len;
+    return 0;
+}
+
+/* Appends to P the bodies of the stored pack value V (N entries) that are live, or all of them
+ * when ALL_LIVE, leaving out body SKIP. */
+static int copy_live(store_txn *w, const MDB_val *v, uint64_t n, bool all_live, uint64_t skip,
+                     st_pack *p)
+{
+    const char *base = v->mv_data;
+    for (uint64_t i = 0; i < n; i++) {
+        pack_ent e = ent_at(base, i);
+        if (e.off > v->mv_size || e.len > v->mv_size - e.off) return -EIO;
+        if (e.id == skip || (!all_live && !body_live(w, e.id))) continue;
+        int rc = pending_add(p, e.id, base + e.off, e.len);
+        if (rc) return rc;
+    }
     return 0;
 }
 
@@ -239,30 +260,14 @@ static int pending_start(store_txn *w, st_pack *p, uint64_t first_id)
     pack_stat st;
     if ((rc = stat_get(w, key, &st)) != 0) return rc;
     /* copy first: the reads below may move the cursor, never the value's bytes (this txn
-     * does not write until the pending pack is flushed) */
-    const char *base = v.mv_data;
-    for (uint64_t i = 0; i < n; i++) {
-        pack_ent e = ent_at(base, i);
-        if (e.off > v.mv_size || e.len > v.mv_size - e.off) return -EIO;
-        if (st.live != n && !body_live(w, e.id)) continue;
-        if ((rc = pending_add(p, e.id, base + e.off, e.len)) != 0) return rc;
-    }
-    if (p->n == 0) {
-        /* nothing live in it (cannot normally happen: empty packs are deleted) */
-        uint8_t kb[8];
-        key64(kb, key);
-        if ((rc = st_del(w, DB_BODIES, kb, 8)) || (rc = st_del(w, DB_PACKS, kb, 8))) return rc;
-        return 0;
-    }
-    p->key = p->ents[0].id;
-    p->exists = true;
-    if (p->key != key) {
-        /* its first bodies are dead: it moves to the new first id */
-        uint8_t kb[8];
-        key64(kb, key);
-        if ((rc = st_del(w, DB_BODIES, kb, 8)) || (rc = st_del(w, DB_PACKS, kb, 8))) return rc;
-        p->exists = false;
-    }
+     * does not write until the pending pack is flushed); ids are never 0, so none is skipped */
+    if ((rc = copy_live(w, &v, n, st.live == n, 0, p)) != 0) return rc;
+    /* with nothing live in it (not normally: empty packs are deleted) or its first bodies
+     * dead, it moves to a new key: the old one goes now */
+    bool moved = p->n == 0 || p->ents[0].id != key;
+    if (moved && (rc = pack_delete(w, key)) != 0) return rc;
+    if (p->n) p->key = p->ents[0].id;
+    p->exists = !moved;
     return 0;
 }
 
@@ -326,38 +331,19 @@ int st_body_drop(store_txn *w, uint64_t id, uint64_t *len)
     if ((rc = stat_get(w, key, &st)) != 0) return rc;
     if (st.live == 0 || st.live_bytes < e.len) return -EIO;
     st.live--, st.live_bytes -= e.len;
-    uint8_t kb[8];
-    key64(kb, key);
-    if (st.live == 0) {
-        if ((rc = st_del(w, DB_BODIES, kb, 8)) != 0) return rc;
-        return st_del(w, DB_PACKS, kb, 8);
-    }
+    if (st.live == 0) return pack_delete(w, key);
     if (st.live_bytes * 2 >= st.size) return stat_put(w, key, &st);
     /* under half live: rewrite it with only the live bodies (copied out first: deleting the
-     * old value may hand its pages to the new one) */
+     * old value may hand its pages to the new one); the dropped body is already not live */
     if ((rc = pack_header(&v, &n)) != 0) return rc;
-    pack_ent *ents = malloc(n * sizeof *ents);
-    char *data = malloc(st.live_bytes ? st.live_bytes : 1);
-    size_t m = 0, used = 0;
-    if (!ents || !data) rc = -ENOMEM;
-    const char *base = v.mv_data;
-    for (uint64_t i = 0; rc == 0 && i < n; i++) {
-        pack_ent x = ent_at(base, i);
-        if (x.id == id || !body_live(w, x.id)) continue;
-        if (x.off > v.mv_size || x.len > v.mv_size - x.off || x.len > st.live_bytes - used) {
-            rc = -EIO;
-            break;
-        }
-        memcpy(data + used, base + x.off, x.len);
-        ents[m++] = (pack_ent){.id = x.id, .off = used, .len = x.len};
-        used += x.len;
-    }
-    if (rc == 0 && (m != st.live || used != st.live_bytes)) rc = -EIO;
-    if (rc == 0) rc = st_del(w, DB_BODIES, kb, 8);
-    if (rc == 0) rc = st_del(w, DB_PACKS, kb, 8);
-    if (rc == 0) rc = pack_write(w, ents[0].id, false, ents, m, data, used);
-    free(ents);
-    free(data);
+    st_pack live = {0};
+    rc = copy_live(w, &v, n, false, id, &live);
+    if (rc == 0 && (live.n != st.live || live.used != st.live_bytes)) rc = -EIO;
+    if (rc == 0) rc = pack_delete(w, key);
+    if (rc == 0)
+        rc = pack_write(w, live.ents[0].id, false, live.ents, live.n, live.data, live.used);
+    free(live.ents);
+    free(live.data);
     return rc;
 }
 
@@ -391,8 +377,7 @@ int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void 
                 snprintf(msg, sizeof msg,
                          "body pack %llu: entry %llu (body %llu) is out of order or out of "
                          "bounds",
-                         (unsigned long long)key, (unsigned long long)i,
-                         (unsigned long long)e.id);
+                         (unsigned long long)key, (unsigned long long)i, (unsigned long long)e.id);
                 fail(ctx, msg);
                 break;
             }
@@ -412,8 +397,8 @@ int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void 
                      "body pack %llu: its record says %u live bodies, %llu live bytes, %llu "
                      "bytes, but it holds %u, %llu, %llu",
                      (unsigned long long)key, have.live, (unsigned long long)have.live_bytes,
-                     (unsigned long long)have.size, want.live,
-                     (unsigned long long)want.live_bytes, (unsigned long long)want.size);
+                     (unsigned long long)have.size, want.live, (unsigned long long)want.live_bytes,
+                     (unsigned long long)want.size);
             fail(ctx, msg);
         }
         if (want.live == 0) {
@@ -427,8 +412,8 @@ int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void 
     MDB_stat ps;
     mdb_stat(t->txn, t->s->dbi[DB_PACKS], &ps);
     if (ps.ms_entries != packs) {
-        snprintf(msg, sizeof msg, "%llu body packs but %zu pack records",
-                 (unsigned long long)packs, (size_t)ps.ms_entries);
+        snprintf(msg, sizeof msg, "%llu body packs but %zu pack records", (unsigned long long)packs,
+                 (size_t)ps.ms_entries);
         fail(ctx, msg);
     }
     return 0;
