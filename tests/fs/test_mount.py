@@ -392,6 +392,88 @@ def test_rsync_backup_then_restore_twice(corpus_mount, alice, mount, tmp_path):
     assert os.getxattr(restored / rel, "user.mail.flags") == b"\\Seen $Work"
 
 
+def assert_same_mail(src, dst):
+    """The messages under DST are those under SRC: same paths, bytes, mtime and flags."""
+    want = [p.relative_to(src) for p in message_files(src)]
+    assert [p.relative_to(dst) for p in message_files(dst)] == want
+    for rel in want:
+        a, b = src / rel, dst / rel
+        assert b.read_bytes() == a.read_bytes(), rel
+        assert int(os.stat(b).st_mtime) == int(os.stat(a).st_mtime), rel
+        assert os.getxattr(b, "user.mail.flags") == os.getxattr(a, "user.mail.flags"), rel
+
+
+def flagged_corpus(corpus_mount):
+    mnt, files = corpus_mount
+    msgs = message_files(mnt)
+    os.setxattr(msgs[0], "user.mail.flags", b"\\Seen $Work")
+    os.setxattr(msgs[-1], "user.mail.flags", b"\\Flagged \\Answered")
+    return mnt, files
+
+
+def test_tar_xattrs_backup_and_restore(corpus_mount, alice, mount, tmp_path):
+    mnt, files = flagged_corpus(corpus_mount)
+    archive = tmp_path / "mail.tar"
+    xattrs = ["--xattrs", "--xattrs-include=user.*"]
+    subprocess.run(["tar", *xattrs, "-cf", str(archive), "-C", str(mnt), "."], check=True)
+    alice.run("user", "add", "bob", input=b"pw\n")
+    restored = mount(user="bob")
+    subprocess.run(["tar", *xattrs, "-xf", str(archive), "-C", str(restored)], check=True)
+    assert mailbox_counts(alice, "bob")["INBOX"] == len(files)
+    assert_same_mail(mnt, restored)
+
+
+def test_cp_a_backup_and_restore(corpus_mount, alice, mount, tmp_path):
+    mnt, files = flagged_corpus(corpus_mount)
+    backup = tmp_path / "copy"
+    subprocess.run(["cp", "-a", f"{mnt}/.", str(backup)], check=True)
+    assert_same_mail(mnt, backup)
+    alice.run("user", "add", "bob", input=b"pw\n")
+    restored = mount(user="bob")
+    subprocess.run(["cp", "-a", f"{backup}/.", str(restored)], check=True)
+    assert mailbox_counts(alice, "bob")["INBOX"] == len(files)
+    assert_same_mail(mnt, restored)
+
+
+def test_restic_backup_and_restore(corpus_mount, alice, mount, tmp_path):
+    if not shutil.which("restic"):
+        pytest.skip("restic is not installed (tools/test installs it)")
+    mnt, files = flagged_corpus(corpus_mount)
+    env = dict(os.environ, RESTIC_REPOSITORY=str(tmp_path / "repo"), RESTIC_PASSWORD="pw",
+               RESTIC_CACHE_DIR=str(tmp_path / "cache"))
+    run = lambda *a, cwd=None: subprocess.run(["restic", "-q", *a], env=env, cwd=cwd,
+                                              check=True, capture_output=True)
+    run("init")
+    run("backup", ".", cwd=mnt)
+    run("backup", ".", cwd=mnt)  # a second backup of an unchanged mount reads nothing new
+    snaps = subprocess.run(["restic", "snapshots", "--json"], env=env, check=True,
+                           capture_output=True).stdout
+    assert snaps.count(b'"id"') == 2
+    alice.run("user", "add", "bob", input=b"pw\n")
+    restored = mount(user="bob")
+    run("restore", "latest", "--target", str(restored))
+    assert mailbox_counts(alice, "bob")["INBOX"] == len(files)
+    assert_same_mail(mnt, restored)
+
+
+def test_borg_backup_and_restore(corpus_mount, alice, mount, tmp_path):
+    if not shutil.which("borg"):
+        pytest.skip("borg is not installed (tools/test installs it)")
+    mnt, files = flagged_corpus(corpus_mount)
+    repo = tmp_path / "repo"
+    env = dict(os.environ, BORG_BASE_DIR=str(tmp_path / "borg"),
+               BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes")
+    run = lambda *a, cwd=None: subprocess.run(["borg", *a], env=env, cwd=cwd, check=True,
+                                              capture_output=True)
+    run("init", "-e", "none", str(repo))
+    run("create", f"{repo}::one", ".", cwd=mnt)
+    alice.run("user", "add", "bob", input=b"pw\n")
+    restored = mount(user="bob")
+    run("extract", f"{repo}::one", cwd=restored)
+    assert mailbox_counts(alice, "bob")["INBOX"] == len(files)
+    assert_same_mail(mnt, restored)
+
+
 # ---- sync ----------------------------------------------------------------------------------
 
 def test_deliver_from_another_process_shows_at_once(mount, alice):
