@@ -46,6 +46,14 @@ void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st)
     st->st_ctim = ts_from_ns(mb->ctime_ns > mb->mtime_ns ? mb->ctime_ns : mb->mtime_ns);
 }
 
+void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct stat *st)
+{
+    fs_dir_attr(m, mb, st);
+    st->st_ino = fs_ino_mdir(mb->id, which);
+    st->st_mtim = st->st_ctim;
+    st->st_atim = st->st_mtim;
+}
+
 void fs_root_attr(fs_mount *m, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -71,6 +79,12 @@ int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb)
     int rc = store_mailbox_get_id(t, fs_ino_mailbox(dir), mb);
     if (rc == 0 && mb->user_id != m->user_id) rc = -ENOENT;
     return rc;
+}
+
+int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb)
+{
+    if (fs_ino_kind(mdir) != FS_K_MDIR) return -ENOENT;
+    return fs_dir_mailbox(m, t, fs_ino_dir(fs_ino_mailbox(mdir)), mb);
 }
 
 int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg)

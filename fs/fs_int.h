@@ -21,11 +21,17 @@
  *   mailbox directory             mailbox_id << 32
  *   message                       (mailbox_id << 32) | uid
  *   in-memory file (scratch)      FS_INO_MEM | counter
+ *   Maildir view directory        FS_INO_MD | mailbox_id << 32 | FS_MD_CUR/NEW/TMP
+ * Mailbox ids stay below 2^30, so bits 62 and 63 never belong to one.
  */
 #define FS_INO_ROOT 1ull
 #define FS_INO_MEM (1ull << 63)
+#define FS_INO_MD (1ull << 62)
 
-enum fs_ino_kind { FS_K_ROOT, FS_K_DIR, FS_K_MSG, FS_K_MEM, FS_K_BAD };
+enum fs_ino_kind { FS_K_ROOT, FS_K_DIR, FS_K_MSG, FS_K_MEM, FS_K_MDIR, FS_K_BAD };
+
+/* The Maildir view (docs/mount.md): cur/, new/ and tmp/ inside every mailbox directory. */
+enum { FS_MD_CUR = 1, FS_MD_NEW = 2, FS_MD_TMP = 3 };
 
 static inline uint64_t fs_ino_dir(uint32_t mailbox_id)
 {
@@ -35,9 +41,18 @@ static inline uint64_t fs_ino_msg(uint32_t mailbox_id, uint32_t uid)
 {
     return ((uint64_t)mailbox_id << 32) | uid;
 }
+static inline uint64_t fs_ino_mdir(uint32_t mailbox_id, unsigned which)
+{
+    return FS_INO_MD | (uint64_t)mailbox_id << 32 | which;
+}
 static inline uint32_t fs_ino_mailbox(uint64_t ino)
 {
-    return (uint32_t)(ino >> 32);
+    return (uint32_t)(ino >> 32) & 0x3fffffffu;
+}
+/* FS_MD_CUR, FS_MD_NEW or FS_MD_TMP for a Maildir view directory */
+static inline unsigned fs_ino_md_which(uint64_t ino)
+{
+    return (unsigned)(ino & 3);
 }
 static inline uint32_t fs_ino_uid(uint64_t ino)
 {
@@ -48,6 +63,7 @@ static inline enum fs_ino_kind fs_ino_kind(uint64_t ino)
     if (ino == FS_INO_ROOT) return FS_K_ROOT;
     if (ino & FS_INO_MEM) return FS_K_MEM;
     if (fs_ino_mailbox(ino) == 0) return FS_K_BAD;
+    if (ino & FS_INO_MD) return fs_ino_uid(ino) >= FS_MD_CUR && fs_ino_uid(ino) <= FS_MD_TMP ? FS_K_MDIR : FS_K_BAD;
     return fs_ino_uid(ino) ? FS_K_MSG : FS_K_DIR;
 }
 
@@ -152,10 +168,27 @@ int fs_node_commit(fs_mount *m, fs_node *n);
 void fs_forward_add(fs_mount *m, uint64_t from, uint64_t to);
 uint64_t fs_forward(fs_mount *m, uint64_t ino); /* 0 if unknown; m->lock not held */
 
+/* maildir.c: names in the Maildir view */
+/* FS_MD_CUR/NEW/TMP for "cur", "new", "tmp", else 0 */
+unsigned fs_md_which(const char *name);
+/* The cur/ name of MSG, "BASE:2,FLAGS" for file name "BASE.eml"; 0 if it has none. */
+size_t fs_md_name(const store_msg *msg, char *buf, size_t size);
+/* Parses a Maildir name ("BASE" or "BASE:2,LETTERS"): the message file name BASE.eml into
+ * FILENAME, the flags (D F R S T) and whether P ($Forwarded) is set. -EINVAL if BASE.eml is
+ * not a message name. */
+int fs_md_parse(const char *name, char *filename, size_t size, uint32_t *flags, bool *passed);
+/* KEYWORDS with $Forwarded added or removed, malloc'ed */
+char *fs_md_keywords(const char *keywords, bool passed);
+
 /* attr.c */
 void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st);
 void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st);
 void fs_root_attr(fs_mount *m, struct stat *st);
+/* A Maildir view directory of MB: its mtime moves with every change, flags included, since
+ * flags are part of the names in cur/. */
+void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct stat *st);
+/* The mailbox of a Maildir view directory inode. */
+int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb);
 /* Resolves the mailbox of a directory inode (root: -ENOENT with *mb zeroed). */
 int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb);
 /* Finds message INO, following forwards of this mount; *ino_out gets the current inode. */

@@ -36,7 +36,7 @@ fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     }
     n->ino = FS_INO_MEM | ++m->next_mem;
     n->parent = parent;
-    n->eml = parent != FS_INO_ROOT && fs_name_is_message(name);
+    n->eml = fs_ino_kind(parent) == FS_K_DIR && fs_name_is_message(name);
     n->mode = (mode & 0666) ? (mode & 0666) : 0644;
     set_now(&n->mtime);
     n->ctime = n->mtime;

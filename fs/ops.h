@@ -9,6 +9,7 @@ void fs_entry_mem(struct fuse_entry_param *e, const struct stat *st);
 int fs_child_mailbox_name(fs_mount *m, store_txn *t, uint64_t parent, const char *name, char *buf,
                           size_t size);
 int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name, struct stat *st);
+int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg);
 int fs_stat_ino(fs_mount *m, uint64_t ino, struct stat *st, bool *mem);
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

@@ -53,6 +53,24 @@ static const char *leaf(const char *name)
     return s ? s + 1 : name;
 }
 
+/* A stored message by its name in cur/ of the Maildir view: the flags in the name must be its
+ * flags now, as a name in a real Maildir would be. */
+int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg)
+{
+    char filename[STORE_COMPONENT_MAX + 8], now[STORE_COMPONENT_MAX + 16];
+    uint32_t flags;
+    bool passed;
+    store_mailbox mb;
+    int rc = fs_mdir_mailbox(m, t, mdir, &mb);
+    if (rc) return rc;
+    if (fs_ino_md_which(mdir) != FS_MD_CUR) return -ENOENT;
+    if (fs_md_parse(name, filename, sizeof filename, &flags, &passed) != 0) return -ENOENT;
+    rc = store_msg_by_name(t, mb.id, filename, msg);
+    if (rc) return rc;
+    if (!fs_md_name(msg, now, sizeof now) || strcmp(now, name) != 0) return -ENOENT;
+    return 0;
+}
+
 /* Looks NAME up in directory PARENT: fills *st and returns 0, or -ENOENT. */
 int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name, struct stat *st)
 {
@@ -62,6 +80,12 @@ int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name
     bool eml = fs_name_is_message(name);
     uint32_t pmb = fs_ino_mailbox(parent);
     int rc;
+
+    if (fs_ino_kind(parent) == FS_K_MDIR) {
+        rc = fs_md_msg(m, t, parent, name, &msg);
+        if (rc == 0) fs_msg_attr(m, &msg, st);
+        return rc;
+    }
 
     if (eml && parent != FS_INO_ROOT) {
         rc = store_msg_by_name(t, pmb, name, &msg);
@@ -84,9 +108,10 @@ int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name
     } else if (rc == -ENAMETOOLONG) {
         rc = -ENOENT;
     }
-    if (!eml && parent != FS_INO_ROOT && fs_name_is_message(name)) {
-        rc = store_msg_by_name(t, pmb, name, &msg);
-        if (rc == 0) fs_msg_attr(m, &msg, st);
+    unsigned which = parent != FS_INO_ROOT ? fs_md_which(name) : 0;
+    if (rc == -ENOENT && which) { /* the Maildir view, unless a mailbox has that name */
+        rc = fs_dir_mailbox(m, t, parent, &mb);
+        if (rc == 0) fs_mdir_attr(m, &mb, which, st);
     }
     return rc;
 }
@@ -97,7 +122,7 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct fuse_entry_param e;
     struct stat st;
     enum fs_ino_kind k = fs_ino_kind(parent);
-    if (k != FS_K_ROOT && k != FS_K_DIR) {
+    if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR) {
         fuse_reply_err(req, k == FS_K_MEM || k == FS_K_MSG ? ENOTDIR : ENOENT);
         return;
     }
@@ -124,7 +149,7 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     }
     rc = fs_lookup_store(m, t, parent, name, &st);
     store_read_end(&t);
-    if (rc == -ENOENT) { /* a negative entry, cached until the change feed says otherwise */
+    if (rc == -ENOENT && k != FS_K_MDIR) { /* cached until the change feed says otherwise */
         memset(&e, 0, sizeof e);
         e.entry_timeout = FS_TIMEOUT;
         fuse_reply_entry(req, &e);
@@ -135,6 +160,7 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         return;
     }
     entry_store(&e, &st);
+    if (k == FS_K_MDIR) e.entry_timeout = 0; /* a flag change elsewhere renames it */
     fuse_reply_entry(req, &e);
 }
 
@@ -171,10 +197,11 @@ int fs_stat_ino(fs_mount *m, uint64_t ino, struct stat *st, bool *mem)
     store_txn *t;
     int rc = store_read_begin(m->st, &t);
     if (rc) return rc;
-    if (k == FS_K_DIR) {
+    if (k == FS_K_DIR || k == FS_K_MDIR) {
         store_mailbox mb;
-        rc = fs_dir_mailbox(m, t, ino, &mb);
-        if (rc == 0) fs_dir_attr(m, &mb, st);
+        rc = k == FS_K_DIR ? fs_dir_mailbox(m, t, ino, &mb) : fs_mdir_mailbox(m, t, ino, &mb);
+        if (rc == 0 && k == FS_K_DIR) fs_dir_attr(m, &mb, st);
+        if (rc == 0 && k == FS_K_MDIR) fs_mdir_attr(m, &mb, fs_ino_md_which(ino), st);
     } else {
         store_msg msg;
         rc = fs_msg_lookup(m, t, ino, &msg);
@@ -221,6 +248,7 @@ typedef struct dir_fill {
     fs_mount *m;
     fuse_req_t req;
     bool plus;
+    bool md; /* cur/ of the Maildir view: names carry flags, so entries are not cached */
     char *buf;
     size_t size, used;
     bool full;
@@ -235,6 +263,7 @@ static bool dir_add(dir_fill *d, const char *name, const struct stat *st, off_t 
             fs_entry_mem(&e, st);
         else
             entry_store(&e, st);
+        if (d->md) e.entry_timeout = 0;
         need = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e, next);
     } else {
         need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, st, next);
@@ -286,7 +315,13 @@ static int msg_cb(void *ctx, const store_msg *msg)
         }
         pthread_mutex_unlock(&d->m->lock);
     }
-    if (!dir_add(d, msg->filename, &st, FS_OFF_MSG + (off_t)msg->uid + 1, mem)) return 1;
+    char mdname[STORE_COMPONENT_MAX + 16];
+    const char *name = msg->filename;
+    if (d->md) {
+        if (!fs_md_name(msg, mdname, sizeof mdname)) return 0;
+        name = mdname;
+    }
+    if (!dir_add(d, name, &st, FS_OFF_MSG + (off_t)msg->uid + 1, mem)) return 1;
     return 0;
 }
 
@@ -340,7 +375,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
     char prefix[STORE_NAME_MAX + 2];
     int rc;
 
-    if (k != FS_K_ROOT && k != FS_K_DIR) {
+    if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
@@ -352,7 +387,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
     dir_fill d = {.m = m, .req = req, .plus = plus, .buf = buf, .size = size};
     rc = store_read_begin(m->st, &t);
     if (rc) goto err;
-    if (k == FS_K_DIR) {
+    if (k == FS_K_MDIR) {
+        rc = fs_mdir_mailbox(m, t, ino, &self);
+        if (rc) goto err;
+        d.md = true;
+        prefix[0] = 0;
+    } else if (k == FS_K_DIR) {
         rc = fs_dir_mailbox(m, t, ino, &self);
         if (rc) goto err;
         snprintf(prefix, sizeof prefix, "%s/", self.name);
@@ -364,6 +404,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
     if (off < 1) {
         if (k == FS_K_ROOT)
             fs_root_attr(m, &st);
+        else if (k == FS_K_MDIR)
+            fs_mdir_attr(m, &self, fs_ino_md_which(ino), &st);
         else
             fs_dir_attr(m, &self, &st);
         if (!dir_add(&d, ".", &st, 1, false)) goto done;
@@ -376,6 +418,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
         if (!dir_add(&d, "..", &st, 2, false)) goto done;
         off = 2;
     }
+    if (off < FS_OFF_MSG && k == FS_K_MDIR) off = FS_OFF_MSG; /* no folders in a Maildir view */
     if (off < FS_OFF_MSG) {
         kids.prefix = prefix;
         kids.plen = strlen(prefix);
@@ -388,7 +431,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
         off = FS_OFF_MSG;
     }
     if (off < FS_OFF_MEM) {
-        if (k == FS_K_DIR) {
+        if (k == FS_K_DIR || (k == FS_K_MDIR && fs_ino_md_which(ino) == FS_MD_CUR)) {
             uint32_t first = (uint32_t)(off - FS_OFF_MSG);
             rc = store_msg_list(t, self.id, first ? first : 1, msg_cb, &d);
             if (rc < 0) goto err;
@@ -496,7 +539,8 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
     bool uid = strcmp(name, XA_UID) == 0, modseq = strcmp(name, XA_MODSEQ) == 0;
     enum fs_ino_kind k = fs_ino_kind(ino);
 
-    if ((!flags && !uid && !modseq) || k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_BAD) {
+    if ((!flags && !uid && !modseq) || k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR ||
+        k == FS_K_BAD) {
         fuse_reply_err(req, ENODATA);
         return;
     }

@@ -243,6 +243,7 @@ typedef struct watch {
     size_t nch, capch;
     action *act;
     size_t nact, capact;
+    uint32_t last_md; /* the mailbox whose cur/ was last queued for invalidation */
 } watch;
 
 static void act_add(struct watch *w, uint64_t ino, const char *name)
@@ -282,6 +283,16 @@ static void mbox_entry(watch *w, const char *name)
     if (parent == FS_INO_ROOT) atomic_store(&w->m->root_mtime_ns, fs_now_ns());
 }
 
+/* Any change to a mailbox's messages, flags included, renames something in its cur/ (the
+ * Maildir view's names carry the flags): drop the kernel's listing of cur/. Its entries are
+ * never cached, so nothing else is needed. */
+static void md_changed(watch *w, uint32_t mailbox_id)
+{
+    if (w->last_md == mailbox_id) return;
+    w->last_md = mailbox_id;
+    act_add(w, fs_ino_mdir(mailbox_id, FS_MD_CUR), NULL);
+}
+
 static int collect_cb(void *ctx, const store_change *c)
 {
     watch *w = ctx;
@@ -314,12 +325,14 @@ static void handle(watch *w, store_txn *t, const store_change *c)
             act_add(w, dir, msg.filename);
         }
         act_add(w, dir, NULL);
+        md_changed(w, c->mailbox_id);
         break;
     case STORE_CH_EXPUNGE:
         old = mi_get(&w->mi, ino);
         if (old) act_add(w, dir, old);
         mi_del(&w->mi, ino);
         act_add(w, dir, NULL);
+        md_changed(w, c->mailbox_id);
         break;
     case STORE_CH_RENAME_MSG:
         old = mi_get(&w->mi, ino);
@@ -329,9 +342,11 @@ static void handle(watch *w, store_txn *t, const store_change *c)
             mi_put(&w->mi, ino, msg.filename);
         }
         act_add(w, dir, NULL);
+        md_changed(w, c->mailbox_id);
         break;
     case STORE_CH_FLAGS:
         act_add(w, ino, NULL); /* ctime moved (xattrs themselves are never cached) */
+        md_changed(w, c->mailbox_id);
         break;
     case STORE_CH_MBOX_CREATE:
         if (store_mailbox_get_id(t, c->mailbox_id, &mb) == 0 && mb.user_id == m->user_id) {
@@ -395,6 +410,7 @@ static void resync(watch *w)
         struct mbox *b = mi_mbox(&nm, w->mi.mb[i].id);
         if (!b || strcmp(b->name, w->mi.mb[i].name) != 0) mbox_entry(w, w->mi.mb[i].name);
         act_add(w, fs_ino_dir(w->mi.mb[i].id), NULL);
+        act_add(w, fs_ino_mdir(w->mi.mb[i].id, FS_MD_CUR), NULL);
     }
     for (size_t i = 0; i < nm.nmb; i++) {
         struct mbox *b = mi_mbox(&w->mi, nm.mb[i].id);
@@ -431,6 +447,7 @@ static void run_actions(watch *w)
         }
     }
     w->nact = 0;
+    w->last_md = 0;
 }
 
 static void process(watch *w)

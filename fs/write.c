@@ -18,7 +18,7 @@ static fs_mount *M(fuse_req_t req)
 static bool is_dir_ino(uint64_t ino)
 {
     enum fs_ino_kind k = fs_ino_kind(ino);
-    return k == FS_K_ROOT || k == FS_K_DIR;
+    return k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR;
 }
 
 /*
@@ -127,7 +127,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOSYS); /* the kernel stops sending OPEN and RELEASE */
         return;
     }
-    if (k == FS_K_ROOT || k == FS_K_DIR) {
+    if (k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR) {
         fuse_reply_err(req, EISDIR);
         return;
     }
@@ -166,7 +166,10 @@ static int check_parent(fs_mount *m, uint64_t parent)
     store_mailbox mb;
     int rc = store_read_begin(m->st, &t);
     if (rc) return rc;
-    rc = fs_dir_mailbox(m, t, parent, &mb);
+    if (fs_ino_kind(parent) == FS_K_MDIR)
+        rc = fs_mdir_mailbox(m, t, parent, &mb);
+    else
+        rc = fs_dir_mailbox(m, t, parent, &mb);
     store_read_end(&t);
     return rc;
 }
@@ -179,6 +182,8 @@ static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     int rc = fs_name_check(name);
     if (rc) return rc;
     if (!is_dir_ino(parent)) return -ENOTDIR;
+    /* a Maildir writer makes its file in tmp/ and renames it into new/ or cur/ */
+    if (fs_ino_kind(parent) == FS_K_MDIR && fs_ino_md_which(parent) != FS_MD_TMP) return -EPERM;
     mode &= ~0111u; /* mail is never executable; chmod +x later says EPERM */
 
     pthread_mutex_lock(&m->lock);
@@ -378,7 +383,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     enum fs_ino_kind k = fs_ino_kind(ino);
     int rc;
 
-    if (k == FS_K_ROOT || k == FS_K_DIR) {
+    if (k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR) {
         /* modes, owners and times of folders are not kept: accept them (rsync -a sets them) */
         if (to_set & FUSE_SET_ATTR_SIZE)
             fuse_reply_err(req, EISDIR);
@@ -453,6 +458,12 @@ static int expunge_cb(store_txn *w, void *arg)
     return store_msg_expunge(w, o->mb, msg.uid);
 }
 
+static int expunge_uid_cb(store_txn *w, void *arg)
+{
+    name_op *o = arg;
+    return store_msg_expunge(w, o->mb, o->uid);
+}
+
 static void mark_unlinked(fs_mount *m, uint64_t ino)
 {
     if (!atomic_load(&m->node_count)) return;
@@ -480,6 +491,20 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
             fuse_reply_err(req, 0);
             return;
         }
+    }
+    if (fs_ino_kind(parent) == FS_K_MDIR) { /* cur/NAME:2,FLAGS */
+        store_txn *t;
+        store_msg msg = {0};
+        int rc = store_read_begin(m->st, &t);
+        if (rc == 0) {
+            rc = fs_md_msg(m, t, parent, name, &msg);
+            store_read_end(&t);
+        }
+        name_op o = {.mb = msg.mailbox_id, .uid = msg.uid};
+        if (rc == 0) rc = store_write(m->st, expunge_uid_cb, &o);
+        if (rc == 0) mark_unlinked(m, fs_ino_msg(o.mb, o.uid));
+        fuse_reply_err(req, -rc);
+        return;
     }
     if (fs_ino_kind(parent) != FS_K_DIR) {
         fuse_reply_err(req, ENOENT);
@@ -532,6 +557,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     const char *why;
     int rc = fs_name_check(name);
     if (rc == 0 && !is_dir_ino(parent)) rc = -ENOTDIR;
+    if (rc == 0 && fs_ino_kind(parent) == FS_K_MDIR) rc = -EPERM; /* no folders in a Maildir */
     if (rc == 0) rc = full_name(m, parent, name, full, sizeof full);
     if (rc == 0 && store_mailbox_name_check(full, &why) != 0) rc = -EINVAL;
     if (rc == 0 && atomic_load(&m->node_count)) {
@@ -577,7 +603,10 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
             store_read_end(&t);
         }
         if (rc == 0 && !S_ISDIR(st.st_mode)) rc = -ENOTDIR;
-        if (rc == 0 && has_mem_children(m, st.st_ino)) rc = -ENOTEMPTY;
+        if (rc == 0 && fs_ino_kind(st.st_ino) == FS_K_MDIR) rc = -EPERM; /* the Maildir view */
+        if (rc == 0 && (has_mem_children(m, st.st_ino) ||
+                        has_mem_children(m, fs_ino_mdir(fs_ino_mailbox(st.st_ino), FS_MD_TMP))))
+            rc = -ENOTEMPTY;
     }
     mbox_op o = {.user_id = m->user_id, .name = full};
     if (rc == 0) rc = store_write(m->st, rmdir_cb, &o);
@@ -615,12 +644,6 @@ static int move_cb(store_txn *w, void *arg)
     rc = store_msg_move(w, o->mb, o->uid, o->dst_mb, o->dst_name, &out);
     o->out_uid = out.uid;
     return rc;
-}
-
-static int expunge_uid_cb(store_txn *w, void *arg)
-{
-    name_op *o = arg;
-    return store_msg_expunge(w, o->mb, o->uid);
 }
 
 /* Drops an in-memory file that a rename replaces. With m->lock held. */
@@ -685,12 +708,38 @@ static int message_to_mem(fs_mount *m, uint64_t msg_ino, uint64_t newparent, con
     return rc;
 }
 
+/* A rename into cur/ or new/ of the Maildir view: "BASE:2,FLAGS" is the message BASE.eml of
+ * that mailbox with those flags. */
+typedef struct md_target {
+    uint64_t dir;  /* the mailbox directory */
+    char name[STORE_COMPONENT_MAX + 8];
+    uint32_t flags;
+    bool passed;
+} md_target;
+
+static int md_move_cb(store_txn *w, void *arg)
+{
+    md_target *md = ((void **)arg)[0];
+    name_op *o = ((void **)arg)[1];
+    int rc = move_cb(w, o);
+    if (rc) return rc;
+    store_msg msg;
+    if ((rc = store_msg_get(w, o->dst_mb, o->out_uid, &msg)) != 0) return rc;
+    char *kw = fs_md_keywords(msg.keywords, md->passed);
+    if (!kw) return -ENOMEM;
+    rc = store_msg_set_flags(w, o->dst_mb, o->out_uid, STORE_FLAGS_SET, md->flags, kw, 0, NULL);
+    free(kw);
+    return rc;
+}
+
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                   const char *newname, unsigned int flags)
 {
     fs_mount *m = M(req);
     bool noreplace = flags & RENAME_NOREPLACE;
     bool to_msg = fs_ino_kind(newparent) == FS_K_DIR && fs_name_is_message(newname);
+    unsigned dst_md = fs_ino_kind(newparent) == FS_K_MDIR ? fs_ino_md_which(newparent) : 0;
+    md_target md = {0};
     int rc;
 
     if (flags & ~RENAME_NOREPLACE) {
@@ -702,28 +751,45 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
         return;
     }
     rc = fs_name_check(newname);
+    if (rc == 0 && (dst_md == FS_MD_CUR || dst_md == FS_MD_NEW)) {
+        rc = fs_md_parse(newname, md.name, sizeof md.name, &md.flags, &md.passed);
+        md.dir = fs_ino_dir(fs_ino_mailbox(newparent));
+        to_msg = true;
+    }
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
     }
+    /* where the file lands: the mailbox directory and message name for a Maildir target */
+    uint64_t to_dir = md.dir ? md.dir : newparent;
+    const char *to_name = md.dir ? md.name : newname;
 
     /* an in-memory file */
     pthread_mutex_lock(&m->lock);
     fs_node *src = atomic_load(&m->node_count) ? fs_node_find_name(m, parent, name) : NULL;
     if (src) {
-        char *old_name = src->name;
+        char *old_name = src->name, *old_kw = src->keywords;
         uint64_t old_parent = src->parent;
-        bool old_eml = src->eml, pinned = false;
-        rc = replace_mem_target(m, newparent, newname, noreplace, src);
+        bool old_eml = src->eml, old_set = src->flags_set, pinned = false;
+        uint32_t old_flags = src->flags;
+        rc = replace_mem_target(m, to_dir, to_name, noreplace, src);
         if (rc == 0) {
-            char *nn = strdup(newname);
-            if (!nn) {
+            char *nn = strdup(to_name);
+            char *kw = md.dir ? fs_md_keywords(old_kw, md.passed) : old_kw;
+            if (!nn || (md.dir && !kw)) {
+                free(nn);
+                if (kw != old_kw) free(kw);
                 rc = -ENOMEM;
             } else {
                 src->name = nn;
-                src->parent = newparent;
+                src->parent = to_dir;
                 src->eml = to_msg;
                 src->dirty = true;
+                if (md.dir) { /* the flags are in the name */
+                    src->flags_set = true;
+                    src->flags = md.flags;
+                    src->keywords = kw;
+                }
                 src->pins++; /* pinned while it is committed */
                 pinned = true;
             }
@@ -737,8 +803,13 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
             src->name = old_name;
             src->parent = old_parent;
             src->eml = old_eml;
+            if (src->keywords != old_kw) free(src->keywords);
+            src->keywords = old_kw;
+            src->flags_set = old_set;
+            src->flags = old_flags;
         } else if (pinned) {
             free(old_name);
+            if (src->keywords != old_kw) free(old_kw);
         }
         if (pinned) {
             src->pins--;
@@ -764,6 +835,15 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
         fuse_reply_err(req, -rc);
         return;
     }
+    if (S_ISDIR(st.st_mode) &&
+        (fs_ino_kind(st.st_ino) == FS_K_MDIR || fs_ino_kind(newparent) == FS_K_MDIR)) {
+        fuse_reply_err(req, EPERM); /* the Maildir view's directories stay where they are */
+        return;
+    }
+    if (dst_md == FS_MD_TMP) {
+        fuse_reply_err(req, EXDEV); /* tools copy instead; a stored message has no tmp/ stage */
+        return;
+    }
     if (S_ISDIR(st.st_mode)) {
         char from[STORE_NAME_MAX + 1], to[STORE_NAME_MAX + 1];
         const char *why;
@@ -783,14 +863,18 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
         return;
     }
     pthread_mutex_lock(&m->lock);
-    rc = replace_mem_target(m, newparent, newname, noreplace, NULL);
+    rc = replace_mem_target(m, to_dir, to_name, noreplace, NULL);
     pthread_mutex_unlock(&m->lock);
     name_op o = {.mb = fs_ino_mailbox(st.st_ino),
                  .uid = fs_ino_uid(st.st_ino),
-                 .dst_mb = fs_ino_mailbox(newparent),
-                 .dst_name = newname,
+                 .dst_mb = fs_ino_mailbox(to_dir),
+                 .dst_name = to_name,
                  .noreplace = noreplace};
-    if (rc == 0) rc = store_write(m->st, move_cb, &o);
+    void *md_args[2] = {&md, &o};
+    if (rc == 0 && md.dir)
+        rc = store_write(m->st, md_move_cb, md_args);
+    else if (rc == 0)
+        rc = store_write(m->st, move_cb, &o);
     if (rc == 0) {
         uint64_t to = fs_ino_msg(o.dst_mb, o.out_uid);
         fs_forward_add(m, st.st_ino, to);

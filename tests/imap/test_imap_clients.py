@@ -1,29 +1,20 @@
 """Real IMAP clients against `mailfs serve`: imaplib (STARTTLS, implicit TLS), curl, openssl
 s_client, mbsync, offlineimap, neomutt (on a pseudo-terminal); and the server's TLS policy and
 signals."""
-import fcntl
 import imaplib
 import os
-import pty
 import re
-import select
 import shutil
 import signal
 import socket
 import ssl
-import struct
 import subprocess
-import termios
 import time
 
 import pytest
 
-try:
-    import pyte  # Debian's python3-pyte: a terminal screen for the neomutt test
-except ImportError:
-    pyte = None
-
 from conftest import PASSWORD, wait_for
+from terminal import Terminal, index_line, neomutt_env, pyte
 from imapfix import server, start_server, stop_server, tls_context  # noqa: F401 (fixture)
 
 MSG = b"From: bob@example.com\nTo: alice@example.com\nSubject: from the suite\n\nhello\n"
@@ -450,76 +441,6 @@ expunge = yes
 
 # --- neomutt -----------------------------------------------------------------------------------
 
-class Terminal:
-    """A program on a pseudo-terminal of ROWS x COLS; what it draws is kept on a pyte screen, so
-    a test waits for text on the screen whatever escape sequences curses chose to draw it."""
-
-    def __init__(self, argv, env, rows=30, cols=120):
-        self.screen = pyte.Screen(cols, rows)
-        self.stream = pyte.ByteStream(self.screen)
-        self.status = None
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: size the terminal before the program looks at it
-            try:
-                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-                os.execvpe(argv[0], argv, env)
-            finally:
-                os._exit(127)
-
-    def text(self):
-        return "\n".join(line.rstrip() for line in self.screen.display)
-
-    def _read(self, timeout):
-        r, _, _ = select.select([self.fd], [], [], timeout)
-        if not r:
-            return True
-        try:
-            data = os.read(self.fd, 65536)
-        except OSError:  # EIO: the program has ended
-            data = b""
-        if not data:
-            return False
-        self.stream.feed(data)
-        return True
-
-    def wait(self, pattern, timeout=10, what=None):
-        """Waits until the regex PATTERN (multiline) matches the screen; returns the match."""
-        end = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, self.text(), re.M)
-            if m:
-                return m
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {what or repr(pattern)} on the screen after "
-                                     f"{timeout} s:\n{self.text()}")
-            if not self._read(min(left, 0.2)):
-                raise AssertionError(f"the program ended without showing {what or repr(pattern)}"
-                                     f":\n{self.text()}")
-
-    def send(self, keys):
-        os.write(self.fd, keys.encode())
-
-    def wait_exit(self, timeout=10):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = os.waitstatus_to_exitcode(status)
-                return self.status
-            self._read(0.1)
-        raise AssertionError(f"the program did not end within {timeout} s:\n{self.text()}")
-
-    def close(self):
-        if self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        os.close(self.fd)
-
-
 NM_MSGS = [
     b"From: Bob <bob@example.com>\nTo: alice@example.com\nSubject: nm alpha\n"
     b"Date: Mon, 13 Nov 2023 10:00:00 +0000\nMessage-ID: <nm-1@example.com>\n\nbody of alpha\n",
@@ -554,9 +475,7 @@ set delete=yes quit=yes confirmappend=no move=no mark_old=no wait_key=no beep=no
 set imap_idle=yes timeout=1 mail_check=1
 set record="" postponed="{tmp_path}/postponed" mbox="{tmp_path}/mbox"
 """)
-    env = dict(os.environ, HOME=str(tmp_path), TERM="xterm", LC_ALL="C.UTF-8", TZ="UTC")
-    for k in ("MAIL", "MAILDIR", "EMAIL", "REPLYTO", "NEOMUTT_DEBUG"):
-        env.pop(k, None)
+    env = neomutt_env(tmp_path)
     # level 5 logs every line sent and read; neomutt appends a 0 to the name
     log = tmp_path / "neomutt.log"
 
@@ -566,13 +485,7 @@ set record="" postponed="{tmp_path}/postponed" mbox="{tmp_path}/mbox"
         return "\n".join(m.group(1) for m in
                          re.finditer(r"mutt_socket_(?:readln|write)_d\(\) \d+([<>] .*)", text))
 
-    def jump(n):
-        t.send(str(n))
-        t.wait(rf"Jump to message: {n}$", what="the jump prompt")
-        t.send("\r")
 
-    def index_line(n, subject, flag=""):  # a line of the index: number, 3 flag columns, subject
-        return rf"^\s*{n} (?=.{{0,2}}{re.escape(flag)}).{{3}} .*\) {subject}$"
 
     archive = imaplib.IMAP4("127.0.0.1", server.port)
     archive.login("alice", PASSWORD)
@@ -582,7 +495,7 @@ set record="" postponed="{tmp_path}/postponed" mbox="{tmp_path}/mbox"
         for i, subject in enumerate(("nm alpha", "nm bravo", "nm charlie"), 1):
             t.wait(index_line(i, subject, "N"), what=f"{subject} as new message {i}")
         # read charlie in the pager, back to the index
-        jump(3)
+        t.jump(3)
         t.send("\r")
         t.wait(r"^second line$", what="charlie's body in the pager")
         t.wait(r"3/3: Dave", what="the pager's status line")
@@ -590,14 +503,14 @@ set record="" postponed="{tmp_path}/postponed" mbox="{tmp_path}/mbox"
         t.wait(index_line(3, "nm charlie"), what="the index again")
         assert not re.search(index_line(3, "nm charlie", "N"), t.text(), re.M), t.text()
         # flag alpha, delete bravo (both only marked in neomutt until the sync)
-        jump(1)
+        t.jump(1)
         t.send("F")
         t.wait(index_line(1, "nm alpha", "!"), what="alpha flagged")
-        jump(2)
+        t.jump(2)
         t.send("d")
         t.wait(index_line(2, "nm bravo", "D"), what="bravo marked deleted")
         # copy charlie to Archive (^U empties the name neomutt suggests)
-        jump(3)
+        t.jump(3)
         t.send("C")
         t.wait(r"Copy to mailbox", what="the copy prompt")
         t.send("\x15=Archive\r")
