@@ -35,6 +35,9 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
     else if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    /* mail has no ACLs: with POSIX ACL support the kernel asks once per inode and keeps the
+     * answer (ENODATA), where otherwise every ls -l and cp -a asks again for every file */
+    if (conn->capable & FUSE_CAP_POSIX_ACL) conn->want |= FUSE_CAP_POSIX_ACL;
     conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
     conn->max_write = FS_MAX_IO;
     conn->max_read = FS_MAX_IO; /* must equal the max_read mount option */

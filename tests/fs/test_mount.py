@@ -10,6 +10,7 @@ import pathlib
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import time
 
@@ -512,6 +513,12 @@ def test_two_mounts_see_each_other(mount):
 
 # ---- what mail cannot express, bad input ---------------------------------------------------
 
+# an access ACL in the kernel's xattr form (version 2; tag, permissions, id): owner rw, user
+# 65534 r, group none, mask r, others none; what `setfacl -m u:nobody:r` sends
+ACL_NOBODY_READS = struct.pack("<I" + "HHI" * 5, 2, 0x01, 6, 0xFFFFFFFF, 0x02, 4, 65534,
+                               0x04, 0, 0xFFFFFFFF, 0x10, 4, 0xFFFFFFFF, 0x20, 0, 0xFFFFFFFF)
+
+
 def test_refusals(mount, alice):
     mnt = mount("-o", "msgmax=1000")
     p = mnt / "INBOX" / "m.eml"
@@ -525,6 +532,7 @@ def test_refusals(mount, alice):
         (lambda: open(os.path.join(os.fsencode(mnt / "INBOX"), b"\xff\xfe.eml"), "wb"), errno.EINVAL),
         (lambda: open(mnt / "INBOX" / "a..b.eml", "wb"), errno.EINVAL),
         (lambda: os.mkdir(os.path.join(os.fsencode(mnt), b"bad\xe9")), errno.EINVAL),
+        (lambda: os.setxattr(p, "system.posix_acl_access", ACL_NOBODY_READS), errno.ENOTSUP),
     ]:
         with pytest.raises(OSError) as e:
             fn()
