@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "imap/imap_int.h"
+#include "imap/imap_utf7.h"
 
 #define KEEPALIVE_MS(c) ((int64_t)(c)->srv->opt.keepalive_s * 1000)
 
@@ -62,6 +63,16 @@ void imap_bad(imap_client *c, const char *fmt, ...)
 
 void imap_no_store(imap_client *c, int rc, const char *what)
 {
+    /* the text of a tagged response is 7-bit unless the client enabled UTF-8: name a mailbox
+     * the way the client names it, in modified UTF-7 */
+    imap_buf name = {0};
+    if (!c->utf8 && imap_has_8bit(what, strlen(what))) {
+        if (imap_utf7_encode(what, strlen(what), &name) != 0) {
+            for (const char *p = what; *p; p++)
+                imap_buf_putc(&name, (unsigned char)*p < 0x80 ? *p : '?');
+        }
+        what = name.data;
+    }
     switch (rc) {
     case -ENOENT:
         imap_no(c, "[NONEXISTENT] %s: no such mailbox", what);
@@ -91,6 +102,7 @@ void imap_no_store(imap_client *c, int rc, const char *what)
         imap_no(c, "[SERVERBUG] %s: %s", what, store_strerror(rc));
         break;
     }
+    imap_buf_free(&name);
 }
 
 void imap_capabilities(imap_client *c, imap_buf *b)

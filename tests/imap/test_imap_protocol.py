@@ -164,6 +164,8 @@ def test_mailboxes(server):
     c.bad('CREATE "bad&AGE-"')   # 'a' must not be encoded
     c.bad('CREATE "bad&AOQ"')    # unterminated
     c.ok('RENAME "Entw&APw-rfe" "Papierkorb-&AOQ-"')
+    _, t = c.run('CREATE "Papierkorb-&AOQ-"')  # the NO names it as the client does, 7-bit
+    assert t.startswith("NO [ALREADYEXISTS] Papierkorb-&AOQ-:") and t.isascii(), t
     u = c.ok('LIST "" "Papier*"')
     expect(u, r'.*"?Papierkorb-&AOQ-"?')
     c.ok("SUBSCRIBE work")
