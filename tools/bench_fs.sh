@@ -2,7 +2,9 @@
 # tools/bench_fs.sh: the mount against the native filesystem, cold and warm cache.
 # Usage: tools/bench_fs.sh [COUNT [FOLDERS]]      (default: 50000 messages in 20 folders)
 # Environment: BENCH_DIR (default /tmp/mailfs-bench-fs), MAILFS (the binary, default
-# build/tools/mailfs), REPEAT (warm runs, median; default 3), MOUNTS ("rw ro").
+# build/tools/mailfs), REPEAT (warm runs, median; default 3), MOUNTS ("rw ro"), COPY_DIR (where
+# cp -a and rsync write, default BENCH_DIR/copy; a tmpfs such as /dev/shm/x takes the target
+# disk's write-back out of the comparison, which otherwise dominates both sides).
 # Generates the messages once (tools/gen_mail.py --format tree), keeps the same files on the native
 # filesystem, imports them into a store, mounts it read-write and read-only, and times
 # grep -rl, find -type f, tar cf - | cat, cp -a, rsync -a (first and second pass) and du -s.
@@ -16,6 +18,7 @@ folders=${2:-20}
 mailfs=${MAILFS:-$root/build/tools/mailfs}
 work=${BENCH_DIR:-/tmp/mailfs-bench-fs}
 repeat=${REPEAT:-3}
+copy=${COPY_DIR:-$work/copy}
 mounts=${MOUNTS:-rw ro}
 word=zanzibar
 [ -x "$mailfs" ] || { echo "bench_fs: build first (ninja -C build) or set MAILFS"; exit 1; }
@@ -56,18 +59,18 @@ drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 run() {
     local dir=$1 what=$2 t0 t1
     case $what in
-        rsync1|cp) rm -rf "$work/copy" ;;
+        rsync1|cp) rm -rf "$copy" ;;
     esac
-    [ "$what" = rsync2 ] && [ ! -d "$work/copy" ] && rsync -a "$dir/" "$work/copy/"
+    [ "$what" = rsync2 ] && [ ! -d "$copy" ] && rsync -a "$dir/" "$copy/"
     [ "${cold:-0}" = 1 ] && drop
     t0=$EPOCHREALTIME
     case $what in
         grep) (cd "$dir" && grep -rl "$word" . >/dev/null || true) ;;
         find) (cd "$dir" && find . -type f >/dev/null) ;;
         tar) (cd "$dir" && tar cf - . | cat >/dev/null) ;;
-        cp) cp -a "$dir" "$work/copy" ;;
-        rsync1) rsync -a "$dir/" "$work/copy/" ;;
-        rsync2) rsync -a --stats "$dir/" "$work/copy/" > "$work/rsync2.out" ;;
+        cp) cp -a "$dir" "$copy" ;;
+        rsync1) rsync -a "$dir/" "$copy/" ;;
+        rsync2) rsync -a --stats "$dir/" "$copy/" > "$work/rsync2.out" ;;
         du) (cd "$dir" && du -s . >/dev/null) ;;
     esac
     t1=$EPOCHREALTIME
@@ -100,7 +103,7 @@ for mode in $mounts; do
     done
     fusermount3 -u "$mnt"
 done
-rm -rf "$work/copy"
+rm -rf "$copy"
 
 bytes=$(du -sb --exclude=.done "$native" | cut -f1)
 printf '\n%d messages, %.0f MB, %d folders; warm = median of %d; seconds\n' \
