@@ -3,9 +3,10 @@ through IMAP, checked against a model of what should be there.
 
 Four workers run in parallel, each on mailboxes of its own (so each worker's model is exact):
 append, copy, move, expunge and flag changes on messages; create, rename and delete of
-mailboxes. Each operation picks the mount or IMAP at random. Every 50 operations a worker
-stops and compares the mount (names, xattr flags, bytes) and IMAP (LIST, FETCH FLAGS and
-Message-ID) with its model. 10,000 operations in all; MAILFS_MODEL_OPS and MAILFS_MODEL_SEED
+mailboxes. Each operation picks the mount or IMAP at random; flag changes and expunges through
+the mount use the Maildir view (cur/ renames and unlinks) half the time. Every 50 operations a
+worker stops and compares the mount (names, xattr flags, bytes, the names in cur/) and IMAP
+(LIST, FETCH FLAGS and Message-ID) with its model. 10,000 operations in all; MAILFS_MODEL_OPS and MAILFS_MODEL_SEED
 change that, and a failure prints the seed."""
 import os
 import random
@@ -24,6 +25,13 @@ OPS = int(os.environ.get("MAILFS_MODEL_OPS", "10000"))
 SEED = int(os.environ.get("MAILFS_MODEL_SEED", "7"))
 WORKERS = 4
 FLAGS = ["\\Seen", "\\Flagged", "\\Answered", "$Work"]
+MD_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "$Forwarded": "P", "\\Answered": "R",
+              "\\Seen": "S", "\\Deleted": "T"}
+
+
+def md_name(fn, flags):
+    """The name in cur/ of the message file FN with FLAGS."""
+    return fn[:-4] + ":2," + "".join(sorted(MD_LETTERS[f] for f in flags if f in MD_LETTERS))
 
 
 class Imap:
@@ -131,7 +139,13 @@ class Worker:
         if not box:
             return
         flags = set(self.rng.sample(FLAGS, self.rng.randint(0, 3)))
-        if via_fs:
+        if via_fs and self.rng.random() < 0.5:  # a Maildir reader renames it in cur/
+            fn = self.files(box, mid)[mid]
+            cur = os.path.join(self.mnt, box, "cur")
+            flags = {f for f in flags if f in MD_LETTERS} | (self.model[box][mid] - set(MD_LETTERS))
+            os.rename(os.path.join(cur, md_name(fn, self.model[box][mid])),
+                      os.path.join(cur, md_name(fn, flags)))
+        elif via_fs:
             path = os.path.join(self.mnt, box, self.files(box, mid)[mid])
             os.setxattr(path, "user.mail.flags", " ".join(sorted(flags)).encode())
         else:
@@ -170,7 +184,10 @@ class Worker:
         box, mid = self.pick()
         if not box:
             return
-        if via_fs:
+        if via_fs and self.rng.random() < 0.5:
+            fn = self.files(box, mid)[mid]
+            os.unlink(os.path.join(self.mnt, box, "cur", md_name(fn, self.model[box][mid])))
+        elif via_fs:
             os.unlink(os.path.join(self.mnt, box, self.files(box, mid)[mid]))
         else:
             uid = self.uid(box, mid)
@@ -235,6 +252,9 @@ class Worker:
             for mid, fn in files.items():
                 got = os.getxattr(os.path.join(self.mnt, box, fn), "user.mail.flags").decode()
                 assert set(got.split()) == msgs[mid], f"mount {box} {mid}: flags {got!r}"
+            cur = sorted(os.listdir(os.path.join(self.mnt, box, "cur")))
+            names = sorted(md_name(fn, msgs[mid]) for mid, fn in files.items())
+            assert cur == names, f"mount {box}/cur: {cur} != {names}"
         # IMAP
         lines = self.imap.cmd(f'LIST "" "w{self.k}/*"')
         names = {re.search(rb'"/" "?([^"\r]+)"?\r\n', l).group(1).decode() for l in lines
