@@ -63,7 +63,10 @@ static inline enum fs_ino_kind fs_ino_kind(uint64_t ino)
     if (ino == FS_INO_ROOT) return FS_K_ROOT;
     if (ino & FS_INO_MEM) return FS_K_MEM;
     if (fs_ino_mailbox(ino) == 0) return FS_K_BAD;
-    if (ino & FS_INO_MD) return fs_ino_uid(ino) >= FS_MD_CUR && fs_ino_uid(ino) <= FS_MD_TMP ? FS_K_MDIR : FS_K_BAD;
+    if (ino & FS_INO_MD) {
+        uint32_t which = fs_ino_uid(ino);
+        return which >= FS_MD_CUR && which <= FS_MD_TMP ? FS_K_MDIR : FS_K_BAD;
+    }
     return fs_ino_uid(ino) ? FS_K_MSG : FS_K_DIR;
 }
 

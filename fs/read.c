@@ -530,6 +530,26 @@ static void reply_xattr_value(fuse_req_t req, const char *v, size_t len, size_t 
         fuse_reply_buf(req, v, len);
 }
 
+/* What the xattrs of stored message INO say, read in a short transaction: its flags and
+ * keywords formatted as user.mail.flags into FLAGS (FSIZE bytes; its length in *FLEN), its
+ * UID and MODSEQ. */
+static int stored_xattrs(fs_mount *m, uint64_t ino, char *flags, size_t fsize, size_t *flen,
+                         uint32_t *uid, uint64_t *modseq)
+{
+    store_txn *t;
+    store_msg msg;
+    int rc = store_read_begin(m->st, &t);
+    if (rc) return rc;
+    rc = fs_msg_lookup(m, t, ino, &msg);
+    if (rc == 0) {
+        *flen = fs_flags_format(msg.flags, msg.keywords, flags, fsize);
+        *uid = msg.uid;
+        *modseq = msg.modseq;
+    }
+    store_read_end(&t);
+    return rc;
+}
+
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     fs_mount *m = M(req);
@@ -561,23 +581,13 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
             return;
         }
     }
-    store_txn *t;
-    store_msg msg;
-    int rc = store_read_begin(m->st, &t);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    rc = fs_msg_lookup(m, t, ino, &msg);
-    if (rc == 0) {
-        if (flags)
-            len = fs_flags_format(msg.flags, msg.keywords, buf, sizeof buf);
-        else if (uid)
-            len = (size_t)snprintf(buf, sizeof buf, "%u", msg.uid);
-        else
-            len = (size_t)snprintf(buf, sizeof buf, "%llu", (unsigned long long)msg.modseq);
-    }
-    store_read_end(&t);
+    uint32_t msg_uid;
+    uint64_t msg_modseq;
+    int rc = stored_xattrs(m, ino, buf, sizeof buf, &len, &msg_uid, &msg_modseq);
+    if (rc == 0 && uid)
+        len = (size_t)snprintf(buf, sizeof buf, "%u", msg_uid);
+    else if (rc == 0 && modseq)
+        len = (size_t)snprintf(buf, sizeof buf, "%llu", (unsigned long long)msg_modseq);
     if (rc)
         fuse_reply_err(req, -rc);
     else
@@ -605,16 +615,12 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         pthread_mutex_unlock(&m->lock);
     }
     if (!found && (k == FS_K_MSG || k == FS_K_MEM)) {
-        store_txn *t;
-        store_msg msg;
-        int rc = store_read_begin(m->st, &t);
-        if (rc) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        rc = fs_msg_lookup(m, t, ino, &msg);
-        if (rc == 0) has = msg.flags || (msg.keywords && msg.keywords[0]);
-        store_read_end(&t);
+        char buf[STORE_KEYWORDS_MAX + 128];
+        size_t len = 0;
+        uint32_t uid;
+        uint64_t modseq;
+        int rc = stored_xattrs(m, ino, buf, sizeof buf, &len, &uid, &modseq);
+        has = rc == 0 && len > 0;
         if (rc && rc != -ENOENT) {
             fuse_reply_err(req, -rc);
             return;

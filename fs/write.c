@@ -711,7 +711,7 @@ static int message_to_mem(fs_mount *m, uint64_t msg_ino, uint64_t newparent, con
 /* A rename into cur/ or new/ of the Maildir view: "BASE:2,FLAGS" is the message BASE.eml of
  * that mailbox with those flags. */
 typedef struct md_target {
-    uint64_t dir;  /* the mailbox directory */
+    uint64_t dir; /* the mailbox directory */
     char name[STORE_COMPONENT_MAX + 8];
     uint32_t flags;
     bool passed;
