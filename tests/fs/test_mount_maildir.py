@@ -79,6 +79,35 @@ def test_view_is_unlisted_and_names_carry_flags(mnt, alice):
     assert re.search(r"^INBOX\t3\t", alice.run("mailbox", "list", "alice").stdout.decode(), re.M)
 
 
+def test_renames_across_views_and_folders(mnt, alice):
+    inbox, archive = mnt / "INBOX", mnt / "Archive"
+    os.setxattr(inbox / "0000000001.eml", "user.mail.flags", b"\\Seen $Work")
+    # into another folder's cur/: IMAP MOVE, with the flags of the new name
+    os.rename(inbox / "cur" / "0000000001:2,S", archive / "cur" / "0000000001:2,FS")
+    assert sorted(os.listdir(inbox)) == ["0000000002.eml", "0000000003.eml"]
+    assert (archive / "0000000001.eml").read_bytes() == MSGS[0]
+    assert set(flags_of(archive / "0000000001.eml").split()) == {"\\Seen", "\\Flagged", "$Work"}
+    # from the .eml view into cur/ under another base name: renamed, flags from the name
+    os.rename(inbox / "0000000002.eml", inbox / "cur" / "renamed:2,R")
+    assert sorted(os.listdir(inbox)) == ["0000000003.eml", "renamed.eml"]
+    assert flags_of(inbox / "renamed.eml") == "\\Answered"
+    # out of cur/ to a message name in the .eml view: a plain rename, flags kept
+    os.rename(inbox / "cur" / "renamed:2,R", inbox / "again.eml")
+    assert flags_of(inbox / "again.eml") == "\\Answered"
+    # a file written in INBOX/tmp/ and renamed into Archive/new/
+    (inbox / "tmp" / "42.M1.host").write_bytes(b"Subject: from tmp\n\nx\n")
+    os.rename(inbox / "tmp" / "42.M1.host", archive / "new" / "42.M1.host")
+    assert (archive / "42.M1.host.eml").read_bytes() == b"Subject: from tmp\n\nx\n"
+    assert os.listdir(inbox / "tmp") == [] and os.listdir(archive / "new") == []
+    assert "42.M1.host:2," in os.listdir(archive / "cur")
+    # rename over an existing message replaces it, as rename(2) does
+    os.rename(inbox / "cur" / "0000000003:2,", inbox / "cur" / "again:2,S")
+    assert sorted(os.listdir(inbox)) == ["again.eml"]
+    assert (inbox / "again.eml").read_bytes() == MSGS[2] and flags_of(inbox / "again.eml") == "\\Seen"
+    counts = alice.run("mailbox", "list", "alice").stdout.decode()
+    assert re.search(r"^INBOX\t1\t", counts, re.M) and re.search(r"^Archive\t2\t", counts, re.M)
+
+
 def test_python_maildir_reads_adds_and_removes(mnt, alice):
     box = mailbox.Maildir(str(mnt / "INBOX"), factory=None, create=False)
     assert sorted(box.keys()) == ["0000000001", "0000000002", "0000000003"]
