@@ -1,4 +1,5 @@
-/* fuzz_fs_names.c: libFuzzer target: the mount's name checks and the user.mail.flags text */
+/* fuzz_fs_names.c: libFuzzer target: the mount's name checks, Maildir-view names and the
+ * user.mail.flags text */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +56,29 @@ static void names(const char *name, size_t n)
         CHECK(fs_utf8_valid(z, zl) && imap_utf8_valid(z, zl));
         for (size_t i = 0; i < zl; i++)
             CHECK((unsigned char)z[i] >= 0x20 && z[i] != 0x7f);
+    }
+    /* a Maildir-view name: BASE.eml comes out a valid message name, and the message's cur/
+     * name formats back to the name with its flags letters in order */
+    char file[STORE_COMPONENT_MAX + 8];
+    uint32_t mf = 0xdeadbeef;
+    bool passed = true;
+    int prc = fs_md_parse(z, file, sizeof file, &mf, &passed);
+    CHECK(prc == 0 || prc == -EINVAL || prc == -ENAMETOOLONG);
+    if (prc == 0) {
+        CHECK(fs_name_is_message(file) && fs_name_check(file) == 0);
+        CHECK((mf & ~(uint32_t)ALL_FLAGS) == 0);
+        char *kw = fs_md_keywords("$Work $Forwarded", passed);
+        CHECK(kw != NULL);
+        store_msg m = {.filename = file, .flags = mf, .keywords = kw};
+        char back[STORE_COMPONENT_MAX + 16];
+        size_t bl = fs_md_name(&m, back, sizeof back);
+        CHECK(bl == strlen(back));
+        uint32_t mf2 = 0;
+        bool passed2 = false;
+        char file2[STORE_COMPONENT_MAX + 8];
+        CHECK(fs_md_parse(back, file2, sizeof file2, &mf2, &passed2) == 0);
+        CHECK(strcmp(file, file2) == 0 && mf2 == mf && passed2 == passed);
+        free(kw);
     }
     /* mkdir asks the store too (it may be stricter): it answers, with a reason when it refuses */
     const char *why = NULL;
