@@ -416,7 +416,17 @@ int store_create(const char *dir, char *err, size_t errlen)
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST) goto mkerr;
         *p = '/';
     }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) goto mkerr;
+    if (mkdir(tmp, 0700) != 0) {
+        if (errno != EEXIST) goto mkerr;
+        /* an existing (empty) directory becomes what a new one would be: the store holds
+         * everyone's mail */
+        struct stat st;
+        if (stat(tmp, &st) == 0 && (st.st_mode & 077) && chmod(tmp, 0700) != 0) {
+            snprintf(err, errlen, "'%s' is mode %o and cannot be made 0700: %s", tmp,
+                     (unsigned)(st.st_mode & 07777), strerror(errno));
+            return -errno;
+        }
+    }
     store *s;
     int rc = store_open_impl(dir, 0, true, &s, err, errlen);
     if (rc) return rc;

@@ -153,8 +153,8 @@ int cmd_init(cli *c, int argc, char **argv)
     snprintf(dir, sizeof dir, "%s/tls", c->store_dir);
     snprintf(cpath, sizeof cpath, "%s/cert.pem", dir);
     snprintf(kpath, sizeof kpath, "%s/key.pem", dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        cli_error("init: cannot create '%s': %s", dir, strerror(errno));
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || chmod(dir, 0700) != 0) {
+        cli_error("init: cannot create '%s' with mode 0700: %s", dir, strerror(errno));
         return EX_CANTCREAT;
     }
     if (cert) {

@@ -63,6 +63,17 @@ def test_init_modes(tmp_path):
         assert (m.store / f).stat().st_mode & 0o777 == 0o600, f
 
 
+def test_init_tightens_an_existing_directory(tmp_path):
+    """An existing empty directory (and tls/ in it) is made 0700 like a new one."""
+    d = tmp_path / "store"
+    (d / "tls").mkdir(parents=True)
+    d.chmod(0o755)
+    (d / "tls").chmod(0o777)
+    Mailfs(d).run("init")
+    assert d.stat().st_mode & 0o777 == 0o700
+    assert (d / "tls").stat().st_mode & 0o777 == 0o700
+
+
 def test_init_twice_refuses(mailfs):
     r = mailfs.run("init", check=False)
     assert r.returncode != 0
