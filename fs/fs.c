@@ -199,6 +199,8 @@ static void mount_free(fs_mount *m)
     }
     if (m->se) fuse_session_destroy(m->se);
     pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->commit_lock);
+    pthread_cond_destroy(&m->commit_cond);
     pthread_mutex_destroy(&m->end_lock);
     pthread_cond_destroy(&m->end_cond);
     free(m->user);
@@ -257,6 +259,9 @@ int fs_mount_begin(const char *user, const char *dir, const fs_options *opt, fs_
         return -ENOMEM;
     }
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->commit_lock, NULL);
+    pthread_cond_init(&m->commit_cond, NULL);
+    m->commit_tail = &m->commit_queue;
     pthread_mutex_init(&m->end_lock, NULL);
     pthread_cond_init(&m->end_cond, NULL);
     m->user = strdup(user);

@@ -139,6 +139,12 @@ struct fs_mount {
     int watch_fd;
     int stop_pipe[2];
 
+    /* group commit (nodes.c): messages closed while a commit runs are stored together */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_cond;
+    struct commit_req *commit_queue, **commit_tail;
+    bool committing;
+
     pthread_mutex_t end_lock;
     pthread_cond_t end_cond;
     bool ended;

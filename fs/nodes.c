@@ -220,6 +220,62 @@ static int commit_cb(store_txn *w, void *arg)
     return store_msg_append(w, c->mb, c->data, c->len, &opt, &c->out);
 }
 
+/*
+ * Group commit. Each stored message costs a durable store commit (an fdatasync); writers that
+ * close files at the same time (restic restoring, parallel cp) would wait for each other's
+ * syncs one by one. A commit that finds another running queues itself; when the running one
+ * ends, the first queued takes the whole queue and stores it in one transaction. If that fails,
+ * each is stored alone, so one bad message never costs the others theirs. Every FLUSH still
+ * returns only once its own message is stored.
+ */
+typedef struct commit_req {
+    commit_ctx *c;
+    int rc;
+    bool done;
+    struct commit_req *next;
+} commit_req;
+
+static int batch_cb(store_txn *w, void *arg)
+{
+    for (commit_req *r = arg; r; r = r->next) {
+        int rc = commit_cb(w, r->c);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int commit_grouped(fs_mount *m, commit_ctx *c)
+{
+    commit_req me = {.c = c};
+    pthread_mutex_lock(&m->commit_lock);
+    *m->commit_tail = &me;
+    m->commit_tail = &me.next;
+    while (!me.done) {
+        if (m->committing) {
+            pthread_cond_wait(&m->commit_cond, &m->commit_lock);
+            continue;
+        }
+        m->committing = true;
+        commit_req *batch = m->commit_queue;
+        m->commit_queue = NULL;
+        m->commit_tail = &m->commit_queue;
+        pthread_mutex_unlock(&m->commit_lock);
+        int rc = store_write(m->st, batch->next ? batch_cb : commit_cb,
+                             batch->next ? (void *)batch : (void *)batch->c);
+        for (commit_req *r = batch; r; r = r->next)
+            r->rc = rc && batch->next ? store_write(m->st, commit_cb, r->c) : rc;
+        pthread_mutex_lock(&m->commit_lock);
+        for (commit_req *r = batch, *next; r; r = next) {
+            next = r->next; /* a woken waiter's request goes away with its stack */
+            r->done = true;
+        }
+        m->committing = false;
+        pthread_cond_broadcast(&m->commit_cond);
+    }
+    pthread_mutex_unlock(&m->commit_lock);
+    return me.rc;
+}
+
 int fs_node_commit(fs_mount *m, fs_node *n)
 {
     commit_ctx c = {0};
@@ -262,7 +318,7 @@ int fs_node_commit(fs_mount *m, fs_node *n)
     c.data = data;
     c.name = name[0] ? name : NULL;
     c.keywords = kw;
-    rc = store_write(m->st, commit_cb, &c);
+    rc = commit_grouped(m, &c);
     if (rc) goto fail;
 
     uint64_t new_ino = fs_ino_msg(c.mb, c.out.uid);

@@ -11,6 +11,7 @@ import errno
 import imaplib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -211,6 +212,57 @@ def feed_store(tmp_path):
 def feed_size(m):
     out = m.run("check").stdout.decode()
     return int(out.split(" changes in the feed")[0].rsplit(" ", 1)[1])
+
+
+def test_parallel_writers_on_a_filling_disk(tmp_path):
+    """Eight cp processes at once into a mount whose disk fills up: the mount stores messages
+    closed together in one transaction (group commit), and when such a transaction does not
+    fit, each message is tried alone. Every cp either stored its file whole or was told
+    ENOSPC at close, and the store holds exactly the stored ones."""
+    need_root_and_fuse()
+    rng = random.Random(11)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with small_disk("tmpfs", tmp_path / "disk") as disk:
+        try:
+            m = Mailfs(disk / "store")
+            m.run("init")
+            m.run("user", "add", "alice", input=(PASSWORD + "\n").encode())
+            m.run("mount", "alice", mnt)
+            inbox = mnt / "INBOX"
+            sizes = [600 << 10, 90 << 10, 8 << 10, 2 << 10]
+            groups, data = [], {}
+            for g in range(8):
+                src = tmp_path / f"src{g}"
+                src.mkdir()
+                names = []
+                for i in range(40):
+                    name = f"g{g}m{i:02d}.eml"
+                    data[name] = message(rng, name, sizes[(g + i) % len(sizes)])
+                    (src / name).write_bytes(data[name])
+                    names.append(str(src / name))
+                groups.append(names)
+            procs = [subprocess.Popen(["cp", *names, str(inbox)], stderr=subprocess.PIPE)
+                     for names in groups]
+            failed = set()
+            for p in procs:
+                _, err = p.communicate(timeout=120)
+                for line in err.decode().splitlines():
+                    assert "No space left on device" in line, line
+                    failed.add(re.search(r"'[^']*/([^/']+)'", line).group(1))
+            assert failed, "the disk never filled up"
+            stored = sorted(os.listdir(inbox))
+            assert stored == sorted(set(data) - failed)
+            assert len(stored) > 40, f"only {len(stored)} messages fit"
+            for n in stored:
+                assert (inbox / n).read_bytes() == data[n], n
+            rc = m.run("check", check=False)
+            assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
+            listed = m.run("mailbox", "list", "alice").stdout.decode().splitlines()
+            assert [l.split("\t")[1] for l in listed if l.startswith("INBOX\t")] == [str(len(stored))]
+        finally:
+            unmount(mnt)
+            wait_for(lambda: not mountinfo_has(mnt), timeout=5, step=0.05)
 
 
 def test_feed_keep_knob(tmp_path):
