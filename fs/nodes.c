@@ -37,6 +37,14 @@ fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     n->ino = FS_INO_MEM | ++m->next_mem;
     n->parent = parent;
     n->eml = fs_ino_kind(parent) == FS_K_DIR && fs_name_is_message(name);
+    if (fs_ino_kind(parent) == FS_K_MDIR && fs_ino_md_which(parent) != FS_MD_TMP) {
+        /* written straight into cur/ or new/ (cp, rsync from another Maildir): a message
+         * named by its base, with the flags of its name; other names stay scratch files */
+        char file[STORE_COMPONENT_MAX + 8];
+        uint32_t f;
+        bool passed;
+        n->eml = fs_md_parse(name, file, sizeof file, &f, &passed) == 0;
+    }
     n->mode = (mode & 0666) ? (mode & 0666) : 0644;
     set_now(&n->mtime);
     n->ctime = n->mtime;
@@ -311,7 +319,23 @@ int fs_node_commit(fs_mount *m, fs_node *n)
     n->dirty = false; /* writes from now on make it dirty again */
     pthread_mutex_unlock(&m->lock);
 
-    if (c.mb == 0 || (parent && fs_ino_kind(parent) != FS_K_DIR && !n->msg_mb)) {
+    if (fs_ino_kind(parent) == FS_K_MDIR && !n->msg_mb) { /* cur/BASE:2,FLAGS */
+        char file[STORE_COMPONENT_MAX + 8];
+        bool passed;
+        rc = fs_md_parse(name, file, sizeof file, &c.flags, &passed);
+        char *f = rc ? NULL : strdup(file), *k = rc ? NULL : fs_md_keywords(kw, passed);
+        if (!rc && (!f || !k)) rc = -ENOMEM;
+        if (rc) {
+            free(f);
+            free(k);
+            goto fail;
+        }
+        free(name);
+        free(kw);
+        name = f;
+        kw = k;
+        c.flags_set = true;
+    } else if (c.mb == 0 || (parent && fs_ino_kind(parent) != FS_K_DIR && !n->msg_mb)) {
         rc = -EPERM; /* a message must live in a mailbox */
         goto fail;
     }

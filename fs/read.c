@@ -54,12 +54,14 @@ static const char *leaf(const char *name)
 }
 
 /* A stored message by its name in cur/ of the Maildir view: the flags in the name must be its
- * flags now, as a name in a real Maildir would be. */
+ * flags now, as a name in a real Maildir would be (in any order: what cp copied in as
+ * "x:2,SF" is found under that name too, though listed as "x:2,FS"). */
 int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg)
 {
     char filename[STORE_COMPONENT_MAX + 8], now[STORE_COMPONENT_MAX + 16];
-    uint32_t flags;
-    bool passed;
+    char nowfile[STORE_COMPONENT_MAX + 8];
+    uint32_t flags, nowflags;
+    bool passed, nowpassed;
     store_mailbox mb;
     int rc = fs_mdir_mailbox(m, t, mdir, &mb);
     if (rc) return rc;
@@ -67,7 +69,10 @@ int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_
     if (fs_md_parse(name, filename, sizeof filename, &flags, &passed) != 0) return -ENOENT;
     rc = store_msg_by_name(t, mb.id, filename, msg);
     if (rc) return rc;
-    if (!fs_md_name(msg, now, sizeof now) || strcmp(now, name) != 0) return -ENOENT;
+    if (!fs_md_name(msg, now, sizeof now) ||
+        fs_md_parse(now, nowfile, sizeof nowfile, &nowflags, &nowpassed) != 0 ||
+        nowflags != flags || nowpassed != passed)
+        return -ENOENT;
     return 0;
 }
 

@@ -182,8 +182,6 @@ static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     int rc = fs_name_check(name);
     if (rc) return rc;
     if (!is_dir_ino(parent)) return -ENOTDIR;
-    /* a Maildir writer makes its file in tmp/ and renames it into new/ or cur/ */
-    if (fs_ino_kind(parent) == FS_K_MDIR && fs_ino_md_which(parent) != FS_MD_TMP) return -EPERM;
     mode &= ~0111u; /* mail is never executable; chmod +x later says EPERM */
 
     pthread_mutex_lock(&m->lock);

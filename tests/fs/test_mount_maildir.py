@@ -108,6 +108,43 @@ def test_renames_across_views_and_folders(mnt, alice):
     assert re.search(r"^INBOX\t1\t", counts, re.M) and re.search(r"^Archive\t2\t", counts, re.M)
 
 
+def test_copying_maildir_files_into_cur_and_new(mnt, alice, tmp_path):
+    """cp and rsync from another Maildir straight into cur/ or new/: each file becomes the
+    message BASE.eml with the flags of its name once it is closed; dot names (rsync's
+    temporary files) are scratch files until renamed."""
+    src = tmp_path / "Maildir" / "cur"
+    src.mkdir(parents=True)
+    files = {"1700000001.M1P1.host:2,SF": b"Subject: one\n\n1\n",
+             "1700000002.M2P1.host:2,": b"Subject: two\n\n2\n",
+             "1700000003.M3P1.host:2,RS": b"Subject: three\n\n3\n"}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    inbox = mnt / "INBOX"
+    subprocess.run(["cp", str(src / "1700000001.M1P1.host:2,SF"), str(inbox / "cur")], check=True)
+    assert (inbox / "1700000001.M1P1.host.eml").read_bytes() == b"Subject: one\n\n1\n"
+    assert set(flags_of(inbox / "1700000001.M1P1.host.eml").split()) == {"\\Seen", "\\Flagged"}
+    assert (inbox / "cur" / "1700000001.M1P1.host:2,SF").exists()  # flags in any order
+    assert "1700000001.M1P1.host:2,FS" in os.listdir(inbox / "cur")  # listed in Maildir's order
+    # rsync writes .NAME.XXXXXX in cur/ and renames it
+    r = subprocess.run(["rsync", "-a", f"{src}/", f"{inbox / 'cur'}/"], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    for name, data in files.items():
+        base = name.split(":2,")[0]
+        assert (inbox / f"{base}.eml").read_bytes() == data
+    assert flags_of(inbox / "1700000003.M3P1.host.eml") in ("\\Seen \\Answered",
+                                                             "\\Answered \\Seen")
+    # a plain file name in new/: a message without flags (listed in cur/ from then on)
+    (inbox / "new" / "1700000004.M4P1.host").write_bytes(b"Subject: four\n\n4\n")
+    assert flags_of(inbox / "1700000004.M4P1.host.eml") == ""
+    assert "1700000004.M4P1.host:2," in os.listdir(inbox / "cur")
+    # a dot name in cur/ is a scratch file: never stored, gone when removed
+    (inbox / "cur" / ".scratch").write_bytes(b"not mail")
+    assert ".scratch" in os.listdir(inbox / "cur")
+    os.unlink(inbox / "cur" / ".scratch")
+    counts = alice.run("mailbox", "list", "alice").stdout.decode()
+    assert re.search(r"^INBOX\t7\t", counts, re.M), counts
+
+
 def test_python_maildir_reads_adds_and_removes(mnt, alice):
     box = mailbox.Maildir(str(mnt / "INBOX"), factory=None, create=False)
     assert sorted(box.keys()) == ["0000000001", "0000000002", "0000000003"]
@@ -134,7 +171,6 @@ def test_python_maildir_reads_adds_and_removes(mnt, alice):
 def test_view_refusals(mnt, alice):
     inbox = mnt / "INBOX"
     for what, call, err in [
-        ("create in cur/", lambda: open(inbox / "cur" / "x:2,", "wb"), errno.EPERM),
         ("mkdir in cur/", lambda: os.mkdir(inbox / "cur" / "sub"), errno.EPERM),
         ("rmdir cur", lambda: os.rmdir(inbox / "cur"), errno.EPERM),
         ("rename cur", lambda: os.rename(inbox / "cur", inbox / "cur2"), errno.EPERM),
