@@ -322,8 +322,9 @@ static int msg_cb(void *ctx, const store_msg *msg)
     }
     char mdname[STORE_COMPONENT_MAX + 16];
     const char *name = msg->filename;
-    if (d->md) {
-        if (!fs_md_name(msg, mdname, sizeof mdname)) return 0;
+    if (d->md) { /* names a lookup could not take (over 255 bytes) are left out */
+        size_t len = fs_md_name(msg, mdname, sizeof mdname);
+        if (!len || len > STORE_COMPONENT_MAX) return 0;
         name = mdname;
     }
     if (!dir_add(d, name, &st, FS_OFF_MSG + (off_t)msg->uid + 1, mem)) return 1;

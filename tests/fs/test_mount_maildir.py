@@ -141,8 +141,17 @@ def test_copying_maildir_files_into_cur_and_new(mnt, alice, tmp_path):
     (inbox / "cur" / ".scratch").write_bytes(b"not mail")
     assert ".scratch" in os.listdir(inbox / "cur")
     os.unlink(inbox / "cur" / ".scratch")
+    # a 255-byte file name: in cur/ while its name there fits in 255 bytes, left out when
+    # three flag letters would make it longer
+    long = "L" * 251 + ".eml"
+    (inbox / long).write_bytes(b"Subject: long\n\nl\n")
+    assert "L" * 251 + ":2," in os.listdir(inbox / "cur")
+    os.setxattr(inbox / long, "user.mail.flags", b"\\Seen \\Flagged \\Answered")
+    assert wait_for(lambda: not any(n.startswith("LLLL") for n in os.listdir(inbox / "cur")),
+                    timeout=0.1)
+    assert long in os.listdir(inbox)
     counts = alice.run("mailbox", "list", "alice").stdout.decode()
-    assert re.search(r"^INBOX\t7\t", counts, re.M), counts
+    assert re.search(r"^INBOX\t8\t", counts, re.M), counts
 
 
 def test_python_maildir_reads_adds_and_removes(mnt, alice):
