@@ -68,6 +68,23 @@ def small_disk(kind, where):
 
 
 @contextlib.contextmanager
+def mounted_on_small_disk(kind, tmp_path):
+    """A store on a small_disk with user alice, her mail mounted: yields (Mailfs, mount point)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with small_disk(kind, tmp_path / "disk") as disk:
+        try:
+            m = Mailfs(disk / "store")
+            m.run("init")
+            m.run("user", "add", "alice", input=(PASSWORD + "\n").encode())
+            m.run("mount", "alice", mnt)
+            yield m, mnt
+        finally:
+            unmount(mnt)
+            wait_for(lambda: not mountinfo_has(mnt), timeout=5, step=0.05)
+
+
+@contextlib.contextmanager
 def imap_server(m):
     """`mailfs serve` on store M -> an imaplib connection logged in as alice (None: no IMAP)."""
     if m.run("serve", "--help", check=False).returncode != 0:
@@ -123,76 +140,66 @@ def test_full_disk_gives_enospc_and_leaves_nothing_half_written(tmp_path, kind):
     rng = random.Random(7)
     src = tmp_path / "src"
     src.mkdir()
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    with small_disk(kind, tmp_path / "disk") as disk:
-        try:
-            m = Mailfs(disk / "store")
-            m.run("init")
-            m.run("user", "add", "alice", input=(PASSWORD + "\n").encode())
-            m.run("mount", "alice", mnt)
-            inbox = mnt / "INBOX"
+    with mounted_on_small_disk(kind, tmp_path) as (m, mnt):
+        inbox = mnt / "INBOX"
 
-            # fill it: large messages (own packs), medium ones and small ones (shared packs)
-            copied, failed = {}, None
-            sizes = [1 << 20, 400 << 10, 30 << 10, 3 << 10]
-            for i in range(400):
-                name = f"m{i:03d}.eml"
-                data = message(rng, name, sizes[i % len(sizes)])
-                (src / name).write_bytes(data)
-                r = run("cp", src / name, inbox)
-                if r.returncode != 0:
-                    failed = (name, r)
-                    break
-                copied[name] = data
-            assert failed, "the disk never filled up"
-            name, r = failed
-            assert b"No space left" in r.stderr, r.stderr
-            assert len(copied) > 20, f"only {len(copied)} messages fit on the {kind}"
+        # fill it: large messages (own packs), medium ones and small ones (shared packs)
+        copied, failed = {}, None
+        sizes = [1 << 20, 400 << 10, 30 << 10, 3 << 10]
+        for i in range(400):
+            name = f"m{i:03d}.eml"
+            data = message(rng, name, sizes[i % len(sizes)])
+            (src / name).write_bytes(data)
+            r = run("cp", src / name, inbox)
+            if r.returncode != 0:
+                failed = (name, r)
+                break
+            copied[name] = data
+        assert failed, "the disk never filled up"
+        name, r = failed
+        assert b"No space left" in r.stderr, r.stderr
+        assert len(copied) > 20, f"only {len(copied)} messages fit on the {kind}"
 
-            # nothing of the failed cp is left; what was copied is there, byte for byte
-            assert not os.path.exists(inbox / name)
-            assert sorted(os.listdir(inbox)) == sorted(copied)
-            for n, data in copied.items():
-                assert (inbox / n).read_bytes() == data, n
-            rc = m.run("check", check=False)
-            assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
-            listed = m.run("mailbox", "list", "alice").stdout.decode().splitlines()
-            assert [l.split("\t")[1] for l in listed if l.startswith("INBOX\t")] == [str(len(copied))]
+        # nothing of the failed cp is left; what was copied is there, byte for byte
+        assert not os.path.exists(inbox / name)
+        assert sorted(os.listdir(inbox)) == sorted(copied)
+        for n, data in copied.items():
+            assert (inbox / n).read_bytes() == data, n
+        rc = m.run("check", check=False)
+        assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
+        listed = m.run("mailbox", "list", "alice").stdout.decode().splitlines()
+        assert [l.split("\t")[1] for l in listed if l.startswith("INBOX\t")] == [str(len(copied))]
 
-            # an edit that does not fit: close() says ENOSPC, the stored version stays
-            victim = sorted(copied)[0]
-            with pytest.raises(OSError) as e:
-                with open(inbox / victim, "ab") as f:
-                    f.write(message(rng, "more", 2 << 20))
-            assert e.value.errno == errno.ENOSPC
-            assert (inbox / victim).read_bytes() == copied[victim]
-            assert sorted(os.listdir(inbox)) == sorted(copied)
+        # an edit that does not fit: close() says ENOSPC, the stored version stays
+        victim = sorted(copied)[0]
+        with pytest.raises(OSError) as e:
+            with open(inbox / victim, "ab") as f:
+                f.write(message(rng, "more", 2 << 20))
+        assert e.value.errno == errno.ENOSPC
+        assert (inbox / victim).read_bytes() == copied[victim]
+        assert sorted(os.listdir(inbox)) == sorted(copied)
 
-            # IMAP sees exactly the copied messages
-            with imap_server(m) as c:
-                if c is not None:
-                    assert sorted(imap_inbox(c)) == sorted(copied.values())
+        # IMAP sees exactly the copied messages
+        with imap_server(m) as c:
+            if c is not None:
+                assert sorted(imap_inbox(c)) == sorted(copied.values())
 
-            # rm through the mount frees space: a new cp works, and so does the one after it
-            big = sorted((n for n in copied if len(copied[n]) > 512 << 10))[:1]
-            for n in big:
-                os.unlink(inbox / n)
-                del copied[n]
-            for n in ("after1.eml", "after2.eml"):
-                data = message(rng, n, 300 << 10)
-                (src / n).write_bytes(data)
-                r = run("cp", src / n, inbox)
-                assert r.returncode == 0, r.stderr.decode()
-                copied[n] = data
-            assert sorted(os.listdir(inbox)) == sorted(copied)
-            for n, data in copied.items():
-                assert (inbox / n).read_bytes() == data, n
-            rc = m.run("check", check=False)
-            assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
-        finally:
-            unmount(mnt)
-            wait_for(lambda: not mountinfo_has(mnt), timeout=5, step=0.05)
+        # rm through the mount frees space: a new cp works, and so does the one after it
+        big = sorted((n for n in copied if len(copied[n]) > 512 << 10))[:1]
+        for n in big:
+            os.unlink(inbox / n)
+            del copied[n]
+        for n in ("after1.eml", "after2.eml"):
+            data = message(rng, n, 300 << 10)
+            (src / n).write_bytes(data)
+            r = run("cp", src / n, inbox)
+            assert r.returncode == 0, r.stderr.decode()
+            copied[n] = data
+        assert sorted(os.listdir(inbox)) == sorted(copied)
+        for n, data in copied.items():
+            assert (inbox / n).read_bytes() == data, n
+        rc = m.run("check", check=False)
+        assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
 
 
 # ---- the change feed no longer reaches back ------------------------------------------------
@@ -221,48 +228,38 @@ def test_parallel_writers_on_a_filling_disk(tmp_path):
     ENOSPC at close, and the store holds exactly the stored ones."""
     need_root_and_fuse()
     rng = random.Random(11)
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    with small_disk("tmpfs", tmp_path / "disk") as disk:
-        try:
-            m = Mailfs(disk / "store")
-            m.run("init")
-            m.run("user", "add", "alice", input=(PASSWORD + "\n").encode())
-            m.run("mount", "alice", mnt)
-            inbox = mnt / "INBOX"
-            sizes = [600 << 10, 90 << 10, 8 << 10, 2 << 10]
-            groups, data = [], {}
-            for g in range(8):
-                src = tmp_path / f"src{g}"
-                src.mkdir()
-                names = []
-                for i in range(40):
-                    name = f"g{g}m{i:02d}.eml"
-                    data[name] = message(rng, name, sizes[(g + i) % len(sizes)])
-                    (src / name).write_bytes(data[name])
-                    names.append(str(src / name))
-                groups.append(names)
-            procs = [subprocess.Popen(["cp", *names, str(inbox)], stderr=subprocess.PIPE)
-                     for names in groups]
-            failed = set()
-            for p in procs:
-                _, err = p.communicate(timeout=120)
-                for line in err.decode().splitlines():
-                    assert "No space left on device" in line, line
-                    failed.add(re.search(r"'[^']*/([^/']+)'", line).group(1))
-            assert failed, "the disk never filled up"
-            stored = sorted(os.listdir(inbox))
-            assert stored == sorted(set(data) - failed)
-            assert len(stored) > 40, f"only {len(stored)} messages fit"
-            for n in stored:
-                assert (inbox / n).read_bytes() == data[n], n
-            rc = m.run("check", check=False)
-            assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
-            listed = m.run("mailbox", "list", "alice").stdout.decode().splitlines()
-            assert [l.split("\t")[1] for l in listed if l.startswith("INBOX\t")] == [str(len(stored))]
-        finally:
-            unmount(mnt)
-            wait_for(lambda: not mountinfo_has(mnt), timeout=5, step=0.05)
+    with mounted_on_small_disk("tmpfs", tmp_path) as (m, mnt):
+        inbox = mnt / "INBOX"
+        sizes = [600 << 10, 90 << 10, 8 << 10, 2 << 10]
+        groups, data = [], {}
+        for g in range(8):
+            src = tmp_path / f"src{g}"
+            src.mkdir()
+            names = []
+            for i in range(40):
+                name = f"g{g}m{i:02d}.eml"
+                data[name] = message(rng, name, sizes[(g + i) % len(sizes)])
+                (src / name).write_bytes(data[name])
+                names.append(str(src / name))
+            groups.append(names)
+        procs = [subprocess.Popen(["cp", *names, str(inbox)], stderr=subprocess.PIPE)
+                 for names in groups]
+        failed = set()
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            for line in err.decode().splitlines():
+                assert "No space left on device" in line, line
+                failed.add(re.search(r"'[^']*/([^/']+)'", line).group(1))
+        assert failed, "the disk never filled up"
+        stored = sorted(os.listdir(inbox))
+        assert stored == sorted(set(data) - failed)
+        assert len(stored) > 40, f"only {len(stored)} messages fit"
+        for n in stored:
+            assert (inbox / n).read_bytes() == data[n], n
+        rc = m.run("check", check=False)
+        assert rc.returncode == 0, rc.stdout.decode() + rc.stderr.decode()
+        listed = m.run("mailbox", "list", "alice").stdout.decode().splitlines()
+        assert [l.split("\t")[1] for l in listed if l.startswith("INBOX\t")] == [str(len(stored))]
 
 
 def test_feed_keep_knob(tmp_path):
