@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "imap/imap_int.h"
+#include "store/log.h"
 #include "imap/imap_sasl.h"
 
 #define PENALTY_FORGET_MS (15 * 60 * 1000) /* failures older than this are forgotten */
@@ -79,8 +80,8 @@ static void auth_finish(imap_client *c, const char *user, int rc, uint32_t uid)
     pthread_mutex_unlock(&srv->pen_mu);
     c->wait = IMAP_WAIT_NONE;
     if (rc < 0) {
-        fprintf(stderr, "mailfs: imap: login failed for user '%.64s' from %s (%u recent)\n", user,
-                c->addr, fails);
+        log_warn("imap", "login failed for user '%.64s' from %s (%u recent)", user, c->addr,
+                 fails);
         if (rc == -EACCES)
             imap_no(c, "[AUTHENTICATIONFAILED] authentication failed");
         else
@@ -97,8 +98,7 @@ static void auth_finish(imap_client *c, const char *user, int rc, uint32_t uid)
     imap_capabilities(c, &b);
     imap_ok(c, "[CAPABILITY %s] logged in", b.data);
     imap_buf_free(&b);
-    if (srv->opt.verbose)
-        fprintf(stderr, "mailfs: imap: user '%s' logged in from %s\n", user, c->addr);
+    log_info("imap", "user '%s' logged in from %s", user, c->addr);
     if (fails) {
         c->wait = IMAP_WAIT_DELAY;
         c->delay_until_ms = now + penalty_delay(fails);

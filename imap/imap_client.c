@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "imap/imap_int.h"
+#include "store/log.h"
 #include "imap/imap_utf7.h"
 
 #define KEEPALIVE_MS(c) ((int64_t)(c)->srv->opt.keepalive_s * 1000)
@@ -190,9 +191,7 @@ imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa,
         c->handshake_deadline_ms = imap_now_ms() + (int64_t)srv->opt.tls_timeout_s * 1000;
     }
     greet(c);
-    if (srv->opt.verbose)
-        fprintf(stderr, "mailfs: imap: connection from %s%s\n", c->addr,
-                implicit_tls ? " (TLS)" : "");
+    log_info("imap", "connection from %s%s", c->addr, implicit_tls ? " (TLS)" : "");
     return c;
 }
 
@@ -240,10 +239,10 @@ static int tls_error(imap_client *c, int n, const char *what)
 {
     int e = SSL_get_error(c->ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return e;
-    if (e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_SYSCALL && c->srv->opt.verbose) {
+    if (e != SSL_ERROR_ZERO_RETURN && e != SSL_ERROR_SYSCALL && log_enabled(LOG_LEVEL_INFO)) {
         char buf[256];
         ERR_error_string_n(ERR_peek_last_error(), buf, sizeof(buf));
-        fprintf(stderr, "mailfs: imap: TLS %s failed for %s: %s\n", what, c->addr, buf);
+        log_info("imap", "TLS %s failed for %s: %s", what, c->addr, buf);
     }
     ERR_clear_error();
     return -1;
@@ -602,8 +601,7 @@ void imap_client_kick(imap_client *c)
         if (!moved) break;
     }
     if (c->out.len > IMAP_OUT_MAX) {
-        if (c->srv->opt.verbose)
-            fprintf(stderr, "mailfs: imap: %s does not read its answers; disconnecting\n", c->addr);
+        log_info("imap", "%s does not read its answers; disconnecting", c->addr);
         c->dead = true;
     }
     if (c->dead) {
@@ -643,10 +641,8 @@ void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
     if (c->handshaking) {
         /* a client that trickles its handshake must not hold a connection for long */
         if (now >= c->handshake_deadline_ms) {
-            if (c->srv->opt.verbose)
-                fprintf(stderr, "mailfs: imap: %s did not finish its TLS handshake in %u s; "
-                                "disconnecting\n",
-                        c->addr, c->srv->opt.tls_timeout_s);
+            log_info("imap", "%s did not finish its TLS handshake in %u s; disconnecting",
+                     c->addr, c->srv->opt.tls_timeout_s);
             c->dead = true;
             imap_client_kick(c);
             return;
@@ -658,9 +654,8 @@ void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
         /* answers pile up (capped by the output limit) and the client takes none of them */
         int64_t limit = c->out_progress_ms + (int64_t)c->srv->opt.write_timeout_s * 1000;
         if (now >= limit) {
-            if (c->srv->opt.verbose)
-                fprintf(stderr, "mailfs: imap: %s took no output for %u s; disconnecting\n",
-                        c->addr, c->srv->opt.write_timeout_s);
+            log_info("imap", "%s took no output for %u s; disconnecting", c->addr,
+                     c->srv->opt.write_timeout_s);
             c->dead = true;
             imap_client_kick(c);
             return;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "imap/imap_int.h"
+#include "store/log.h"
 
 #define MAX_LOOPS 16
 
@@ -265,7 +266,7 @@ static void accept_all(imap_loop *l, imap_lsock *ls)
         int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                fprintf(stderr, "mailfs: imap: cannot accept: %s\n", strerror(errno));
+                log_error("imap", "cannot accept: %s", strerror(errno));
             return;
         }
         if (l->nclients >= max || clients_from(l, &ss) >= max_addr) {
@@ -306,9 +307,9 @@ static void handle_signal(imap_server *srv)
         if (si.ssi_signo == SIGHUP) {
             char err[512];
             if (imap_server_reload_tls(srv, err, sizeof(err)) < 0)
-                fprintf(stderr, "mailfs: imap: keeping the old certificate: %s\n", err);
+                log_error("imap", "keeping the old certificate: %s", err);
             else
-                fprintf(stderr, "mailfs: imap: reloaded TLS certificate '%s'\n", srv->cert_file);
+                log_warn("imap", "reloaded TLS certificate '%s'", srv->cert_file);
         } else {
             imap_server_stop(srv);
         }
@@ -365,7 +366,7 @@ static void *loop_thread(void *arg)
     imap_loop *l = arg;
     int rc = loop_run(l);
     if (rc < 0)
-        fprintf(stderr, "mailfs: imap: event loop %u failed: %s\n", l->index, strerror(-rc));
+        log_error("imap", "event loop %u failed: %s", l->index, strerror(-rc));
     return NULL;
 }
 

@@ -17,7 +17,6 @@ typedef struct imap_server_options {
     bool tls_optional;
     unsigned max_clients;          /* 0: 10000 */
     unsigned max_clients_per_addr; /* 0: 100 */
-    bool verbose;                  /* log connections to stderr */
     unsigned keepalive_s;          /* "* OK Still here" interval in IDLE; 0: 150 s */
     unsigned tls_timeout_s;        /* a TLS handshake not done by then is dropped; 0: 30 s */
     unsigned write_timeout_s;      /* a client taking no output that long is dropped; 0: 120 s */

@@ -10,6 +10,7 @@
 
 #include "fs/fs.h"
 #include "imap/imap_server.h"
+#include "store/log.h"
 #include "tools/cli.h"
 #include "tools/privdrop.h"
 
@@ -62,7 +63,7 @@ int cmd_serve(cli *c, int argc, char **argv)
             serve_usage(stdout);
             return 0;
         } else if (strcmp(a, "--verbose") == 0) {
-            opt.verbose = true;
+            log_setup(LOG_TO_STDERR, LOG_LEVEL_INFO);
         } else if (strcmp(a, "--loops") == 0 && has_val) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
