@@ -66,7 +66,7 @@ void imap_cmd_expunge(imap_client *c, const imap_command *cmd, const imap_arg *a
         n = c->sel.n;
         uids = malloc((n ? n : 1) * sizeof(uint32_t));
         if (!uids) abort();
-        memcpy(uids, c->sel.uids, n * sizeof(uint32_t));
+        if (n) memcpy(uids, c->sel.uids, n * sizeof(uint32_t));
     }
     int rc = imap_expunge_run(c, uids, n, false);
     free(uids);

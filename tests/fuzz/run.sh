@@ -3,7 +3,8 @@
 #
 # Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET  how long each target fuzzes (default 20); 0 only replays the seeds
-#   TARGET              imap_parser, imap_misc, mime, mbox, sasl, fs_names (default: all)
+#   TARGET              imap_parser, imap_misc, mime, mbox, sasl, fs_names, imap_session
+#                       (default: all)
 # Every file in tests/fuzz/seeds/<target>/ is replayed first (the regression inputs), then the
 # target fuzzes from those seeds, plus ../shared/corpus for mime and mbox and the command lines
 # of the IMAP protocol tests for the parser. Crashing inputs are kept in a temporary directory
@@ -16,7 +17,7 @@ root=$PWD
 secs=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(imap_parser imap_misc mime mbox sasl fs_names)
+[ ${#targets[@]} -gt 0 ] || targets=(imap_parser imap_misc mime mbox sasl fs_names imap_session)
 build=${MAILFS_FUZZ_BUILD:-$root/build-fuzz}
 corpus=${MAILFS_CORPUS:-$root/../shared/corpus}
 seeds=$root/tests/fuzz/seeds
@@ -86,6 +87,7 @@ for t in "${targets[@]}"; do
             [ -d "$corpus" ] && dirs+=("$corpus") ;;
         sasl) maxlen=4096 ;;
         fs_names) maxlen=1024 ;;
+        imap_session) maxlen=4096 extra+=(-dict="$root/tests/fuzz/imap.dict") ;;
         *) echo "run.sh: unknown target '$t'"; exit 2 ;;
     esac
     log=$tmp/$t.log
