@@ -33,7 +33,8 @@ void imap_cmd_rename(imap_client *c, const imap_command *cmd, const imap_arg *ar
     rename_ctx x = {c->user_id, from, to};
     int rc = store_write(c->srv->st, rename_tx, &x);
     if (rc < 0) {
-        imap_no_store(c, rc, rc == -EEXIST ? to : from);
+        /* -ENAMETOOLONG: a child's new name would pass the limit, NO [LIMIT] naming TO */
+        imap_no_store(c, rc, rc == -EEXIST || rc == -ENAMETOOLONG ? to : from);
         return;
     }
     imap_ok(c, "RENAME completed");

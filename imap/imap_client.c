@@ -93,6 +93,12 @@ void imap_no_store(imap_client *c, int rc, const char *what)
     case -EFBIG:
         imap_no(c, "[TOOBIG] %s: message too large", what);
         break;
+    case -ENAMETOOLONG:
+        imap_no(c,
+                "[LIMIT] %s: the name of this mailbox or of a child would be longer than %d "
+                "bytes: choose a shorter name",
+                what, STORE_NAME_MAX);
+        break;
     case -ENOSPC:
         imap_no(c, "[OVERQUOTA] %s: disk full", what);
         break;

@@ -422,7 +422,7 @@ int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const
         if ((rc = store_mailbox_get_id(w, rc_.ids[i], &mb)) != 0) break;
         int n = snprintf(newname, sizeof newname, "%s%s", t, mb.name + fl);
         if (n > STORE_NAME_MAX)
-            rc = -EINVAL;
+            rc = -ENAMETOOLONG; /* a child's new name would pass the limit */
         else
             rc = rename_one(w, user_id, rc_.ids[i], newname);
     }

@@ -156,7 +156,8 @@ int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint3
 enum { STORE_DEL_IF_EMPTY = 1 };
 int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int flags);
 /* Renames a mailbox and all its children. Renaming INBOX moves its messages to a new mailbox
- * and leaves INBOX empty (RFC 9051). Subscriptions follow (see "subscriptions" below). */
+ * and leaves INBOX empty (RFC 9051). Subscriptions follow (see "subscriptions" below).
+ * -ENAMETOOLONG if a child's new name would pass STORE_NAME_MAX. */
 int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const char *to);
 int store_mailbox_get(store_txn *t, uint32_t user_id, const char *name, store_mailbox *out);
 int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out);

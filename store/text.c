@@ -53,7 +53,7 @@ int store_mailbox_name_check(const char *name, const char **why)
     if (n == 0)
         w = "the name is empty";
     else if (n > STORE_NAME_MAX)
-        w = "the name is longer than 1000 bytes";
+        w = "the name is longer than 500 bytes";
     else if (!store_utf8_valid(name, n))
         w = "the name is not valid UTF-8";
     else if (has_control(name, n))
