@@ -85,25 +85,31 @@ size_t fs_flags_format(uint32_t flags, const char *keywords, char *buf, size_t s
     return n;
 }
 
-/* Tokens are separated by blanks, commas or newlines (so `setfattr -v "\Seen,\Flagged"` works). */
+/*
+ * Tokens are separated by blanks, commas or newlines (so `setfattr -v "\Seen,\Flagged"` works).
+ * The value is taken whole or refused with EINVAL, never cut: a NUL inside it (one at the very
+ * end is a C string's terminator, which some callers count), an unknown or \Recent system
+ * flag, a keyword IMAP does not allow (store_keyword_valid: an atom of 1-200 bytes), or more
+ * keywords than a message can hold.
+ */
 int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keywords)
 {
+    *flags = 0;
+    *keywords = NULL;
+    if (len && text[len - 1] == 0) len--;
+    if (len && memchr(text, 0, len)) return -EINVAL;
     char *kw = malloc(len + 1);
     size_t kn = 0;
     if (!kw) return -ENOMEM;
-    *flags = 0;
     size_t i = 0;
     while (i < len) {
-        while (i < len && strchr(" \t\r\n,", text[i]) && text[i])
+        while (i < len && strchr(" \t\r\n,", text[i]))
             i++;
         size_t start = i;
-        while (i < len && text[i] && !strchr(" \t\r\n,", text[i]))
+        while (i < len && !strchr(" \t\r\n,", text[i]))
             i++;
         size_t l = i - start;
-        if (l == 0) {
-            if (i < len && text[i] == 0) break;
-            continue;
-        }
+        if (l == 0) continue;
         const char *tok = text + start;
         if (tok[0] == '\\') {
             size_t j;
@@ -118,13 +124,9 @@ int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keyword
             *flags |= system_flags[j].bit;
             continue;
         }
-        /* an IMAP atom: no specials */
-        for (size_t k = 0; k < l; k++) {
-            unsigned char c = (unsigned char)tok[k];
-            if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"]", c)) {
-                free(kw);
-                return -EINVAL;
-            }
+        if (!store_keyword_valid(tok, l)) {
+            free(kw);
+            return -EINVAL;
         }
         if (kn) kw[kn++] = ' ';
         memcpy(kw + kn, tok, l);
@@ -133,7 +135,8 @@ int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keyword
     kw[kn] = 0;
     if (kn > STORE_KEYWORDS_MAX) {
         free(kw);
-        return -E2BIG;
+        *flags = 0;
+        return -EINVAL;
     }
     *keywords = kw;
     return 0;

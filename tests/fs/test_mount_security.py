@@ -1,5 +1,6 @@
 """What the mount refuses, and how (issue 10: the mount's Low items).
 
+- `user.mail.flags` is taken whole or refused (EINVAL), never cut at a NUL.
 - A folder rename whose children's names would pass 500 bytes is ENAMETOOLONG on the mount and
   `NO [LIMIT]` over IMAP.
 
@@ -11,8 +12,25 @@ import subprocess
 
 import pytest
 
-from test_mount import mailbox_counts
+from test_mount import SAMPLE, fuse, mailbox_counts, mount  # noqa: F401 (fixtures)
 from test_mount_imap import imap, serve  # noqa: F401 (fixture)
+
+
+# ---- flags are taken whole ------------------------------------------------------------------
+
+def test_flags_with_a_nul_or_a_bad_keyword_are_refused(mount):
+    mnt = mount()
+    p = mnt / "INBOX" / "f.eml"
+    p.write_bytes(SAMPLE)
+    os.setxattr(p, "user.mail.flags", b"\\Flagged $Work")
+    for value in (b"\\Seen\0$Evil", b"\\Seen\0\0", b"\0\\Seen", b"a\\b", b"k" * 201,
+                  b" ".join(b"k%04d" % i for i in range(400))):
+        with pytest.raises(OSError) as e:
+            os.setxattr(p, "user.mail.flags", value)
+        assert e.value.errno == errno.EINVAL, value[:40]
+        assert os.getxattr(p, "user.mail.flags") == b"\\Flagged $Work"
+    os.setxattr(p, "user.mail.flags", b"\\Seen $Ok\0")  # a C string's terminator is no part
+    assert os.getxattr(p, "user.mail.flags") == b"\\Seen $Ok"
 
 
 # ---- long folder names -----------------------------------------------------------------------
