@@ -90,6 +90,7 @@ typedef struct fs_node {
     bool eml;        /* content becomes a message on flush/release */
     bool unlinked;   /* removed while open: never committed */
     bool dirty;      /* changed since the last commit */
+    int failed;      /* a write or truncation failed (-errno): never stored, FLUSH returns it */
     uint32_t msg_mb; /* the message this node's content is stored as (0: none yet) */
     uint32_t msg_uid;
     char *data;
@@ -137,7 +138,11 @@ struct fs_mount {
     pthread_t watch_thread;
     bool watch_started;
     int watch_fd;
-    int stop_pipe[2];
+    int stop_pipe[2]; /* 'x' stops the watch thread, 'd' has it run inval_data[] */
+    /* inodes whose cached pages and attributes the watch thread drops (fs_watch_inval_data) */
+#define FS_INVAL_DATA_MAX 256
+    uint64_t inval_data[FS_INVAL_DATA_MAX];
+    unsigned ninval_data;
 
     /* group commit (nodes.c): messages closed while a commit runs are stored together */
     pthread_mutex_t commit_lock;
@@ -168,8 +173,12 @@ fs_node *fs_node_find_name(fs_mount *m, uint64_t parent, const char *name);
 fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode);
 void fs_node_detach(fs_mount *m, fs_node *n);
 void fs_node_put(fs_mount *m, fs_node *n); /* frees a detached node nobody has open */
+/* Both fail with N's error once it failed; fs_node_write marks N failed when it fails. */
 int fs_node_resize(fs_mount *m, fs_node *n, uint64_t size);
 int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t off);
+/* Marks N failed with RC (its first error is kept): nothing of it is stored, and the next
+ * FLUSH returns RC and drops it. */
+void fs_node_fail(fs_node *n, int rc);
 void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st);
 /* Stores a node's content as a message (replacing the one it was, or the one of that name);
  * called WITHOUT m->lock held, with the node pinned (open > 0 or listed). */
@@ -209,5 +218,9 @@ extern const struct fuse_lowlevel_ops fs_ops;
 /* watch.c */
 int fs_watch_start(fs_mount *m, char *err, size_t errlen);
 void fs_watch_stop(fs_mount *m);
+/* Has the watch thread drop what the kernel caches of INO's data and attributes (request
+ * handlers must not do it themselves): a write buffer of it was dropped, so pages the kernel
+ * kept from the writes were never stored. m->lock not held. */
+void fs_watch_inval_data(fs_mount *m, uint64_t ino);
 
 #endif

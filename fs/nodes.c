@@ -82,8 +82,15 @@ void fs_node_detach(fs_mount *m, fs_node *n)
     fs_node_put(m, n);
 }
 
+void fs_node_fail(fs_node *n, int rc)
+{
+    if (!n->failed) n->failed = rc;
+    n->dirty = true; /* kept (detached) until a FLUSH reports it */
+}
+
 int fs_node_resize(fs_mount *m, fs_node *n, uint64_t size)
 {
+    if (n->failed) return n->failed;
     if (size > m->msg_max) return -EFBIG;
     if (size > n->len && m->scratch_bytes + (size - n->len) > m->scratch_max) return -ENOSPC;
     if (size > n->cap) {
@@ -113,11 +120,15 @@ int fs_node_resize(fs_mount *m, fs_node *n, uint64_t size)
 
 int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t off)
 {
-    if (off < 0) return -EINVAL;
-    uint64_t end = (uint64_t)off + size;
-    if (end > n->len) {
-        int rc = fs_node_resize(m, n, end);
-        if (rc) return rc;
+    if (n->failed) return n->failed;
+    /* a part that cannot be written makes the whole file unusable: a message with a hole or
+     * a missing tail must never be stored */
+    int rc = off < 0 ? -EINVAL : 0;
+    uint64_t end = (uint64_t)off + size; /* off <= INT64_MAX and size <= max_write */
+    if (rc == 0 && end > n->len) rc = fs_node_resize(m, n, end);
+    if (rc) {
+        fs_node_fail(n, rc);
+        return rc;
     }
     memcpy(n->data + off, buf, size);
     n->dirty = true;
@@ -292,6 +303,11 @@ int fs_node_commit(fs_mount *m, fs_node *n)
     int rc = 0;
 
     pthread_mutex_lock(&m->lock);
+    if (n->failed && !n->unlinked) {
+        rc = n->failed;
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
     if (!n->eml || n->unlinked || !n->dirty) {
         pthread_mutex_unlock(&m->lock);
         return 0;

@@ -479,6 +479,35 @@ static void process(watch *w)
     }
 }
 
+void fs_watch_inval_data(fs_mount *m, uint64_t ino)
+{
+    pthread_mutex_lock(&m->lock);
+    bool wake = m->ninval_data == 0; /* one 'd' waits in the pipe at most: it never fills */
+    if (m->ninval_data < FS_INVAL_DATA_MAX) m->inval_data[m->ninval_data++] = ino;
+    pthread_mutex_unlock(&m->lock);
+    if (wake && m->stop_pipe[1] >= 0) {
+        ssize_t n = write(m->stop_pipe[1], "d", 1);
+        (void)n;
+    }
+}
+
+static void inval_data(watch *w)
+{
+    fs_mount *m = w->m;
+    uint64_t ino[FS_INVAL_DATA_MAX];
+    pthread_mutex_lock(&m->lock);
+    unsigned n = m->ninval_data;
+    memcpy(ino, m->inval_data, n * sizeof *ino);
+    m->ninval_data = 0;
+    pthread_mutex_unlock(&m->lock);
+    for (unsigned i = 0; i < n; i++) {
+        int rc = fuse_lowlevel_notify_inval_inode(m->se, ino[i], 0, 0);
+        if (m->opt.debug)
+            fprintf(stderr, "mailfs: drop cached data of %#llx: %d\n", (unsigned long long)ino[i],
+                    rc);
+    }
+}
+
 static void *watch_main(void *arg)
 {
     watch *w = arg;
@@ -488,7 +517,12 @@ static void *watch_main(void *arg)
                               {.fd = m->stop_pipe[0], .events = POLLIN}};
         int n = poll(p, 2, 1000);
         if (n < 0 && errno != EINTR) break;
-        if (p[1].revents) break;
+        if (p[1].revents) {
+            char b[64];
+            ssize_t got = read(m->stop_pipe[0], b, sizeof b);
+            if (got <= 0 || memchr(b, 'x', (size_t)got)) break;
+            inval_data(w);
+        }
         if (n > 0 && p[0].revents) store_watch_drain(m->watch_fd);
         process(w); /* also once a second, in case a wake-up was missed */
     }

@@ -48,8 +48,12 @@ static fs_node *node_find(fs_mount *m, uint64_t ino)
     return n;
 }
 
-/* The write buffer of stored message INO (made from the store unless TRUNC), pinned. */
-static int open_msg_for_write(fs_mount *m, uint64_t ino, bool trunc, fs_node **out)
+/* The write buffer of stored message INO (made from the store unless TRUNC), pinned. If the
+ * message does not fit in memory, KEEP_FAILED (a descriptor writes: its FLUSH will come) leaves
+ * a failed buffer behind, so that the descriptor's later writes fail too and its close reports
+ * the error, rather than writing into a fresh copy with a part missing. */
+static int open_msg_for_write(fs_mount *m, uint64_t ino, bool trunc, bool keep_failed,
+                              fs_node **out)
 {
     fs_node *n = node_find(m, ino);
     if (n) {
@@ -106,7 +110,10 @@ static int open_msg_for_write(fs_mount *m, uint64_t ino, bool trunc, fs_node **o
     store_read_end(&t);
     if (rc) {
         n->pins = 0;
-        n->unlinked = true;
+        if (keep_failed)
+            fs_node_fail(n, rc);
+        else
+            n->unlinked = true;
         fs_node_put(m, n);
         pthread_mutex_unlock(&m->lock);
         return rc;
@@ -143,7 +150,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         } else if (k == FS_K_MEM && !fs_forward(m, ino)) {
             rc = -ENOENT;
         } else {
-            rc = open_msg_for_write(m, ino, true, &n);
+            rc = open_msg_for_write(m, ino, true, false, &n);
             if (rc == 0) node_unpin(m, n);
         }
         if (rc) {
@@ -209,7 +216,7 @@ static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode
         if (S_ISDIR(st.st_mode)) return -EISDIR;
         if ((flags & O_EXCL) || !open) return -EEXIST;
         if (flags & O_TRUNC) {
-            rc = open_msg_for_write(m, st.st_ino, true, &n);
+            rc = open_msg_for_write(m, st.st_ino, true, false, &n);
             if (rc) return rc;
             pthread_mutex_lock(&m->lock);
             fs_node_attr(m, n, &st);
@@ -287,7 +294,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         if (fs_ino_kind(ino) != FS_K_MSG && !fs_forward(m, ino))
             rc = -EBADF;
         else
-            rc = open_msg_for_write(m, ino, false, &n);
+            rc = open_msg_for_write(m, ino, false, true, &n);
     }
     if (rc == 0) {
         pthread_mutex_lock(&m->lock);
@@ -301,18 +308,30 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         fuse_reply_write(req, size);
 }
 
-/* Stores what was written to INO. A failed store drops the content: nothing half-written. */
-static int commit_ino(fs_mount *m, uint64_t ino)
+/* Stores what was written to INO. A failed store, or a file whose write failed, drops the
+ * content: nothing half-written is stored, a stored message keeps its stored version, a new
+ * file is gone. Only a close (CLOSING) drops a failed file: after fsync its descriptor's
+ * writes still fail and its close still reports the error. */
+static int commit_ino(fs_mount *m, uint64_t ino, bool closing)
 {
     fs_node *n = node_find(m, ino);
     if (!n) return 0;
-    int rc = fs_node_commit(m, n);
+    pthread_mutex_lock(&m->lock);
+    int rc = n->failed;
+    pthread_mutex_unlock(&m->lock);
+    if (rc && !closing) {
+        node_unpin(m, n);
+        return rc;
+    }
+    if (!rc) rc = fs_node_commit(m, n);
     pthread_mutex_lock(&m->lock);
     /* an emptied message stays in memory (mail cannot be empty) until it is written again */
     if (rc) n->unlinked = true; /* dropped when unpinned */
     if (rc && n->parent) fs_node_detach(m, n);
     pthread_mutex_unlock(&m->lock);
     node_unpin(m, n);
+    /* the kernel keeps the pages written to a stored message's inode: they were never stored */
+    if (rc) fs_watch_inval_data(m, ino);
     return rc;
 }
 
@@ -325,18 +344,18 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOSYS); /* read-only: the kernel stops sending FLUSH */
         return;
     }
-    fuse_reply_err(req, -commit_ino(m, ino));
+    fuse_reply_err(req, -commit_ino(m, ino, true));
 }
 
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-    fuse_reply_err(req, -commit_ino(M(req), ino));
+    fuse_reply_err(req, -commit_ino(M(req), ino, false));
 }
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_mount *m = M(req);
-    int rc = commit_ino(m, ino);
+    int rc = commit_ino(m, ino, true);
     if (rc && m->opt.debug)
         fprintf(stderr, "mailfs: storing inode %#llx on release failed: %s\n",
                 (unsigned long long)ino, store_strerror(rc));
@@ -356,12 +375,18 @@ static void reply_attr_of(fuse_req_t req, fs_mount *m, uint64_t ino)
         fuse_reply_attr(req, &st, mem ? 0 : FS_TIMEOUT);
 }
 
-static int apply_setattr(fs_mount *m, fs_node *n, const struct stat *attr, int to_set)
+/* A truncation through a descriptor (FH) that fails marks the file failed, as a failed write
+ * does; by path (truncate(2), or O_TRUNC, which comes as a SETATTR without a descriptor) it
+ * changes nothing and nothing closes the file later, so it only fails. */
+static int apply_setattr(fs_mount *m, fs_node *n, const struct stat *attr, int to_set, bool fh)
 {
     int rc = 0;
     pthread_mutex_lock(&m->lock);
     if (to_set & FUSE_SET_ATTR_MODE) n->mode = attr->st_mode & 0666;
-    if (to_set & FUSE_SET_ATTR_SIZE) rc = fs_node_resize(m, n, (uint64_t)attr->st_size);
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        rc = attr->st_size < 0 ? -EINVAL : fs_node_resize(m, n, (uint64_t)attr->st_size);
+        if (rc && fh) fs_node_fail(n, rc);
+    }
     if (rc == 0 && (to_set & FUSE_SET_ATTR_MTIME)) {
         if (to_set & FUSE_SET_ATTR_MTIME_NOW)
             clock_gettime(CLOCK_REALTIME, &n->mtime);
@@ -416,18 +441,18 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
             reply_attr_of(req, m, ino);
             return;
         }
-        rc = open_msg_for_write(m, ino, false, &n);
+        rc = open_msg_for_write(m, ino, false, fi != NULL, &n);
         if (rc) {
             fuse_reply_err(req, -rc);
             return;
         }
     }
-    rc = apply_setattr(m, n, attr, to_set);
+    rc = apply_setattr(m, n, attr, to_set, fi != NULL);
     /* ftruncate/futimens (FH given): the FLUSH of that descriptor stores it. truncate(1) and
      * touch(1) by path send nothing after this: store a message's buffer now. */
-    bool now = rc == 0 && !fi && !n->parent && n->msg_mb;
+    bool now = rc == 0 && !fi && !n->parent && n->msg_mb && !n->failed;
     node_unpin(m, n);
-    if (now) rc = commit_ino(m, ino);
+    if (now) rc = commit_ino(m, ino, true);
     if (rc)
         fuse_reply_err(req, -rc);
     else

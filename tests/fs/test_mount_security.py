@@ -1,10 +1,15 @@
-"""What the mount refuses, and how (issue 10: the mount's Low items).
+"""The mount refuses what it cannot keep, and a write that fails stores nothing (issue 10: finding
+5 and the mount's Low items).
 
+- A write, truncation or append past `msgmax`, or past the memory for files being written
+  (`scratchmax`), fails, and so does the close: nothing is stored, a stored message keeps its
+  exact bytes and UID, a new file leaves no entry.
 - `user.mail.flags` is taken whole or refused (EINVAL), never cut at a NUL.
 - A folder rename whose children's names would pass 500 bytes is ENAMETOOLONG on the mount and
   `NO [LIMIT]` over IMAP.
 
-Every test mounts for real (the fixtures of test_mount.py and test_mount_imap.py).
+Every test mounts for real (the fixtures of test_mount.py and test_mount_imap.py) with a small
+`-o msgmax` so that a write over the limit takes a few MB, not 64 MiB.
 """
 import errno
 import os
@@ -12,8 +17,152 @@ import subprocess
 
 import pytest
 
+from conftest import wait_for
 from test_mount import SAMPLE, fuse, mailbox_counts, mount  # noqa: F401 (fixtures)
 from test_mount_imap import imap, serve  # noqa: F401 (fixture)
+
+LIMIT = 1 << 20  # -o msgmax=1M
+
+
+def big(tmp_path, size, name="big.eml"):
+    """A file of SIZE bytes that starts like a message."""
+    p = tmp_path / name
+    head = b"From: a@example.com\nSubject: big\n\n"
+    p.write_bytes(head + b"x" * (size - len(head)))
+    return p
+
+
+def inbox_state(alice, mnt, name):
+    """What a user notices of message INBOX/NAME: its bytes, its UID, the INBOX row of
+    `mailfs mailbox list` (messages, unseen, bytes) and the folder's names."""
+    p = mnt / "INBOX" / name
+    row = [r for r in alice.run("mailbox", "list", "alice").stdout.decode().splitlines()
+           if r.startswith("INBOX\t")][0]
+    return (p.read_bytes(), os.getxattr(p, "user.mail.uid"), row, sorted(os.listdir(mnt / "INBOX")))
+
+
+def delivered(alice, data=SAMPLE):
+    alice.run("deliver", "alice", input=data)
+    return "0000000001.eml"
+
+
+# ---- a write that fails stores nothing -----------------------------------------------------
+
+def test_cp_over_the_limit_leaves_no_message(mount, alice, tmp_path):
+    mnt = mount("-o", "msgmax=1M")
+    src = big(tmp_path, 3 * LIMIT)
+    r = subprocess.run(["cp", str(src), str(mnt / "Drafts/")], capture_output=True)
+    assert r.returncode != 0 and b"File too large" in r.stderr
+    assert mailbox_counts(alice)["Drafts"] == 0
+    assert os.listdir(mnt / "Drafts") == []
+    # the same through a temporary file renamed into place (rsync): the rename fails too
+    r = subprocess.run(["rsync", str(src), str(mnt / "Drafts/")], capture_output=True)
+    assert r.returncode != 0
+    assert mailbox_counts(alice)["Drafts"] == 0 and os.listdir(mnt / "Drafts") == []
+    # a file that fits is stored as ever
+    subprocess.run(["cp", str(big(tmp_path, LIMIT // 2, "fits.eml")), str(mnt / "Drafts/")],
+                   check=True)
+    assert mailbox_counts(alice)["Drafts"] == 1
+
+
+def test_append_over_the_limit_keeps_the_message(mount, alice, tmp_path):
+    name = delivered(alice)
+    mnt = mount("-o", "msgmax=1M")
+    before = inbox_state(alice, mnt, name)
+    src = big(tmp_path, 3 * LIMIT)
+    r = subprocess.run(f"cat {src} >> {mnt / 'INBOX' / name}", shell=True, capture_output=True)
+    assert r.returncode != 0 and b"File too large" in r.stderr
+    # the kernel cached the appended pages: they are dropped once the failed file is closed
+    assert wait_for(lambda: inbox_state(alice, mnt, name) == before, timeout=1)
+    assert (mount("-o", "ro") / "INBOX" / name).read_bytes() == SAMPLE  # the store's copy
+
+
+def test_overwrite_then_write_at_a_huge_offset_keeps_the_message(mount, alice):
+    name = delivered(alice)
+    mnt = mount("-o", "msgmax=1M")
+    before = inbox_state(alice, mnt, name)
+    fd = os.open(mnt / "INBOX" / name, os.O_RDWR)
+    try:
+        os.pwrite(fd, b"JUNKJUNK", 0)  # fine on its own
+        with pytest.raises(OSError) as e:
+            os.pwrite(fd, b"x", 1 << 40)
+        assert e.value.errno == errno.EFBIG
+        with pytest.raises(OSError) as e:  # the file failed: later writes fail the same way
+            os.pwrite(fd, b"more", 8)
+        assert e.value.errno == errno.EFBIG
+    finally:
+        with pytest.raises(OSError) as e:
+            os.close(fd)  # close reports it, and stores nothing
+    assert e.value.errno == errno.EFBIG
+    assert wait_for(lambda: inbox_state(alice, mnt, name) == before, timeout=1)
+
+
+def test_truncate_past_the_limit(mount, alice):
+    name = delivered(alice)
+    mnt = mount("-o", "msgmax=1M")
+    before = inbox_state(alice, mnt, name)
+    p = mnt / "INBOX" / name
+    # truncate(1) opens the file and truncates the descriptor
+    r = subprocess.run(["truncate", "-s", "2M", str(p)], capture_output=True)
+    assert r.returncode != 0 and b"File too large" in r.stderr
+    # truncate(2) by path
+    with pytest.raises(OSError) as e:
+        os.truncate(p, 2 * LIMIT)
+    assert e.value.errno == errno.EFBIG
+    assert wait_for(lambda: inbox_state(alice, mnt, name) == before, timeout=1)
+    # a new file truncated past the limit leaves no entry
+    r = subprocess.run(["truncate", "-s", "2M", str(mnt / "Drafts" / "t.eml")], capture_output=True)
+    assert r.returncode != 0
+    assert os.listdir(mnt / "Drafts") == [] and mailbox_counts(alice)["Drafts"] == 0
+    # written, then truncated past the limit through its descriptor: fails at close
+    with pytest.raises(OSError) as e:
+        with open(mnt / "Drafts" / "w.eml", "wb") as f:
+            f.write(SAMPLE)
+            f.flush()
+            try:
+                os.ftruncate(f.fileno(), 2 * LIMIT)
+            except OSError as first:
+                assert first.errno == errno.EFBIG
+            f.write(b"more")
+    assert e.value.errno == errno.EFBIG
+    assert os.listdir(mnt / "Drafts") == [] and mailbox_counts(alice)["Drafts"] == 0
+
+
+def test_scratch_memory_limit(mount, alice, tmp_path):
+    """Files being written share -o scratchmax: past it writes fail with ENOSPC, and that
+    failure stores nothing either."""
+    alice.run("deliver", "alice", input=SAMPLE)
+    large = b"From: a@example.com\nSubject: large\n\n" + b"y" * (LIMIT // 2)
+    alice.run("deliver", "alice", input=large)
+    small, second = "0000000001.eml", "0000000002.eml"
+    mnt = mount("-o", "msgmax=1M,scratchmax=2M")
+    inbox = mnt / "INBOX"
+    # two swap files hold 1.8 MB of the 2 MiB
+    swaps = [inbox / ".a.eml.swp", inbox / ".b.eml.swp"]
+    for s in swaps:
+        s.write_bytes(b"\0" * (900 * 1024))
+    before = inbox_state(alice, mnt, small)
+    before2 = inbox_state(alice, mnt, second)
+    src = big(tmp_path, 900 * 1024)
+    # an append to a stored message
+    r = subprocess.run(f"cat {src} >> {inbox / small}", shell=True, capture_output=True)
+    assert r.returncode != 0 and b"No space left on device" in r.stderr
+    # a message too large to be copied into memory for an edit: the append fails at once
+    r = subprocess.run(f"/bin/echo more >> {inbox / second}", shell=True, capture_output=True)
+    assert r.returncode != 0 and b"No space left on device" in r.stderr
+    # a new file
+    r = subprocess.run(["cp", str(src), str(inbox / "new.eml")], capture_output=True)
+    assert r.returncode != 0 and b"No space left on device" in r.stderr
+    assert wait_for(lambda: inbox_state(alice, mnt, small) == before, timeout=1)
+    assert inbox_state(alice, mnt, second) == before2
+    assert before[3] == sorted([small, second, ".a.eml.swp", ".b.eml.swp"])
+    # the failed files gave their memory back: with the swap files gone all of it is free
+    for s in swaps:
+        s.unlink()
+    subprocess.run(["cp", str(src), str(inbox / "new.eml")], check=True)
+    subprocess.run(f"/bin/echo more >> {inbox / second}", shell=True, check=True)
+    assert mailbox_counts(alice)["INBOX"] == 3
+    assert (inbox / second).read_bytes() == large + b"more\n"
 
 
 # ---- flags are taken whole ------------------------------------------------------------------
