@@ -75,7 +75,7 @@ static inline enum fs_ino_kind fs_ino_kind(uint64_t ino)
 
 /*
  * An in-memory file. Three uses:
- *  - a scratch file (any name that is not a message name, or a message name in the root):
+ *  - a scratch file (a temporary file of a known tool, fs_name_kind_in() FS_NAME_TEMP):
  *    listed in its directory (parent != 0), never stored;
  *  - a new message being written (a message name in a mailbox): listed like a scratch file
  *    until its first commit, then detached;
@@ -119,7 +119,10 @@ struct fs_mount {
     bool no_opendir; /* same for OPENDIR */
     _Atomic int64_t root_mtime_ns;
 
-    pthread_mutex_t lock; /* guards nodes, scratch_bytes, next_mem, forwards */
+    _Atomic int64_t refused_sec; /* refuse_name() in write.c: log lines this second */
+    _Atomic int refused_logged, refused_left_out;
+
+    pthread_mutex_t lock; /* guards nodes, scratch_bytes, next_mem, forwards, inval_data */
     fs_node *nodes;
     _Atomic int node_count;
     uint64_t scratch_bytes;
@@ -158,7 +161,13 @@ struct fs_mount {
 };
 
 /* names.c */
+/* "*.eml" (any case) not starting with '.' */
 bool fs_name_is_message(const char *name);
+/* What a regular file named NAME in directory PARENT is (docs/mount.md, "Which names are
+ * messages"): a message, a known tool's temporary file (kept in memory until renamed to a
+ * message name), or refused. */
+typedef enum { FS_NAME_REFUSED, FS_NAME_MESSAGE, FS_NAME_TEMP } fs_name_kind;
+fs_name_kind fs_name_kind_in(uint64_t parent, const char *name);
 int fs_name_check(const char *name); /* 0, -EINVAL or -ENAMETOOLONG */
 bool fs_utf8_valid(const char *s, size_t len);
 /* Formats flags and keywords as "\Seen \Flagged kw" into BUF; returns the length. */
@@ -189,7 +198,8 @@ uint64_t fs_forward(fs_mount *m, uint64_t ino); /* 0 if unknown; m->lock not hel
 /* maildir.c: names in the Maildir view */
 /* FS_MD_CUR/NEW/TMP for "cur", "new", "tmp", else 0 */
 unsigned fs_md_which(const char *name);
-/* The cur/ name of MSG, "BASE:2,FLAGS" for file name "BASE.eml"; 0 if it has none. */
+/* The cur/ name of MSG, "BASE:2,FLAGS" for file name "BASE.eml"; 0 if it has none (a name
+ * too long with its flags, or ending in ".EML" or another case of ".eml"). */
 size_t fs_md_name(const store_msg *msg, char *buf, size_t size);
 /* Parses a Maildir name ("BASE" or "BASE:2,LETTERS"): the message file name BASE.eml into
  * FILENAME, the flags (D F R S T) and whether P ($Forwarded) is set. -EINVAL if BASE.eml is

@@ -45,7 +45,10 @@ static bool has_word(const char *keywords, const char *word)
 size_t fs_md_name(const store_msg *msg, char *buf, size_t size)
 {
     size_t n = strlen(msg->filename);
-    if (!fs_name_is_message(msg->filename) || n - 4 + 3 + 6 + 1 > size) return 0;
+    /* "x.EML" has no Maildir name: "x" stands for "x.eml" */
+    if (!fs_name_is_message(msg->filename) || memcmp(msg->filename + n - 4, ".eml", 4) != 0 ||
+        n - 4 + 3 + 6 + 1 > size)
+        return 0;
     memcpy(buf, msg->filename, n - 4);
     size_t len = n - 4;
     memcpy(buf + len, ":2,", 3);

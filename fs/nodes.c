@@ -36,15 +36,9 @@ fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     }
     n->ino = FS_INO_MEM | ++m->next_mem;
     n->parent = parent;
-    n->eml = fs_ino_kind(parent) == FS_K_DIR && fs_name_is_message(name);
-    if (fs_ino_kind(parent) == FS_K_MDIR && fs_ino_md_which(parent) != FS_MD_TMP) {
-        /* written straight into cur/ or new/ (cp, rsync from another Maildir): a message
-         * named by its base, with the flags of its name; other names stay scratch files */
-        char file[STORE_COMPONENT_MAX + 8];
-        uint32_t f;
-        bool passed;
-        n->eml = fs_md_parse(name, file, sizeof file, &f, &passed) == 0;
-    }
+    /* in cur/ or new/ (cp, rsync from another Maildir) a message is named by its base and
+     * carries the flags of its name */
+    n->eml = fs_name_kind_in(parent, name) == FS_NAME_MESSAGE;
     n->mode = (mode & 0666) ? (mode & 0666) : 0644;
     set_now(&n->mtime);
     n->ctime = n->mtime;

@@ -181,6 +181,65 @@ static int check_parent(fs_mount *m, uint64_t parent)
     return rc;
 }
 
+/* How the log names directory DIR: "INBOX", "INBOX/cur", or "the top directory". */
+static void dir_label(fs_mount *m, uint64_t dir, char *buf, size_t size)
+{
+    static const char *const md[] = {"", "cur", "new", "tmp"};
+    enum fs_ino_kind k = fs_ino_kind(dir);
+    store_txn *t;
+    store_mailbox mb;
+    snprintf(buf, size, "the top directory");
+    if (k != FS_K_DIR && k != FS_K_MDIR) return;
+    if (store_read_begin(m->st, &t) != 0) return;
+    int rc = k == FS_K_DIR ? fs_dir_mailbox(m, t, dir, &mb) : fs_mdir_mailbox(m, t, dir, &mb);
+    if (rc == 0 && k == FS_K_DIR) snprintf(buf, size, "'%s'", mb.name);
+    if (rc == 0 && k == FS_K_MDIR)
+        snprintf(buf, size, "'%s/%s'", mb.name, md[fs_ino_md_which(dir)]);
+    store_read_end(&t);
+}
+
+/*
+ * A file named NAME in DIR would be neither a message nor a known tool's temporary file:
+ * nothing written to it could be kept, so it is refused (EPERM) rather than accepted and lost
+ * at unmount. The log says so, at most FS_REFUSED_LOG lines a second (a script may try
+ * thousands), then how many it left out. NAME passed fs_name_check: valid UTF-8 without
+ * control characters, safe to quote.
+ */
+#define FS_REFUSED_LOG 20
+static int refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *from)
+{
+    int64_t sec = fs_now_ns() / 1000000000;
+    if (atomic_exchange(&m->refused_sec, sec) != sec) {
+        int left_out = atomic_exchange(&m->refused_left_out, 0);
+        atomic_store(&m->refused_logged, 0);
+        if (left_out)
+            fprintf(stderr, "mailfs: mount: %d more file names were refused and not logged\n",
+                    left_out);
+    }
+    if (atomic_fetch_add(&m->refused_logged, 1) >= FS_REFUSED_LOG) {
+        atomic_fetch_add(&m->refused_left_out, 1);
+        return -EPERM;
+    }
+    char where[STORE_NAME_MAX + 32];
+    dir_label(m, dir, where, sizeof where);
+    char what[STORE_COMPONENT_MAX + 32];
+    if (from)
+        snprintf(what, sizeof what, "rename '%s' to", from);
+    else
+        snprintf(what, sizeof what, "create");
+    if (fs_ino_kind(dir) == FS_K_ROOT)
+        fprintf(stderr,
+                "mailfs: mount: refused to %s '%s' in the top directory: it holds folders only; "
+                "put messages (NAME.eml) into a folder such as INBOX\n",
+                what, name);
+    else
+        fprintf(stderr,
+                "mailfs: mount: refused to %s '%s' in %s: a folder holds messages (NAME.eml) "
+                "and the temporary files of editors, sed, perl and rsync only\n",
+                what, name, where);
+    return -EPERM;
+}
+
 /* Creates a regular file, or (CREATE on an existing name without O_EXCL) opens it. */
 static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode, int flags,
                      bool open, struct fuse_entry_param *e)
@@ -234,6 +293,7 @@ static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     if (rc != -ENOENT) return rc;
     rc = check_parent(m, parent);
     if (rc) return rc;
+    if (fs_name_kind_in(parent, name) == FS_NAME_REFUSED) return refuse_name(m, parent, name, NULL);
     pthread_mutex_lock(&m->lock);
     n = fs_node_find_name(m, parent, name);
     if (n) {
@@ -760,7 +820,8 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 {
     fs_mount *m = M(req);
     bool noreplace = flags & RENAME_NOREPLACE;
-    bool to_msg = fs_ino_kind(newparent) == FS_K_DIR && fs_name_is_message(newname);
+    fs_name_kind kind = fs_name_kind_in(newparent, newname); /* for a file, not a folder */
+    bool to_msg = kind == FS_NAME_MESSAGE;
     unsigned dst_md = fs_ino_kind(newparent) == FS_K_MDIR ? fs_ino_md_which(newparent) : 0;
     md_target md = {0};
     int rc;
@@ -790,6 +851,11 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
     /* an in-memory file */
     pthread_mutex_lock(&m->lock);
     fs_node *src = atomic_load(&m->node_count) ? fs_node_find_name(m, parent, name) : NULL;
+    if (src && kind == FS_NAME_REFUSED) {
+        pthread_mutex_unlock(&m->lock);
+        fuse_reply_err(req, -refuse_name(m, newparent, newname, name));
+        return;
+    }
     if (src) {
         char *old_name = src->name, *old_kw = src->keywords;
         uint64_t old_parent = src->parent;
@@ -880,7 +946,11 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
         fuse_reply_err(req, -rc);
         return;
     }
-    if (!to_msg) {
+    if (kind == FS_NAME_REFUSED) {
+        fuse_reply_err(req, -refuse_name(m, newparent, newname, name));
+        return;
+    }
+    if (!to_msg) { /* a backup name: vim's "x.eml~" */
         rc = message_to_mem(m, st.st_ino, newparent, newname, noreplace);
         fuse_reply_err(req, -rc);
         return;

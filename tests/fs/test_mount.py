@@ -348,20 +348,20 @@ def test_rsync_style_temp_then_rename(mount, alice):
 def test_scratch_files_touch_truncate(mount, alice):
     mnt = mount()
     inbox = mnt / "INBOX"
-    subprocess.run(["touch", str(inbox / "notes.txt")], check=True)
-    subprocess.run(["truncate", "-s", "100", str(inbox / "notes.txt")], check=True)
-    assert os.stat(inbox / "notes.txt").st_size == 100
-    with open(inbox / "notes.txt", "r+b") as f:
+    subprocess.run(["touch", str(inbox / ".empty.eml.swp")], check=True)
+    subprocess.run(["truncate", "-s", "100", str(inbox / ".empty.eml.swp")], check=True)
+    assert os.stat(inbox / ".empty.eml.swp").st_size == 100
+    with open(inbox / ".empty.eml.swp", "r+b") as f:
         f.seek(50)
         f.write(b"mid")
-    data = (inbox / "notes.txt").read_bytes()
+    data = (inbox / ".empty.eml.swp").read_bytes()
     assert data[50:53] == b"mid" and len(data) == 100
     subprocess.run(["touch", str(inbox / "empty.eml")], check=True)
-    assert sorted(os.listdir(inbox)) == ["empty.eml", "notes.txt"]
+    assert sorted(os.listdir(inbox)) == [".empty.eml.swp", "empty.eml"]
     assert mailbox_counts(alice)["INBOX"] == 0
     (inbox / "empty.eml").write_bytes(SAMPLE)  # non-empty on release: a message
     assert mailbox_counts(alice)["INBOX"] == 1
-    os.unlink(inbox / "notes.txt")
+    os.unlink(inbox / ".empty.eml.swp")
     assert os.listdir(inbox) == ["empty.eml"]
 
 

@@ -137,10 +137,10 @@ def test_copying_maildir_files_into_cur_and_new(mnt, alice, tmp_path):
     (inbox / "new" / "1700000004.M4P1.host").write_bytes(b"Subject: four\n\n4\n")
     assert flags_of(inbox / "1700000004.M4P1.host.eml") == ""
     assert "1700000004.M4P1.host:2," in os.listdir(inbox / "cur")
-    # a dot name in cur/ is a scratch file: never stored, gone when removed
-    (inbox / "cur" / ".scratch").write_bytes(b"not mail")
-    assert ".scratch" in os.listdir(inbox / "cur")
-    os.unlink(inbox / "cur" / ".scratch")
+    # rsync's temporary name in cur/ is a scratch file: never stored, gone when removed
+    (inbox / "cur" / ".1700000005.M5P1.host:2,S.Ab12Cd").write_bytes(b"not mail")
+    assert ".1700000005.M5P1.host:2,S.Ab12Cd" in os.listdir(inbox / "cur")
+    os.unlink(inbox / "cur" / ".1700000005.M5P1.host:2,S.Ab12Cd")
     # a 255-byte file name: in cur/ while its name there fits in 255 bytes, left out when
     # three flag letters would make it longer
     long = "L" * 251 + ".eml"

@@ -4,6 +4,8 @@
 - A write, truncation or append past `msgmax`, or past the memory for files being written
   (`scratchmax`), fails, and so does the close: nothing is stored, a stored message keeps its
   exact bytes and UID, a new file leaves no entry.
+- A file name that is neither a message (`*.eml`, any case) nor a known tool's temporary file
+  is refused at creation (EPERM) and logged, instead of living in memory until the unmount.
 - `user.mail.flags` is taken whole or refused (EINVAL), never cut at a NUL.
 - A folder rename whose children's names would pass 500 bytes is ENAMETOOLONG on the mount and
   `NO [LIMIT]` over IMAP.
@@ -13,12 +15,13 @@ Every test mounts for real (the fixtures of test_mount.py and test_mount_imap.py
 """
 import errno
 import os
+import signal
 import subprocess
 
 import pytest
 
 from conftest import wait_for
-from test_mount import SAMPLE, fuse, mailbox_counts, mount  # noqa: F401 (fixtures)
+from test_mount import SAMPLE, fg_mount, fuse, mailbox_counts, mount  # noqa: F401 (fixtures)
 from test_mount_imap import imap, serve  # noqa: F401 (fixture)
 
 LIMIT = 1 << 20  # -o msgmax=1M
@@ -163,6 +166,75 @@ def test_scratch_memory_limit(mount, alice, tmp_path):
     subprocess.run(f"/bin/echo more >> {inbox / second}", shell=True, check=True)
     assert mailbox_counts(alice)["INBOX"] == 3
     assert (inbox / second).read_bytes() == large + b"more\n"
+
+
+# ---- names that cannot be kept are refused -------------------------------------------------
+
+def test_names_that_are_not_mail_are_refused(fg_mount, alice, tmp_path):
+    mnt = tmp_path / "m"
+    p = fg_mount(mnt)
+    inbox = mnt / "INBOX"
+    (inbox / "a.eml").write_bytes(SAMPLE)
+    # renamed to a name that is no mail: refused, the message stays
+    for to in (inbox / "a.txt", mnt / "a.eml", inbox / "a.eml "):
+        with pytest.raises(OSError) as e:
+            os.rename(inbox / "a.eml", to)
+        assert e.value.errno == errno.EPERM, to
+    tmp = inbox / ".a.eml.Ab12Cd"  # rsync's temporary file, renamed to a name that is no mail
+    tmp.write_bytes(SAMPLE)
+    with pytest.raises(OSError) as e:
+        os.rename(tmp, inbox / "b.txt")
+    assert e.value.errno == errno.EPERM
+    tmp.unlink()
+    # created: refused, by open(O_CREAT) and by mknod
+    refused = [inbox / "x.eml ", inbox / ".eml", inbox / "notes.txt", inbox / ".x.eml",
+               mnt / "top.eml", inbox / "cur" / ".scratch"]
+    for path in refused:
+        with pytest.raises(OSError) as e:
+            path.write_bytes(SAMPLE)
+        assert e.value.errno == errno.EPERM, path
+        with pytest.raises(OSError) as e:
+            os.mknod(path)
+        assert e.value.errno == errno.EPERM, path
+    # "x.EML" is a message like "x.eml": stored, and still there after a remount
+    (inbox / "x.EML").write_bytes(SAMPLE)
+    assert sorted(os.listdir(inbox)) == ["a.eml", "x.EML"]
+    assert os.listdir(mnt) and "top.eml" not in os.listdir(mnt)
+    assert mailbox_counts(alice)["INBOX"] == 2
+    # each refusal is one line in the log, naming the file and the folder
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    log = p.stderr.read().decode()
+    assert "refused to create 'notes.txt' in 'INBOX'" in log, log
+    assert "refused to create 'top.eml' in the top directory" in log, log
+    assert "refused to rename 'a.eml' to 'a.txt' in 'INBOX'" in log, log
+    again = fg_mount(tmp_path / "again")
+    assert sorted(os.listdir(tmp_path / "again" / "INBOX")) == ["a.eml", "x.EML"]
+    assert (tmp_path / "again" / "INBOX" / "x.EML").read_bytes() == SAMPLE
+    again.terminate()
+
+
+def test_tools_temporary_files_still_work(mount, alice, tmp_path):
+    """sed -i, perl -i, rsync and vim's backup write temporary files beside the message and
+    rename them over it: those names are accepted."""
+    mnt = mount()
+    p = mnt / "INBOX" / "t.eml"
+    p.write_bytes(SAMPLE)
+    subprocess.run(["sed", "-i", "s/hello/sed/", str(p)], check=True)
+    assert b"Subject: sed" in p.read_bytes()
+    subprocess.run(["perl", "-pi", "-e", "s/sed/perl/", str(p)], check=True)
+    assert b"Subject: perl" in p.read_bytes()
+    src = tmp_path / "t.eml"
+    src.write_bytes(SAMPLE.replace(b"hello", b"rsync"))
+    subprocess.run(["rsync", "--checksum", str(src), str(mnt / "INBOX/")], check=True)
+    assert b"Subject: rsync" in p.read_bytes()
+    # emacs' auto-save file and backup
+    (mnt / "INBOX" / "#t.eml#").write_bytes(SAMPLE)
+    os.rename(p, mnt / "INBOX" / "t.eml~")
+    os.rename(mnt / "INBOX" / "t.eml~", p)
+    os.unlink(mnt / "INBOX" / "#t.eml#")
+    assert os.listdir(mnt / "INBOX") == ["t.eml"]
+    assert mailbox_counts(alice)["INBOX"] == 1
 
 
 # ---- flags are taken whole ------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fs/fs_int.h"
 #include "imap/imap_utf7.h"
@@ -45,7 +46,7 @@ static void names(const char *name, size_t n)
     CHECK(z != NULL);
     size_t zl = strlen(z);
     bool msg = fs_name_is_message(z);
-    CHECK(msg == (zl > 4 && z[0] != '.' && strcmp(z + zl - 4, ".eml") == 0));
+    CHECK(msg == (zl > 4 && z[0] != '.' && strcasecmp(z + zl - 4, ".eml") == 0));
     int rc = fs_name_check(z);
     CHECK(rc == 0 || rc == -EINVAL || rc == -ENAMETOOLONG);
     if (zl > STORE_COMPONENT_MAX) CHECK(rc == -ENAMETOOLONG);
@@ -57,6 +58,14 @@ static void names(const char *name, size_t n)
         for (size_t i = 0; i < zl; i++)
             CHECK((unsigned char)z[i] >= 0x20 && z[i] != 0x7f);
     }
+    /* what a new file of that name becomes: a message in a folder exactly when it is a
+     * message name; nothing is a file in the root; anything goes in tmp/ */
+    fs_name_kind fk = fs_name_kind_in(fs_ino_dir(1), z);
+    if (zl <= STORE_COMPONENT_MAX) CHECK((fk == FS_NAME_MESSAGE) == msg); /* longer: never a name */
+    CHECK(fs_name_kind_in(FS_INO_ROOT, z) == FS_NAME_REFUSED);
+    CHECK(fs_name_kind_in(fs_ino_mdir(1, FS_MD_TMP), z) == FS_NAME_TEMP);
+    fs_name_kind ck = fs_name_kind_in(fs_ino_mdir(1, FS_MD_CUR), z);
+    CHECK(ck == FS_NAME_MESSAGE || ck == FS_NAME_TEMP || ck == FS_NAME_REFUSED);
     /* a Maildir-view name: BASE.eml comes out a valid message name, and the message's cur/
      * name formats back to the name with its flags letters in order */
     char file[STORE_COMPONENT_MAX + 8];
@@ -66,6 +75,7 @@ static void names(const char *name, size_t n)
     CHECK(prc == 0 || prc == -EINVAL || prc == -ENAMETOOLONG);
     if (prc == 0) {
         CHECK(fs_name_is_message(file) && fs_name_check(file) == 0);
+        if (zl <= STORE_COMPONENT_MAX) CHECK(ck == FS_NAME_MESSAGE);
         CHECK((mf & ~(uint32_t)ALL_FLAGS) == 0);
         char *kw = fs_md_keywords("$Work $Forwarded", passed);
         CHECK(kw != NULL);
