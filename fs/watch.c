@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fs/fs_int.h"
+#include "store/log.h"
 
 /*
  * The feed says "uid 7 left mailbox 3" but the kernel forgets entries by name, so this thread
@@ -434,9 +435,8 @@ static void run_actions(watch *w)
         action *a = &w->act[i];
         if (a->name) {
             int rc = fuse_lowlevel_notify_inval_entry(se, a->ino, a->name, strlen(a->name));
-            if (w->m->opt.debug)
-                fprintf(stderr, "mailfs: forget entry %#llx/%s: %d\n", (unsigned long long)a->ino,
-                        a->name, rc);
+            log_debug("mount", "forget entry %#llx/%s: %d", (unsigned long long)a->ino, a->name,
+                      rc);
             free(a->name);
         } else if (i + 1 < w->nact && !w->act[i + 1].name && w->act[i + 1].ino == a->ino) {
             continue; /* the same inode again next */
@@ -464,10 +464,9 @@ static void process(watch *w)
             return;
         }
         for (size_t i = 0; i < w->nch; i++) {
-            if (w->m->opt.debug)
-                fprintf(stderr, "mailfs: change %llu kind %u mailbox %u uid %u\n",
-                        (unsigned long long)w->ch[i].seq, w->ch[i].kind, w->ch[i].mailbox_id,
-                        w->ch[i].uid);
+            log_debug("mount", "change %llu kind %u mailbox %u uid %u",
+                      (unsigned long long)w->ch[i].seq, w->ch[i].kind, w->ch[i].mailbox_id,
+                      w->ch[i].uid);
             handle(w, t, &w->ch[i]);
             if (w->ch[i].seq > w->seq) w->seq = w->ch[i].seq;
         }
@@ -502,9 +501,7 @@ static void inval_data(watch *w)
     pthread_mutex_unlock(&m->lock);
     for (unsigned i = 0; i < n; i++) {
         int rc = fuse_lowlevel_notify_inval_inode(m->se, ino[i], 0, 0);
-        if (m->opt.debug)
-            fprintf(stderr, "mailfs: drop cached data of %#llx: %d\n", (unsigned long long)ino[i],
-                    rc);
+        log_debug("mount", "drop cached data of %#llx: %d", (unsigned long long)ino[i], rc);
     }
 }
 

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 
 #include "fs/fs_int.h"
+#include "store/log.h"
 #include "fs/ops.h"
 
 static fs_mount *M(fuse_req_t req)
@@ -212,9 +213,7 @@ static int refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *
     if (atomic_exchange(&m->refused_sec, sec) != sec) {
         int left_out = atomic_exchange(&m->refused_left_out, 0);
         atomic_store(&m->refused_logged, 0);
-        if (left_out)
-            fprintf(stderr, "mailfs: mount: %d more file names were refused and not logged\n",
-                    left_out);
+        if (left_out) log_warn("mount", "%d more file names were refused and not logged", left_out);
     }
     if (atomic_fetch_add(&m->refused_logged, 1) >= FS_REFUSED_LOG) {
         atomic_fetch_add(&m->refused_left_out, 1);
@@ -228,15 +227,15 @@ static int refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *
     else
         snprintf(what, sizeof what, "create");
     if (fs_ino_kind(dir) == FS_K_ROOT)
-        fprintf(stderr,
-                "mailfs: mount: refused to %s '%s' in the top directory: it holds folders only; "
-                "put messages (NAME.eml) into a folder such as INBOX\n",
-                what, name);
+        log_warn("mount",
+                 "refused to %s '%s' in the top directory: it holds folders only; put messages "
+                 "(NAME.eml) into a folder such as INBOX",
+                 what, name);
     else
-        fprintf(stderr,
-                "mailfs: mount: refused to %s '%s' in %s: a folder holds messages (NAME.eml) "
-                "and the temporary files of editors, sed, perl and rsync only\n",
-                what, name, where);
+        log_warn("mount",
+                 "refused to %s '%s' in %s: a folder holds messages (NAME.eml) and the temporary "
+                 "files of editors, sed, perl and rsync only",
+                 what, name, where);
     return -EPERM;
 }
 
@@ -416,9 +415,9 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_mount *m = M(req);
     int rc = commit_ino(m, ino, true);
-    if (rc && m->opt.debug)
-        fprintf(stderr, "mailfs: storing inode %#llx on release failed: %s\n",
-                (unsigned long long)ino, store_strerror(rc));
+    if (rc)
+        log_warn("mount", "storing inode %#llx on release failed: %s", (unsigned long long)ino,
+                 store_strerror(rc));
     fuse_reply_err(req, 0);
 }
 

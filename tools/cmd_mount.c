@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "store/log.h"
 #include "tools/cli.h"
 
 static void mount_usage(FILE *f)
@@ -175,6 +176,7 @@ int cmd_mount(cli *c, int argc, char **argv)
             foreground = true;
         } else if (strcmp(argv[i], "--debug") == 0 || strcmp(argv[i], "-d") == 0) {
             o.debug = true;
+            log_setup(LOG_TO_STDERR, LOG_LEVEL_DEBUG);
             foreground = true;
         } else if (strcmp(argv[i], "-o") == 0 || strncmp(argv[i], "-o", 2) == 0) {
             char *list = argv[i][2] ? argv[i] + 2 : (i + 1 < argc ? argv[++i] : NULL);
