@@ -2,6 +2,7 @@
 #include "imap/imap_parser.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,6 +43,7 @@ struct imap_parser {
     long cur; /* the list being filled */
     unsigned depth;
     size_t line_bytes, lit_bytes;
+    bool is_append; /* the command name is APPEND: its own limits */
     /* the token in progress */
     size_t tok_off;
     unsigned bracket;
@@ -56,7 +58,9 @@ struct imap_parser {
     imap_parse_error err;
     const char *errmsg;
     char errtag[80];
+    char errbuf[128]; /* errmsg with numbers in it */
     /* skipping */
+    unsigned char cur_c; /* the byte being looked at, for fail_at */
     int skip_st;
     uint64_t skip_n;
     bool skip_plus;
@@ -66,24 +70,49 @@ static const imap_parser_limits defaults = {
     .max_line = 65536,
     .max_literal = 65536,
     .max_append_literal = 64u << 20,
-    .max_command = 256u << 20,
+    .max_command = 1u << 20,        /* raised to max_line + max_literal if that is more */
+    .max_append_command = 1u << 20, /* added to max_append_literal */
     .max_depth = 32,
     .max_args = 100000,
 };
+
+/* Buffers grown past these by one big command are given back between commands. */
+#define KEEP_BUF 16384
+#define KEEP_NODES 256
+
+void imap_parser_set_limits(imap_parser *p, const imap_parser_limits *limits)
+{
+    imap_parser_limits l = defaults;
+    l.max_command = 0;
+    l.max_append_command = 0;
+    if (limits) {
+        if (limits->max_line) l.max_line = limits->max_line;
+        if (limits->max_literal) l.max_literal = limits->max_literal;
+        if (limits->max_append_literal) l.max_append_literal = limits->max_append_literal;
+        if (limits->max_command) l.max_command = limits->max_command;
+        if (limits->max_append_command) l.max_append_command = limits->max_append_command;
+        if (limits->max_depth) l.max_depth = limits->max_depth;
+        if (limits->max_args) l.max_args = limits->max_args;
+    }
+    if (!l.max_command) {
+        l.max_command = defaults.max_command;
+        if (l.max_command < l.max_line + l.max_literal) l.max_command = l.max_line + l.max_literal;
+    }
+    if (!l.max_append_command)
+        l.max_append_command = l.max_append_literal + defaults.max_append_command;
+    p->lim = l;
+}
+
+const imap_parser_limits *imap_parser_get_limits(const imap_parser *p)
+{
+    return &p->lim;
+}
 
 imap_parser *imap_parser_new(const imap_parser_limits *limits)
 {
     imap_parser *p = calloc(1, sizeof(*p));
     if (!p) abort();
-    p->lim = defaults;
-    if (limits) {
-        if (limits->max_line) p->lim.max_line = limits->max_line;
-        if (limits->max_literal) p->lim.max_literal = limits->max_literal;
-        if (limits->max_append_literal) p->lim.max_append_literal = limits->max_append_literal;
-        if (limits->max_command) p->lim.max_command = limits->max_command;
-        if (limits->max_depth) p->lim.max_depth = limits->max_depth;
-        if (limits->max_args) p->lim.max_args = limits->max_args;
-    }
+    imap_parser_set_limits(p, limits);
     imap_parser_reset(p);
     return p;
 }
@@ -121,6 +150,7 @@ void imap_parser_reset(imap_parser *p)
     p->sb.data[0] = '\0';
     p->name_off = 0;
     p->line_bytes = p->lit_bytes = 0;
+    p->is_append = false;
     root_init(p);
 }
 
@@ -157,9 +187,43 @@ static long add_node(imap_parser *p, imap_arg_type type)
     return i;
 }
 
+/* One byte of a bad line being discarded: recognises a trailing {n+} CR LF, so that the
+ * literal's bytes are skipped and never read as commands. */
+static void skip_char(imap_parser *p, unsigned char c)
+{
+    if (c == '\n') {
+        if (p->skip_st >= 3 && p->skip_plus && p->skip_n > 0) {
+            p->st = ST_SKIP_LIT;
+        } else {
+            imap_parser_reset(p);
+        }
+        return;
+    }
+    if (c == '{') {
+        p->skip_st = 1;
+        p->skip_n = 0;
+        p->skip_plus = false;
+    } else if (p->skip_st == 1 && isdigit(c)) {
+        if (p->skip_n < (1ull << 50)) p->skip_n = p->skip_n * 10 + (c - '0');
+    } else if (p->skip_st == 1 && c == '+') {
+        p->skip_plus = true;
+        p->skip_st = 2;
+    } else if ((p->skip_st == 1 || p->skip_st == 2) && c == '}') {
+        p->skip_st = 3;
+    } else if (p->skip_st == 3 && c == '\r') {
+        p->skip_st = 4;
+    } else {
+        p->skip_st = 0;
+    }
+}
+
+/* Reports an error found at byte p->cur_c (already counted as used). AT_EOL: that byte ended
+ * the line, parsing starts afresh; otherwise the rest of the line is discarded, and a literal
+ * header the error interrupted ({12+ ...) is handed to the skipper, so its bytes are skipped. */
 static imap_parse_result fail_at(imap_parser *p, imap_parse_error kind, const char *msg,
                                  bool at_eol)
 {
+    enum state was = p->st;
     p->err = kind;
     p->errmsg = msg;
     if (p->st == ST_TAG || p->sb.len == 0) {
@@ -176,6 +240,12 @@ static imap_parse_result fail_at(imap_parser *p, imap_parse_error kind, const ch
         p->skip_st = 0;
         p->skip_n = 0;
         p->skip_plus = false;
+        if (was == ST_LITHDR || was == ST_LIT_CR || was == ST_LIT_LF) {
+            p->skip_st = was == ST_LITHDR ? (p->lit_plus ? 2 : 1) : was == ST_LIT_CR ? 3 : 4;
+            p->skip_n = p->lit_size;
+            p->skip_plus = p->lit_plus;
+        }
+        skip_char(p, p->cur_c);
     }
     return IMAP_PARSE_ERROR;
 }
@@ -235,11 +305,15 @@ static void tok_end(imap_parser *p, long idx)
     imap_buf_putc(&p->sb, '\0'); /* keep the NUL as a separator */
 }
 
-static size_t literal_limit(imap_parser *p)
+static size_t literal_limit(const imap_parser *p)
 {
-    const char *name = p->sb.data + p->name_off;
-    if (p->name_off && strcmp(name, "APPEND") == 0) return p->lim.max_append_literal;
-    return p->lim.max_literal;
+    return p->is_append ? p->lim.max_append_literal : p->lim.max_literal;
+}
+
+/* What the whole command, text and literals, may take. */
+static size_t command_limit(const imap_parser *p)
+{
+    return p->is_append ? p->lim.max_append_command : p->lim.max_command;
 }
 
 /* The end of a line while reading arguments: the command is complete if every list closed. */
@@ -289,40 +363,27 @@ imap_parse_result imap_parser_feed(imap_parser *p, const char *data, size_t len,
             continue;
         }
         if (p->st == ST_SKIP) {
-            /* Recognise a trailing {n+} so its bytes are not read as commands. */
             i++;
-            if (c == '\n') {
-                if (p->skip_st >= 3 && p->skip_plus && p->skip_n > 0) {
-                    p->st = ST_SKIP_LIT;
-                } else {
-                    imap_parser_reset(p);
-                }
-                continue;
-            }
-            if (c == '{') {
-                p->skip_st = 1;
-                p->skip_n = 0;
-                p->skip_plus = false;
-            } else if (p->skip_st == 1 && isdigit(c)) {
-                if (p->skip_n < (1ull << 50)) p->skip_n = p->skip_n * 10 + (c - '0');
-            } else if (p->skip_st == 1 && c == '+') {
-                p->skip_plus = true;
-                p->skip_st = 2;
-            } else if ((p->skip_st == 1 || p->skip_st == 2) && c == '}') {
-                p->skip_st = 3;
-            } else if (p->skip_st == 3 && c == '\r') {
-                p->skip_st = 4;
-            } else {
-                p->skip_st = 0;
-            }
+            skip_char(p, c);
             continue;
         }
 
+        p->cur_c = c;
         p->line_bytes++;
+        /* the LF after a literal's {n} does not end the line: the literal's bytes follow it */
+        bool in_lithdr = p->st == ST_LIT_CR || p->st == ST_LIT_LF;
         if (p->line_bytes > p->lim.max_line) {
-            bool eol = c == '\n';
+            bool eol = c == '\n' && !in_lithdr;
             i++;
             r = fail_at(p, IMAP_PERR_TOOLONG, "line too long", eol);
+            goto out;
+        }
+        if (p->line_bytes + p->lit_bytes > command_limit(p)) {
+            bool eol = c == '\n' && !in_lithdr;
+            size_t max = command_limit(p);
+            i++;
+            snprintf(p->errbuf, sizeof(p->errbuf), "command too long: more than %zu bytes", max);
+            r = fail_at(p, IMAP_PERR_TOOLONG, p->errbuf, eol);
             goto out;
         }
 
@@ -359,6 +420,7 @@ imap_parse_result imap_parser_feed(imap_parser *p, const char *data, size_t len,
                 if (p->sb.len == p->name_off)
                     DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
                 imap_buf_putc(&p->sb, '\0');
+                p->is_append = strcmp(p->sb.data + p->name_off, "APPEND") == 0;
                 if (c == ' ') {
                     p->st = ST_ARGS;
                 } else if (c == '\r') {
@@ -558,15 +620,28 @@ imap_parse_result imap_parser_feed(imap_parser *p, const char *data, size_t len,
             if (c != '\n')
                 DONE(fail_at(p, IMAP_PERR_SYNTAX, "literal size not at end of line", false));
             i++;
-            if (p->lit_size > literal_limit(p) || p->lit_bytes + p->lit_size > p->lim.max_command) {
+            imap_parse_error kind = IMAP_PERR_NONE;
+            if (p->lit_size > literal_limit(p)) {
+                kind = IMAP_PERR_TOOBIG;
+                snprintf(p->errbuf, sizeof(p->errbuf), "literal too large: %llu bytes, at most %zu",
+                         (unsigned long long)p->lit_size, literal_limit(p));
+            } else if (p->line_bytes + p->lit_bytes + p->lit_size > command_limit(p)) {
+                kind = IMAP_PERR_TOOBIG;
+                snprintf(p->errbuf, sizeof(p->errbuf),
+                         "command too large: %llu bytes with this literal, at most %zu",
+                         (unsigned long long)(p->line_bytes + p->lit_bytes + p->lit_size),
+                         command_limit(p));
+            }
+            if (kind != IMAP_PERR_NONE) {
                 if (p->lit_plus) {
+                    /* its bytes are on the way: skip them, never read them as commands */
                     uint64_t n = p->lit_size;
-                    r = fail_at(p, IMAP_PERR_TOOBIG, "literal too large", false);
+                    r = fail_at(p, kind, p->errbuf, false);
                     p->st = ST_SKIP_LIT;
                     p->skip_n = n;
-                    if (n == 0) p->st = ST_SKIP;
+                    p->skip_st = 0;
                 } else {
-                    r = fail_at(p, IMAP_PERR_TOOBIG, "literal too large", true);
+                    r = fail_at(p, kind, p->errbuf, true); /* the client sends nothing more */
                 }
                 goto out;
             }
@@ -620,6 +695,28 @@ const char *imap_parser_pending_name(imap_parser *p)
 void imap_parser_reject_literal(imap_parser *p)
 {
     imap_parser_reset(p);
+}
+
+void imap_parser_trim(imap_parser *p)
+{
+    drop_command(p);
+    if (p->st != ST_TAG || p->sb.len != 0) return; /* a command is coming in */
+    if (p->sb.cap > KEEP_BUF) {
+        imap_buf_free(&p->sb);
+        imap_buf_reserve(&p->sb, 64);
+        p->sb.data[0] = '\0';
+    }
+    if (p->cap_nodes > KEEP_NODES) {
+        free(p->nodes);
+        p->nodes = NULL;
+        p->cap_nodes = 0;
+        root_init(p);
+    }
+}
+
+uint64_t imap_parser_skipping(const imap_parser *p)
+{
+    return p->st == ST_SKIP_LIT ? p->skip_n : 0;
 }
 
 bool imap_arg_is_string(const imap_arg *a)

@@ -40,11 +40,17 @@ typedef struct imap_command {
     size_t nargs;
 } imap_command;
 
+/* What one command may make the parser hold. The server keeps one set for clients that have
+ * not logged in (a few KiB) and one for those that have, and switches with
+ * imap_parser_set_limits() when the login state changes. */
 typedef struct imap_parser_limits {
     size_t max_line;           /* bytes of command text, literals not counted (default 65536) */
     size_t max_literal;        /* one literal outside APPEND (default 65536) */
     size_t max_append_literal; /* one literal in APPEND (default 64 MiB) */
-    size_t max_command;        /* all literals of one command together (default 256 MiB) */
+    size_t max_command;        /* one command outside APPEND, text and literals together
+                                  (default 1 MiB, at least max_line + max_literal) */
+    size_t max_append_command; /* one APPEND, text and every message of a MULTIAPPEND together
+                                  (default max_append_literal + 1 MiB) */
     unsigned max_depth;        /* list nesting (default 32) */
     size_t max_args;           /* tokens in one command (default 100000) */
 } imap_parser_limits;
@@ -60,8 +66,10 @@ typedef enum imap_parse_result {
 typedef enum imap_parse_error {
     IMAP_PERR_NONE = 0,
     IMAP_PERR_SYNTAX,  /* tagged BAD */
-    IMAP_PERR_TOOLONG, /* line too long: BAD */
-    IMAP_PERR_TOOBIG,  /* literal too large: NO [TOOBIG] */
+    IMAP_PERR_TOOLONG, /* line or command too long: BAD */
+    IMAP_PERR_TOOBIG,  /* literal (or the command with it) too large: NO [TOOBIG]; a
+                          synchronizing one is forgotten, a non-synchronizing one is skipped
+                          (imap_parser_skipping) */
     IMAP_PERR_TOODEEP, /* lists nested too deep: BAD */
 } imap_parse_error;
 
@@ -70,6 +78,21 @@ typedef struct imap_parser imap_parser;
 /* Creates a parser; LIMITS NULL or zero fields take the defaults. Free with imap_parser_free(). */
 imap_parser *imap_parser_new(const imap_parser_limits *limits);
 void imap_parser_free(imap_parser **p);
+
+/* Replaces the limits (NULL or zero fields: the defaults), e.g. after a login. Meant to be
+ * called between commands; a command in progress is held to the new limits from here on. */
+void imap_parser_set_limits(imap_parser *p, const imap_parser_limits *limits);
+
+/* The limits in force, defaults filled in. */
+const imap_parser_limits *imap_parser_get_limits(const imap_parser *p);
+
+/* Between commands (after the one handed out has run): forgets it and gives back buffers a big
+ * command grew, so an idle connection holds a few hundred bytes, not its last APPEND. Does
+ * nothing while a command is only partly read. */
+void imap_parser_trim(imap_parser *p);
+
+/* Bytes of a refused non-synchronizing literal still to be skipped (0 if none). */
+uint64_t imap_parser_skipping(const imap_parser *p);
 
 /* Feeds LEN bytes; *CONSUMED (always set) says how many were used. On IMAP_PARSE_COMMAND the
  * command stays valid until the next call of imap_parser_feed(). Feeding 0 bytes is allowed

@@ -161,18 +161,163 @@ int main(void)
     expect(&u, "t X (((a)))\r\nu X ((((a))))\r\nv NOOP\r\n",
            "t X (((a)))\nu ERR4 lists nested too deep\nv NOOP\n", &lim);
     /* a synchronizing literal over the limit is refused; the client sends nothing more */
-    expect(&u, "t LOGIN {11}\r\nu NOOP\r\n", "t ERR3 literal too large\nu NOOP\n", &lim);
+    expect(&u, "t LOGIN {11}\r\nu NOOP\r\n",
+           "t ERR3 literal too large: 11 bytes, at most 10\nu NOOP\n", &lim);
     /* APPEND has its own limit */
     expect(&u, "t APPEND x {11+}\r\n01234567890\r\nu NOOP\r\n",
            "t APPEND x {11}01234567890\nu NOOP\n", &lim);
     /* a non-synchronizing literal over the limit is skipped without reading it as commands */
     expect(&u, "t APPEND x {21+}\r\nv NOOP\r\nv NOOP\r\nvvv\r\n\r\nu NOOP\r\n",
-           "t ERR3 literal too large\nu NOOP\n", &lim);
+           "t ERR3 literal too large: 21 bytes, at most 20\nu NOOP\n", &lim);
     expect(&u, "t X (a) {2+}\r\nab {30+}\r\nw NOOP\r\nw NOOP\r\nw NOOP\r\nwwww\r\n\r\nu NOOP\r\n",
-           "t ERR3 literal too large\nu NOOP\n", &lim);
+           "t ERR3 literal too large: 30 bytes, at most 10\nu NOOP\n", &lim);
     /* a long line that contains a non-synchronizing literal is skipped whole */
     expect(&u, "t NOOP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {5+}\r\nw NOO\r\nu NOOP\r\n",
            "t ERR2 line too long\nu NOOP\n", &lim);
+    /* limits of the kind a server sets before login: every command small, literals included,
+     * non-synchronizing ones too */
+    imap_parser_limits pre = {.max_line = 64,
+                              .max_literal = 32,
+                              .max_append_literal = 32,
+                              .max_command = 64,
+                              .max_append_command = 64};
+    expect(&u, "t LOGIN {5+}\r\nalice {8+}\r\npassword\r\n", "t LOGIN {5}alice {8}password\n",
+           &pre);
+    /* one literal over its limit */
+    expect(&u, "t LOGIN {33+}\r\n012345678901234567890123456789012\r\nu NOOP\r\n",
+           "t ERR3 literal too large: 33 bytes, at most 32\nu NOOP\n", &pre);
+    /* literals each under the limit, the command over it: refused at the byte that passes it
+     * (the '{' of the third), and that literal is skipped, never read as commands */
+    expect(&u,
+           "t LOGIN {20+}\r\n01234567890123456789 {20+}\r\n01234567890123456789 {20+}\r\n"
+           "01234567890123456789\r\nu NOOP\r\n",
+           "t ERR2 command too long: more than 64 bytes\nu NOOP\n", &pre);
+    /* the same with synchronizing literals: the third is refused, the client sends no more */
+    expect(&u,
+           "t LOGIN {20}\r\n01234567890123456789 {20}\r\n01234567890123456789 {20}\r\n"
+           "u NOOP\r\n",
+           "+ LOGIN\n+ LOGIN\nt ERR2 command too long: more than 64 bytes\nu NOOP\n", &pre);
+    /* text after the literals counts too */
+    expect(&u,
+           "t LOGIN {30+}\r\n012345678901234567890123456789 aaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+           "u NOOP\r\n",
+           "t ERR2 command too long: more than 64 bytes\nu NOOP\n", &pre);
+    /* APPEND gets no more than the others here */
+    expect(&u, "t APPEND INBOX {33+}\r\n012345678901234567890123456789012\r\nu NOOP\r\n",
+           "t ERR3 literal too large: 33 bytes, at most 32\nu NOOP\n", &pre);
+    /* after login: one MULTIAPPEND may carry at most max_append_command in all */
+    imap_parser_limits post = {.max_line = 200,
+                               .max_literal = 10,
+                               .max_append_literal = 20,
+                               .max_command = 100,
+                               .max_append_command = 50};
+    expect(&u, "t APPEND x {15+}\r\n012345678901234 {15+}\r\n012345678901234\r\nu NOOP\r\n",
+           "t ERR3 command too large: 56 bytes with this literal, at most 50\nu NOOP\n", &post);
+    expect(&u, "t APPEND x {15+}\r\n012345678901234\r\nu NOOP\r\n",
+           "t APPEND x {15}012345678901234\nu NOOP\n", &post);
+    /* outside APPEND, many small literals add up to max_command */
+    expect(&u,
+           "t X {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n"
+           "0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789\r\nu NOOP\r\n",
+           "t ERR2 command too long: more than 100 bytes\nu NOOP\n", &post);
+    /* a literal that passes the total itself */
+    expect(&u, "t X {10+}\r\n0123456789 {8+}\r\n01234567\r\nu NOOP\r\n",
+           "t X {10}0123456789 {8}01234567\n"
+           "u NOOP\n",
+           &post);
+    expect(&u,
+           "t X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+           "{10+}\r\n"
+           "w NOOP\r\nab\r\nu NOOP\r\n",
+           "t ERR3 command too large: 102 bytes with this literal, at most 100\nu NOOP\n", &post);
+    /* a limit reached inside a literal's header, or at the LF that ends it: the literal is
+     * still skipped (its bytes are data, not commands) */
+    for (size_t pad = 20; pad < 40; pad++) {
+        imap_buf in = {0}, want = {0};
+        imap_buf_puts(&in, "t NOOP ");
+        for (size_t k = 0; k < pad; k++)
+            imap_buf_putc(&in, 'a');
+        imap_buf_puts(&in, " {8+}\r\nw LOGOUT\r\nu NOOP\r\n");
+        /* 7 + pad + 7 bytes of text up to the literal, 2 after it: over 40 from pad 25 on */
+        if (pad + 16 > 40) {
+            imap_buf_puts(&want, "t ERR2 line too long\nu NOOP\n");
+        } else {
+            imap_buf_puts(&want, "t NOOP ");
+            for (size_t k = 0; k < pad; k++)
+                imap_buf_putc(&want, 'a');
+            imap_buf_puts(&want, " {8}w LOGOUT\nu NOOP\n");
+        }
+        expect(&u, in.data, want.data, &lim);
+        imap_buf_free(&in);
+        imap_buf_free(&want);
+    }
+    /* a refused non-synchronizing literal: the parser says how much it still skips */
+    {
+        imap_parser *p = imap_parser_new(&pre);
+        const char *in = "t APPEND INBOX {67108864+}\r\nabc";
+        size_t used, len = strlen(in);
+        CHECK(&u, imap_parser_feed(p, in, len, &used) == IMAP_PARSE_ERROR);
+        const char *msg;
+        CHECK(&u, imap_parser_error(p, &msg, NULL) == IMAP_PERR_TOOBIG);
+        CHECK_STR(&u, msg, "literal too large: 67108864 bytes, at most 32");
+        CHECK(&u, imap_parser_skipping(p) == 67108864);
+        CHECK(&u, imap_parser_feed(p, in + used, len - used, &used) == IMAP_PARSE_MORE);
+        CHECK(&u, imap_parser_skipping(p) == 67108864 - 3);
+        imap_parser_free(&p);
+    }
+    /* the limits change with the login state: the same command is refused before and taken
+     * after, fed whole and one byte at a time */
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        imap_parser *p = imap_parser_new(&pre);
+        CHECK(&u, imap_parser_get_limits(p)->max_command == 64);
+        const char *cmd = "t STATUS {40+}\r\n0123456789012345678901234567890123456789 (MESSAGES)"
+                          "\r\n";
+        const char *seen[2] = {NULL, NULL};
+        imap_parse_error errs[2] = {IMAP_PERR_NONE, IMAP_PERR_NONE};
+        for (int round = 0; round < 2; round++) {
+            size_t len = strlen(cmd), pos = 0;
+            while (pos < len) {
+                size_t used, n = bytewise ? 1 : len - pos;
+                imap_parse_result r = imap_parser_feed(p, cmd + pos, n, &used);
+                pos += used;
+                if (r == IMAP_PARSE_COMMAND) seen[round] = imap_parser_command(p)->name;
+                if (r == IMAP_PARSE_ERROR) errs[round] = imap_parser_error(p, NULL, NULL);
+            }
+            if (round == 0) imap_parser_set_limits(p, &post);
+            CHECK(&u, round == 1 || imap_parser_get_limits(p)->max_literal == 10);
+            if (round == 0) imap_parser_set_limits(p, NULL); /* defaults: 64 KiB literals */
+        }
+        CHECK(&u, errs[0] == IMAP_PERR_TOOBIG && seen[0] == NULL);
+        CHECK(&u, errs[1] == IMAP_PERR_NONE && seen[1] != NULL && strcmp(seen[1], "STATUS") == 0);
+        /* defaults: zero fields are filled in, the command limits from the others */
+        const imap_parser_limits *d = imap_parser_get_limits(p);
+        CHECK(&u, d->max_line == 65536 && d->max_literal == 65536 && d->max_depth == 32);
+        CHECK(&u, d->max_command == (1u << 20));
+        CHECK(&u, d->max_append_command == d->max_append_literal + (1u << 20));
+        imap_parser_free(&p);
+    }
+    /* trimming between commands forgets nothing of a command still coming in */
+    {
+        imap_parser *p = imap_parser_new(NULL);
+        imap_buf big = {0};
+        imap_buf_puts(&big, "t APPEND INBOX {100000+}\r\n");
+        for (int i = 0; i < 100000; i++)
+            imap_buf_putc(&big, (char)('a' + i % 26));
+        imap_buf_puts(&big, "\r\n");
+        size_t used;
+        CHECK(&u, imap_parser_feed(p, big.data, big.len, &used) == IMAP_PARSE_COMMAND);
+        CHECK(&u, used == big.len && imap_parser_command(p)->args[1].len == 100000);
+        imap_parser_trim(p);
+        CHECK(&u, imap_parser_command(p) == NULL);
+        const char *half = "u LOGIN {5+}\r\nal", *rest = "ice bob\r\n";
+        CHECK(&u, imap_parser_feed(p, half, strlen(half), &used) == IMAP_PARSE_MORE);
+        imap_parser_trim(p);
+        CHECK(&u, imap_parser_feed(p, rest, strlen(rest), &used) == IMAP_PARSE_COMMAND);
+        const imap_command *c = imap_parser_command(p);
+        CHECK(&u, c->nargs == 2 && strcmp(c->args[0].str, "alice") == 0);
+        imap_buf_free(&big);
+        imap_parser_free(&p);
+    }
     /* the reject path: server refuses a synchronizing literal */
     {
         imap_parser *p = imap_parser_new(NULL);
