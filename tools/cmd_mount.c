@@ -205,7 +205,10 @@ int cmd_mount(cli *c, int argc, char **argv)
         return EX_USAGE;
     }
     if (!store_user_name_valid(user)) {
-        cli_error("mount: bad user name '%s'", user);
+        /* checked before it goes anywhere near FUSE's mount options (fsname=mailfs:USER) */
+        cli_error("mount: bad user name '%s': a user name has up to %d letters, digits and "
+                  ". _ @ + -, and does not start with '.' ('mailfs user list' shows them)",
+                  user, STORE_USER_MAX);
         return EX_USAGE;
     }
     struct stat st;

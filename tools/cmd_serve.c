@@ -123,8 +123,20 @@ int cmd_serve(cli *c, int argc, char **argv)
                 return EX_USAGE;
             }
             mounts[nmounts++] = argv[++i];
-            if (!strchr(mounts[nmounts - 1], ':')) {
-                cli_error("serve: bad --mount '%s': use USER:DIR", mounts[nmounts - 1]);
+            const char *m = mounts[nmounts - 1], *colon = strchr(m, ':');
+            if (!colon) {
+                cli_error("serve: bad --mount '%s': use USER:DIR", m);
+                return EX_USAGE;
+            }
+            /* the name reaches FUSE's mount options (fsname=mailfs:USER): only a valid one */
+            char user[STORE_USER_MAX + 1];
+            size_t ul = (size_t)(colon - m);
+            snprintf(user, sizeof(user), "%.*s", (int)(ul < sizeof(user) ? ul : sizeof(user) - 1),
+                     m);
+            if (ul > STORE_USER_MAX || !store_user_name_valid(user)) {
+                cli_error("serve: bad --mount '%s': '%.*s' is not a valid user name (up to %d "
+                          "letters, digits and . _ @ + -, not starting with '.'): use USER:DIR",
+                          m, (int)ul, m, STORE_USER_MAX);
                 return EX_USAGE;
             }
         } else {
