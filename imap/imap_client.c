@@ -143,11 +143,78 @@ static bool is_loopback(const struct sockaddr *sa)
     return false;
 }
 
+/* The client's address as text, and whether it is loopback. */
+static void set_address(imap_client *c, const struct sockaddr *sa)
+{
+    c->loopback = is_loopback(sa);
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->addr,
+                  sizeof(c->addr));
+    else
+        strcpy(c->addr, "unknown");
+}
+
 static void greet(imap_client *c)
 {
     imap_buf_puts(&c->out, "* OK [CAPABILITY ");
     imap_capabilities(c, &c->out);
     imap_buf_puts(&c->out, "] mailfs ready\r\n");
+}
+
+/* What a command may make the parser hold, by login state (see IMAP_NOAUTH_*). */
+static void parser_limits(imap_client *c, bool authed, imap_parser_limits *l)
+{
+    if (!authed) {
+        *l = (imap_parser_limits){.max_line = IMAP_NOAUTH_COMMAND_MAX,
+                                  .max_literal = IMAP_NOAUTH_COMMAND_MAX,
+                                  .max_append_literal = IMAP_NOAUTH_COMMAND_MAX,
+                                  .max_command = IMAP_NOAUTH_COMMAND_MAX,
+                                  .max_append_command = IMAP_NOAUTH_COMMAND_MAX,
+                                  .max_depth = IMAP_NOAUTH_DEPTH,
+                                  .max_args = IMAP_NOAUTH_ARGS};
+        return;
+    }
+    size_t msg = (size_t)store_msg_max(c->srv->st);
+    *l = (imap_parser_limits){.max_append_literal = msg,
+                              .max_append_command = msg + IMAP_APPEND_SLACK,
+                              .max_command = IMAP_COMMAND_MAX};
+}
+
+/* Notices a login (or LOGOUT): the client leaves the pre-login count and gets the limits of a
+ * logged-in client. */
+static void client_state_sync(imap_client *c)
+{
+    if (!c->noauth || c->state == IMAP_ST_NOAUTH) return;
+    c->noauth = false;
+    c->loop->nnoauth--;
+    if (c->state == IMAP_ST_AUTH || c->state == IMAP_ST_SELECTED) {
+        imap_parser_limits l;
+        parser_limits(c, true, &l);
+        imap_parser_set_limits(c->parser, &l);
+    }
+}
+
+static size_t in_max(const imap_client *c)
+{
+    return c->noauth ? IMAP_NOAUTH_IN_MAX : IMAP_IN_MAX;
+}
+
+static size_t out_high(const imap_client *c)
+{
+    return c->noauth ? IMAP_NOAUTH_OUT_HIGH : IMAP_OUT_HIGH;
+}
+
+/* Starts TLS on a connection to an implicit-TLS port. Returns 0 or -1. */
+static int implicit_tls_start(imap_client *c)
+{
+    c->ssl = imap_tls_new_ssl(c->srv);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) return -1;
+    SSL_set_accept_state(c->ssl);
+    c->tls = c->handshaking = true;
+    c->handshake_deadline_ms = imap_now_ms() + (int64_t)c->srv->opt.tls_timeout_s * 1000;
+    return 0;
 }
 
 imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa, bool implicit_tls)
@@ -161,19 +228,13 @@ imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa,
     c->srv = srv;
     c->loop = loop;
     c->fd = fd;
-    c->loopback = is_loopback(sa);
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->addr,
-                  sizeof(c->addr));
-    else
-        strcpy(c->addr, "unknown");
+    set_address(c, sa);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    imap_parser_limits lim = {.max_append_literal = (size_t)store_msg_max(srv->st)};
+    imap_parser_limits lim;
+    parser_limits(c, false, &lim);
     c->parser = imap_parser_new(&lim);
-    c->last_input_ms = imap_now_ms();
+    c->last_input_ms = c->connected_ms = imap_now_ms();
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(loop->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
         imap_parser_free(&c->parser);
@@ -186,15 +247,11 @@ imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa,
     if (loop->clients) loop->clients->prev = c;
     loop->clients = c;
     loop->nclients++;
-    if (implicit_tls) {
-        c->ssl = imap_tls_new_ssl(srv);
-        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-            imap_client_free(c);
-            return NULL;
-        }
-        SSL_set_accept_state(c->ssl);
-        c->tls = c->handshaking = true;
-        c->handshake_deadline_ms = imap_now_ms() + (int64_t)srv->opt.tls_timeout_s * 1000;
+    c->noauth = true;
+    loop->nnoauth++;
+    if (implicit_tls && implicit_tls_start(c) < 0) {
+        imap_client_free(c);
+        return NULL;
     }
     greet(c);
     log_info("imap", "connection from %s%s", c->addr, implicit_tls ? " (TLS)" : "");
@@ -210,6 +267,9 @@ void imap_client_free(imap_client *c)
         c->loop->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     c->loop->nclients--;
+    if (c->noauth) c->loop->nnoauth--;
+    c->noauth = false;
+    if (c->loop->accept_paused) c->loop->accept_kick = true; /* a descriptor is free */
     if (c->cont_free && c->cont_ctx) c->cont_free(c->cont_ctx);
     imap_auth_forget(c);
     if (c->ssl) {
@@ -258,7 +318,7 @@ static int tls_error(imap_client *c, int n, const char *what)
 static int client_fill(imap_client *c)
 {
     c->ssl_read_wants_write = false;
-    while (c->in.len < IMAP_IN_MAX) {
+    while (c->in.len < in_max(c)) {
         imap_buf_reserve(&c->in, 16384);
         size_t room = c->in.cap - c->in.len - 1;
         if (c->ssl) {
@@ -356,7 +416,7 @@ static int client_flush(imap_client *c)
 
 static void rearm(imap_client *c, bool hs_wants_write)
 {
-    bool want_in = c->in.len < IMAP_IN_MAX || c->ssl_write_wants_read || c->handshaking;
+    bool want_in = c->in.len < in_max(c) || c->ssl_write_wants_read || c->handshaking;
     bool want_out = c->out.len > 0 || c->ssl_read_wants_write || hs_wants_write;
     if (want_in == c->reading && want_out == c->want_out) return;
     struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0),
@@ -437,6 +497,16 @@ static void parse_error(imap_client *c)
 {
     const char *msg, *tag;
     imap_parse_error e = imap_parser_error(c->parser, &msg, &tag);
+    if (c->noauth && imap_parser_skipping(c->parser) > 0) {
+        /* A refused LITERAL+ before login: reading its bytes only to throw them away would let
+         * anyone keep the connection busy; RFC 7888 section 4 allows BYE and closing. */
+        log_info("imap", "%s sent a literal too big before login (%s); disconnecting", c->addr,
+                 msg);
+        imap_buf_printf(&c->out, "* BYE [TOOBIG] before login: %s\r\n", msg);
+        c->close_after_flush = true;
+        c->in.len = 0;
+        return;
+    }
     if (e == IMAP_PERR_TOOBIG)
         imap_buf_printf(&c->out, "%s NO [TOOBIG] %s\r\n", tag, msg);
     else
@@ -502,7 +572,7 @@ static void client_process(imap_client *c)
         if (c->wait == IMAP_WAIT_IDLE || c->wait == IMAP_WAIT_AUTH) {
             char *lf = memchr(c->in.data ? c->in.data : "", '\n', c->in.len);
             if (!lf) {
-                if (c->in.len > 65536) {
+                if (c->in.len > (c->noauth ? IMAP_NOAUTH_COMMAND_MAX : 65536)) {
                     imap_client_bye(c, "line too long");
                     return;
                 }
@@ -520,7 +590,12 @@ static void client_process(imap_client *c)
             free(line);
             continue;
         }
-        if (c->out.len >= IMAP_OUT_HIGH || c->in.len == 0) return;
+        if (c->out.len >= out_high(c)) return;
+        if (c->in.len == 0) {
+            imap_parser_trim(c->parser); /* nothing runs: the last command's memory goes */
+            return;
+        }
+        client_state_sync(c); /* a login changes the limits of the next command */
         size_t used = 0;
         imap_parse_result r = imap_parser_feed(c->parser, c->in.data, c->in.len, &used);
         imap_buf_consume(&c->in, used);
@@ -567,6 +642,7 @@ static void start_tls_now(imap_client *c)
 void imap_client_kick(imap_client *c)
 {
     if (c->reaped) return;
+    client_state_sync(c);
     bool hs_wants_write = false;
     int round;
     for (round = 0; round < 32 && !c->dead; round++) {
@@ -642,13 +718,39 @@ void imap_client_bye(imap_client *c, const char *text)
     c->close_after_flush = true;
 }
 
+void imap_client_drop(imap_client *c, const char *text)
+{
+    if (c->reaped) return;
+    if (!c->handshaking) {
+        imap_buf_printf(&c->out, "* BYE %s\r\n", text);
+        c->close_after_flush = true;
+        imap_client_kick(c); /* sends what the socket takes; frees C once it is out */
+    }
+    if (!c->reaped) imap_client_free(c);
+}
+
 void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
 {
+    if (c->noauth && c->wait != IMAP_WAIT_AUTHING) {
+        /* a connection that does not log in soon gives its slot back (a password check in
+         * flight finishes first) */
+        int64_t deadline = c->connected_ms + (int64_t)c->srv->opt.login_timeout_s * 1000;
+        if (now >= deadline) {
+            log_info("imap", "%s did not log in within %u s; disconnecting", c->addr,
+                     c->srv->opt.login_timeout_s);
+            char bye[96];
+            snprintf(bye, sizeof(bye), "no login within %u seconds; disconnecting",
+                     c->srv->opt.login_timeout_s);
+            imap_client_drop(c, bye);
+            return;
+        }
+        if (deadline < *next) *next = deadline;
+    }
     if (c->handshaking) {
         /* a client that trickles its handshake must not hold a connection for long */
         if (now >= c->handshake_deadline_ms) {
-            log_info("imap", "%s did not finish its TLS handshake in %u s; disconnecting",
-                     c->addr, c->srv->opt.tls_timeout_s);
+            log_info("imap", "%s did not finish its TLS handshake in %u s; disconnecting", c->addr,
+                     c->srv->opt.tls_timeout_s);
             c->dead = true;
             imap_client_kick(c);
             return;

@@ -4,6 +4,7 @@
 
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,19 @@
 #define IMAP_PENALTY_SLOTS 1024  /* login-failure records kept (per address and per user) */
 #define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000) /* idle limit before login */
 #define IMAP_IDLE_LIMIT_MS (60 * 60 * 1000) /* idle limit after login when not in IDLE */
+/* What a client that has not logged in may make the server hold: commands of a few KiB (a
+ * LOGIN or AUTHENTICATE with a long password fits; ID with 30 long values does not) */
+#define IMAP_NOAUTH_COMMAND_MAX 8192     /* one command, text and literals */
+#define IMAP_NOAUTH_ARGS 128             /* tokens in one command (ID has up to 61) */
+#define IMAP_NOAUTH_DEPTH 4              /* list nesting */
+#define IMAP_NOAUTH_IN_MAX 16384         /* unparsed input */
+#define IMAP_NOAUTH_OUT_HIGH (64u << 10) /* answers waiting before commands stop running */
+/* ... and one that has: */
+#define IMAP_COMMAND_MAX (1u << 20) /* one command other than APPEND, text and literals */
+#define IMAP_APPEND_SLACK                                                                          \
+    (1u << 20)                   /* one APPEND: the store's message limit plus this, for           \
+                                    all the messages of a MULTIAPPEND together */
+#define IMAP_ACCEPT_RETRY_MS 100 /* out of file descriptors: try accepting again then */
 
 typedef struct imap_client imap_client;
 
@@ -103,6 +117,10 @@ struct imap_loop {
     imap_auth_job *auth_done; /* guarded by srv->auth_mu */
     imap_client *graveyard;   /* closed clients, freed when the loop pass ends */
     bool stopping;
+    unsigned nnoauth;        /* clients not logged in (c->noauth) */
+    bool accept_paused;      /* out of file descriptors: listeners out of epoll... */
+    int64_t accept_retry_ms; /* ...until then */
+    bool accept_kick;        /* a client closed while paused: retry at the end of the pass */
 };
 
 struct imap_server {
@@ -129,6 +147,9 @@ struct imap_server {
     imap_auth_job *auth_todo;
     bool auth_quit;
     bool auth_started;
+    atomic_bool fd_short;         /* accepting stopped for want of file descriptors */
+    atomic_bool fd_announced;     /* ...and that was logged */
+    _Atomic int64_t fd_logged_ms; /* when it was last logged */
 };
 
 /* A command that produces output in steps (a big FETCH): called again while it returns 1. */
@@ -164,7 +185,7 @@ struct imap_client {
     char tag[80];       /* the tag of the command that waits (IDLE, AUTHENTICATE, delay) */
     unsigned cmd_flags; /* the flags of the waiting or running command */
     int64_t delay_until_ms;
-    int64_t keepalive_ms; /* next "* OK Still here" in IDLE */
+    int64_t keepalive_ms;          /* next "* OK Still here" in IDLE */
     int64_t handshake_deadline_ms; /* a TLS handshake still going then is dropped */
     bool out_waiting;              /* output is pending... */
     int64_t out_progress_ms;       /* ...and the client last took some of it then */
@@ -173,6 +194,8 @@ struct imap_client {
     imap_cont_fn *cont;
     void *cont_ctx;
     void (*cont_free)(void *ctx);
+    int64_t connected_ms; /* the login timeout counts from here */
+    bool noauth;          /* counted in loop->nnoauth; parser has the pre-login limits */
 };
 
 /* ---- the command table (imap_commands.c) --------------------------------------------- */
@@ -221,6 +244,8 @@ void imap_client_kick(imap_client *c);
 void imap_client_timers(imap_client *c, int64_t now, int64_t *next);
 /* Sends "* BYE TEXT", flushes what it can and frees C. */
 void imap_client_bye(imap_client *c, const char *text);
+/* Sends "* BYE TEXT" if it can go out at once and closes C now (a slot is needed back). */
+void imap_client_drop(imap_client *c, const char *text);
 /* Closes C; its memory goes when the loop pass ends (imap_loop_reap). */
 void imap_client_free(imap_client *c);
 /* Frees the clients closed during this loop pass. */

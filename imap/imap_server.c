@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "store/log.h"
 
 #define MAX_LOOPS 16
+#define FD_LOG_EVERY_MS (60 * 1000) /* "out of file descriptors" at most this often */
 
 static int loop_init(imap_server *srv, imap_loop *l, unsigned index, char *err, size_t errlen)
 {
@@ -52,6 +54,11 @@ int imap_server_new(const char *store_dir, const imap_server_options *opt, imap_
     if (!srv->opt.tls_timeout_s) srv->opt.tls_timeout_s = 30;
     if (!srv->opt.write_timeout_s) srv->opt.write_timeout_s = 120;
     if (!srv->opt.max_clients_per_addr) srv->opt.max_clients_per_addr = 100;
+    if (!srv->opt.login_timeout_s) srv->opt.login_timeout_s = 60;
+    if (!srv->opt.max_noauth_clients) srv->opt.max_noauth_clients = srv->opt.max_clients / 2;
+    if (!srv->opt.max_noauth_clients) srv->opt.max_noauth_clients = 1;
+    if (srv->opt.max_noauth_clients > srv->opt.max_clients)
+        srv->opt.max_noauth_clients = srv->opt.max_clients;
     if (!srv->opt.loops) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         srv->opt.loops = n > 0 ? (unsigned)n : 1;
@@ -232,6 +239,20 @@ int imap_server_listener_port(imap_server *srv, unsigned index)
     return index < srv->nlisteners ? srv->listeners[index].port : 0;
 }
 
+unsigned imap_server_files_needed(const imap_server *srv)
+{
+    /* per loop: epoll, two eventfds, the store watch, one socket per listener; then the
+     * signalfd, standard streams, the store's files and what OpenSSL and the auth workers open
+     * now and then, with room to spare */
+    unsigned per_loop = 4 + (unsigned)srv->nlisteners;
+    return srv->opt.max_clients + srv->nloops * per_loop + 64;
+}
+
+const imap_server_options *imap_server_get_options(const imap_server *srv)
+{
+    return &srv->opt;
+}
+
 void imap_server_stop(imap_server *srv)
 {
     uint64_t one = 1;
@@ -254,29 +275,99 @@ static unsigned clients_from(imap_loop *l, const struct sockaddr_storage *ss)
     return n;
 }
 
+/* Out of file descriptors: the listeners stay readable, so they leave epoll until a client
+ * closes or IMAP_ACCEPT_RETRY_MS pass (loop_run puts them back). Logged once per episode (and
+ * at most once a minute), not once per attempt. */
+static void accept_pause(imap_loop *l, int err)
+{
+    imap_server *srv = l->srv;
+    for (size_t i = 0; i < l->nls; i++)
+        epoll_ctl(l->ep, EPOLL_CTL_DEL, l->ls[i].fd, NULL);
+    l->accept_paused = true;
+    l->accept_kick = false;
+    int64_t now = imap_now_ms();
+    l->accept_retry_ms = now + IMAP_ACCEPT_RETRY_MS;
+    if (atomic_exchange(&srv->fd_short, true)) return;
+    int64_t last = atomic_load(&srv->fd_logged_ms);
+    if (last && now - last < FD_LOG_EVERY_MS) return;
+    atomic_store(&srv->fd_logged_ms, now);
+    atomic_store(&srv->fd_announced, true);
+    struct rlimit rl = {0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    log_error("imap",
+              "cannot accept connections: %s (%u clients, open-file limit %llu); new "
+              "connections wait until some close: raise the limit (ulimit -n, LimitNOFILE=) "
+              "or lower --max-clients",
+              strerror(err), l->nclients, (unsigned long long)rl.rlim_cur);
+}
+
+static void accept_resume(imap_loop *l)
+{
+    for (size_t i = 0; i < l->nls; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->ls[i]};
+        epoll_ctl(l->ep, EPOLL_CTL_ADD, l->ls[i].fd, &ev);
+    }
+    l->accept_paused = false;
+    l->accept_kick = false;
+}
+
+/* The connection not logged in that has waited longest, not counting those whose password
+ * is being checked (their answer is near); NULL if none. */
+static imap_client *oldest_noauth(imap_loop *l)
+{
+    imap_client *old = NULL;
+    for (imap_client *c = l->clients; c; c = c->next)
+        if (c->noauth && c->wait != IMAP_WAIT_AUTHING && !c->close_after_flush &&
+            (!old || c->connected_ms <= old->connected_ms))
+            old = c;
+    return old;
+}
+
+static void refuse(int fd, bool implicit_tls, const char *msg)
+{
+    if (!implicit_tls) {
+        ssize_t n = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
+    close(fd);
+}
+
 static void accept_all(imap_loop *l, imap_lsock *ls)
 {
     imap_server *srv = l->srv;
     /* the limits are kept per loop: each loop gets its share */
     unsigned max = (srv->opt.max_clients + srv->nloops - 1) / srv->nloops;
     unsigned max_addr = (srv->opt.max_clients_per_addr + srv->nloops - 1) / srv->nloops;
+    unsigned max_noauth = (srv->opt.max_noauth_clients + srv->nloops - 1) / srv->nloops;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_error("imap", "cannot accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(l, errno);
             return;
         }
-        if (l->nclients >= max || clients_from(l, &ss) >= max_addr) {
-            static const char msg[] = "* BYE too many connections\r\n";
-            if (!ls->implicit_tls) {
-                ssize_t n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                (void)n;
-            }
-            close(fd);
+        if (atomic_load(&srv->fd_short) && atomic_exchange(&srv->fd_short, false) &&
+            atomic_exchange(&srv->fd_announced, false))
+            log_warn("imap", "accepting connections again");
+        if (clients_from(l, &ss) >= max_addr) {
+            refuse(fd, ls->implicit_tls, "* BYE too many connections from your address\r\n");
             continue;
+        }
+        if (l->nclients >= max || l->nnoauth >= max_noauth) {
+            /* logged-in clients keep their slots: the longest waiting for a login goes */
+            imap_client *old = oldest_noauth(l);
+            if (!old) {
+                refuse(fd, ls->implicit_tls, "* BYE too many connections\r\n");
+                continue;
+            }
+            log_info("imap", "%s: dropping the oldest connection not logged in (%s, %lld s old)",
+                     l->nclients >= max ? "all connection slots taken"
+                                        : "all slots for connections not logged in taken",
+                     old->addr, (long long)((imap_now_ms() - old->connected_ms) / 1000));
+            imap_client_drop(old, "too many connections waiting for a login; this one waited "
+                                  "longest");
         }
         if (ls->implicit_tls && !imap_server_has_tls(srv)) {
             close(fd);
@@ -357,6 +448,12 @@ static int loop_run(imap_loop *l)
                 if (c->wait == IMAP_WAIT_DELAY && c->delay_until_ms < next_timer)
                     next_timer = c->delay_until_ms;
         }
+        if (l->accept_paused) {
+            if (l->accept_kick || now >= l->accept_retry_ms)
+                accept_resume(l); /* a listener still full of waiting clients wakes us */
+            else if (l->accept_retry_ms < next_timer)
+                next_timer = l->accept_retry_ms;
+        }
     }
     return 0;
 }
@@ -365,8 +462,7 @@ static void *loop_thread(void *arg)
 {
     imap_loop *l = arg;
     int rc = loop_run(l);
-    if (rc < 0)
-        log_error("imap", "event loop %u failed: %s", l->index, strerror(-rc));
+    if (rc < 0) log_error("imap", "event loop %u failed: %s", l->index, strerror(-rc));
     return NULL;
 }
 

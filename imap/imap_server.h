@@ -21,6 +21,11 @@ typedef struct imap_server_options {
     unsigned tls_timeout_s;        /* a TLS handshake not done by then is dropped; 0: 30 s */
     unsigned write_timeout_s;      /* a client taking no output that long is dropped; 0: 120 s */
     unsigned loops;                /* event loops (threads); 0: one per online CPU, at most 16 */
+    /* Connections not logged in yet: dropped after login_timeout_s (0: 60 s); at most
+     * max_noauth_clients of them at a time (0: half of max_clients), and when that many are
+     * waiting the oldest of them (not in a password check) is dropped for a new one. */
+    unsigned login_timeout_s;
+    unsigned max_noauth_clients;
 } imap_server_options;
 
 /* Creates a server for the store in STORE_DIR, which need not be open yet: loads the TLS
@@ -51,6 +56,14 @@ bool imap_server_has_tls(imap_server *srv);
  * from root, the files must be readable by the new user); connections keep the old ones, new
  * ones get the new. On failure the old certificate stays and *err says why. */
 int imap_server_reload_tls(imap_server *srv, char *err, size_t errlen);
+
+/* Open files the server may need at once: one per client (max_clients), those it holds
+ * itself (listeners and event loops, per loop) and a margin for the store and the auth
+ * workers. Out of descriptors it stops accepting until some close (and says so once). */
+unsigned imap_server_files_needed(const imap_server *srv);
+
+/* The limits in force after the defaults are applied. */
+const imap_server_options *imap_server_get_options(const imap_server *srv);
 
 /* Runs the event loop until SIGTERM or SIGINT; SIGHUP reloads the certificate. The caller must
  * have blocked SIGTERM, SIGINT and SIGHUP in every thread (they are read with a signalfd).

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -23,7 +24,8 @@ static void serve_usage(FILE *f)
             "usage: mailfs serve [--imap ADDR:PORT]... [--imaps ADDR:PORT]...\n"
             "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n"
             "                    [--loops N] [--idle-keepalive SECONDS] [--tls-timeout SECONDS]\n"
-            "                    [--write-timeout SECONDS] [--user NAME] [--verbose]\n\n"
+            "                    [--write-timeout SECONDS] [--user NAME] [--verbose]\n"
+            "                    [--max-clients N] [--login-timeout SECONDS]\n\n"
             "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
             "the TLS certificate without dropping connections.\n\n"
             "options:\n"
@@ -40,14 +42,75 @@ static void serve_usage(FILE *f)
             "  --user NAME        started as root, run as this account (default 'mailfs');\n"
             "                     'root' keeps root (not recommended)\n"
             "  --verbose          log connections and logins\n"
+            "  --max-clients N    connections at a time (default 10000); at most half of\n"
+            "                     them may be waiting for a login\n"
+            "  --login-timeout SECONDS  drop a client not logged in that long after it\n"
+            "                     connected (default 60)\n"
             "  --help             this text\n\n"
             "Without --imap/--imaps it listens on 127.0.0.1 and ::1, ports 143 and 993 when\n"
             "run as root, 1143 and 1993 otherwise. Logins need TLS except on loopback.\n\n"
+            "Bounds: 100 connections per client address; before login a command may hold\n"
+            "8 KiB (literals included; a bigger LITERAL+ ends the connection) and the\n"
+            "connection 16 KiB of input and 64 KiB of answers; after login 1 MiB per command,\n"
+            "an APPEND the store's message limit (64 MiB) plus 1 MiB for all its messages.\n"
+            "The open-file limit is raised to what --max-clients needs, up to the hard limit;\n"
+            "when descriptors run out new connections wait (logged once). See docs/imap.md.\n\n"
             "Started as root, it binds its ports, reads the TLS key and makes the mounts,\n"
             "then becomes the --user account for good and only then opens the store, which\n"
             "must belong to that account (chown -R NAME: STORE) and be reachable by it. A\n"
             "child left as root unmounts the mounts when the server ends. SIGHUP then reads\n"
             "the certificate and key as that account. See docs/imap.md.\n");
+}
+
+/* Parses a whole number from MIN to MAX for option OPT; 0 or EX_USAGE after saying why. */
+static int number_arg(const char *opt, const char *v, long min, long max, const char *unit,
+                      unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < min || n > max) {
+        cli_error("serve: bad %s '%s': give %s from %ld to %ld", opt, v, unit, min, max);
+        return EX_USAGE;
+    }
+    *out = (unsigned)n;
+    return 0;
+}
+
+/* Connection bounds: --max-clients, --login-timeout. Returns 1 if ARGV[*I] is one of them
+ * (taking its value), 0 if not, or -EX_USAGE after an error. */
+static int conn_option(int argc, char **argv, int *i, imap_server_options *opt)
+{
+    const char *a = argv[*i];
+    bool max = strcmp(a, "--max-clients") == 0, lt = strcmp(a, "--login-timeout") == 0;
+    if (!max && !lt) return 0;
+    if (*i + 1 >= argc) {
+        cli_error("serve: '%s' needs a value: see 'mailfs serve --help'", a);
+        return -EX_USAGE;
+    }
+    const char *v = argv[++*i];
+    if (max) return number_arg(a, v, 1, 1000000, "a number", &opt->max_clients) ? -EX_USAGE : 1;
+    return number_arg(a, v, 1, 3600, "seconds", &opt->login_timeout_s) ? -EX_USAGE : 1;
+}
+
+/* Raises the soft open-file limit to what the server needs, up to the hard limit, or says
+ * that it is too low and what to do. */
+static void files_limit(imap_server *srv, size_t nmounts)
+{
+    rlim_t need = (rlim_t)imap_server_files_needed(srv) + (rlim_t)nmounts * 8;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need) return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+    if (rl.rlim_cur >= need) return;
+    unsigned max = imap_server_get_options(srv)->max_clients;
+    cli_error("serve: warning: the open-file limit is %llu (hard limit %llu), too low for "
+              "%u clients (--max-clients), which need about %llu: raise it (ulimit -n %llu, or "
+              "LimitNOFILE=%llu for systemd) or lower --max-clients; until then new clients "
+              "wait while it is reached",
+              (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, max,
+              (unsigned long long)need, (unsigned long long)need, (unsigned long long)need);
 }
 
 int cmd_serve(cli *c, int argc, char **argv)
@@ -59,6 +122,9 @@ int cmd_serve(cli *c, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
+        int k = conn_option(argc, argv, &i, &opt);
+        if (k < 0) return -k;
+        if (k > 0) continue;
         if (cli_is_help(a)) {
             serve_usage(stdout);
             return 0;
@@ -212,6 +278,7 @@ int cmd_serve(cli *c, int argc, char **argv)
         }
         fprintf(stderr, "mailfs: serving %s on %s\n", tls ? "IMAPS" : "IMAP", spec);
     }
+    files_limit(srv, nmounts);
     /* the kernel mounts need root; serving them needs the store */
     for (size_t i = 0; i < nmounts; i++) {
         char user[256];

@@ -29,10 +29,13 @@ static const imap_parser_limits limits = {
     .max_line = 2048,
     .max_literal = 512,
     .max_append_literal = 4096,
-    .max_command = 8192,
+    .max_command = 3000,
+    .max_append_command = 6000,
     .max_depth = 8,
     .max_args = 300,
 };
+
+static size_t lit_total; /* bytes of literals in the command being walked */
 
 static size_t walk(const imap_arg *a, size_t n, unsigned depth, imap_buf *t)
 {
@@ -49,6 +52,7 @@ static size_t walk(const imap_arg *a, size_t n, unsigned depth, imap_buf *t)
             break;
         case IMAP_ARG_LITERAL:
             CHECK(a[i].len <= limits.max_append_literal);
+            lit_total += a[i].len;
             /* fall through */
         case IMAP_ARG_ATOM:
         case IMAP_ARG_STRING:
@@ -102,8 +106,12 @@ static void run(const uint8_t *data, size_t size, const size_t *cuts, size_t ncu
                     CHECK(!(*s >= 'a' && *s <= 'z'));
                 CHECK(c->nargs == 0 || c->args != NULL);
                 imap_buf_printf(t, "C %s %s", c->tag, c->name);
+                lit_total = 0;
                 size_t nodes = walk(c->args, c->nargs, 0, t);
                 CHECK(nodes <= limits.max_args);
+                /* a whole command, literals included, stays within its limit */
+                CHECK(lit_total <= (strcmp(c->name, "APPEND") == 0 ? limits.max_append_command
+                                                                   : limits.max_command));
                 imap_buf_putc(t, '\n');
             } else if (r == IMAP_PARSE_ERROR) {
                 const char *msg = NULL, *tag = NULL;
