@@ -129,24 +129,11 @@ void imap_capabilities(imap_client *c, imap_buf *b)
 
 /* ---- I/O ---------------------------------------------------------------------------- */
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr)) return true;
-        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) return s6->sin6_addr.s6_addr[12] == 127;
-    }
-    return false;
-}
-
-/* The client's address as text, and whether it is loopback. */
+/* The client's address as text, and whether it may log in without TLS (the field auth reads is
+ * called loopback: by default only loopback is trusted, see --trusted-net). */
 static void set_address(imap_client *c, const struct sockaddr *sa)
 {
-    c->loopback = is_loopback(sa);
+    c->loopback = imap_net_match(c->srv->trusted, c->srv->ntrusted, sa);
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->addr, sizeof(c->addr));
     else if (sa->sa_family == AF_INET6)
@@ -249,6 +236,13 @@ imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa,
     loop->nclients++;
     c->noauth = true;
     loop->nnoauth++;
+    if (imap_net_match(srv->proxies, srv->nproxies, sa)) {
+        /* the greeting (and TLS) wait for the proxy's header and the client's address */
+        c->proxy_wait = true;
+        c->proxy_tls = implicit_tls;
+        snprintf(c->via, sizeof(c->via), "%s", c->addr);
+        return c;
+    }
     if (implicit_tls && implicit_tls_start(c) < 0) {
         imap_client_free(c);
         return NULL;
@@ -256,6 +250,57 @@ imap_client *imap_client_new(imap_loop *loop, int fd, const struct sockaddr *sa,
     greet(c);
     log_info("imap", "connection from %s%s", c->addr, implicit_tls ? " (TLS)" : "");
     return c;
+}
+
+/* Reads the PROXY protocol v2 header, byte-exact (what follows may be a TLS handshake), then
+ * takes the client's address from it and greets. Returns 0, or -1 to close the connection. */
+static int proxy_read(imap_client *c)
+{
+    for (;;) {
+        size_t need = 0;
+        imap_proxy_info info;
+        const char *why = "";
+        int rc = imap_proxy_parse(c->in.data ? c->in.data : "", c->in.len, &need, &info, &why);
+        if (rc < 0) {
+            log_warn("imap", "connection from proxy %s: %s; closing it", c->via, why);
+            return -1;
+        }
+        if (rc == 1) {
+            c->in.len = 0;
+            c->proxy_wait = false;
+            if (!info.local) {
+                set_address(c, (const struct sockaddr *)&info.src);
+                if (info.ssl) c->loopback = true; /* TLS ended at the proxy */
+            }
+            imap_server *srv = c->srv;
+            unsigned max_addr = (srv->opt.max_clients_per_addr + srv->nloops - 1) / srv->nloops;
+            unsigned same = 0;
+            for (imap_client *o = c->loop->clients; o; o = o->next)
+                if (o != c && !o->proxy_wait && strcmp(o->addr, c->addr) == 0) same++;
+            if (same >= max_addr) {
+                log_info("imap", "refused %s via proxy %s: %u connections from that address",
+                         c->addr, c->via, same);
+                if (!c->proxy_tls) imap_buf_puts(&c->out, "* BYE too many connections\r\n");
+                c->close_after_flush = true;
+                return 0;
+            }
+            if (c->proxy_tls && implicit_tls_start(c) < 0) return -1;
+            greet(c);
+            log_info("imap", "connection from %s via proxy %s%s%s", c->addr, c->via,
+                     c->proxy_tls ? " (TLS)" : "", info.ssl ? " (TLS at the proxy)" : "");
+            return 0;
+        }
+        imap_buf_reserve(&c->in, need);
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, need - c->in.len, 0);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            c->in.data[c->in.len] = '\0';
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
+    }
 }
 
 void imap_client_free(imap_client *c)
@@ -643,6 +688,11 @@ void imap_client_kick(imap_client *c)
 {
     if (c->reaped) return;
     client_state_sync(c);
+    if (c->proxy_wait && !c->dead && proxy_read(c) < 0) c->dead = true;
+    if (c->proxy_wait && !c->dead) {
+        rearm(c, false);
+        return;
+    }
     bool hs_wants_write = false;
     int round;
     for (round = 0; round < 32 && !c->dead; round++) {
@@ -721,7 +771,7 @@ void imap_client_bye(imap_client *c, const char *text)
 void imap_client_drop(imap_client *c, const char *text)
 {
     if (c->reaped) return;
-    if (!c->handshaking) {
+    if (!c->handshaking && !c->proxy_wait) {
         imap_buf_printf(&c->out, "* BYE %s\r\n", text);
         c->close_after_flush = true;
         imap_client_kick(c); /* sends what the socket takes; frees C once it is out */

@@ -10,6 +10,7 @@
 
 #include "imap/imap_buf.h"
 #include "imap/imap_parser.h"
+#include "imap/imap_proxy.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_server.h"
 #include "store/store.h"
@@ -147,6 +148,10 @@ struct imap_server {
     imap_auth_job *auth_todo;
     bool auth_quit;
     bool auth_started;
+    imap_net *trusted; /* opt.trusted_nets, parsed */
+    size_t ntrusted;
+    imap_net *proxies; /* opt.proxy_nets, parsed */
+    size_t nproxies;
     atomic_bool fd_short;         /* accepting stopped for want of file descriptors */
     atomic_bool fd_announced;     /* ...and that was logged */
     _Atomic int64_t fd_logged_ms; /* when it was last logged */
@@ -196,6 +201,9 @@ struct imap_client {
     void (*cont_free)(void *ctx);
     int64_t connected_ms; /* the login timeout counts from here */
     bool noauth;          /* counted in loop->nnoauth; parser has the pre-login limits */
+    bool proxy_wait;      /* from a proxy: its PROXY header has not been read yet */
+    bool proxy_tls;       /* ...and then implicit TLS starts */
+    char via[64];         /* the proxy's address ("" if direct) */
 };
 
 /* ---- the command table (imap_commands.c) --------------------------------------------- */

@@ -21,6 +21,24 @@
 #define MAX_LOOPS 16
 #define FD_LOG_EVERY_MS (60 * 1000) /* "out of file descriptors" at most this often */
 
+/* Parses N ranges of SPECS into *OUT (malloc'ed). Returns 0 or -EINVAL with *err set. */
+static int nets_parse(const char *what, const char *const *specs, size_t n, imap_net **out,
+                      size_t *nout, char *err, size_t errlen)
+{
+    *out = calloc(n ? n : 1, sizeof(imap_net));
+    if (!*out) abort();
+    for (size_t i = 0; i < n; i++) {
+        if (imap_net_parse(specs[i], &(*out)[i]) < 0) {
+            snprintf(err, errlen,
+                     "bad %s '%s': give an address or ADDRESS/BITS, such as 10.0.0.0/8 or ::1",
+                     what, specs[i]);
+            return -EINVAL;
+        }
+    }
+    *nout = n;
+    return 0;
+}
+
 static int loop_init(imap_server *srv, imap_loop *l, unsigned index, char *err, size_t errlen)
 {
     l->srv = srv;
@@ -92,7 +110,20 @@ int imap_server_new(const char *store_dir, const imap_server_options *opt, imap_
         snprintf(srv->key_file, sizeof(srv->key_file), "%s/tls/key.pem", store_dir);
     srv->opt.cert_file = srv->opt.key_file = NULL; /* the copies above are used */
 
-    int rc = imap_server_reload_tls(srv, err, errlen);
+    int rc;
+    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+    if (srv->opt.trusted_nets)
+        rc = nets_parse("trusted network", srv->opt.trusted_nets, srv->opt.ntrusted_nets,
+                        &srv->trusted, &srv->ntrusted, err, errlen);
+    else
+        rc = nets_parse("trusted network", loopback, 2, &srv->trusted, &srv->ntrusted, err, errlen);
+    if (rc == 0)
+        rc = nets_parse("proxy network", srv->opt.proxy_nets, srv->opt.nproxy_nets, &srv->proxies,
+                        &srv->nproxies, err, errlen);
+    srv->opt.trusted_nets = srv->opt.proxy_nets = NULL; /* parsed: the caller's may go */
+    if (rc < 0) goto fail;
+
+    rc = imap_server_reload_tls(srv, err, errlen);
     if (rc < 0 && (named || !srv->opt.tls_optional || rc != -ENOENT)) goto fail;
     err[0] = '\0';
     for (unsigned i = 0; i < srv->nloops; i++) {
@@ -351,7 +382,9 @@ static void accept_all(imap_loop *l, imap_lsock *ls)
         if (atomic_load(&srv->fd_short) && atomic_exchange(&srv->fd_short, false) &&
             atomic_exchange(&srv->fd_announced, false))
             log_warn("imap", "accepting connections again");
-        if (clients_from(l, &ss) >= max_addr) {
+        /* a proxy's connections are counted by the address in their PROXY header */
+        bool proxied = imap_net_match(srv->proxies, srv->nproxies, (struct sockaddr *)&ss);
+        if (!proxied && clients_from(l, &ss) >= max_addr) {
             refuse(fd, ls->implicit_tls, "* BYE too many connections from your address\r\n");
             continue;
         }
@@ -540,6 +573,8 @@ void imap_server_free(imap_server **psrv)
         free(l->ls);
     }
     free(srv->loops);
+    free(srv->trusted);
+    free(srv->proxies);
     if (srv->sig_fd >= 0) close(srv->sig_fd);
     free(srv->recent);
     pthread_mutex_lock(&srv->tls_mu);

@@ -26,6 +26,15 @@ typedef struct imap_server_options {
      * waiting the oldest of them (not in a password check) is dropped for a new one. */
     unsigned login_timeout_s;
     unsigned max_noauth_clients;
+    /* Networks (CIDR, "10.0.0.0/8", "::1") whose clients may log in without TLS. NULL: the
+     * loopback networks 127.0.0.0/8 and ::1; non-NULL with ntrusted_nets 0: none. */
+    const char *const *trusted_nets;
+    size_t ntrusted_nets;
+    /* Connections from these networks come from a proxy: each must start with a PROXY
+     * protocol v2 header, whose client address then counts (limits, logs, trust, login
+     * throttle). Connections from anywhere else never may. */
+    const char *const *proxy_nets;
+    size_t nproxy_nets;
 } imap_server_options;
 
 /* Creates a server for the store in STORE_DIR, which need not be open yet: loads the TLS

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "imap/imap_proxy.h"
 #include "imap/imap_server.h"
 #include "store/log.h"
 #include "tools/cli.h"
@@ -17,6 +18,7 @@
 
 #define MAX_LISTEN 32
 #define MAX_MOUNTS 16
+#define MAX_NETS 32
 
 static void serve_usage(FILE *f)
 {
@@ -25,7 +27,8 @@ static void serve_usage(FILE *f)
             "                    [--tls-cert FILE --tls-key FILE] [--mount USER:DIR]...\n"
             "                    [--loops N] [--idle-keepalive SECONDS] [--tls-timeout SECONDS]\n"
             "                    [--write-timeout SECONDS] [--user NAME] [--verbose]\n"
-            "                    [--max-clients N] [--login-timeout SECONDS]\n\n"
+            "                    [--max-clients N] [--login-timeout SECONDS]\n"
+            "                    [--trusted-net CIDR]... [--proxy-from CIDR]...\n\n"
             "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
             "the TLS certificate without dropping connections.\n\n"
             "options:\n"
@@ -46,9 +49,17 @@ static void serve_usage(FILE *f)
             "                     them may be waiting for a login\n"
             "  --login-timeout SECONDS  drop a client not logged in that long after it\n"
             "                     connected (default 60)\n"
+            "  --trusted-net CIDR  clients from here may log in without TLS (repeatable;\n"
+            "                     default 127.0.0.0/8 and ::1; 'none': TLS everywhere)\n"
+            "  --proxy-from CIDR  connections from here come from a proxy and start with a\n"
+            "                     PROXY protocol v2 header; the client address in it is used\n"
+            "                     for limits, logs, --trusted-net and the login delay\n"
+            "                     (repeatable; a client that reached the proxy over TLS counts\n"
+            "                     as TLS)\n"
             "  --help             this text\n\n"
             "Without --imap/--imaps it listens on 127.0.0.1 and ::1, ports 143 and 993 when\n"
-            "run as root, 1143 and 1993 otherwise. Logins need TLS except on loopback.\n\n"
+            "run as root, 1143 and 1993 otherwise. Logins need TLS except from a trusted\n"
+            "network (--trusted-net).\n\n"
             "Bounds: 100 connections per client address; before login a command may hold\n"
             "8 KiB (literals included; a bigger LITERAL+ ends the connection) and the\n"
             "connection 16 KiB of input and 64 KiB of answers; after login 1 MiB per command,\n"
@@ -77,20 +88,42 @@ static int number_arg(const char *opt, const char *v, long min, long max, const 
     return 0;
 }
 
-/* Connection bounds: --max-clients, --login-timeout. Returns 1 if ARGV[*I] is one of them
- * (taking its value), 0 if not, or -EX_USAGE after an error. */
-static int conn_option(int argc, char **argv, int *i, imap_server_options *opt)
+/* Connection bounds and networks: --max-clients, --login-timeout, --trusted-net,
+ * --proxy-from. Returns 1 if ARGV[*I] is one of them (taking its value), 0 if not, or -EX_USAGE
+ * after an error. */
+static int conn_option(int argc, char **argv, int *i, imap_server_options *opt,
+                       const char **trusted, size_t *ntrusted, bool *trust_none,
+                       const char **proxies, size_t *nproxies)
 {
     const char *a = argv[*i];
     bool max = strcmp(a, "--max-clients") == 0, lt = strcmp(a, "--login-timeout") == 0;
-    if (!max && !lt) return 0;
+    bool tn = strcmp(a, "--trusted-net") == 0, pf = strcmp(a, "--proxy-from") == 0;
+    if (!max && !lt && !tn && !pf) return 0;
     if (*i + 1 >= argc) {
         cli_error("serve: '%s' needs a value: see 'mailfs serve --help'", a);
         return -EX_USAGE;
     }
     const char *v = argv[++*i];
     if (max) return number_arg(a, v, 1, 1000000, "a number", &opt->max_clients) ? -EX_USAGE : 1;
-    return number_arg(a, v, 1, 3600, "seconds", &opt->login_timeout_s) ? -EX_USAGE : 1;
+    if (lt) return number_arg(a, v, 1, 3600, "seconds", &opt->login_timeout_s) ? -EX_USAGE : 1;
+    if (tn && strcmp(v, "none") == 0) {
+        *trust_none = true;
+        return 1;
+    }
+    imap_net net;
+    if (imap_net_parse(v, &net) < 0) {
+        cli_error("serve: bad %s '%s': give an address or ADDRESS/BITS, such as 10.0.0.0/8, "
+                  "192.0.2.7 or ::1%s",
+                  a, v, tn ? ", or 'none'" : "");
+        return -EX_USAGE;
+    }
+    size_t *n = tn ? ntrusted : nproxies;
+    if (*n == MAX_NETS) {
+        cli_error("serve: at most %d %s options", MAX_NETS, a);
+        return -EX_USAGE;
+    }
+    (tn ? trusted : proxies)[(*n)++] = v;
+    return 1;
 }
 
 /* Raises the soft open-file limit to what the server needs, up to the hard limit, or says
@@ -119,10 +152,14 @@ int cmd_serve(cli *c, int argc, char **argv)
     size_t nimap = 0, nimaps = 0, nmounts = 0;
     imap_server_options opt = {0};
     const char *run_as = NULL;
+    const char *trusted[MAX_NETS], *proxies[MAX_NETS];
+    size_t ntrusted = 0, nproxies = 0;
+    bool trust_none = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
-        int k = conn_option(argc, argv, &i, &opt);
+        int k =
+            conn_option(argc, argv, &i, &opt, trusted, &ntrusted, &trust_none, proxies, &nproxies);
         if (k < 0) return -k;
         if (k > 0) continue;
         if (cli_is_help(a)) {
@@ -214,6 +251,16 @@ int cmd_serve(cli *c, int argc, char **argv)
         cli_error("serve: --tls-cert and --tls-key go together");
         return EX_USAGE;
     }
+    if (trust_none && ntrusted) {
+        cli_error("serve: --trusted-net none excludes other --trusted-net options");
+        return EX_USAGE;
+    }
+    if (trust_none || ntrusted) {
+        opt.trusted_nets = trusted;
+        opt.ntrusted_nets = ntrusted;
+    }
+    opt.proxy_nets = proxies;
+    opt.nproxy_nets = nproxies;
     privdrop_target as;
     int ex = privdrop_resolve(run_as, &as);
     if (ex == 0 && as.drop) ex = privdrop_check_store(&as, c->store_dir);

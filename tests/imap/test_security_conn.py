@@ -1,18 +1,19 @@
 """Issue 10, findings 1, 7 and 10 and two Low items: what a connection may make the server hold,
 before and after login; running out of file descriptors; slots held by clients that never log
-in; user names reaching FUSE's options."""
+in; user names reaching FUSE's options; trusted networks and the PROXY protocol v2."""
 import os
 import pathlib
 import resource
 import select
 import socket
+import struct
 import subprocess
 import time
 
 import pytest
 
 from conftest import BUILD, PASSWORD, free_port
-from imapfix import start_server, stop_server
+from imapfix import start_server, stop_server, tls_context
 
 MiB = 1 << 20
 # AddressSanitizer keeps freed memory in quarantine and adds its own: the sanitizer run checks
@@ -291,7 +292,8 @@ def test_out_of_file_descriptors_does_not_spin(alice, tmp_path):
         for s in conns + ([pending] if pending else []):
             s.close()
         proc.terminate()
-        proc.wait(10)
+        rc = proc.wait(10)
+    assert rc == 0, errlog.read_text()[-4000:]
 
 
 # ---- finding 10: slots held without logging in --------------------------------------------
@@ -360,3 +362,160 @@ def test_mount_user_name_is_validated(alice, tmp_path):
     r = alice.run("mount", "-f", "bob,allow_other", str(mnt), check=False, timeout=20)
     assert r.returncode == 64, r
     assert b"bad user name 'bob,allow_other'" in r.stderr, r.stderr
+
+
+# ---- Low: trusted networks and the PROXY protocol -----------------------------------------
+
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_header(src="198.51.100.7", sport=40000, dst=None, dport=143, tls=False,
+                 local=False):
+    if local:
+        return SIG + b"\x20\x00" + struct.pack("!H", 0)
+    v6 = ":" in src
+    fam = socket.AF_INET6 if v6 else socket.AF_INET
+    dst = dst or ("::1" if v6 else "127.0.0.1")
+    body = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + struct.pack("!HH", sport,
+                                                                                   dport)
+    if tls:  # PP2_TYPE_SSL: client flags (PP2_CLIENT_SSL), verify, then a version sub-field
+        version = b"TLSv1.3"
+        ssl_value = b"\x01" + struct.pack("!I", 0) + b"\x21" + struct.pack("!H", len(version))
+        body += b"\x20" + struct.pack("!H", len(ssl_value) + len(version)) + ssl_value + version
+    return SIG + b"\x21" + (b"\x21" if v6 else b"\x11") + struct.pack("!H", len(body)) + body
+
+
+def test_trusted_net_none_requires_tls_everywhere(alice):
+    srv = start_server(alice, ["--loops", "1", "--trusted-net", "none"])
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        greeting = read_line(s)
+        assert b"LOGINDISABLED" in greeting and b"AUTH=PLAIN" not in greeting, greeting
+        s.sendall(b'a LOGIN alice "' + PASSWORD.encode() + b'"\r\n')
+        assert tagged(s, b"a").startswith(b"a NO [PRIVACYREQUIRED]")
+        s.close()
+        # over TLS it works
+        t = tls_context().wrap_socket(socket.create_connection(("127.0.0.1", srv.sport),
+                                                               timeout=10))
+        assert read_line(t).startswith(b"* OK")
+        login(t)
+        t.close()
+    finally:
+        stop_server(srv)
+
+
+def test_trusted_net_chooses_who_may_log_in_without_tls(alice):
+    srv = start_server(alice, ["--loops", "1", "--trusted-net", "127.0.0.2/32"])
+    try:
+        login(connect(srv.port, source="127.0.0.2"))
+        s = connect(srv.port, source="127.0.0.3")
+        s.sendall(b'a LOGIN alice "' + PASSWORD.encode() + b'"\r\n')
+        assert tagged(s, b"a").startswith(b"a NO [PRIVACYREQUIRED]")
+    finally:
+        stop_server(srv)
+
+
+def test_bad_trusted_net_is_refused(alice):
+    for bad in ["10.0.0.0/33", "example.com", "10.0.0.0/", "::1/129"]:
+        r = alice.run("serve", "--trusted-net", bad, check=False, timeout=20)
+        assert r.returncode == 64, (bad, r)
+        assert f"bad --trusted-net '{bad}'".encode() in r.stderr, r.stderr
+
+
+@pytest.fixture
+def proxied(alice):
+    srv = start_server(alice, ["--loops", "1", "--verbose", "--proxy-from", "127.0.0.1",
+                               "--trusted-net", "10.0.0.0/8"])
+    yield srv
+    stop_server(srv)
+
+
+def test_proxy_header_sets_the_client_address(proxied):
+    srv = proxied
+    # an untrusted client behind the proxy: no plaintext login
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(proxy_header("198.51.100.7"))
+    greeting = read_line(s)
+    assert greeting.startswith(b"* OK") and b"LOGINDISABLED" in greeting, greeting
+    s.sendall(b'a LOGIN alice "' + PASSWORD.encode() + b'"\r\n')
+    assert tagged(s, b"a").startswith(b"a NO [PRIVACYREQUIRED]")
+    s.close()
+    # a trusted one, the header sent a byte at a time and a command right behind it
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    for b in proxy_header("10.1.2.3"):
+        s.sendall(bytes([b]))
+        time.sleep(0.001)
+    s.sendall(b'a LOGIN alice "' + PASSWORD.encode() + b'"\r\n')
+    assert read_line(s).startswith(b"* OK")
+    assert tagged(s, b"a").startswith(b"a OK")
+    s.close()
+    # one that reached the proxy over TLS
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(proxy_header("2001:db8::5", tls=True))
+    assert b"AUTH=PLAIN" in read_line(s)
+    login(s)
+    s.close()
+    # the proxy's own health check (LOCAL): the proxy's address stands
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(proxy_header(local=True) + b"a NOOP\r\n")
+    assert read_line(s).startswith(b"* OK")
+    assert tagged(s, b"a").startswith(b"a OK")
+    s.close()
+    stop_server(srv)
+    log = srv.stderr()
+    assert "connection from 198.51.100.7 via proxy 127.0.0.1" in log, log
+    assert "user 'alice' logged in from 10.1.2.3" in log, log
+    assert "user 'alice' logged in from 2001:db8::5" in log, log
+
+
+def test_proxy_connection_without_header_is_closed(proxied):
+    for junk in [b"a LOGIN alice x\r\n", SIG[:6] + b"X" * 10,
+                 SIG + b"\x11\x11\x00\x0c" + b"\x00" * 12,  # version 1 in a v2 header
+                 SIG + b"\x21\x11\x00\x04" + b"\x00" * 4,  # too short for IPv4 addresses
+                 SIG + b"\x21\x11\x04\x00"]:  # 1,024 bytes of addresses: too long
+        s = socket.create_connection(("127.0.0.1", proxied.port), timeout=10)
+        s.sendall(junk)
+        assert closed_or_bye(s) == b"", junk  # no greeting, no IMAP at all
+        s.close()
+    # a good one still works
+    s = socket.create_connection(("127.0.0.1", proxied.port), timeout=10)
+    s.sendall(proxy_header("10.9.9.9"))
+    assert read_line(s).startswith(b"* OK")
+    login(s)
+    stop_server(proxied)
+    assert proxied.stderr().count("no PROXY protocol v2 signature; closing it") == 2
+
+
+def test_proxy_header_before_implicit_tls(proxied):
+    raw = socket.create_connection(("127.0.0.1", proxied.sport), timeout=10)
+    raw.sendall(proxy_header("203.0.113.9", dport=993))
+    t = tls_context().wrap_socket(raw)
+    assert read_line(t).startswith(b"* OK")
+    login(t)
+    t.close()
+    stop_server(proxied)
+    assert "user 'alice' logged in from 203.0.113.9" in proxied.stderr()
+
+
+def test_proxied_clients_are_limited_by_their_own_address(proxied):
+    conns = []
+    try:
+        # 150 clients of the proxy from different addresses: more than 100 per address is fine
+        for i in range(150):
+            s = socket.create_connection(("127.0.0.1", proxied.port), timeout=10)
+            s.sendall(proxy_header(f"10.0.{i // 200}.{1 + i % 200}"))
+            assert read_line(s).startswith(b"* OK"), i
+            conns.append(s)
+        # but one address behind it gets 100
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", proxied.port), timeout=10)
+            s.sendall(proxy_header("10.5.5.5"))
+            assert read_line(s).startswith(b"* OK"), i
+            conns.append(s)
+        s = socket.create_connection(("127.0.0.1", proxied.port), timeout=10)
+        s.sendall(proxy_header("10.5.5.5"))
+        assert closed_or_bye(s) == b"* BYE too many connections\r\n"
+        s.close()
+    finally:
+        for s in conns:
+            s.close()
