@@ -13,26 +13,344 @@
 #include "imap/imap_msg.h"
 #include "imap/imap_utf7.h"
 
+/* ---- converters --------------------------------------------------------------------- */
+
+enum { F_SCAN, F_COPY, F_TERM, F_FINAL, F_DONE }; /* FIELDS phases */
+
+/* Counts the text of S[*I, END) 16 bytes at a time while BUDGET leaves room for a block of
+ * bare LFs (S[*I - 1] must exist: a CR before the block counts); advances *I, returns the
+ * count. Without SSE2 it does nothing and the callers' scalar loops do all of it. */
+static size_t crlf_blocks(const char *s, size_t *pi, size_t end, size_t budget)
+{
+    size_t i = *pi, n = 0;
+#ifdef __SSE2__
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    while (i + 16 <= end && budget - n >= 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(s + i - 1));
+        unsigned bare = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, lf)) &
+                        ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, cr));
+        n += 16 + (size_t)__builtin_popcount(bare);
+        i += 16;
+    }
+#else
+    (void)s, (void)end, (void)budget;
+#endif
+    *pi = i;
+    return n;
+}
+
 size_t imap_crlf_len(const char *s, size_t len)
 {
-    size_t n = len;
-    for (const char *p = s; (p = memchr(p, '\n', len - (size_t)(p - s))); p++)
-        if (p == s || p[-1] != '\r') n++;
+    if (len == 0) return 0;
+    size_t i = 1, n = s[0] == '\n' ? 2 : 1;
+    n += crlf_blocks(s, &i, len, SIZE_MAX);
+    for (; i < len; i++)
+        n += s[i] == '\n' && s[i - 1] != '\r' ? 2 : 1;
     return n;
+}
+
+void imap_conv_init(imap_conv *cv, imap_conv_kind kind)
+{
+    memset(cv, 0, sizeof(*cv));
+    cv->kind = kind;
+}
+
+/* Orders field names by length, then ASCII case-insensitively. */
+static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    if (al != bl) return al < bl ? -1 : 1;
+    return strncasecmp(a, b, al);
+}
+
+static int fields_qsort_cmp(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    return name_cmp(x, strlen(x), y, strlen(y));
+}
+
+void imap_fields_sort(char **fields, size_t n)
+{
+    if (n > 1) qsort(fields, n, sizeof(*fields), fields_qsort_cmp);
+}
+
+/* Whether NAME is one of the converter's (sorted) fields. */
+static bool field_named(const imap_conv *cv, const char *name, size_t nlen)
+{
+    size_t lo = 0, hi = cv->nfields;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *f = cv->fields[mid];
+        int c = name_cmp(f, strlen(f), name, nlen);
+        if (c == 0) return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+void imap_conv_init_fields(imap_conv *cv, char *const *fields, size_t n, bool not_fields)
+{
+    imap_conv_init(cv, IMAP_CONV_FIELDS);
+    cv->fields = fields;
+    cv->nfields = n;
+    cv->not_fields = not_fields;
+}
+
+int imap_conv_init_cte(imap_conv *cv, const char *enc)
+{
+    if (!enc || !enc[0] || strcasecmp(enc, "7bit") == 0 || strcasecmp(enc, "8bit") == 0)
+        imap_conv_init(cv, IMAP_CONV_CRLF);
+    else if (strcasecmp(enc, "binary") == 0)
+        imap_conv_init(cv, IMAP_CONV_COPY);
+    else if (strcasecmp(enc, "base64") == 0)
+        imap_conv_init(cv, IMAP_CONV_BASE64);
+    else if (strcasecmp(enc, "quoted-printable") == 0)
+        imap_conv_init(cv, IMAP_CONV_QP);
+    else
+        return -1;
+    return 0;
+}
+
+/* Where one run's bytes go: W, which has room for MAX, or nowhere (counting). */
+typedef struct conv_sink {
+    imap_conv *cv;
+    char *w;
+    size_t n, max;
+} conv_sink;
+
+static inline void put(conv_sink *k, const char *p, size_t n)
+{
+    if (k->w) memcpy(k->w + k->n, p, n);
+    if (k->cv->want_nul && !k->cv->nul && memchr(p, '\0', n)) k->cv->nul = true;
+    k->n += n;
+}
+
+/* Puts a two-byte sequence (K has room for one at least); what MAX cuts off waits in pend. */
+static void put_pair(conv_sink *k, const char *pair)
+{
+    if (k->max - k->n >= 2) {
+        put(k, pair, 2);
+        return;
+    }
+    put(k, pair, 1);
+    k->cv->pend[0] = pair[1];
+    k->cv->npend = 1;
+}
+
+/* CRLF conversion of S[cv->in, END); a LF at S[0] counts as bare. */
+static void crlf_run(conv_sink *k, const char *s, size_t end)
+{
+    imap_conv *cv = k->cv;
+    if (!k->w && !cv->want_nul && cv->in < end && k->n < k->max) {
+        /* counting or skipping: a block at a time */
+        if (cv->in == 0) {
+            cv->in = 1;
+            if (s[0] == '\n')
+                put_pair(k, "\r\n");
+            else
+                k->n++;
+        }
+        k->n += crlf_blocks(s, &cv->in, end, k->max - k->n);
+    }
+    while (k->n < k->max && cv->in < end) {
+        size_t room = k->max - k->n, avail = end - cv->in;
+        size_t span = avail < room ? avail : room;
+        const char *p = s + cv->in;
+        const char *lf = memchr(p, '\n', span);
+        size_t seg = lf ? (size_t)(lf - p) : span;
+        put(k, p, seg);
+        cv->in += seg;
+        if (!lf) continue;
+        bool bare = cv->in == 0 || s[cv->in - 1] != '\r';
+        cv->in++;
+        if (bare)
+            put_pair(k, "\r\n");
+        else
+            put(k, "\n", 1);
+    }
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = toupper(c);
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static void b64_run(conv_sink *k, const char *s, size_t len)
+{
+    imap_conv *cv = k->cv;
+    while (k->n < k->max && cv->in < len) {
+        int c = (unsigned char)s[cv->in++], v;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else if (c == '=') {
+            cv->in = len; /* padding: the end */
+            break;
+        } else
+            continue; /* whitespace and junk are skipped */
+        cv->acc = ((cv->acc << 6) | (uint32_t)v) & 0xffffff;
+        cv->bits += 6;
+        if (cv->bits >= 8) {
+            cv->bits -= 8;
+            char ch = (char)((cv->acc >> cv->bits) & 0xff);
+            put(k, &ch, 1);
+        }
+    }
+}
+
+static void qp_run(conv_sink *k, const char *s, size_t len)
+{
+    imap_conv *cv = k->cv;
+    bool header = cv->qp_header;
+    while (k->n < k->max && cv->in < len) {
+        size_t i = cv->in;
+        char ch = s[i];
+        cv->in++;
+        if (header && ch == '_') {
+            put(k, " ", 1);
+        } else if (ch == '=' && i + 1 < len) {
+            if (s[i + 1] == '\n') {
+                cv->in = i + 2; /* soft line break */
+            } else if (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n') {
+                cv->in = i + 3;
+            } else if (i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+                char o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+                put(k, &o, 1);
+                cv->in = i + 3;
+            } else {
+                put(k, &ch, 1);
+            }
+        } else if (ch == '\n' && !header && (i == 0 || s[i - 1] != '\r')) {
+            put_pair(k, "\r\n");
+        } else {
+            put(k, &ch, 1);
+        }
+    }
+}
+
+/* The extent of the header field at H[START, ...): its end (folded lines included) and the
+ * length of its name (0 without a colon: not a field). */
+static size_t field_extent(const char *h, size_t hlen, size_t start, size_t *nlen, bool *colon)
+{
+    size_t i = start;
+    do {
+        const char *lf = memchr(h + i, '\n', hlen - i);
+        i = lf ? (size_t)(lf - h) + 1 : hlen;
+    } while (i < hlen && (h[i] == ' ' || h[i] == '\t'));
+    const char *c = memchr(h + start, ':', i - start);
+    size_t n = c ? (size_t)(c - (h + start)) : 0;
+    while (n && (h[start + n - 1] == ' ' || h[start + n - 1] == '\t'))
+        n--;
+    *nlen = n;
+    *colon = c != NULL;
+    return i;
+}
+
+static void fields_run(conv_sink *k, const char *h, size_t hlen)
+{
+    imap_conv *cv = k->cv;
+    while (k->n < k->max) {
+        switch (cv->phase) {
+        case F_SCAN: {
+            if (cv->in >= hlen || h[cv->in] == '\r' || h[cv->in] == '\n') { /* the blank line */
+                cv->phase = F_FINAL;
+                break;
+            }
+            size_t nlen;
+            bool colon;
+            size_t end = field_extent(h, hlen, cv->in, &nlen, &colon);
+            if (colon && field_named(cv, h + cv->in, nlen) != cv->not_fields) {
+                cv->field_end = end;
+                cv->phase = F_COPY;
+            } else {
+                cv->in = end;
+            }
+            break;
+        }
+        case F_COPY:
+            crlf_run(k, h, cv->field_end);
+            if (cv->in == cv->field_end) cv->phase = h[cv->in - 1] == '\n' ? F_SCAN : F_TERM;
+            break;
+        case F_TERM:
+            put_pair(k, "\r\n");
+            cv->phase = F_SCAN;
+            break;
+        case F_FINAL:
+            put_pair(k, "\r\n");
+            cv->phase = F_DONE;
+            break;
+        default:
+            return;
+        }
+    }
+}
+
+size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, imap_buf *out, size_t max)
+{
+    conv_sink k = {cv, NULL, 0, max};
+    if (out) {
+        imap_buf_reserve(out, max);
+        k.w = out->data + out->len;
+    }
+    while (cv->npend && k.n < k.max) {
+        put(&k, cv->pend, 1);
+        cv->pend[0] = cv->pend[1];
+        cv->npend--;
+    }
+    if (k.n < k.max) {
+        switch (cv->kind) {
+        case IMAP_CONV_COPY: {
+            size_t n = len - cv->in < k.max - k.n ? len - cv->in : k.max - k.n;
+            put(&k, src + cv->in, n);
+            cv->in += n;
+            break;
+        }
+        case IMAP_CONV_CRLF:
+            crlf_run(&k, src, len);
+            break;
+        case IMAP_CONV_BASE64:
+            b64_run(&k, src, len);
+            break;
+        case IMAP_CONV_QP:
+            qp_run(&k, src, len);
+            break;
+        case IMAP_CONV_FIELDS:
+            fields_run(&k, src, len);
+            break;
+        }
+    }
+    if (out) {
+        out->len += k.n;
+        out->data[out->len] = '\0';
+    }
+    cv->out += k.n;
+    return k.n;
+}
+
+bool imap_conv_done(const imap_conv *cv, size_t len)
+{
+    if (cv->npend) return false;
+    return cv->kind == IMAP_CONV_FIELDS ? cv->phase == F_DONE : cv->in >= len;
 }
 
 void imap_crlf_append(imap_buf *b, const char *s, size_t len)
 {
-    imap_buf_reserve(b, len + len / 16 + 16);
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) {
-            imap_buf_append(b, s + run, i - run);
-            imap_buf_append(b, "\r\n", 2);
-            run = i + 1;
-        }
-    }
-    imap_buf_append(b, s + run, len - run);
+    imap_conv cv;
+    imap_conv_init(&cv, IMAP_CONV_CRLF);
+    imap_conv_run(&cv, s, len, b, imap_crlf_len(s, len));
 }
 
 void imap_msg_split(const char *data, size_t len, size_t *hdr_len, size_t *body_off)
@@ -64,46 +382,21 @@ static void each_field(const char *h, size_t hlen,
 {
     size_t i = 0;
     while (i < hlen) {
-        size_t start = i;
+        size_t start = i, nlen;
+        bool colon;
         if (h[i] == '\r' || h[i] == '\n') break; /* the blank line */
-        do {
-            const char *lf = memchr(h + i, '\n', hlen - i);
-            i = lf ? (size_t)(lf - h) + 1 : hlen;
-        } while (i < hlen && (h[i] == ' ' || h[i] == '\t'));
-        const char *colon = memchr(h + start, ':', i - start);
-        size_t nlen = colon ? (size_t)(colon - (h + start)) : 0;
-        while (nlen && (h[start + nlen - 1] == ' ' || h[start + nlen - 1] == '\t'))
-            nlen--;
+        i = field_extent(h, hlen, start, &nlen, &colon);
         if (colon && !cb(ctx, h + start, nlen, h + start, i - start)) return;
     }
-}
-
-typedef struct filter_ctx {
-    imap_buf *out;
-    char **fields;
-    size_t n;
-    bool not ;
-} filter_ctx;
-
-static bool filter_cb(void *ctx, const char *name, size_t nlen, const char *field, size_t flen)
-{
-    filter_ctx *x = ctx;
-    bool hit = false;
-    for (size_t k = 0; k < x->n && !hit; k++)
-        hit = strlen(x->fields[k]) == nlen && strncasecmp(x->fields[k], name, nlen) == 0;
-    if (hit != x->not ) {
-        imap_crlf_append(x->out, field, flen);
-        if (flen && field[flen - 1] != '\n') imap_buf_append(x->out, "\r\n", 2);
-    }
-    return true;
 }
 
 void imap_header_filter(imap_buf *out, const char *h, size_t hlen, char **fields, size_t n,
                         bool not )
 {
-    filter_ctx x = {out, fields, n, not };
-    each_field(h, hlen, filter_cb, &x);
-    imap_buf_append(out, "\r\n", 2);
+    imap_conv cv;
+    imap_fields_sort(fields, n);
+    imap_conv_init_fields(&cv, fields, n, not );
+    imap_conv_run(&cv, h, hlen, out, 2 * hlen + 4); /* each byte at most twice, 2 CRLF */
 }
 
 typedef struct get_ctx {
@@ -145,88 +438,31 @@ bool imap_header_get(const char *h, size_t hlen, const char *name, bool all, ima
     return x.found;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = toupper(c);
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static void b64_decode(const char *s, size_t len, imap_buf *out)
 {
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)s[i], v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else if (c == '=')
-            break;
-        else
-            continue; /* whitespace and junk are skipped */
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            imap_buf_putc(out, (char)((acc >> bits) & 0xff));
-        }
-    }
+    imap_conv cv;
+    imap_conv_init(&cv, IMAP_CONV_BASE64);
+    imap_conv_run(&cv, s, len, out, len); /* 3 bytes for every 4 */
 }
 
 static void qp_decode(const char *s, size_t len, bool header, imap_buf *out)
 {
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (header && ch == '_') {
-            imap_buf_putc(out, ' ');
-        } else if (ch == '=' && i + 1 < len) {
-            if (s[i + 1] == '\n') {
-                i += 1; /* soft line break */
-            } else if (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n') {
-                i += 2;
-            } else if (i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-                imap_buf_putc(out, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
-                i += 2;
-            } else {
-                imap_buf_putc(out, ch);
-            }
-        } else if (ch == '\n' && !header && (i == 0 || s[i - 1] != '\r')) {
-            imap_buf_append(out, "\r\n", 2);
-        } else {
-            imap_buf_putc(out, ch);
-        }
-    }
+    imap_conv cv;
+    imap_conv_init(&cv, IMAP_CONV_QP);
+    cv.qp_header = header;
+    imap_conv_run(&cv, s, len, out, 2 * len); /* a bare LF gets a CR */
 }
 
 int imap_cte_decode(const char *enc, const char *s, size_t len, imap_buf *out)
 {
+    imap_conv cv;
     imap_buf_puts(out, "");
-    if (!enc || !enc[0] || strcasecmp(enc, "7bit") == 0 || strcasecmp(enc, "8bit") == 0) {
-        imap_crlf_append(out, s, len);
-        return 0;
-    }
-    if (strcasecmp(enc, "binary") == 0) {
-        imap_buf_append(out, s, len);
-        return 0;
-    }
-    if (strcasecmp(enc, "base64") == 0) {
-        b64_decode(s, len, out);
-        return 0;
-    }
-    if (strcasecmp(enc, "quoted-printable") == 0) {
-        qp_decode(s, len, false, out);
-        return 0;
-    }
-    return -1;
+    if (imap_conv_init_cte(&cv, enc) < 0) return -1;
+    size_t max = cv.kind == IMAP_CONV_CRLF ? imap_crlf_len(s, len)
+                 : cv.kind == IMAP_CONV_QP ? 2 * len
+                                           : len;
+    imap_conv_run(&cv, s, len, out, max);
+    return 0;
 }
 
 /* Converts TEXT in CHARSET to UTF-8; falls back to the bytes when the charset is unknown. */

@@ -4,8 +4,62 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "imap/imap_buf.h"
+
+/* A converter from a section's source bytes to the text FETCH sends, producing it in pieces:
+ * the text of a big part can be counted without being built, and sent a window at a time
+ * across event-loop passes. The source is passed whole to every call (it is a range of a
+ * message in the store's map, whose address may change between calls); the converter keeps
+ * only offsets and a few bytes of state, so it can be copied (to count ahead) and resumed.
+ * Running it in pieces of any size gives the same bytes as running it at once. */
+typedef enum imap_conv_kind {
+    IMAP_CONV_COPY,   /* the bytes as they are */
+    IMAP_CONV_CRLF,   /* every bare LF as CRLF (BODY[...], 7bit and 8bit parts) */
+    IMAP_CONV_BASE64, /* base64 decoded; junk skipped, stops at '=' */
+    IMAP_CONV_QP,     /* quoted-printable decoded, bare LF as CRLF */
+    IMAP_CONV_FIELDS, /* header fields named (or with NOT, not named) in FIELDS, CRLF, then a
+                       * blank line (BODY[HEADER.FIELDS ...]) */
+} imap_conv_kind;
+
+typedef struct imap_conv {
+    imap_conv_kind kind;
+    char *const *fields; /* FIELDS: the names (not copied: they must outlive the converter) */
+    size_t nfields;
+    bool not_fields; /* FIELDS: keep the fields that are not named */
+    bool qp_header;  /* QP: RFC 2047 Q form ('_' is a space, line ends kept) */
+    bool want_nul;   /* set NUL when a NUL byte is produced (checking costs a scan) */
+    bool nul;
+    size_t in;    /* source bytes consumed */
+    uint64_t out; /* bytes produced */
+    /* private */
+    uint32_t acc;     /* BASE64: bits not yet produced */
+    int bits;         /* BASE64: how many */
+    int phase;        /* FIELDS: where the walk is */
+    size_t field_end; /* FIELDS: end of the field being copied */
+    char pend[2];     /* produced but not yet delivered (the LF of a CRLF cut by MAX) */
+    unsigned npend;
+} imap_conv;
+
+/* Starts a converter of kind KIND at the start of its source. */
+void imap_conv_init(imap_conv *cv, imap_conv_kind kind);
+/* Sorts header field names for imap_conv_init_fields (by length, then ASCII case-insensitively),
+ * so that each field of a header is looked up in log N steps, not N. */
+void imap_fields_sort(char **fields, size_t n);
+/* Starts a FIELDS converter; FIELDS is sorted (imap_fields_sort) and must stay valid while the
+ * converter is used. */
+void imap_conv_init_fields(imap_conv *cv, char *const *fields, size_t n, bool not_fields);
+/* Starts the decoder of Content-Transfer-Encoding ENC (none, 7bit and 8bit: CRLF; binary:
+ * COPY); returns 0, or -1 if ENC is unknown. */
+int imap_conv_init_cte(imap_conv *cv, const char *enc);
+/* Produces up to MAX more bytes of the text of SRC[0, LEN) (LEN and SRC's content the same at
+ * every call) and appends them to OUT, which it grows by MAX first; with OUT NULL it only
+ * counts them (to measure the text, or to skip to an offset in it). Returns how many bytes it
+ * produced: fewer than MAX only when the text is complete. */
+size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, imap_buf *out, size_t max);
+/* True once the whole text of a LEN-byte source has been produced. */
+bool imap_conv_done(const imap_conv *cv, size_t len);
 
 /* Length of S with every bare LF counted as CRLF. */
 size_t imap_crlf_len(const char *s, size_t len);
@@ -15,7 +69,7 @@ void imap_crlf_append(imap_buf *b, const char *s, size_t len);
  * DATA[0, *hdr_len), the body starts at *body_off. */
 void imap_msg_split(const char *data, size_t len, size_t *hdr_len, size_t *body_off);
 /* Appends the fields of header block H that are (or, with NOT, are not) in FIELDS, with CRLF
- * line ends, then the blank line (BODY[HEADER.FIELDS ...]). */
+ * line ends, then the blank line (BODY[HEADER.FIELDS ...]). Sorts FIELDS (imap_fields_sort). */
 void imap_header_filter(imap_buf *out, const char *h, size_t hlen, char **fields, size_t n,
                         bool not );
 /* Appends the unfolded value of field NAME (every such field, newline-separated, with ALL);

@@ -1,5 +1,6 @@
 /* unit_imap_msg.c: message text helpers: CRLF output, header fields, MIME words, encodings */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,99 @@ static char *cte(const char *enc, const char *s, int *rc)
     imap_buf b = {0};
     *rc = imap_cte_decode(enc, s, strlen(s), &b);
     return b.data ? b.data : strdup("");
+}
+
+/* The CRLF text of S[0, LEN) a byte at a time: what the converters are checked against. */
+static void crlf_ref(const char *s, size_t len, imap_buf *out)
+{
+    imap_buf_puts(out, "");
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) imap_buf_putc(out, '\r');
+        imap_buf_putc(out, s[i]);
+    }
+}
+
+/* Runs a copy of CV0 over SRC in pieces of at most PIECE bytes (0: all at once), after a first
+ * piece of FIRST bytes; appends the text to OUT. Returns false if a run broke the contract
+ * (fewer bytes than asked before the end, or done too early or never). */
+static bool run_pieces(const imap_conv *cv0, const char *src, size_t len, size_t first,
+                       size_t piece, imap_buf *out)
+{
+    imap_conv cv = *cv0;
+    imap_buf_puts(out, "");
+    size_t max = first;
+    for (int guard = 0; guard < 100000; guard++) {
+        size_t got = imap_conv_run(&cv, src, len, out, max);
+        if (got > max) return false;
+        if (got < max) return imap_conv_done(&cv, len) && cv.out == out->len;
+        max = piece ? piece : 4 * len + 16;
+    }
+    return false;
+}
+
+/* Every way of cutting the text of SRC gives the same bytes as producing it at once (WANT),
+ * counting gives its length, and skipping to any offset then producing gives the rest. */
+static void check_conv(unit_ctx *u, const imap_conv *cv0, const char *src, size_t len,
+                       const char *want, size_t wlen)
+{
+    unsigned bad = 0;
+    imap_buf b = {0};
+    for (size_t first = 0; first <= wlen + 1; first++) {
+        for (size_t piece = 0; piece <= 3; piece++) {
+            b.len = 0;
+            if (!run_pieces(cv0, src, len, first, piece ? piece : 0, &b) || b.len != wlen ||
+                memcmp(b.data, want, wlen) != 0) {
+                if (bad++ < 3)
+                    fprintf(stderr,
+                            "kind %d, %zu-byte source, first piece %zu, then %zu: "
+                            "got %zu bytes [%.*s], want %zu\n",
+                            cv0->kind, len, first, piece, b.len, (int)b.len, b.data, wlen);
+            }
+        }
+        /* count, then skip FIRST bytes and produce the rest */
+        imap_conv cv = *cv0;
+        if (imap_conv_run(&cv, src, len, NULL, SIZE_MAX) != wlen) bad++;
+        cv = *cv0;
+        size_t skip = first < wlen ? first : wlen;
+        if (imap_conv_run(&cv, src, len, NULL, skip) != skip) bad++;
+        b.len = 0;
+        imap_buf_puts(&b, "");
+        imap_conv_run(&cv, src, len, &b, 4 * len + 16);
+        if (b.len != wlen - skip || memcmp(b.data, want + skip, b.len) != 0) {
+            if (bad++ < 3)
+                fprintf(stderr, "kind %d: skipping %zu bytes gave [%.*s]\n", cv0->kind, skip,
+                        (int)b.len, b.data);
+        }
+        /* counting in pieces of FIRST bytes sums to the length */
+        cv = *cv0;
+        size_t total = 0, got;
+        if (first) {
+            while ((got = imap_conv_run(&cv, src, len, NULL, first)) == first)
+                total += got;
+            if (total + got != wlen) bad++;
+        }
+    }
+    /* a NUL is noticed when asked for, whether counting or producing */
+    bool has_nul = memchr(want, '\0', wlen) != NULL;
+    imap_conv cv = *cv0;
+    cv.want_nul = true;
+    imap_conv_run(&cv, src, len, NULL, SIZE_MAX);
+    if (cv.nul != has_nul) bad++;
+    cv = *cv0;
+    cv.want_nul = true;
+    b.len = 0;
+    imap_conv_run(&cv, src, len, &b, 4 * len + 16);
+    if (cv.nul != has_nul) bad++;
+    imap_buf_free(&b);
+    CHECK(u, bad == 0);
+}
+
+static void check_kind(unit_ctx *u, imap_conv_kind kind, const char *src, size_t len,
+                       const char *want, size_t wlen)
+{
+    imap_conv cv;
+    imap_conv_init(&cv, kind);
+    check_conv(u, &cv, src, len, want, wlen);
 }
 
 #define FREE_CHECK(u, expr, want)                                                                  \
@@ -104,6 +198,117 @@ int main(void)
     FREE_CHECK(&u, cte("binary", "a\nb", &rc), "a\nb");
     free(cte("x-uuencode", "abc", &rc));
     CHECK(&u, rc < 0);
+    /* the converters behind those, cut at every point */
+    {
+        static const char *crlf_src[] = {
+            "",
+            "\n",
+            "\r\n",
+            "\r",
+            "a",
+            "\n\n\r\n\n",
+            "a\nb\r\nc\n",
+            "\r\r\n\n\r",
+            "line one\nline two\r\n\nend",
+            "x\0y\nz",
+        };
+        for (size_t i = 0; i < sizeof crlf_src / sizeof crlf_src[0]; i++) {
+            size_t l = i == 9 ? 5 : strlen(crlf_src[i]);
+            imap_buf want = {0};
+            crlf_ref(crlf_src[i], l, &want);
+            check_kind(&u, IMAP_CONV_CRLF, crlf_src[i], l, want.data, want.len);
+            CHECK(&u, imap_crlf_len(crlf_src[i], l) == want.len);
+            check_kind(&u, IMAP_CONV_COPY, crlf_src[i], l, crlf_src[i], l);
+            imap_buf_free(&want);
+        }
+#define KIND(k, src, want) check_kind(&u, k, src, sizeof(src) - 1, want, sizeof(want) - 1)
+        KIND(IMAP_CONV_BASE64, "aGVs\r\nbG8=\r\nignored", "hello");
+        KIND(IMAP_CONV_BASE64, "AAEC", "\0\1\2");
+        KIND(IMAP_CONV_BASE64, "!!a*G=", "h");
+        KIND(IMAP_CONV_QP, "caf=C3=A9 =\r\nau lait=3D\n=", "caf\xc3\xa9 au lait=\r\n=");
+        KIND(IMAP_CONV_QP, "\n=\n=0=00=x\r\n", "\r\n=0\0=x\r\n");
+#undef KIND
+        const char *hd = "From: a@b\nSubject: one\n two\nTo: c@d\nsubject: again\nbad line\n"
+                         "Last: x";
+        char *two[] = {"subject", "last"}, *three[] = {"subject", "last", "from"};
+        char *one[] = {"subject"};
+        imap_fields_sort(two, 2);
+        imap_fields_sort(three, 3);
+        imap_conv cv;
+        imap_conv_init_fields(&cv, two, 2, false);
+        const char *w1 = "Subject: one\r\n two\r\nsubject: again\r\nLast: x\r\n\r\n";
+        check_conv(&u, &cv, hd, strlen(hd), w1, strlen(w1));
+        imap_conv_init_fields(&cv, three, 3, true);
+        check_conv(&u, &cv, hd, strlen(hd), "To: c@d\r\n\r\n", 11);
+        imap_conv_init_fields(&cv, one, 1, false);
+        check_conv(&u, &cv, "\r\nSubject: x\n", 14, "\r\n", 2);
+        check_conv(&u, &cv, "", 0, "\r\n", 2);
+        CHECK(&u, imap_conv_init_cte(&cv, "x-uuencode") < 0);
+        CHECK(&u, imap_conv_init_cte(&cv, "BASE64") == 0 && cv.kind == IMAP_CONV_BASE64);
+        CHECK(&u, imap_conv_init_cte(&cv, NULL) == 0 && cv.kind == IMAP_CONV_CRLF);
+    }
+    /* field names are looked up in a sorted list: every subset of 2-letter names, any case */
+    {
+        static const char letters[] = "aBc-";
+        char names[16][3], *pick[16];
+        char hdr[16 * 8 + 1], want[16 * 9 + 3];
+        unsigned seed = 5, bad = 0;
+        for (int i = 0; i < 16; i++)
+            snprintf(names[i], 3, "%c%c", letters[i / 4], letters[i % 4]);
+        for (int round = 0; round < 200; round++) {
+            unsigned mask = (seed = seed * 1103515245 + 12345) >> 8 & 0xffff;
+            size_t n = 0, hl = 0, wl = 0;
+            for (int i = 0; i < 16; i++)
+                if (mask >> i & 1) {
+                    pick[n] = strdup(names[i]);
+                    if (round & 1) /* the other case */
+                        for (char *p = pick[n]; *p; p++)
+                            *p = (char)(isupper((unsigned char)*p) ? tolower(*p) : toupper(*p));
+                    n++;
+                }
+            for (int k = 0; k < 16; k++) { /* the header in a shuffled order */
+                int i = (k * 7 + round) % 16;
+                hl += (size_t)sprintf(hdr + hl, "%s : v\n", names[i]);
+                if (mask >> i & 1) wl += (size_t)sprintf(want + wl, "%s : v\r\n", names[i]);
+            }
+            wl += (size_t)sprintf(want + wl, "\r\n");
+            imap_buf b = {0};
+            imap_buf_puts(&b, "");
+            imap_header_filter(&b, hdr, hl, pick, n, false);
+            if (b.len != wl || memcmp(b.data, want, wl) != 0) bad++;
+            imap_buf_free(&b);
+            for (size_t i = 0; i < n; i++)
+                free(pick[i]);
+        }
+        CHECK(&u, bad == 0);
+    }
+    /* longer random text (across the 16-byte blocks of the CRLF count) against the reference */
+    {
+        static const char abc[] = "\r\n\n\nab";
+        unsigned seed = 11, bad = 0;
+        char src[300];
+        for (int round = 0; round < 300; round++) {
+            size_t l = ((seed = seed * 1103515245 + 12345) >> 16) % sizeof src;
+            for (size_t i = 0; i < l; i++)
+                src[i] = abc[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof abc - 1)];
+            imap_buf want = {0};
+            crlf_ref(src, l, &want);
+            if (imap_crlf_len(src, l) != want.len) bad++;
+            int before = u.failed;
+            if (round < 40) check_kind(&u, IMAP_CONV_CRLF, src, l, want.data, want.len);
+            bad += (unsigned)(u.failed - before);
+            /* a skip to every offset then a count gives the rest's length */
+            for (size_t off = 0; off <= want.len; off += 7) {
+                imap_conv cv;
+                imap_conv_init(&cv, IMAP_CONV_CRLF);
+                if (imap_conv_run(&cv, src, l, NULL, off) != off ||
+                    imap_conv_run(&cv, src, l, NULL, SIZE_MAX) != want.len - off)
+                    bad++;
+            }
+            imap_buf_free(&want);
+        }
+        CHECK(&u, bad == 0);
+    }
     /* case-insensitive search */
     CHECK(&u, imap_ci_contains("Hello World", 11, "world", 5));
     CHECK(&u, !imap_ci_contains("Hello", 5, "hello!", 6));
@@ -129,7 +334,8 @@ int main(void)
             }
         } else {
             for (size_t i = 0; i < nl; i++)
-                nee[i] = alphabet[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof alphabet - 1)];
+                nee[i] =
+                    alphabet[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof alphabet - 1)];
         }
         bool want = false;
         for (size_t i = 0; !want && i + nl <= hl; i++) {
