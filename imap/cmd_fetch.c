@@ -1,4 +1,28 @@
 /* cmd_fetch.c: FETCH and UID FETCH, produced in steps so a big answer never sits whole in memory */
+
+/*
+ * How an answer is produced. A FETCH runs as a continuation (c->cont): each step opens its own
+ * read transaction (LMDB: never across a loop pass), looks the message up again and goes on from
+ * a cursor kept here: the message (pos), the item, and for a BODY[]/BINARY[] literal the phase,
+ * the converter (imap_conv: source offset, bytes produced, a few bytes of state) and the bytes
+ * of the literal still to send. A step stops when IMAP_OUT_HIGH bytes wait for the client,
+ * between messages or inside a literal, so what one connection holds is about IMAP_OUT_HIGH
+ * plus one FETCH_CHUNK plus one message's small items, whatever the message size, the partial
+ * or the number of items.
+ *
+ * A literal's length comes before its bytes, so a section is measured first without being
+ * built: CRLF text by a vector count of bare LFs (imap_crlf_len), a binary copy by its length,
+ * and decoded BINARY text or HEADER.FIELDS by running its converter without a buffer
+ * (FETCH_COUNT_STEP bytes per step). Identical sections of one message are measured once, and
+ * identical items are sent once. A source of at most FETCH_SMALL bytes that needs decoding is
+ * converted whole into a scratch buffer instead (measured and built in one pass); CRLF text of
+ * any size is written straight into the output in FETCH_CHUNK pieces, a small message in one.
+ *
+ * A message expunged by another session while its answer spans steps (only a big one does) can
+ * no longer be answered honestly: its literal is announced and its bytes are gone. The session
+ * then gets "* BYE" (written inside the unfinished literal, so no client takes it for the
+ * message) and is closed, and the server logs it.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -27,8 +51,11 @@ enum item_kind {
 enum spec { SP_NONE, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };
 
 #define MAX_ITEMS 64
-#define MAX_FIELDS 1000 /* header field names in one HEADER.FIELDS list */
-#define FETCH_STEP 500 /* messages per read transaction */
+#define MAX_FIELDS 1000                /* header field names in one HEADER.FIELDS list */
+#define FETCH_STEP 500                 /* messages per read transaction */
+#define FETCH_CHUNK (256u << 10)       /* literal bytes produced at a time */
+#define FETCH_SMALL (256u << 10)       /* sources decoded whole into the scratch buffer */
+#define FETCH_COUNT_STEP (32ull << 20) /* bytes measured or skipped per step (CPU per pass) */
 
 typedef struct fetch_item {
     enum item_kind kind;
@@ -39,8 +66,16 @@ typedef struct fetch_item {
     size_t nfields;
     bool partial;
     uint64_t off, len;
-    char *name; /* how the answer names it, without the <origin> (malloc'ed) */
+    char *name;  /* how the answer names it, without the <origin> (malloc'ed) */
+    size_t same; /* the first item with the same section (they share its length) */
 } fetch_item;
+
+/* Where the answer to the current item stands. */
+enum phase {
+    PH_ITEM,  /* not begun */
+    PH_COUNT, /* measuring the text, nothing written for the item yet */
+    PH_SEND,  /* the literal is announced: skipping to its start, then sending it */
+};
 
 typedef struct fetch_ctx {
     fetch_item items[MAX_ITEMS];
@@ -54,6 +89,20 @@ typedef struct fetch_ctx {
     size_t nseen;
     bool gone;
     bool unknown_cte;
+    /* the cursor inside the answer to uids[pos]: it spans steps only inside a section */
+    bool in_msg;
+    size_t item;
+    bool first, flags_done, msg_seen_now; /* the message got \Seen from this FETCH */
+    enum phase phase;
+    imap_conv cv, count; /* the literal's converter; a copy of it that measures ahead */
+    size_t src_off, src_len;
+    bool from_scratch; /* the text is in SCRATCH (small decoded sources) */
+    imap_buf scratch;
+    size_t scratch_off;
+    uint64_t lit_skip, lit_left; /* text bytes before the literal's start; literal bytes left */
+    uint64_t total[MAX_ITEMS];   /* per section of this message: its length, */
+    bool has_nul[MAX_ITEMS];     /* whether it holds a NUL (BINARY: literal8), */
+    bool counted[MAX_ITEMS];     /* and whether those are known */
 } fetch_ctx;
 
 static void fetch_free(void *p)
@@ -69,6 +118,7 @@ static void fetch_free(void *p)
     free(x->uids);
     free(x->seqs);
     free(x->seen_now);
+    imap_buf_free(&x->scratch);
     free(x);
 }
 
@@ -84,6 +134,37 @@ static fetch_item *add_item(fetch_ctx *x, enum item_kind k, const char *name)
     it->kind = k;
     x->nitems++;
     return it;
+}
+
+/* Whether A and B name the same text (BINARY sections are decoded, BODY ones are not). */
+static bool same_section(const fetch_item *a, const fetch_item *b)
+{
+    if (a->kind < I_SECTION || b->kind < I_SECTION) return false; /* not sections at all */
+    if ((a->kind == I_SECTION) != (b->kind == I_SECTION) || a->spec != b->spec ||
+        strcmp(a->part, b->part) != 0 || a->nfields != b->nfields)
+        return false;
+    for (size_t i = 0; i < a->nfields; i++)
+        if (strcasecmp(a->fields[i], b->fields[i]) != 0) return false;
+    return true;
+}
+
+/* Drops the last item if an earlier one asks for the same answer: it would repeat the same
+ * bytes (BODY[] and BODY.PEEK[] answer alike; \Seen is set for the whole command). */
+static void drop_repeat(fetch_ctx *x)
+{
+    fetch_item *it = &x->items[x->nitems - 1];
+    for (size_t i = 0; i + 1 < x->nitems; i++) {
+        const fetch_item *e = &x->items[i];
+        if (e->kind == it->kind && strcmp(e->name, it->name) == 0 && e->partial == it->partial &&
+            e->off == it->off && e->len == it->len && same_section(e, it)) {
+            for (size_t k = 0; k < it->nfields; k++)
+                free(it->fields[k]);
+            free(it->fields);
+            free(it->name);
+            x->nitems--;
+            return;
+        }
+    }
 }
 
 /* Parses the section text between brackets into IT; returns 0 or -1. */
@@ -163,8 +244,9 @@ static int parse_section(fetch_item *it, const char *s, size_t len, bool binary)
             fl = (size_t)(f - st);
         }
         if (it->nfields == MAX_FIELDS || fl == 0 || fl > 200) return -1;
-        it->fields[it->nfields++] = strndup(st, fl);
+        if (!(it->fields[it->nfields++] = strndup(st, fl))) abort();
     }
+    imap_fields_sort(it->fields, it->nfields); /* each header field is looked up in log n */
     return it->nfields ? 0 : -1;
 }
 
@@ -220,6 +302,7 @@ static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
         it->peek = it->spec == SP_HEADER;
         x->need_body = true;
         if (!it->peek) x->set_seen = true;
+        drop_repeat(x);
         return 0;
     }
     const char *br = strchr(s, '[');
@@ -300,6 +383,7 @@ static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
     x->need_body = true;
     x->need_summary = true;
     if (!it->peek) x->set_seen = true;
+    drop_repeat(x);
     return 0;
 unknown:
     imap_bad(c, "unknown FETCH item '%.60s'", s);
@@ -309,15 +393,17 @@ toomany:
     return -1;
 }
 
-/* The bytes a section names, CRLF-converted (or decoded for BINARY); returns 0, -ENOENT for a
- * missing part, or -EPROTO for an unknown transfer encoding. */
-static int section_text(const fetch_item *it, const char *data, size_t dlen, const void *blob,
-                        size_t bloblen, imap_buf *out)
+/* Finds the bytes a section names and how they become its text: SRC_OFF and SRC_LEN in the
+ * message, CV set up for them. Returns 0, -ENOENT for a missing part, or -EPROTO for an unknown
+ * transfer encoding. */
+static int section_source(const fetch_item *it, const char *data, size_t dlen, const void *blob,
+                          size_t bloblen, imap_conv *cv, size_t *src_off, size_t *src_len)
 {
-    imap_buf_puts(out, "");
     uint64_t hoff = 0, hlen = 0, boff = 0, blen = 0;
     store_mime_part p;
     bool have = blob && store_mime_part_find(blob, bloblen, it->part, &p) == 0;
+    imap_conv_init(cv, IMAP_CONV_CRLF);
+    *src_off = *src_len = 0;
     if (it->part[0] == '\0') {
         size_t hl, bo;
         if (have) {
@@ -332,7 +418,7 @@ static int section_text(const fetch_item *it, const char *data, size_t dlen, con
             blen = dlen - bo;
         }
         if (it->spec == SP_NONE) {
-            imap_crlf_append(out, data, dlen); /* BODY[] and BINARY[] alike */
+            *src_len = dlen; /* BODY[] and BINARY[] alike */
             return 0;
         }
     } else {
@@ -344,7 +430,10 @@ static int section_text(const fetch_item *it, const char *data, size_t dlen, con
             boff = p.body_off;
             blen = p.body_len;
         } else {
-            if (!p.is_message) return 0; /* HEADER/TEXT of a part that is not a message: empty */
+            if (!p.is_message) { /* HEADER/TEXT of a part that is not a message: empty */
+                imap_conv_init(cv, IMAP_CONV_COPY);
+                return 0;
+            }
             hoff = p.msg_header_off;
             hlen = p.msg_header_len;
             boff = p.msg_body_off;
@@ -354,39 +443,188 @@ static int section_text(const fetch_item *it, const char *data, size_t dlen, con
     if (hoff + hlen > dlen || boff + blen > dlen) return -ENOENT;
     if (it->kind != I_SECTION && it->spec == SP_NONE && !p.is_multipart && !p.is_message) {
         /* BINARY of a leaf part: undo its transfer encoding; anything else is as BODY */
-        return imap_cte_decode(p.encoding, data + boff, blen, out) < 0 ? -EPROTO : 0;
+        if (imap_conv_init_cte(cv, p.encoding) < 0) return -EPROTO;
+        *src_off = (size_t)boff;
+        *src_len = (size_t)blen;
+        return 0;
     }
     switch (it->spec) {
     case SP_HEADER:
     case SP_MIME:
-        imap_crlf_append(out, data + hoff, hlen);
+        *src_off = (size_t)hoff;
+        *src_len = (size_t)hlen;
         break;
     case SP_FIELDS:
     case SP_FIELDS_NOT:
-        imap_header_filter(out, data + hoff, hlen, it->fields, it->nfields,
-                           it->spec == SP_FIELDS_NOT);
+        imap_conv_init_fields(cv, it->fields, it->nfields, it->spec == SP_FIELDS_NOT);
+        *src_off = (size_t)hoff;
+        *src_len = (size_t)hlen;
         break;
     case SP_TEXT:
     case SP_NONE:
-        imap_crlf_append(out, data + boff, blen);
+        *src_off = (size_t)boff;
+        *src_len = (size_t)blen;
         break;
     }
     return 0;
 }
 
-static void put_literal(imap_buf *o, const char *s, size_t len, bool binary)
+static void sep(fetch_ctx *x, imap_buf *o)
 {
-    bool nul = binary && memchr(s, '\0', len) != NULL;
-    imap_buf_printf(o, "%s{%zu}\r\n", nul ? "~" : "", len);
-    imap_buf_append(o, s, len);
+    if (!x->first) imap_buf_putc(o, ' ');
+    x->first = false;
 }
 
-/* Writes one message's FETCH answer; returns 0, -ENOENT if it is gone, or -EPROTO. */
-static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, uint32_t seq,
-                     bool seen_now)
+/* Writes the current section item, or goes on with it: returns 0 when it is written, 1 when
+ * the step must stop inside it (output full, or BUDGET of measuring used up), -EPROTO for an
+ * unknown transfer encoding (nothing written), -ESTALE if the text no longer matches what was
+ * announced. */
+static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, const char *data,
+                        size_t dlen, const void *blob, size_t bloblen, uint64_t *budget)
 {
+    imap_buf *o = &c->out;
+    bool binary = it->kind != I_SECTION;
+    size_t sec = it->same;
+    if (x->phase == PH_ITEM) {
+        int rc = section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
+        if (rc == -EPROTO) return rc;
+        if (rc == -ENOENT) {
+            sep(x, o);
+            if (it->kind == I_BINARY_SIZE) {
+                imap_buf_printf(o, "%s 0", it->name);
+                return 0;
+            }
+            if (it->partial)
+                imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
+            else
+                imap_buf_printf(o, "%s ", it->name);
+            imap_buf_puts(o, it->kind == I_SECTION ? "NIL" : "{0}\r\n");
+            return 0;
+        }
+        const char *src = data + x->src_off;
+        bool cheap = x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY;
+        x->from_scratch = false;
+        x->phase = PH_COUNT;
+        if (!cheap && x->src_len <= FETCH_SMALL) {
+            /* small and decoded: build it once, measure what was built */
+            x->scratch.len = 0;
+            imap_conv_run(&x->cv, src, x->src_len, &x->scratch, 2 * x->src_len + 4);
+            *budget -= *budget < x->src_len ? *budget : x->src_len;
+            x->from_scratch = true;
+            x->total[sec] = x->scratch.len;
+            x->has_nul[sec] = memchr(x->scratch.data, '\0', x->scratch.len) != NULL;
+            x->counted[sec] = true;
+        } else if (!x->counted[sec] && !cheap) {
+            x->count = x->cv;
+            x->count.want_nul = binary;
+        }
+    }
+    const char *src = data + x->src_off;
+    if (x->src_off + x->src_len > dlen) return -ESTALE;
+    if (x->phase == PH_COUNT) {
+        if (!x->counted[sec] && (x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY)) {
+            /* a scan at memory speed, but a step that has used some of its budget leaves a big
+             * one to the next */
+            if (x->src_len > *budget && *budget < FETCH_COUNT_STEP) return 1;
+            x->total[sec] =
+                x->cv.kind == IMAP_CONV_CRLF ? imap_crlf_len(src, x->src_len) : x->src_len;
+            x->has_nul[sec] = binary && memchr(src, '\0', x->src_len) != NULL;
+            x->counted[sec] = true;
+            *budget -= *budget < x->src_len ? *budget : x->src_len;
+        } else if (!x->counted[sec]) {
+            size_t step = *budget > SIZE_MAX ? SIZE_MAX : (size_t)*budget;
+            size_t got = step ? imap_conv_run(&x->count, src, x->src_len, NULL, step) : 0;
+            *budget -= got;
+            if (got == step && !imap_conv_done(&x->count, x->src_len)) return 1;
+            x->total[sec] = x->count.out;
+            x->has_nul[sec] = x->count.nul;
+            x->counted[sec] = true;
+        }
+        /* measured: announce it */
+        uint64_t total = x->total[sec];
+        sep(x, o);
+        if (it->kind == I_BINARY_SIZE) {
+            imap_buf_printf(o, "%s %llu", it->name, (unsigned long long)total);
+            return 0;
+        }
+        uint64_t start = 0, n = total;
+        if (it->partial) {
+            imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
+            start = it->off < total ? it->off : total;
+            n = total - start < it->len ? total - start : it->len;
+        } else {
+            imap_buf_printf(o, "%s ", it->name);
+        }
+        /* literal8 if the part sent has a NUL (for a partial of a big decoded text: if the
+         * text has one) */
+        bool nul = it->kind == I_BINARY && x->has_nul[sec];
+        if (nul && x->from_scratch) {
+            nul = memchr(x->scratch.data + start, '\0', (size_t)n) != NULL;
+        } else if (nul && n < total &&
+                   (x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY)) {
+            imap_conv probe = x->cv; /* a scan at memory speed */
+            imap_conv_run(&probe, src, x->src_len, NULL, (size_t)start);
+            probe.want_nul = true;
+            imap_conv_run(&probe, src, x->src_len, NULL, (size_t)n);
+            nul = probe.nul;
+        }
+        imap_buf_printf(o, "%s{%llu}\r\n", nul ? "~" : "", (unsigned long long)n);
+        x->lit_skip = start;
+        x->lit_left = n;
+        x->scratch_off = (size_t)start;
+        x->phase = PH_SEND;
+    }
+    /* PH_SEND */
+    if (!x->from_scratch && x->cv.out < x->lit_skip) {
+        uint64_t want = x->lit_skip - x->cv.out;
+        size_t step = (size_t)(want < *budget ? want : *budget);
+        size_t got = step ? imap_conv_run(&x->cv, src, x->src_len, NULL, step) : 0;
+        *budget -= got;
+        if (got < step) return -ESTALE;
+        if (x->cv.out < x->lit_skip) return 1;
+    }
+    while (x->lit_left > 0) {
+        if (o->len >= IMAP_OUT_HIGH) return 1;
+        size_t n = x->lit_left < FETCH_CHUNK ? (size_t)x->lit_left : FETCH_CHUNK;
+        size_t at = o->len;
+        if (x->from_scratch) {
+            imap_buf_append(o, x->scratch.data + x->scratch_off, n);
+            x->scratch_off += n;
+        } else if (imap_conv_run(&x->cv, src, x->src_len, o, n) != n) {
+            return -ESTALE;
+        }
+        /* NUL may not appear in a literal outside BINARY: send it as 0x80, as Dovecot does */
+        if (it->kind == I_SECTION)
+            for (char *z = memchr(o->data + at, '\0', n); z;
+                 z = memchr(z, '\0', n - (size_t)(z - (o->data + at))))
+                *z = (char)0x80;
+        x->lit_left -= n;
+    }
+    return 0;
+}
+
+static bool is_seen_now(const fetch_ctx *x, uint32_t uid)
+{
+    size_t lo = 0, hi = x->nseen;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (x->seen_now[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < x->nseen && x->seen_now[lo] == uid;
+}
+
+/* Writes the answer for message uids[pos], or goes on with it; returns 0 when it is complete,
+ * 1 when the step must stop inside it, -ENOENT if it is gone (nothing written), -EPROTO, or
+ * -ESTALE if it vanished in the middle of its answer. */
+static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budget)
+{
+    uint32_t uid = x->uids[x->pos], seq = x->seqs[x->pos];
     store_msg m;
     int rc = store_msg_get(t, c->sel.mailbox_id, uid, &m);
+    if (rc < 0 && x->in_msg) return -ESTALE;
     if (rc == -ENOENT) {
         /* expunged, not yet announced: the UID is still known, nothing else is */
         bool uid_only = true;
@@ -402,53 +640,57 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
     size_t dlen = 0;
     const void *blob = NULL;
     size_t bloblen = 0;
-    if (x->need_body && store_msg_body(t, &m, &data, &dlen) < 0) return -ENOENT;
+    if (x->need_body && store_msg_body(t, &m, &data, &dlen) < 0)
+        return x->in_msg ? -ESTALE : -ENOENT;
     if (x->need_summary && store_msg_summary(t, &m, &blob, &bloblen) < 0) blob = NULL;
     imap_buf *o = &c->out;
-    imap_buf_puts(o, "* ");
-    imap_buf_put_u64(o, seq);
-    imap_buf_puts(o, " FETCH (");
-    bool first = true, flags_done = false;
-#define SEP()                                                                                      \
-    do {                                                                                           \
-        if (!first) imap_buf_putc(o, ' ');                                                         \
-        first = false;                                                                             \
-    } while (0)
-    if (x->uid) {
-        SEP();
-        imap_buf_puts(o, "UID ");
-        imap_buf_put_u64(o, uid);
+    if (!x->in_msg) {
+        x->in_msg = true;
+        x->item = 0;
+        x->first = true;
+        x->flags_done = false;
+        x->phase = PH_ITEM;
+        x->msg_seen_now = x->nseen && is_seen_now(x, uid);
+        memset(x->counted, 0, sizeof(x->counted));
+        imap_buf_puts(o, "* ");
+        imap_buf_put_u64(o, seq);
+        imap_buf_puts(o, " FETCH (");
+        if (x->uid) {
+            sep(x, o);
+            imap_buf_puts(o, "UID ");
+            imap_buf_put_u64(o, uid);
+        }
     }
-    for (size_t i = 0; i < x->nitems; i++) {
-        fetch_item *it = &x->items[i];
+    for (; x->item < x->nitems; x->item++) {
+        fetch_item *it = &x->items[x->item];
         switch (it->kind) {
         case I_UID:
             if (!x->uid) {
-                SEP();
+                sep(x, o);
                 imap_buf_puts(o, "UID ");
                 imap_buf_put_u64(o, uid);
             }
             break;
         case I_FLAGS:
-            SEP();
+            sep(x, o);
             imap_buf_puts(o, "FLAGS ");
             imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
-            flags_done = true;
+            x->flags_done = true;
             break;
         case I_INTERNALDATE:
-            SEP();
+            sep(x, o);
             imap_buf_puts(o, "INTERNALDATE ");
             imap_date_time_put(o, m.internaldate, m.tz_min);
             break;
         case I_SIZE:
-            SEP();
+            sep(x, o);
             imap_buf_puts(o, "RFC822.SIZE ");
             imap_buf_put_u64(o, m.crlf_size);
             break;
         case I_ENVELOPE: {
             const char *e;
             size_t el;
-            SEP();
+            sep(x, o);
             imap_buf_puts(o, "ENVELOPE ");
             if (blob && store_mime_envelope(blob, bloblen, &e, &el) == 0)
                 imap_buf_append(o, e, el);
@@ -461,7 +703,7 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
             const char *e;
             size_t el;
             bool ext = it->kind == I_BODYSTRUCTURE;
-            SEP();
+            sep(x, o);
             imap_buf_puts(o, ext ? "BODYSTRUCTURE " : "BODY ");
             if (blob && store_mime_bodystructure(blob, bloblen, ext, &e, &el) == 0)
                 imap_buf_append(o, e, el);
@@ -474,60 +716,47 @@ static int fetch_one(imap_client *c, fetch_ctx *x, store_txn *t, uint32_t uid, u
         }
         case I_SECTION:
         case I_BINARY:
-        case I_BINARY_SIZE: {
-            imap_buf text = {0};
-            rc = section_text(it, data, dlen, blob, bloblen, &text);
+        case I_BINARY_SIZE:
+            rc = section_step(c, x, it, data, dlen, blob, bloblen, budget);
+            if (rc == 1 || rc == -ESTALE) return rc;
+            x->phase = PH_ITEM;
             if (rc == -EPROTO) {
-                imap_buf_free(&text);
                 /* finish the line so the stream stays well-formed, then fail the command */
                 imap_buf_puts(o, ")\r\n");
+                x->in_msg = false;
                 return -EPROTO;
             }
-            size_t tl = rc == 0 ? text.len : 0;
-            SEP();
-            if (it->kind == I_BINARY_SIZE) {
-                imap_buf_printf(o, "%s %zu", it->name, tl);
-                imap_buf_free(&text);
-                break;
-            }
-            const char *tp = text.data ? text.data : "";
-            if (it->partial) {
-                imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
-                if (it->off >= tl) {
-                    tp = "";
-                    tl = 0;
-                } else {
-                    tp += it->off;
-                    tl -= (size_t)it->off;
-                    if (tl > it->len) tl = (size_t)it->len;
-                }
-            } else {
-                imap_buf_printf(o, "%s ", it->name);
-            }
-            if (rc == -ENOENT && it->kind == I_SECTION)
-                imap_buf_puts(o, "NIL");
-            else {
-                /* NUL may not appear in a literal outside BINARY: send it as 0x80, as
-                 * Dovecot does */
-                if (it->kind == I_SECTION && text.data)
-                    for (char *z = memchr(text.data, '\0', text.len); z;
-                         z = memchr(z, '\0', text.len - (size_t)(z - text.data)))
-                        *z = (char)0x80;
-                put_literal(o, tp, tl, it->kind == I_BINARY);
-            }
-            imap_buf_free(&text);
             break;
         }
-        }
     }
-    if (seen_now && !flags_done) {
-        SEP();
+    if (x->msg_seen_now && !x->flags_done) {
+        sep(x, o);
         imap_buf_puts(o, "FLAGS ");
         imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
     }
-#undef SEP
     imap_buf_puts(o, ")\r\n");
+    x->in_msg = false;
     return 0;
+}
+
+/* The message of the answer in progress is gone: nothing true can finish it. */
+static void vanished(imap_client *c, fetch_ctx *x)
+{
+    uint32_t uid = x->uids[x->pos];
+    fprintf(stderr,
+            "mailfs: imap: message UID %u was expunged while a FETCH answer to %s was being "
+            "sent; closing that connection\n",
+            uid, c->addr);
+    if (x->phase == PH_SEND && x->lit_left > 0) {
+        /* inside an announced literal: the client gets fewer bytes than announced, never a
+         * complete wrong literal; the BYE goes in only where the literal cannot end before it */
+        static const char bye[] = "\r\n* BYE message expunged while being sent\r\n";
+        if (x->lit_left > sizeof(bye) - 1) imap_buf_puts(&c->out, bye);
+        c->close_after_flush = true;
+        return;
+    }
+    imap_buf_puts(&c->out, ")\r\n");
+    imap_client_bye(c, "message expunged while being sent");
 }
 
 static int fetch_step(imap_client *c, void *ctx)
@@ -536,25 +765,23 @@ static int fetch_step(imap_client *c, void *ctx)
     store_txn *t;
     int rc = store_read_begin(c->srv->st, &t);
     if (rc < 0) {
+        if (x->in_msg) {
+            vanished(c, x);
+            return 1;
+        }
         imap_no_store(c, rc, "FETCH");
         return 0;
     }
     size_t done = 0;
-    while (x->pos < x->n && done < FETCH_STEP && c->out.len < IMAP_OUT_HIGH) {
-        uint32_t uid = x->uids[x->pos], seq = x->seqs[x->pos];
-        bool seen_now = false;
-        if (x->nseen) {
-            size_t lo = 0, hi = x->nseen;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (x->seen_now[mid] < uid)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            seen_now = lo < x->nseen && x->seen_now[lo] == uid;
+    uint64_t budget = FETCH_COUNT_STEP;
+    while (x->pos < x->n && done < FETCH_STEP && (x->in_msg || c->out.len < IMAP_OUT_HIGH)) {
+        rc = fetch_msg(c, x, t, &budget);
+        if (rc == 1) break; /* inside a message: the next step goes on from the cursor */
+        if (rc == -ESTALE) {
+            store_read_end(&t);
+            vanished(c, x);
+            return 1; /* kept as the command: the connection closes once the output is sent */
         }
-        rc = fetch_one(c, x, t, uid, seq, seen_now);
         x->pos++;
         done++;
         if (rc == -ENOENT) {
@@ -618,6 +845,14 @@ void imap_cmd_fetch(imap_client *c, const imap_command *cmd, const imap_arg *arg
             if (parse_att(c, x, &args[1].list[i]) < 0) goto fail;
     } else if (parse_att(c, x, &args[1]) < 0) {
         goto fail;
+    }
+    for (size_t i = 0; i < x->nitems; i++) {
+        x->items[i].same = i;
+        for (size_t j = 0; j < i; j++)
+            if (same_section(&x->items[j], &x->items[i])) {
+                x->items[i].same = j;
+                break;
+            }
     }
     if (imap_set_resolve(c, &args[0], uid, &x->uids, &x->seqs, &x->n) < 0) goto fail;
     if (x->set_seen && !c->sel.readonly && x->n) {
