@@ -732,8 +732,15 @@ void imap_client_kick(imap_client *c)
         }
         if (!moved) break;
     }
-    if (c->out.len > IMAP_OUT_MAX) {
-        log_info("imap", "%s does not read its answers; disconnecting", c->addr);
+    /* A client is dropped for taking nothing for --write-timeout (here and in
+     * imap_client_timers), never for the size of what waits alone: commands pause at
+     * IMAP_OUT_HIGH and FETCH streams its literals, so a slow reader that makes progress holds
+     * little and keeps its connection. IMAP_OUT_MAX is the safety limit for output made
+     * without pausing (pushes): past it, the same clock is checked at every wake-up. */
+    if (c->out.len > IMAP_OUT_MAX && !c->dead &&
+        imap_now_ms() - c->out_progress_ms >= (int64_t)c->srv->opt.write_timeout_s * 1000) {
+        log_info("imap", "%s took no output for %u s with %zu MiB waiting; disconnecting",
+                 c->addr, c->srv->opt.write_timeout_s, c->out.len >> 20);
         c->dead = true;
     }
     if (c->dead) {

@@ -16,7 +16,7 @@
 #include "store/store.h"
 
 #define IMAP_OUT_HIGH (1u << 20) /* stop running commands while this much output waits */
-#define IMAP_OUT_MAX (64u << 20) /* a client that lets more pile up is disconnected */
+#define IMAP_OUT_MAX (64u << 20) /* past this, the write-timeout clock is checked at once */
 #define IMAP_IN_MAX (256u << 10) /* stop reading while this much unparsed input waits */
 #define IMAP_PENALTY_SLOTS 1024  /* login-failure records kept (per address and per user) */
 #define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000) /* idle limit before login */
