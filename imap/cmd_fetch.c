@@ -7,14 +7,16 @@
  * the converter (imap_conv: source offset, bytes produced, a few bytes of state) and the bytes
  * of the literal still to send. A step stops when IMAP_OUT_HIGH bytes wait for the client,
  * between messages or inside a literal, so what one connection holds is about IMAP_OUT_HIGH
- * plus one FETCH_CHUNK plus one message's small items, whatever the message size, the partial
- * or the number of items.
+ * plus one FETCH_CHUNK, the scratch buffer (2 * FETCH_SMALL at most) and one message's small
+ * items, whatever the message size, the partial or the number of items. Measuring and skipping
+ * read about FETCH_COUNT_STEP source bytes per step (a CRLF count, a vector scan, takes a whole
+ * source at once), so a step takes little time too.
  *
  * A literal's length comes before its bytes, so a section is measured first without being
  * built: CRLF text by a vector count of bare LFs (imap_crlf_len), a binary copy by its length,
  * and decoded BINARY text or HEADER.FIELDS by running its converter without a buffer
- * (FETCH_COUNT_STEP bytes per step). Identical sections of one message are measured once, and
- * identical items are sent once. A source of at most FETCH_SMALL bytes that needs decoding is
+ * (FETCH_COUNT_STEP source bytes per step). Identical sections of one message are measured once,
+ * and identical items are sent once. A source of at most FETCH_SMALL bytes that needs decoding is
  * converted whole into a scratch buffer instead (measured and built in one pass); CRLF text of
  * any size is written straight into the output in FETCH_CHUNK pieces, a small message in one.
  *
@@ -51,11 +53,11 @@ enum item_kind {
 enum spec { SP_NONE, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };
 
 #define MAX_ITEMS 64
-#define MAX_FIELDS 1000                /* header field names in one HEADER.FIELDS list */
-#define FETCH_STEP 500                 /* messages per read transaction */
-#define FETCH_CHUNK (256u << 10)       /* literal bytes produced at a time */
-#define FETCH_SMALL (256u << 10)       /* sources decoded whole into the scratch buffer */
-#define FETCH_COUNT_STEP (32ull << 20) /* bytes measured or skipped per step (CPU per pass) */
+#define MAX_FIELDS 1000               /* header field names in one HEADER.FIELDS list */
+#define FETCH_STEP 500                /* messages per read transaction */
+#define FETCH_CHUNK (256u << 10)      /* literal bytes produced at a time */
+#define FETCH_SMALL (256u << 10)      /* sources decoded whole into the scratch buffer */
+#define FETCH_COUNT_STEP (4ull << 20) /* bytes measured or skipped per step (CPU per pass) */
 
 typedef struct fetch_item {
     enum item_kind kind;
@@ -475,6 +477,14 @@ static void sep(fetch_ctx *x, imap_buf *o)
     x->first = false;
 }
 
+/* Takes what a run cost from the step's BUDGET: the bytes it made or the bytes it read, the
+ * more of the two (a HEADER.FIELDS list that matches nothing still reads the whole header). */
+static void charge(uint64_t *budget, size_t made, size_t read)
+{
+    size_t used = made > read ? made : read;
+    *budget -= *budget < used ? *budget : used;
+}
+
 /* Writes the current section item, or goes on with it: returns 0 when it is written, 1 when
  * the step must stop inside it (output full, or BUDGET of measuring used up), -EPROTO for an
  * unknown transfer encoding (nothing written), -ESTALE if the text no longer matches what was
@@ -509,7 +519,7 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
             /* small and decoded: build it once, measure what was built */
             x->scratch.len = 0;
             imap_conv_run(&x->cv, src, x->src_len, &x->scratch, 2 * x->src_len + 4);
-            *budget -= *budget < x->src_len ? *budget : x->src_len;
+            charge(budget, x->src_len, 0);
             x->from_scratch = true;
             x->total[sec] = x->scratch.len;
             x->has_nul[sec] = memchr(x->scratch.data, '\0', x->scratch.len) != NULL;
@@ -530,12 +540,15 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
                 x->cv.kind == IMAP_CONV_CRLF ? imap_crlf_len(src, x->src_len) : x->src_len;
             x->has_nul[sec] = binary && memchr(src, '\0', x->src_len) != NULL;
             x->counted[sec] = true;
-            *budget -= *budget < x->src_len ? *budget : x->src_len;
+            charge(budget, x->src_len, 0);
         } else if (!x->counted[sec]) {
-            size_t step = *budget > SIZE_MAX ? SIZE_MAX : (size_t)*budget;
-            size_t got = step ? imap_conv_run(&x->count, src, x->src_len, NULL, step) : 0;
-            *budget -= got;
-            if (got == step && !imap_conv_done(&x->count, x->src_len)) return 1;
+            while (!imap_conv_done(&x->count, x->src_len)) {
+                if (*budget == 0) return 1; /* the next step goes on */
+                size_t step = (size_t)*budget, in = x->count.in;
+                x->count.in_stop = in + step;
+                size_t got = imap_conv_run(&x->count, src, x->src_len, NULL, step);
+                charge(budget, got, x->count.in - in);
+            }
             x->total[sec] = x->count.out;
             x->has_nul[sec] = x->count.nul;
             x->counted[sec] = true;
@@ -576,12 +589,16 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
     }
     /* PH_SEND */
     if (!x->from_scratch && x->cv.out < x->lit_skip) {
-        uint64_t want = x->lit_skip - x->cv.out;
-        size_t step = (size_t)(want < *budget ? want : *budget);
-        size_t got = step ? imap_conv_run(&x->cv, src, x->src_len, NULL, step) : 0;
-        *budget -= got;
-        if (got < step) return -ESTALE;
-        if (x->cv.out < x->lit_skip) return 1;
+        while (x->cv.out < x->lit_skip) {
+            if (*budget == 0) return 1;
+            if (imap_conv_done(&x->cv, x->src_len)) return -ESTALE; /* shorter than measured */
+            uint64_t want = x->lit_skip - x->cv.out;
+            size_t step = (size_t)(want < *budget ? want : *budget), in = x->cv.in;
+            x->cv.in_stop = in + step;
+            size_t got = imap_conv_run(&x->cv, src, x->src_len, NULL, step);
+            charge(budget, got, x->cv.in - in);
+        }
+        x->cv.in_stop = 0; /* sending is bounded by the output instead */
     }
     while (x->lit_left > 0) {
         if (o->len >= IMAP_OUT_HIGH) return 1;

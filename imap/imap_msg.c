@@ -140,6 +140,13 @@ static void put_pair(conv_sink *k, const char *pair)
     k->cv->npend = 1;
 }
 
+/* Where a run over a LEN-byte source stops reading. */
+static size_t stop_at(const imap_conv *cv, size_t len)
+{
+    size_t stop = cv->in_stop && cv->in_stop < len ? cv->in_stop : len;
+    return stop < cv->in ? cv->in : stop;
+}
+
 /* CRLF conversion of S[cv->in, END); a LF at S[0] counts as bare. */
 static void crlf_run(conv_sink *k, const char *s, size_t end)
 {
@@ -184,7 +191,8 @@ static int hexval(int c)
 static void b64_run(conv_sink *k, const char *s, size_t len)
 {
     imap_conv *cv = k->cv;
-    while (k->n < k->max && cv->in < len) {
+    size_t stop = stop_at(cv, len);
+    while (k->n < k->max && cv->in < stop) {
         int c = (unsigned char)s[cv->in++], v;
         if (c >= 'A' && c <= 'Z')
             v = c - 'A';
@@ -215,7 +223,8 @@ static void qp_run(conv_sink *k, const char *s, size_t len)
 {
     imap_conv *cv = k->cv;
     bool header = cv->qp_header;
-    while (k->n < k->max && cv->in < len) {
+    size_t stop = stop_at(cv, len);
+    while (k->n < k->max && cv->in < stop) {
         size_t i = cv->in;
         char ch = s[i];
         cv->in++;
@@ -265,6 +274,7 @@ static void fields_run(conv_sink *k, const char *h, size_t hlen)
     while (k->n < k->max) {
         switch (cv->phase) {
         case F_SCAN: {
+            if (cv->in_stop && cv->in >= cv->in_stop && cv->in < hlen) return;
             if (cv->in >= hlen || h[cv->in] == '\r' || h[cv->in] == '\n') { /* the blank line */
                 cv->phase = F_FINAL;
                 break;
@@ -313,13 +323,14 @@ size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, imap_buf *out, 
     if (k.n < k.max) {
         switch (cv->kind) {
         case IMAP_CONV_COPY: {
-            size_t n = len - cv->in < k.max - k.n ? len - cv->in : k.max - k.n;
+            size_t stop = stop_at(cv, len);
+            size_t n = stop - cv->in < k.max - k.n ? stop - cv->in : k.max - k.n;
             put(&k, src + cv->in, n);
             cv->in += n;
             break;
         }
         case IMAP_CONV_CRLF:
-            crlf_run(&k, src, len);
+            crlf_run(&k, src, stop_at(cv, len));
             break;
         case IMAP_CONV_BASE64:
             b64_run(&k, src, len);

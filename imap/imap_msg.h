@@ -31,8 +31,9 @@ typedef struct imap_conv {
     bool qp_header;  /* QP: RFC 2047 Q form ('_' is a space, line ends kept) */
     bool want_nul;   /* set NUL when a NUL byte is produced (checking costs a scan) */
     bool nul;
-    size_t in;    /* source bytes consumed */
-    uint64_t out; /* bytes produced */
+    size_t in;      /* source bytes consumed */
+    size_t in_stop; /* if not 0: a run stops reading near this source offset (bounds its work) */
+    uint64_t out;   /* bytes produced */
     /* private */
     uint32_t acc;     /* BASE64: bits not yet produced */
     int bits;         /* BASE64: how many */
@@ -56,7 +57,8 @@ int imap_conv_init_cte(imap_conv *cv, const char *enc);
 /* Produces up to MAX more bytes of the text of SRC[0, LEN) (LEN and SRC's content the same at
  * every call) and appends them to OUT, which it grows by MAX first; with OUT NULL it only
  * counts them (to measure the text, or to skip to an offset in it). Returns how many bytes it
- * produced: fewer than MAX only when the text is complete. */
+ * produced: fewer than MAX only when the text is complete, or when it stopped reading at
+ * IN_STOP (a header field or a CRLF pair is finished first); imap_conv_done() tells which. */
 size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, imap_buf *out, size_t max);
 /* True once the whole text of a LEN-byte source has been produced. */
 bool imap_conv_done(const imap_conv *cv, size_t len);

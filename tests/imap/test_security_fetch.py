@@ -312,3 +312,34 @@ def test_expunge_in_the_middle_of_a_literal_ends_in_bye(srv):
     assert got[i:].endswith(b"\r\n") and got[i:].count(b"\r\n") == 2, got[i:]
     stop_server(srv)
     assert "was expunged while a FETCH answer" in srv.stderr()
+
+
+def test_many_header_field_lists_over_a_huge_header_do_not_stall_others(srv):
+    """64 HEADER.FIELDS lists that match nothing read a 40 MiB header 64 times: the work is
+    spread over steps, so another session's NOOP is answered meanwhile."""
+    fields = b"".join(b"X-Filler-%07d: %s\n" % (i, b"v" * 60) for i in range(40 * MiB // 80))
+    srv.deliver(b"From: a@example.com\n" + fields + b"\nbody\n")
+    s, r = login(srv)
+    s2, r2 = login(srv)
+    items = b" ".join(b"BODY.PEEK[HEADER.FIELDS (X-NONE-%d)]" % i for i in range(64))
+    t = time.perf_counter()
+    s.sendall(b"f FETCH 1 (" + items + b")\r\n")
+    worst = 0.0
+    s.setblocking(False)
+    done = False
+    while not done:
+        worst = max(worst, noop_latency(s2, r2, b"n"))
+        try:
+            while True:
+                data = s.recv(1 << 16)
+                if not data:
+                    raise EOFError("connection closed")
+                r.buf += data
+        except BlockingIOError:
+            pass
+        done = b"\r\nf OK" in r.buf
+        assert time.perf_counter() - t < 60, "the FETCH did not finish"
+    took = time.perf_counter() - t
+    answer = bytes(r.buf)
+    assert answer.count(b"] {2}\r\n\r\n") == 64, answer[:300]
+    assert worst < 0.25, f"a NOOP waited {worst:.2f} s while the FETCH ran ({took:.2f} s)"

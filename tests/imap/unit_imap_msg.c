@@ -108,6 +108,25 @@ static void check_conv(unit_ctx *u, const imap_conv *cv0, const char *src, size_
             if (total + got != wlen) bad++;
         }
     }
+    /* reading a few source bytes per run (IN_STOP), producing or counting, ends the same */
+    for (size_t step = 1; step <= 3; step++) {
+        for (int counting = 0; counting < 2; counting++) {
+            imap_conv cv = *cv0;
+            b.len = 0;
+            imap_buf_puts(&b, "");
+            size_t total = 0;
+            for (int guard = 0; guard < 10000 && !imap_conv_done(&cv, len); guard++) {
+                cv.in_stop = cv.in + step;
+                total += imap_conv_run(&cv, src, len, counting ? NULL : &b, 4 * len + 16);
+            }
+            if (!imap_conv_done(&cv, len) || total != wlen ||
+                (!counting && (b.len != wlen || memcmp(b.data, want, wlen) != 0))) {
+                if (bad++ < 3)
+                    fprintf(stderr, "kind %d, %zu-byte source read %zu at a time: got [%.*s]\n",
+                            cv0->kind, len, step, (int)b.len, b.data);
+            }
+        }
+    }
     /* a NUL is noticed when asked for, whether counting or producing */
     bool has_nul = memchr(want, '\0', wlen) != NULL;
     imap_conv cv = *cv0;
