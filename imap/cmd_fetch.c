@@ -35,6 +35,7 @@
 #include "imap/imap_int.h"
 #include "imap/imap_msg.h"
 #include "imap/imap_quote.h"
+#include "store/log.h"
 #include "store/mime.h"
 
 enum item_kind {
@@ -760,10 +761,10 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
 static void vanished(imap_client *c, fetch_ctx *x)
 {
     uint32_t uid = x->uids[x->pos];
-    fprintf(stderr,
-            "mailfs: imap: message UID %u was expunged while a FETCH answer to %s was being "
-            "sent; closing that connection\n",
-            uid, c->addr);
+    log_warn("imap",
+             "message UID %u was expunged while a FETCH answer to %s was being sent; closing "
+             "that connection",
+             uid, c->addr);
     if (x->phase == PH_SEND && x->lit_left > 0) {
         /* inside an announced literal: the client gets fewer bytes than announced, never a
          * complete wrong literal; the BYE goes in only where the literal cannot end before it */
