@@ -1,6 +1,4 @@
 /* cmd_login.c: LOGIN */
-#include <string.h>
-
 #include "imap/imap_int.h"
 
 void imap_cmd_login(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
@@ -14,9 +12,6 @@ void imap_cmd_login(imap_client *c, const imap_command *cmd, const imap_arg *arg
         imap_no(c, "[PRIVACYREQUIRED] use STARTTLS before logging in");
         return;
     }
-    if (strlen(args[0].str) != args[0].len || strlen(args[1].str) != args[1].len) {
-        imap_no(c, "[AUTHENTICATIONFAILED] authentication failed");
-        return;
-    }
-    imap_auth_login(c, args[0].str, args[1].str);
+    /* a NUL inside either (a literal may hold one) fails like a wrong password, counted */
+    imap_auth_login(c, args[0].str, args[0].len, args[1].str, args[1].len);
 }

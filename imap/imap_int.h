@@ -18,7 +18,8 @@
 #define IMAP_OUT_HIGH (1u << 20) /* stop running commands while this much output waits */
 #define IMAP_OUT_MAX (64u << 20) /* past this, the write-timeout clock is checked at once */
 #define IMAP_IN_MAX (256u << 10) /* stop reading while this much unparsed input waits */
-#define IMAP_PENALTY_SLOTS 1024  /* login-failure records kept (per address and per user) */
+#define IMAP_PENALTY_SLOTS 8192  /* login-failure records per table (addresses, user names) */
+#define IMAP_PENALTY_PASSES 4    /* addresses remembered per user name as having logged in */
 #define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000) /* idle limit before login */
 #define IMAP_IDLE_LIMIT_MS (60 * 60 * 1000) /* idle limit after login when not in IDLE */
 /* What a client that has not logged in may make the server hold: commands of a few KiB (a
@@ -47,16 +48,26 @@ enum imap_wait {
     IMAP_WAIT_AUTHING, /* a password is being checked by an auth worker */
 };
 
-#define IMAP_AUTH_WORKERS 2 /* threads that run the (deliberately slow) password hash */
+#define IMAP_AUTH_WORKERS 2     /* threads that run the (deliberately slow) password hash */
+#define IMAP_AUTH_QUEUE_MAX 128 /* logins waiting for a check; more get NO [UNAVAILABLE] */
+
+typedef struct imap_penalty imap_penalty;
 
 typedef struct imap_auth_job {
     struct imap_auth_job *next;
     struct imap_loop *loop; /* where the answer goes */
     imap_client *c;         /* NULL once the client is gone (set by its loop thread only) */
     char user[STORE_USER_MAX + 1];
+    char addr[64];
     char pass[1024];
+    const char *why; /* why the login cannot succeed (checked anyway, for the time), or NULL */
     int rc;
     uint32_t user_id;
+    imap_penalty *pa, *pu; /* the address's and the user name's records (pu NULL: no such name) */
+    int pass_slot;         /* the address has logged in as the user: pu's slot, else -1 */
+    unsigned recent;       /* failures that count for the answer's delay (set by the worker) */
+    const char *refused;   /* rc -EAGAIN: "user" or "address", whose budget is spent */
+    long retry_s;          /* ...until about then */
 } imap_auth_job;
 
 /* The selected mailbox as this session sees it: sequence number i+1 is uids[i]. */
@@ -81,11 +92,34 @@ typedef struct imap_recent_mark {
     uint32_t claimed; /* highest UID claimed as recent */
 } imap_recent_mark;
 
-typedef struct imap_penalty {
-    char key[STORE_USER_MAX + 8];
-    unsigned fails;
-    int64_t last_ms;
-} imap_penalty;
+/* What the server remembers about failed logins of one address or one user name (imap_auth.c). */
+struct imap_penalty {
+    char key[STORE_USER_MAX + 1];
+    uint64_t hash;
+    uint32_t fails;         /* failures that count for the budget; one forgiven per quiet hour */
+    uint32_t recent;        /* failures of this episode, for the answer's delay */
+    int64_t last_ms;        /* the last failure */
+    int64_t decay_ms;       /* fails were last lowered (or raised) then */
+    int64_t next_ms;        /* over the free allowance: the next check may not start before */
+    int64_t started_ms;     /* addresses: when the last check started (the workers take turns) */
+    uint32_t queued;        /* jobs waiting for this record's gate */
+    uint32_t pending;       /* jobs admitted by this record's gate and not finished */
+    uint32_t refs;          /* jobs pointing here: the record is not evicted while > 0 */
+    int64_t refused_log_ms; /* "refusing logins" was last logged then (once per episode) */
+    struct {                /* user names: addresses that logged in as this user */
+        uint64_t addr;      /* keyed hash of the address's record key, 0 for none */
+        int64_t ms;         /* last success */
+        uint32_t fails;
+    } passes[IMAP_PENALTY_PASSES];
+};
+
+/* A hash table of penalty records with a fixed number of them (imap_auth.c). */
+typedef struct imap_penalty_table {
+    imap_penalty *recs; /* cap records; free ones have key[0] == '\0' */
+    uint32_t *slots;    /* open addressing: record index + 1, 0 for empty */
+    uint32_t *free;     /* indexes of free records */
+    size_t cap, nslots, nfree;
+} imap_penalty_table;
 
 typedef struct imap_listener {
     int *fds; /* one socket per loop, all bound to the address (SO_REUSEPORT) */
@@ -135,8 +169,9 @@ struct imap_server {
     size_t nlisteners;
     imap_loop *loops;
     unsigned nloops;
-    pthread_mutex_t pen_mu; /* guards penalties */
-    imap_penalty penalties[IMAP_PENALTY_SLOTS];
+    pthread_mutex_t pen_mu; /* guards pen_addr, pen_user (taken inside auth_mu) */
+    imap_penalty_table pen_addr, pen_user;
+    uint64_t pen_key[2]; /* random SipHash key: names cannot be aimed at one part of a table */
     pthread_mutex_t recent_mu; /* guards recent */
     imap_recent_mark *recent;
     size_t nrecent, cap_recent;
@@ -145,7 +180,10 @@ struct imap_server {
     unsigned nauth_threads;
     pthread_mutex_t auth_mu;
     pthread_cond_t auth_cv;
-    imap_auth_job *auth_todo;
+    imap_auth_job *auth_todo, *auth_tail; /* first come, first served */
+    unsigned auth_queued;
+    unsigned auth_refused; /* refused because the queue was full, in this episode */
+    bool auth_full;        /* the queue filled up and that was logged */
     bool auth_quit;
     bool auth_started;
     imap_net *trusted; /* opt.trusted_nets, parsed */
@@ -315,9 +353,10 @@ void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsi
 
 /* ---- login (imap_auth.c) ------------------------------------------------------------- */
 
-/* Checks USER/PASS, then answers (delayed after failures) and moves to the authenticated
- * state. */
-void imap_auth_login(imap_client *c, const char *user, const char *pass);
+/* Checks USER/PASS (ULEN and PLEN bytes: a NUL inside makes the login fail, as does a user
+ * name or password too long), then answers (delayed after failures) and moves to the
+ * authenticated state. */
+void imap_auth_login(imap_client *c, const char *user, size_t ulen, const char *pass, size_t plen);
 /* Starts and stops the auth workers (imap_server_new / imap_server_free). */
 int imap_auth_start(imap_server *srv);
 void imap_auth_stop(imap_server *srv);
