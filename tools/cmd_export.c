@@ -23,10 +23,13 @@ static void export_usage(FILE *f)
                "    %%25). Flags and keywords go into the file names (keywords through\n"
                "    dovecot-keywords, 26 per folder at most); file mtime is INTERNALDATE.\n"
                "    With --mailbox, DEST is a plain maildir holding just that mailbox.\n"
-               "mbox: DEST is a directory with NAME.mbox per mailbox (Work/Projects.mbox),\n"
-               "    or with --mailbox the mbox file itself. mboxrd quoting. mbox keeps no\n"
-               "    flags except Status:/X-Status: headers already in a message, and cannot\n"
-               "    keep a missing final newline: use maildir for an exact copy.\n"
+               "mbox: DEST is a directory with NAME.mbox per mailbox (Work/Projects.mbox;\n"
+               "    '%%' in a name is written %%25, and a level ending in '.mbox' ends in\n"
+               "    '%%2Embox', so no directory is named like a file), or with --mailbox the\n"
+               "    mbox file itself. mboxrd quoting. mbox keeps no flags except\n"
+               "    Status:/X-Status: headers already in a message, and cannot keep a missing\n"
+               "    final newline: use maildir for an exact copy. Files are made 0600; an\n"
+               "    existing file or a symbolic link in the way is an error.\n"
                "Existing files in DEST are left alone; exporting into a non-empty maildir adds.\n");
 }
 
@@ -41,6 +44,7 @@ typedef struct exporter {
     /* names of the mailboxes to export */
     char **names;
     size_t nnames;
+    char failed[4200]; /* the file or directory an mbox export could not make */
 } exporter;
 
 static int mkdirs(const char *path)
@@ -155,24 +159,88 @@ static int export_messages(exporter *ex, uint32_t mailbox_id, chunk *ch)
     }
 }
 
+/* One level of a mailbox name as an mbox file or directory name: '%' becomes %25, and a final
+ * ".mbox" becomes "%2Embox", so that a directory (mailbox a.mbox with children) never has the
+ * name of a file (mailbox a: a.mbox), and different names stay different. */
+static void mbox_level(const char *level, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 4 < outlen; i++) {
+        if (level[i] == '%')
+            memcpy(out + o, "%25", 3), o += 3;
+        else
+            out[o++] = level[i];
+    }
+    out[o] = '\0';
+    if (o >= 5 && strcmp(out + o - 5, ".mbox") == 0 && o + 3 < outlen) {
+        memmove(out + o - 2, out + o - 4, 5); /* "mbox" and the NUL, two bytes on */
+        memcpy(out + o - 5, "%2E", 3);
+    }
+}
+
+/* Creates the mbox file of mailbox NAME below directory DEST: directories on the way are made
+ * 0700 and must be directories (not symbolic links), the file is new (O_EXCL, 0600). Returns
+ * its descriptor, or a negative errno with the path in ex->failed. */
+static int mbox_create(exporter *ex, const char *name)
+{
+    int dfd = open(ex->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    snprintf(ex->failed, sizeof ex->failed, "%s", ex->dest);
+    if (dfd < 0) return -errno;
+    for (const char *p = name;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        char enc[STORE_NAME_MAX * 3 + 8];
+        mbox_level(p, n, enc, sizeof enc - 5);
+        if (!slash) strcat(enc, ".mbox");
+        size_t fl = strlen(ex->failed);
+        snprintf(ex->failed + fl, sizeof ex->failed - fl, "/%s", enc);
+        int fd;
+        if (!slash) {
+            fd = openat(dfd, enc, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        } else {
+            if (mkdirat(dfd, enc, 0700) != 0 && errno != EEXIST)
+                fd = -1;
+            else
+                fd = openat(dfd, enc, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        int e = errno;
+        close(dfd);
+        if (fd < 0) return -e;
+        if (!slash) return fd;
+        dfd = fd;
+        p = slash + 1;
+    }
+}
+
 static int export_mailbox(exporter *ex, const store_mailbox *mb)
 {
     char path[4200];
     chunk ch = {0};
     int rc;
     if (ex->mbox) {
-        if (ex->only)
+        int fd;
+        if (ex->only) {
+            /* DEST is the file: the directories above it are the caller's */
             snprintf(path, sizeof path, "%s", ex->dest);
-        else
-            snprintf(path, sizeof path, "%s/%s.mbox", ex->dest, mb->name);
-        char *slash = strrchr(path, '/');
-        if (slash && slash != path) {
-            *slash = 0;
-            rc = mkdirs(path);
-            *slash = '/';
-            if (rc) return rc;
+            char *slash = strrchr(path, '/');
+            if (slash && slash != path) {
+                *slash = 0;
+                rc = mkdirs(path);
+                *slash = '/';
+                if (rc) return rc;
+            }
+            snprintf(ex->failed, sizeof ex->failed, "%s", path);
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd < 0) return -errno;
+        } else if ((fd = mbox_create(ex, mb->name)) < 0) {
+            return fd;
         }
-        if (!(ch.f = fopen(path, "w"))) return -errno;
+        if (!(ch.f = fdopen(fd, "w"))) {
+            rc = -errno;
+            close(fd);
+            return rc;
+        }
+        ex->failed[0] = '\0';
         rc = export_messages(ex, mb->id, &ch);
         if (fclose(ch.f) != 0 && rc == 0) rc = -errno;
         return rc;
@@ -281,7 +349,18 @@ int cmd_export(cli *c, int argc, char **argv)
             continue;
         }
         if (rc == 0) rc = export_mailbox(&ex, &mb);
-        if (rc)
+        if (rc && ex.failed[0] && rc == -EEXIST)
+            cli_error("export: mailbox '%s': '%s' exists already: export to a new destination, "
+                      "or move it away",
+                      ex.names[i], ex.failed);
+        else if (rc && ex.failed[0] && (rc == -ELOOP || rc == -ENOTDIR))
+            cli_error("export: mailbox '%s': '%s' is a symbolic link or not a directory: "
+                      "export to a new destination",
+                      ex.names[i], ex.failed);
+        else if (rc && ex.failed[0])
+            cli_error("export: mailbox '%s': cannot create '%s': %s", ex.names[i], ex.failed,
+                      strerror(-rc));
+        else if (rc)
             cli_error("export: mailbox '%s' into '%s': %s", ex.names[i], ex.dest, strerror(-rc));
     }
     for (size_t i = 0; i < ex.nnames; i++)
