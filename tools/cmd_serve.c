@@ -15,6 +15,7 @@
 #include "store/log.h"
 #include "tools/cli.h"
 #include "tools/privdrop.h"
+#include "tools/sandbox.h"
 
 #define MAX_LISTEN 32
 #define MAX_MOUNTS 16
@@ -297,6 +298,9 @@ int cmd_serve(cli *c, int argc, char **argv)
         ex = cli_open_store(c, 0, &s);
     else if (nmounts)
         ex = privdrop_guard_start(&guard); /* before any thread */
+    /* not root: unmounting takes fusermount3, which no_new_privs (sandbox.c) keeps from
+     * working in the server itself */
+    if (ex == 0 && !as.drop && nmounts && geteuid() != 0) ex = privdrop_guard_start(&guard);
     if (ex) return ex;
     char err[1024] = "";
     imap_server *srv = NULL;
@@ -381,6 +385,7 @@ int cmd_serve(cli *c, int argc, char **argv)
                 colon + 1);
     }
     fflush(stderr);
+    if ((ex = sandbox_enter()) != 0) goto out;
     rc = imap_server_run(srv);
     if (rc < 0) {
         cli_error("serve: event loop failed: %s", strerror(-rc));

@@ -149,6 +149,24 @@ int privdrop_drop(const privdrop_target *t)
     return 0;
 }
 
+/* Not root: the setuid helper unmounts (lazily, as umount2 above). */
+static void guard_fusermount(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--", dir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr,
+                "mailfs: serve: cannot unmount '%s' with fusermount3: run "
+                "'fusermount3 -u %s'\n",
+                dir, dir);
+}
+
 /* The guard's whole life: collect mount points until the pipe closes, then unmount them. */
 static void __attribute__((noreturn)) guard_main(int in)
 {
@@ -176,6 +194,10 @@ static void __attribute__((noreturn)) guard_main(int in)
         const char *dir = paths + i;
         /* unmounted by someone else meanwhile: leave whatever is there now alone */
         if (!fs_is_mounted(dir)) continue;
+        if (geteuid() != 0) {
+            guard_fusermount(dir);
+            continue;
+        }
         if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
             fprintf(stderr, "mailfs: serve: cannot unmount '%s': %s: run 'umount -l %s'\n", dir,
                     strerror(errno), dir);

@@ -34,7 +34,9 @@ int privdrop_drop(const privdrop_target *t);
 
 /* The unmount guard: a child that stays root and, once the server ends for any reason (the
  * pipe closes, even after SIGKILL), unmounts what the server mounted as root, which the server
- * can no longer do itself after the drop. It holds nothing else open. */
+ * can no longer do itself after the drop. It holds nothing else open. Started by a server that
+ * is not root, it unmounts with fusermount3, which the server cannot run once no_new_privs is
+ * set (sandbox.h). */
 typedef struct privdrop_guard {
     pid_t pid; /* 0: not started */
     int fd;    /* our end of the pipe */
