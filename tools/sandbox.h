@@ -13,7 +13,8 @@
  *
  * MAILFS_SECCOMP in the environment: "off" loads no filter (for debugging), "log" lets every
  * call through but has the kernel log those the filter would have stopped (to find what is
- * missing). Returns 0, or an exit code after printing why not.
+ * missing). A build with AddressSanitizer loads no filter unless MAILFS_SECCOMP asks for one:
+ * LeakSanitizer does not work under one. Returns 0, or an exit code after printing why not.
  */
 int sandbox_enter(void);
 
