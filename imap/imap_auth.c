@@ -338,14 +338,13 @@ static void gate_account(imap_auth_job *j, int rc, int64_t now)
         if (failed) ++*pf;
         if (*pf > recent) recent = *pf;
         if (!failed) u->passes[j->pass_slot].ms = now;
-    } else if (!failed && rc == 0 && u) {
+    } else if (rc == 0 && u) {
         pass_grant(u, j->pa->hash, now);
     }
-    if (rc == 0) {
-        /* a right password after failures is answered as late as a wrong one would have been */
-        if (u) u->recent = 0;
-        if (!gated) u->passes[j->pass_slot].fails = 0;
-    }
+    /* RECENT holds this answer back, a right password's too (as late as a wrong one would have
+     * been); once the owner is in, the name's next answers start from no delay again */
+    if (rc == 0 && u) u->recent = 0;
+    if (rc == 0 && !gated) u->passes[j->pass_slot].fails = 0;
     j->recent = recent;
 }
 

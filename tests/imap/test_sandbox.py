@@ -59,6 +59,7 @@ def stop(proc, mnt):
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(10)
         for opt in ("-u", "-uz"):
             if mountinfo_has(mnt):
                 subprocess.run(["fusermount3", opt, str(mnt)], capture_output=True)
