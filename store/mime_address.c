@@ -1,0 +1,291 @@
+/* mime_address.c: RFC 5322 address lists of the MIME summary, lexed and rendered for ENVELOPE */
+#include "store/mime_int.h"
+
+/* ---------- address lists ---------- */
+
+enum { T_END, T_ATOM, T_QUOTED, T_COMMENT, T_SPECIAL };
+
+struct lexer {
+    const char *v;
+    size_t n, i;
+    struct buf tok;
+    char special;
+};
+
+static int lex_next(struct lexer *l)
+{
+    l->tok.len = 0;
+    if (l->tok.d) l->tok.d[0] = '\0';
+    while (l->i < l->n && is_wsp((unsigned char)l->v[l->i]))
+        l->i++;
+    if (l->i >= l->n) return T_END;
+    char c = l->v[l->i];
+    if (c == '(') {
+        int depth = 0;
+        while (l->i < l->n) {
+            c = l->v[l->i++];
+            if (c == '\\' && l->i < l->n) {
+                buf_addc(&l->tok, l->v[l->i++]);
+                continue;
+            }
+            if (c == '(') {
+                if (depth++ == 0) continue;
+            } else if (c == ')') {
+                if (--depth == 0) break;
+            }
+            buf_addc(&l->tok, c);
+        }
+        return T_COMMENT;
+    }
+    if (c == '"') {
+        st_mime_lex_quoted(l->v, l->n, &l->i, &l->tok);
+        return T_QUOTED;
+    }
+    if (c == '[') {
+        size_t s = l->i;
+        while (l->i < l->n && l->v[l->i] != ']')
+            l->i++;
+        if (l->i < l->n) l->i++;
+        buf_add(&l->tok, l->v + s, l->i - s);
+        return T_ATOM;
+    }
+    if (strchr("()<>[]:;@\\,.", c) != NULL) {
+        l->special = c;
+        l->i++;
+        return T_SPECIAL;
+    }
+    size_t s = l->i;
+    while (l->i < l->n) {
+        c = l->v[l->i];
+        if (is_wsp((unsigned char)c) || strchr("()<>[]:;@\\,.\"", c) != NULL) break;
+        l->i++;
+    }
+    buf_add(&l->tok, l->v + s, l->i - s);
+    return T_ATOM;
+}
+
+static void emit_addr(struct buf *out, const struct buf *name, const char *route, const char *mbox,
+                      size_t mlen, const char *host, size_t hlen, bool host_nil)
+{
+    buf_addc(out, '(');
+    if (name && name->len > 0) {
+        struct buf h = {0};
+        buf_add(&h, name->d, name->len);
+        if (!h.oom) {
+            bool lit = humans_would_modify(h.d, h.len);
+            h.len = humanize(h.d, h.len);
+            if (h.len > 0)
+                buf_istr_lit(out, h.d, h.len, lit);
+            else
+                buf_adds(out, "NIL");
+        } else {
+            out->oom = true;
+        }
+        free(h.d);
+    } else {
+        buf_adds(out, "NIL");
+    }
+    buf_addc(out, ' ');
+    if (route && route[0])
+        buf_istrz(out, route);
+    else
+        buf_adds(out, "NIL");
+    buf_addc(out, ' ');
+    if (mbox)
+        buf_istr(out, mbox, mlen);
+    else
+        buf_adds(out, "NIL");
+    buf_addc(out, ' ');
+    if (host_nil)
+        buf_adds(out, "NIL");
+    else
+        buf_istr(out, host, hlen);
+    buf_addc(out, ')');
+}
+
+/* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. The
+ * domain is atoms joined by dots: what follows it up to the stop (as in "a@b <c@d>" or
+ * "a@b c@d") is skipped, and the address is a@b, as in Dovecot. */
+static int read_domain(struct lexer *l, struct buf *dom, struct buf *comment, bool angle)
+{
+    bool junk = false, after_atom = false;
+    for (;;) {
+        int t = lex_next(l);
+        if (t == T_END) return t;
+        if (t == T_SPECIAL) {
+            if (l->special == ',' || l->special == ';' || (angle && l->special == '>')) return t;
+            if (l->special == '.' && !junk) {
+                buf_addc(dom, '.');
+                after_atom = false;
+            } else if (dom->len > 0) {
+                junk = true;
+            }
+            continue;
+        }
+        if (t == T_COMMENT) {
+            if (comment) {
+                comment->len = 0;
+                buf_add(comment, l->tok.d ? l->tok.d : "", l->tok.len);
+            }
+            continue;
+        }
+        if (after_atom) junk = true;
+        if (junk) continue;
+        buf_add(dom, l->tok.d ? l->tok.d : "", l->tok.len);
+        after_atom = true;
+    }
+}
+
+size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
+{
+    struct lexer l = {.v = v, .n = n};
+    struct buf phrase = {0}, local = {0}, comment = {0}, dom = {0}, route = {0};
+    size_t count = 0;
+    bool in_group = false;
+    buf_addc(out, '(');
+    for (;;) {
+        phrase.len = local.len = comment.len = dom.len = route.len = 0;
+        bool pdot = false, local_done = false;
+        int t;
+        for (;;) {
+            t = lex_next(&l);
+            if (t == T_END) break;
+            if (t == T_ATOM || t == T_QUOTED) {
+                if (phrase.len > 0 && !pdot) {
+                    buf_addc(&phrase, ' ');
+                    local_done = true; /* a local part is words joined by dots */
+                }
+                buf_add(&phrase, l.tok.d ? l.tok.d : "", l.tok.len);
+                if (!local_done) buf_add(&local, l.tok.d ? l.tok.d : "", l.tok.len);
+                pdot = false;
+                continue;
+            }
+            if (t == T_COMMENT) {
+                comment.len = 0;
+                buf_add(&comment, l.tok.d ? l.tok.d : "", l.tok.len);
+                continue;
+            }
+            if (l.special == '.') {
+                buf_addc(&phrase, '.');
+                if (!local_done) buf_addc(&local, '.');
+                pdot = true;
+                continue;
+            }
+            if (strchr("<:@,;", l.special) != NULL) break;
+        }
+        if (t == T_SPECIAL && l.special == ':') {
+            if (!in_group) {
+                emit_addr(out, NULL, NULL, phrase.d ? phrase.d : "", phrase.len, NULL, 0, true);
+                count++;
+                in_group = true;
+            }
+            continue;
+        }
+        if (t == T_SPECIAL && l.special == '<') {
+            /* angle-addr: [@route,@route:]local@domain */
+            struct buf inner_local = {0};
+            int st = T_END;
+            for (;;) {
+                st = lex_next(&l);
+                if (st == T_END) break;
+                if (st == T_SPECIAL && l.special == '>') break;
+                if (st == T_SPECIAL && l.special == '@') {
+                    if (inner_local.len == 0) {
+                        /* start of a route */
+                        buf_addc(&route, '@');
+                        for (;;) {
+                            st = lex_next(&l);
+                            if (st == T_END ||
+                                (st == T_SPECIAL && (l.special == ':' || l.special == '>')))
+                                break;
+                            if (st == T_SPECIAL)
+                                buf_addc(&route, l.special);
+                            else if (st != T_COMMENT)
+                                buf_add(&route, l.tok.d ? l.tok.d : "", l.tok.len);
+                        }
+                        if (st == T_END || l.special == '>') break;
+                        continue;
+                    }
+                    st = read_domain(&l, &dom, NULL, true);
+                    break;
+                }
+                if (st == T_SPECIAL) {
+                    if (l.special == '.') buf_addc(&inner_local, '.');
+                    continue;
+                }
+                if (st == T_COMMENT) continue;
+                buf_add(&inner_local, l.tok.d ? l.tok.d : "", l.tok.len);
+            }
+            /* after '>': skip to ',' or ';'. The display name is the phrase only (comments do
+             * not name an angle address, as in Dovecot) */
+            int et = st;
+            if (st != T_END && !(st == T_SPECIAL && (l.special == ',' || l.special == ';'))) {
+                for (;;) {
+                    et = lex_next(&l);
+                    if (et == T_END) break;
+                    if (et == T_SPECIAL && (l.special == ',' || l.special == ';')) break;
+                }
+            }
+            const struct buf *name = phrase.len > 0 ? &phrase : NULL;
+            const char *mb = inner_local.len ? inner_local.d : "MISSING_MAILBOX";
+            size_t ml = inner_local.len ? inner_local.len : strlen("MISSING_MAILBOX");
+            const char *hd = dom.len ? dom.d : "MISSING_DOMAIN";
+            size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
+            emit_addr(out, name, route.d, mb, ml, hd, hl, false);
+            count++;
+            if (inner_local.oom) out->oom = true;
+            free(inner_local.d);
+            if (et == T_SPECIAL && l.special == ';' && in_group) {
+                buf_adds(out, "(NIL NIL NIL NIL)");
+                in_group = false;
+            }
+            if (et == T_END) break;
+            continue;
+        }
+        if (t == T_SPECIAL && l.special == '@') {
+            comment.len = 0; /* only a comment after the local part names it */
+            int st = read_domain(&l, &dom, &comment, false);
+            const struct buf *name = comment.len ? &comment : NULL;
+            const char *mb = local.len ? local.d : "MISSING_MAILBOX";
+            size_t ml = local.len ? local.len : strlen("MISSING_MAILBOX");
+            const char *hd = dom.len ? dom.d : "MISSING_DOMAIN";
+            size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
+            emit_addr(out, name, NULL, mb, ml, hd, hl, false);
+            count++;
+            if (st == T_SPECIAL && l.special == ';' && in_group) {
+                buf_adds(out, "(NIL NIL NIL NIL)");
+                in_group = false;
+            }
+            if (st == T_END) break;
+            continue;
+        }
+        /* ',' ';' or the end: a local part without '@' ("postmaster", "nsb (Nathaniel
+         * Borenstein)") is a mailbox without a domain, as in Dovecot; other words without '@'
+         * are a name without an address */
+        if (phrase.len > 0 && !local_done && local.len > 0) {
+            emit_addr(out, comment.len ? &comment : NULL, NULL, local.d, local.len,
+                      "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
+            count++;
+        } else if (phrase.len > 0) {
+            emit_addr(out, &phrase, NULL, "MISSING_MAILBOX", strlen("MISSING_MAILBOX"),
+                      "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
+            count++;
+        }
+        if (t == T_SPECIAL && l.special == ';' && in_group) {
+            buf_adds(out, "(NIL NIL NIL NIL)");
+            in_group = false;
+        }
+        if (t == T_END) break;
+    }
+    if (in_group) buf_adds(out, "(NIL NIL NIL NIL)");
+    buf_addc(out, ')');
+    if (phrase.oom || local.oom || comment.oom || dom.oom || route.oom || l.tok.oom)
+        out->oom = true;
+    free(phrase.d);
+    free(local.d);
+    free(comment.d);
+    free(dom.d);
+    free(route.d);
+    free(l.tok.d);
+    return count;
+}

@@ -1,0 +1,257 @@
+/* mime_int.h: what the files of the MIME summary parser share (store/mime*.c only) */
+#ifndef MAILFS_MIME_INT_H
+#define MAILFS_MIME_INT_H
+
+#include "store/mime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MIME_MAX_FIELD (64 * 1024)
+#define MIME_MAX_DEPTH 64
+#define MIME_MAX_PARTS 5000
+#define MIME_MAX_BOUNDARY 4096
+#define MIME_LINE_CAP (MIME_MAX_BOUNDARY + 256)
+#define MIME_TEXT_BUDGET (8u << 20)
+#define MIME_QUOTED_MAX 4096
+#define MIME_NONE UINT32_MAX
+
+enum {
+    ENV_DATE,
+    ENV_SUBJECT,
+    ENV_FROM,
+    ENV_SENDER,
+    ENV_REPLY_TO,
+    ENV_TO,
+    ENV_CC,
+    ENV_BCC,
+    ENV_IRT,
+    ENV_MSGID,
+    ENV_N
+};
+
+enum { ST_HEADER, ST_BODY, ST_CLOSED };
+enum { K_LEAF, K_MULTIPART, K_MESSAGE };
+
+struct cnt {
+    uint64_t off, lf, bare; /* a position and the LF / bare-LF counts before it */
+};
+
+struct ent {
+    struct cnt hdr, body, end;
+    uint32_t parent, first_child, last_child, next, nchildren, nested;
+    uint16_t depth;
+    uint8_t kind, state;
+    bool digest_default; /* child of multipart/digest: default type message/rfc822 */
+    bool is_msg;         /* a message (root or encapsulated): collects the envelope */
+    bool seen_ctype, seen_cte, seen_disp, seen_lang, seen_mimever;
+    uint16_t env_seen;
+    char *ctype, *csubtype; /* as written */
+    char *params;           /* rendered list items without parens, NULL if none */
+    bool has_charset;
+    char *boundary;                  /* until the header ends */
+    char *id, *desc, *md5, *loc;     /* rendered IMAP strings */
+    char *cte;                       /* as written */
+    char *disp, *disp_params, *lang; /* rendered */
+    char *env[ENV_N];                /* rendered */
+    char charset[64];                /* lower case */
+};
+
+struct stack_ent {
+    char *b;
+    size_t len;
+    uint32_t owner;
+};
+
+struct store_mime_parser {
+    struct ent *ents;
+    uint32_t nents, cap;
+    uint32_t cur;
+    struct stack_ent stack[MIME_MAX_DEPTH];
+    uint32_t nstack;
+    bool parts_full;
+    uint64_t pos, lf, bare; /* bytes consumed; LF and bare LF before the current line */
+    uint64_t line_start;
+    uint64_t line_len;
+    unsigned char linebuf[MIME_LINE_CAP];
+    size_t linebuf_len;
+    bool line_dash, line_overflow_nonws;
+    unsigned char last, prev_last;
+    uint8_t prev_term; /* terminator length of the previous line: 2 CRLF, 1 LF, 0 none */
+    bool prev_bare;
+    unsigned char *field;
+    size_t field_len;
+    bool field_active;
+    size_t text_used;
+    int err;
+    bool finished;
+};
+
+/* ---------- growable strings ---------- */
+
+struct buf {
+    char *d;
+    size_t len, cap;
+    bool oom;
+};
+
+static inline void buf_grow(struct buf *b, size_t more)
+{
+    if (b->oom) return;
+    if (b->len + more + 1 <= b->cap) return;
+    size_t ncap = b->cap ? b->cap : 64;
+    while (ncap < b->len + more + 1)
+        ncap *= 2;
+    char *n = realloc(b->d, ncap);
+    if (!n) {
+        b->oom = true;
+        return;
+    }
+    b->d = n;
+    b->cap = ncap;
+}
+
+static inline void buf_add(struct buf *b, const void *s, size_t n)
+{
+    buf_grow(b, n);
+    if (b->oom) return;
+    memcpy(b->d + b->len, s, n);
+    b->len += n;
+    b->d[b->len] = '\0';
+}
+
+static inline void buf_adds(struct buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+static inline void buf_addc(struct buf *b, char c)
+{
+    buf_add(b, &c, 1);
+}
+
+/* Appends S as an IMAP string: quoted when allowed (and not FORCE_LIT), a literal otherwise. */
+static inline void buf_istr_lit(struct buf *b, const char *s, size_t n, bool force_lit)
+{
+    size_t esc = 0;
+    bool lit = n > MIME_QUOTED_MAX || (force_lit && n > 0);
+    for (size_t i = 0; i < n && !lit; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' || c == '\n' || c == 0 || c >= 0x80)
+            lit = true;
+        else if ((c == '"' || c == '\\') && ++esc > 4)
+            lit = true;
+    }
+    if (lit) {
+        char hdr[32];
+        int k = snprintf(hdr, sizeof(hdr), "{%zu}\r\n", n);
+        buf_add(b, hdr, (size_t)k);
+        buf_add(b, s, n);
+        return;
+    }
+    buf_addc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') buf_addc(b, '\\');
+        buf_addc(b, s[i]);
+    }
+    buf_addc(b, '"');
+}
+
+static inline void buf_istr(struct buf *b, const char *s, size_t n)
+{
+    buf_istr_lit(b, s, n, false);
+}
+
+static inline void buf_istrz(struct buf *b, const char *s)
+{
+    buf_istr(b, s, strlen(s));
+}
+
+static inline void buf_nstr(struct buf *b, const char *rendered)
+{
+    buf_adds(b, rendered ? rendered : "NIL");
+}
+
+/* True when Dovecot's imap_append_string_for_humans() would change S (NUL, CR, LF, TAB, '"',
+ * '\\', 8-bit bytes, leading, trailing or repeated blanks) and so send it as a literal. */
+static inline bool humans_would_modify(const char *s, size_t n)
+{
+    bool lead = true, last_lwsp = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0 || c == '\r' || c == '\n' || c == '\t' || c == '"' || c == '\\' || c >= 0x80)
+            return true;
+        if (c == ' ') {
+            if (last_lwsp) return true;
+            last_lwsp = true;
+        } else {
+            last_lwsp = false;
+            lead = false;
+        }
+    }
+    return last_lwsp && n > 0 && !lead;
+}
+
+/* Squeezes runs of blanks to one space and trims both ends ("for humans"). */
+static inline size_t humanize(char *s, size_t n)
+{
+    size_t o = 0;
+    bool blank = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == ' ' || c == '\t') {
+            if (!blank) s[o++] = ' ';
+            blank = true;
+        } else {
+            s[o++] = c;
+            blank = false;
+        }
+    }
+    if (o > 0 && s[o - 1] == ' ') o--;
+    return o;
+}
+
+static inline bool is_wsp(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static inline void set_lower(char *dst, size_t sz, const char *s, size_t n)
+{
+    size_t k;
+    for (k = 0; k + 1 < sz && k < n; k++) {
+        char c = s[k];
+        dst[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    dst[k] = '\0';
+}
+
+static inline bool type_is(const struct ent *e, const char *t, const char *st)
+{
+    if (!e->ctype) return false;
+    if (strcasecmp(e->ctype, t) != 0) return false;
+    return st == NULL || strcasecmp(e->csubtype, st) == 0;
+}
+
+static inline uint64_t crlf_len(struct cnt a, struct cnt b)
+{
+    return (b.off - a.off) + (b.bare - a.bare);
+}
+
+/* mime_header.c: processes the header field collected in p->field for entity E. */
+void st_mime_field_process(store_mime_parser *p, struct ent *e);
+/* mime_header.c: reads a quoted string at v[*i] == '"' into OUT (unescaped); false when it is
+ * not closed. */
+bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, struct buf *out);
+/* mime_address.c: renders an address list ((name adl mailbox host) ...) into OUT; returns the
+ * address count. */
+size_t st_mime_addresses(const char *v, size_t n, struct buf *out);
+/* mime_render.c: ENVELOPE of message entity E, BODYSTRUCTURE (EXT) or BODY of entity IDX. */
+void st_mime_render_envelope(struct buf *b, const struct ent *e);
+void st_mime_render_body(struct buf *b, const store_mime_parser *p, uint32_t idx, bool ext);
+/* mime_blob.c: the blob of a finished parse (see store_mime_finish). */
+int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen);
+
+#endif
