@@ -231,7 +231,7 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
             size_t ml = inner_local.len ? inner_local.len : strlen("MISSING_MAILBOX");
             const char *hd = dom.len ? dom.d : "MISSING_DOMAIN";
             size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
-            emit_addr(out, name, route.d, mb, ml, hd, hl, false);
+            emit_addr(out, name, route.len ? route.d : NULL, mb, ml, hd, hl, false);
             count++;
             if (inner_local.oom) out->oom = true;
             free(inner_local.d);

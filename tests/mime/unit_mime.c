@@ -664,6 +664,17 @@ static void test_handwritten(void)
         free(s.blob);
     }
 
+    /* a route belongs to its own address only: the angle addresses after it have none */
+    {
+        const char m[] = "To: <@r1,@r2:a@b>, <c@d>, Name <e@f>\nCc: <@r3:g@h>, i@j\n\n";
+        s = sum_of(m, strlen(m));
+        check_env("route-once", s,
+                  "(NIL NIL NIL NIL NIL ((NIL \"@r1,@r2\" \"a\" \"b\")(NIL NIL \"c\" \"d\")"
+                  "(\"Name\" NIL \"e\" \"f\")) ((NIL \"@r3\" \"g\" \"h\")(NIL NIL \"i\" \"j\")) "
+                  "NIL NIL NIL)");
+        free(s.blob);
+    }
+
     /* a local part without '@' is a mailbox with MISSING_DOMAIN, a comment names it
      * (cpython/msg_15.txt); after a domain, junk up to ',' is skipped ("a@b <c@d>") */
     {
