@@ -23,6 +23,8 @@
  *     do not understand (recompute it with store_mime_summarize then).
  *   - Memory is bounded by limits, not by message size: 64 KiB per header field, 64 levels of
  *     nesting, 5000 parts, 8 MiB of rendered strings. Offsets stay exact beyond the limits.
+ *   - Out of memory: the strings are built in imap_buf (imap/imap_buf.h), which aborts the
+ *     process as the IMAP code does; the parser's own tables report -ENOMEM.
  */
 
 typedef struct store_mime_parser store_mime_parser;

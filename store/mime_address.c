@@ -8,14 +8,13 @@ enum { T_END, T_ATOM, T_QUOTED, T_COMMENT, T_SPECIAL };
 struct lexer {
     const char *v;
     size_t n, i;
-    struct buf tok;
+    imap_buf tok;
     char special;
 };
 
 static int lex_next(struct lexer *l)
 {
-    l->tok.len = 0;
-    if (l->tok.d) l->tok.d[0] = '\0';
+    imap_buf_truncate(&l->tok, 0);
     while (l->i < l->n && is_wsp((unsigned char)l->v[l->i]))
         l->i++;
     if (l->i >= l->n) return T_END;
@@ -25,7 +24,7 @@ static int lex_next(struct lexer *l)
         while (l->i < l->n) {
             c = l->v[l->i++];
             if (c == '\\' && l->i < l->n) {
-                buf_addc(&l->tok, l->v[l->i++]);
+                imap_buf_putc(&l->tok, l->v[l->i++]);
                 continue;
             }
             if (c == '(') {
@@ -33,7 +32,7 @@ static int lex_next(struct lexer *l)
             } else if (c == ')') {
                 if (--depth == 0) break;
             }
-            buf_addc(&l->tok, c);
+            imap_buf_putc(&l->tok, c);
         }
         return T_COMMENT;
     }
@@ -46,7 +45,7 @@ static int lex_next(struct lexer *l)
         while (l->i < l->n && l->v[l->i] != ']')
             l->i++;
         if (l->i < l->n) l->i++;
-        buf_add(&l->tok, l->v + s, l->i - s);
+        imap_buf_append(&l->tok, l->v + s, l->i - s);
         return T_ATOM;
     }
     if (strchr("()<>[]:;@\\,.", c) != NULL) {
@@ -60,53 +59,49 @@ static int lex_next(struct lexer *l)
         if (is_wsp((unsigned char)c) || strchr("()<>[]:;@\\,.\"", c) != NULL) break;
         l->i++;
     }
-    buf_add(&l->tok, l->v + s, l->i - s);
+    imap_buf_append(&l->tok, l->v + s, l->i - s);
     return T_ATOM;
 }
 
-static void emit_addr(struct buf *out, const struct buf *name, const char *route, const char *mbox,
+static void emit_addr(imap_buf *out, const imap_buf *name, const char *route, const char *mbox,
                       size_t mlen, const char *host, size_t hlen, bool host_nil)
 {
-    buf_addc(out, '(');
+    imap_buf_putc(out, '(');
     if (name && name->len > 0) {
-        struct buf h = {0};
-        buf_add(&h, name->d, name->len);
-        if (!h.oom) {
-            bool lit = humans_would_modify(h.d, h.len);
-            h.len = humanize(h.d, h.len);
-            if (h.len > 0)
-                buf_istr_lit(out, h.d, h.len, lit);
-            else
-                buf_adds(out, "NIL");
-        } else {
-            out->oom = true;
-        }
-        free(h.d);
+        imap_buf h = {0};
+        imap_buf_append(&h, name->data, name->len);
+        bool lit = humans_would_modify(h.data, h.len);
+        imap_buf_truncate(&h, humanize(h.data, h.len));
+        if (h.len > 0)
+            buf_istr_lit(out, h.data, h.len, lit);
+        else
+            imap_buf_puts(out, "NIL");
+        imap_buf_free(&h);
     } else {
-        buf_adds(out, "NIL");
+        imap_buf_puts(out, "NIL");
     }
-    buf_addc(out, ' ');
+    imap_buf_putc(out, ' ');
     if (route && route[0])
         buf_istrz(out, route);
     else
-        buf_adds(out, "NIL");
-    buf_addc(out, ' ');
+        imap_buf_puts(out, "NIL");
+    imap_buf_putc(out, ' ');
     if (mbox)
         buf_istr(out, mbox, mlen);
     else
-        buf_adds(out, "NIL");
-    buf_addc(out, ' ');
+        imap_buf_puts(out, "NIL");
+    imap_buf_putc(out, ' ');
     if (host_nil)
-        buf_adds(out, "NIL");
+        imap_buf_puts(out, "NIL");
     else
         buf_istr(out, host, hlen);
-    buf_addc(out, ')');
+    imap_buf_putc(out, ')');
 }
 
 /* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. The
  * domain is atoms joined by dots: what follows it up to the stop (as in "a@b <c@d>" or
  * "a@b c@d") is skipped, and the address is a@b, as in Dovecot. */
-static int read_domain(struct lexer *l, struct buf *dom, struct buf *comment, bool angle)
+static int read_domain(struct lexer *l, imap_buf *dom, imap_buf *comment, bool angle)
 {
     bool junk = false, after_atom = false;
     for (;;) {
@@ -115,7 +110,7 @@ static int read_domain(struct lexer *l, struct buf *dom, struct buf *comment, bo
         if (t == T_SPECIAL) {
             if (l->special == ',' || l->special == ';' || (angle && l->special == '>')) return t;
             if (l->special == '.' && !junk) {
-                buf_addc(dom, '.');
+                imap_buf_putc(dom, '.');
                 after_atom = false;
             } else if (dom->len > 0) {
                 junk = true;
@@ -124,27 +119,31 @@ static int read_domain(struct lexer *l, struct buf *dom, struct buf *comment, bo
         }
         if (t == T_COMMENT) {
             if (comment) {
-                comment->len = 0;
-                buf_add(comment, l->tok.d ? l->tok.d : "", l->tok.len);
+                imap_buf_truncate(comment, 0);
+                imap_buf_append(comment, l->tok.data ? l->tok.data : "", l->tok.len);
             }
             continue;
         }
         if (after_atom) junk = true;
         if (junk) continue;
-        buf_add(dom, l->tok.d ? l->tok.d : "", l->tok.len);
+        imap_buf_append(dom, l->tok.data ? l->tok.data : "", l->tok.len);
         after_atom = true;
     }
 }
 
-size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
+size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
 {
     struct lexer l = {.v = v, .n = n};
-    struct buf phrase = {0}, local = {0}, comment = {0}, dom = {0}, route = {0};
+    imap_buf phrase = {0}, local = {0}, comment = {0}, dom = {0}, route = {0};
     size_t count = 0;
     bool in_group = false;
-    buf_addc(out, '(');
+    imap_buf_putc(out, '(');
     for (;;) {
-        phrase.len = local.len = comment.len = dom.len = route.len = 0;
+        imap_buf_truncate(&phrase, 0);
+        imap_buf_truncate(&local, 0);
+        imap_buf_truncate(&comment, 0);
+        imap_buf_truncate(&dom, 0);
+        imap_buf_truncate(&route, 0);
         bool pdot = false, local_done = false;
         int t;
         for (;;) {
@@ -152,22 +151,22 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
             if (t == T_END) break;
             if (t == T_ATOM || t == T_QUOTED) {
                 if (phrase.len > 0 && !pdot) {
-                    buf_addc(&phrase, ' ');
+                    imap_buf_putc(&phrase, ' ');
                     local_done = true; /* a local part is words joined by dots */
                 }
-                buf_add(&phrase, l.tok.d ? l.tok.d : "", l.tok.len);
-                if (!local_done) buf_add(&local, l.tok.d ? l.tok.d : "", l.tok.len);
+                imap_buf_append(&phrase, l.tok.data ? l.tok.data : "", l.tok.len);
+                if (!local_done) imap_buf_append(&local, l.tok.data ? l.tok.data : "", l.tok.len);
                 pdot = false;
                 continue;
             }
             if (t == T_COMMENT) {
-                comment.len = 0;
-                buf_add(&comment, l.tok.d ? l.tok.d : "", l.tok.len);
+                imap_buf_truncate(&comment, 0);
+                imap_buf_append(&comment, l.tok.data ? l.tok.data : "", l.tok.len);
                 continue;
             }
             if (l.special == '.') {
-                buf_addc(&phrase, '.');
-                if (!local_done) buf_addc(&local, '.');
+                imap_buf_putc(&phrase, '.');
+                if (!local_done) imap_buf_putc(&local, '.');
                 pdot = true;
                 continue;
             }
@@ -175,7 +174,8 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
         }
         if (t == T_SPECIAL && l.special == ':') {
             if (!in_group) {
-                emit_addr(out, NULL, NULL, phrase.d ? phrase.d : "", phrase.len, NULL, 0, true);
+                emit_addr(out, NULL, NULL, phrase.data ? phrase.data : "", phrase.len, NULL, 0,
+                          true);
                 count++;
                 in_group = true;
             }
@@ -183,7 +183,7 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
         }
         if (t == T_SPECIAL && l.special == '<') {
             /* angle-addr: [@route,@route:]local@domain */
-            struct buf inner_local = {0};
+            imap_buf inner_local = {0};
             int st = T_END;
             for (;;) {
                 st = lex_next(&l);
@@ -192,16 +192,16 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
                 if (st == T_SPECIAL && l.special == '@') {
                     if (inner_local.len == 0) {
                         /* start of a route */
-                        buf_addc(&route, '@');
+                        imap_buf_putc(&route, '@');
                         for (;;) {
                             st = lex_next(&l);
                             if (st == T_END ||
                                 (st == T_SPECIAL && (l.special == ':' || l.special == '>')))
                                 break;
                             if (st == T_SPECIAL)
-                                buf_addc(&route, l.special);
+                                imap_buf_putc(&route, l.special);
                             else if (st != T_COMMENT)
-                                buf_add(&route, l.tok.d ? l.tok.d : "", l.tok.len);
+                                imap_buf_append(&route, l.tok.data ? l.tok.data : "", l.tok.len);
                         }
                         if (st == T_END || l.special == '>') break;
                         continue;
@@ -210,11 +210,11 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
                     break;
                 }
                 if (st == T_SPECIAL) {
-                    if (l.special == '.') buf_addc(&inner_local, '.');
+                    if (l.special == '.') imap_buf_putc(&inner_local, '.');
                     continue;
                 }
                 if (st == T_COMMENT) continue;
-                buf_add(&inner_local, l.tok.d ? l.tok.d : "", l.tok.len);
+                imap_buf_append(&inner_local, l.tok.data ? l.tok.data : "", l.tok.len);
             }
             /* after '>': skip to ',' or ';'. The display name is the phrase only (comments do
              * not name an angle address, as in Dovecot) */
@@ -226,34 +226,33 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
                     if (et == T_SPECIAL && (l.special == ',' || l.special == ';')) break;
                 }
             }
-            const struct buf *name = phrase.len > 0 ? &phrase : NULL;
-            const char *mb = inner_local.len ? inner_local.d : "MISSING_MAILBOX";
+            const imap_buf *name = phrase.len > 0 ? &phrase : NULL;
+            const char *mb = inner_local.len ? inner_local.data : "MISSING_MAILBOX";
             size_t ml = inner_local.len ? inner_local.len : strlen("MISSING_MAILBOX");
-            const char *hd = dom.len ? dom.d : "MISSING_DOMAIN";
+            const char *hd = dom.len ? dom.data : "MISSING_DOMAIN";
             size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
-            emit_addr(out, name, route.len ? route.d : NULL, mb, ml, hd, hl, false);
+            emit_addr(out, name, route.len ? route.data : NULL, mb, ml, hd, hl, false);
             count++;
-            if (inner_local.oom) out->oom = true;
-            free(inner_local.d);
+            imap_buf_free(&inner_local);
             if (et == T_SPECIAL && l.special == ';' && in_group) {
-                buf_adds(out, "(NIL NIL NIL NIL)");
+                imap_buf_puts(out, "(NIL NIL NIL NIL)");
                 in_group = false;
             }
             if (et == T_END) break;
             continue;
         }
         if (t == T_SPECIAL && l.special == '@') {
-            comment.len = 0; /* only a comment after the local part names it */
+            imap_buf_truncate(&comment, 0); /* only a comment after the local part names it */
             int st = read_domain(&l, &dom, &comment, false);
-            const struct buf *name = comment.len ? &comment : NULL;
-            const char *mb = local.len ? local.d : "MISSING_MAILBOX";
+            const imap_buf *name = comment.len ? &comment : NULL;
+            const char *mb = local.len ? local.data : "MISSING_MAILBOX";
             size_t ml = local.len ? local.len : strlen("MISSING_MAILBOX");
-            const char *hd = dom.len ? dom.d : "MISSING_DOMAIN";
+            const char *hd = dom.len ? dom.data : "MISSING_DOMAIN";
             size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
             emit_addr(out, name, NULL, mb, ml, hd, hl, false);
             count++;
             if (st == T_SPECIAL && l.special == ';' && in_group) {
-                buf_adds(out, "(NIL NIL NIL NIL)");
+                imap_buf_puts(out, "(NIL NIL NIL NIL)");
                 in_group = false;
             }
             if (st == T_END) break;
@@ -263,7 +262,7 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
          * Borenstein)") is a mailbox without a domain, as in Dovecot; other words without '@'
          * are a name without an address */
         if (phrase.len > 0 && !local_done && local.len > 0) {
-            emit_addr(out, comment.len ? &comment : NULL, NULL, local.d, local.len,
+            emit_addr(out, comment.len ? &comment : NULL, NULL, local.data, local.len,
                       "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
             count++;
         } else if (phrase.len > 0) {
@@ -272,20 +271,18 @@ size_t st_mime_addresses(const char *v, size_t n, struct buf *out)
             count++;
         }
         if (t == T_SPECIAL && l.special == ';' && in_group) {
-            buf_adds(out, "(NIL NIL NIL NIL)");
+            imap_buf_puts(out, "(NIL NIL NIL NIL)");
             in_group = false;
         }
         if (t == T_END) break;
     }
-    if (in_group) buf_adds(out, "(NIL NIL NIL NIL)");
-    buf_addc(out, ')');
-    if (phrase.oom || local.oom || comment.oom || dom.oom || route.oom || l.tok.oom)
-        out->oom = true;
-    free(phrase.d);
-    free(local.d);
-    free(comment.d);
-    free(dom.d);
-    free(route.d);
-    free(l.tok.d);
+    if (in_group) imap_buf_puts(out, "(NIL NIL NIL NIL)");
+    imap_buf_putc(out, ')');
+    imap_buf_free(&phrase);
+    imap_buf_free(&local);
+    imap_buf_free(&comment);
+    imap_buf_free(&dom);
+    imap_buf_free(&route);
+    imap_buf_free(&l.tok);
     return count;
 }

@@ -41,20 +41,19 @@ static uint64_t get_u64(const unsigned char *d)
 
 int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
 {
-    struct buf env = {0}, bs = {0}, body = {0};
+    imap_buf env = {0}, bs = {0}, body = {0};
     st_mime_render_envelope(&env, &p->ents[0]);
     st_mime_render_body(&bs, p, 0, true);
     st_mime_render_body(&body, p, 0, false);
-    if (env.oom || bs.oom || body.oom || env.len > UINT32_MAX / 4 || bs.len > UINT32_MAX / 4 ||
-        body.len > UINT32_MAX / 4) {
-        free(env.d);
-        free(bs.d);
-        free(body.d);
+    if (env.len > UINT32_MAX / 4 || bs.len > UINT32_MAX / 4 || body.len > UINT32_MAX / 4) {
+        imap_buf_free(&env);
+        imap_buf_free(&bs);
+        imap_buf_free(&body);
         return -ENOMEM;
     }
     size_t recs = (size_t)p->nents * BLOB_REC;
     /* the part strings (type, subtype, encoding, charset) go to a pool after the rendered text */
-    struct buf pool = {0};
+    imap_buf pool = {0};
     uint32_t *refs = calloc((size_t)p->nents * 4 + 1, sizeof *refs);
     for (uint32_t i = 0; refs && i < p->nents; i++) {
         const struct ent *e = &p->ents[i];
@@ -73,17 +72,17 @@ int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
         snprintf(tmp[3], sizeof tmp[3], "%s", e->charset);
         for (int k = 0; k < 4; k++) {
             refs[i * 4 + k] = (uint32_t)pool.len;
-            buf_add(&pool, tmp[k], strlen(tmp[k]) + 1);
+            imap_buf_append(&pool, tmp[k], strlen(tmp[k]) + 1);
         }
     }
     size_t total = BLOB_HDR + recs + env.len + bs.len + body.len + pool.len;
     unsigned char *out = NULL;
-    if (!refs || pool.oom || pool.len > UINT32_MAX / 4 || !(out = calloc(1, total))) {
+    if (!refs || pool.len > UINT32_MAX / 4 || !(out = calloc(1, total))) {
         free(refs);
-        free(pool.d);
-        free(env.d);
-        free(bs.d);
-        free(body.d);
+        imap_buf_free(&pool);
+        imap_buf_free(&env);
+        imap_buf_free(&bs);
+        imap_buf_free(&body);
         return -ENOMEM;
     }
     memcpy(out, BLOB_MAGIC, 4);
@@ -97,25 +96,25 @@ int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
     size_t so = BLOB_HDR;
     put_u32(out + 36, (uint32_t)so);
     put_u32(out + 40, (uint32_t)bs.len);
-    memcpy(out + so, bs.d, bs.len);
+    memcpy(out + so, bs.data, bs.len);
     so += bs.len;
     put_u32(out + 28, (uint32_t)so);
     put_u32(out + 32, (uint32_t)env.len);
-    memcpy(out + so, env.d, env.len);
+    memcpy(out + so, env.data, env.len);
     so += env.len;
     put_u32(out + 44, (uint32_t)so);
     put_u32(out + 48, (uint32_t)body.len);
-    memcpy(out + so, body.d, body.len);
+    memcpy(out + so, body.data, body.len);
     so += body.len;
     size_t recs_at = so;
     put_u32(out + 52, (uint32_t)recs_at);
     so += recs;
     size_t pool_at = so;
-    if (pool.len) memcpy(out + so, pool.d, pool.len);
-    free(pool.d);
-    free(env.d);
-    free(bs.d);
-    free(body.d);
+    if (pool.len) memcpy(out + so, pool.data, pool.len);
+    imap_buf_free(&pool);
+    imap_buf_free(&env);
+    imap_buf_free(&bs);
+    imap_buf_free(&body);
 
     for (uint32_t i = 0; i < p->nents; i++) {
         const struct ent *e = &p->ents[i];

@@ -1,44 +1,36 @@
 /* mime_header.c: header fields of the MIME summary: lexing, parameters, kept strings */
 #include "store/mime_int.h"
 
-#include <errno.h>
-
 /* ---------- bounded storage of rendered strings ---------- */
 
-static char *keep(store_mime_parser *p, struct buf *b)
+/* Takes B's string (B is left empty), or frees it and returns NULL when it would exceed the
+ * message's budget of kept text. */
+static char *keep(store_mime_parser *p, imap_buf *b)
 {
-    if (b->oom) {
-        free(b->d);
-        p->err = -ENOMEM;
-        return NULL;
-    }
-    if (!b->d) {
-        b->d = malloc(1);
-        if (!b->d) {
-            p->err = -ENOMEM;
-            return NULL;
-        }
-        b->d[0] = '\0';
-    }
+    if (!b->data) imap_buf_append(b, "", 0);
     if (p->text_used + b->len > MIME_TEXT_BUDGET) {
-        free(b->d);
+        imap_buf_free(b);
         return NULL;
     }
     p->text_used += b->len;
-    return b->d;
+    /* kept until the parse ends: give back what the buffer reserved beyond the string */
+    char *s = realloc(b->data, b->len + 1);
+    if (!s) s = b->data;
+    *b = (imap_buf){0};
+    return s;
 }
 
 static char *keep_istr(store_mime_parser *p, const char *s, size_t n)
 {
-    struct buf b = {0};
+    imap_buf b = {0};
     buf_istr(&b, s, n);
     return keep(p, &b);
 }
 
 static char *keep_raw(store_mime_parser *p, const char *s, size_t n)
 {
-    struct buf b = {0};
-    buf_add(&b, s, n);
+    imap_buf b = {0};
+    imap_buf_append(&b, s, n);
     return keep(p, &b);
 }
 
@@ -88,7 +80,7 @@ static size_t lex_token(const char *v, size_t n, size_t *i)
     return *i - s;
 }
 
-bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, struct buf *out)
+bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, imap_buf *out)
 {
     (*i)++;
     while (*i < n) {
@@ -99,7 +91,7 @@ bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, struct buf *out)
             c = v[*i];
             (*i)++;
         }
-        buf_addc(out, c);
+        imap_buf_putc(out, c);
     }
     return false;
 }
@@ -114,7 +106,7 @@ struct param {
 };
 
 struct param_out {
-    struct buf *out;
+    imap_buf *out;
     bool *has_charset;
     char *charset;
     size_t charset_sz;
@@ -132,9 +124,9 @@ static int hexval(char c)
 static void emit_param(struct param_out *po, const char *name, size_t nl, const char *val,
                        size_t vl)
 {
-    if (po->out->len > 0) buf_addc(po->out, ' ');
+    if (po->out->len > 0) imap_buf_putc(po->out, ' ');
     buf_istr(po->out, name, nl);
-    buf_addc(po->out, ' ');
+    imap_buf_putc(po->out, ' ');
     buf_istr(po->out, val, vl);
     if (nl == 7 && strncasecmp(name, "charset", 7) == 0 && po->has_charset) {
         if (!*po->has_charset && po->charset) {
@@ -196,7 +188,7 @@ static int param_cmp(const char *t, const struct param *a, const struct param *b
  * through one by one. */
 static void emit_2231(struct param_out *po, const char *t, struct param *ps, size_t np)
 {
-    struct buf val = {0}, key = {0};
+    imap_buf val = {0}, key = {0};
     for (size_t i = 1; i < np; i++) { /* insertion sort: np is small */
         struct param x = ps[i];
         size_t j = i;
@@ -220,48 +212,47 @@ static void emit_2231(struct param_out *po, const char *t, struct param *ps, siz
             for (size_t j = i; j < next; j++) {
                 char num[24];
                 int k = snprintf(num, sizeof(num), "*%u%s", ps[j].idx, ps[j].ext ? "*" : "");
-                key.len = 0;
-                buf_add(&key, t + ps[j].name_off, ps[j].base_len);
-                buf_add(&key, num, (size_t)k);
-                emit_param(po, key.d ? key.d : "", key.len, t + ps[j].val_off, ps[j].val_len);
+                imap_buf_truncate(&key, 0);
+                imap_buf_append(&key, t + ps[j].name_off, ps[j].base_len);
+                imap_buf_append(&key, num, (size_t)k);
+                emit_param(po, key.data ? key.data : "", key.len, t + ps[j].val_off, ps[j].val_len);
             }
             continue;
         }
-        val.len = 0;
-        buf_add(&val, "", 0);
-        if (!ps[i].ext && have_ext) buf_adds(&val, "''");
+        imap_buf_truncate(&val, 0);
+        imap_buf_append(&val, "", 0);
+        if (!ps[i].ext && have_ext) imap_buf_puts(&val, "''");
         for (size_t j = i; j < next; j++) {
             const char *vs = t + ps[j].val_off;
             if (!ps[j].ext && have_ext) {
                 for (size_t k = 0; k < ps[j].val_len; k++) {
                     if (vs[k] == '%')
-                        buf_adds(&val, "%25");
+                        imap_buf_puts(&val, "%25");
                     else
-                        buf_addc(&val, vs[k]);
+                        imap_buf_putc(&val, vs[k]);
                 }
             } else {
-                buf_add(&val, vs, ps[j].val_len);
+                imap_buf_append(&val, vs, ps[j].val_len);
             }
         }
-        key.len = 0;
-        buf_add(&key, t + ps[i].name_off, ps[i].base_len);
-        if (have_ext) buf_addc(&key, '*');
-        emit_param(po, key.d ? key.d : "", key.len, val.d ? val.d : "", val.len);
+        imap_buf_truncate(&key, 0);
+        imap_buf_append(&key, t + ps[i].name_off, ps[i].base_len);
+        if (have_ext) imap_buf_putc(&key, '*');
+        emit_param(po, key.data ? key.data : "", key.len, val.data ? val.data : "", val.len);
     }
-    if (val.oom || key.oom) po->out->oom = true;
-    free(val.d);
-    free(key.d);
+    imap_buf_free(&val);
+    imap_buf_free(&key);
 }
 
 /* Parses "; name=value" parameters into rendered IMAP items "name" "value" ... Values are a
  * quoted string or, leniently, everything up to ';' or a blank (so an unquoted
  * boundary=----=_Part_1 works; Dovecot would stop at '='). RFC 2231 sections are merged. */
-static void parse_params(const char *v, size_t n, size_t i, struct buf *out, bool *has_charset,
+static void parse_params(const char *v, size_t n, size_t i, imap_buf *out, bool *has_charset,
                          char *charset, size_t charset_sz, char **boundary)
 {
     struct param ps[MIME_MAX_PARAMS];
     size_t np = 0;
-    struct buf text = {0};
+    imap_buf text = {0};
     while (i < n && np < MIME_MAX_PARAMS) {
         skip_cfws(v, n, &i);
         if (i >= n) break;
@@ -283,11 +274,11 @@ static void parse_params(const char *v, size_t n, size_t i, struct buf *out, boo
         memset(p, 0, sizeof(*p));
         p->name_off = text.len;
         p->name_len = nl;
-        buf_add(&text, v + ns, nl);
+        imap_buf_append(&text, v + ns, nl);
         p->val_off = text.len;
         if (i < n && v[i] == '"') {
             if (!st_mime_lex_quoted(v, n, &i, &text)) { /* not closed: no value, as in Dovecot */
-                text.len = p->name_off;
+                imap_buf_truncate(&text, p->name_off);
                 np--;
                 break;
             }
@@ -295,7 +286,7 @@ static void parse_params(const char *v, size_t n, size_t i, struct buf *out, boo
             size_t vs = i;
             while (i < n && v[i] != ';' && !is_wsp((unsigned char)v[i]))
                 i++;
-            buf_add(&text, v + vs, i - vs);
+            imap_buf_append(&text, v + vs, i - vs);
         }
         p->val_len = text.len - p->val_off;
         /* name*, name*N or name*N*: an RFC 2231 section */
@@ -316,12 +307,7 @@ static void parse_params(const char *v, size_t n, size_t i, struct buf *out, boo
             }
         }
     }
-    if (text.oom) {
-        out->oom = true;
-        free(text.d);
-        return;
-    }
-    const char *t = text.d ? text.d : "";
+    const char *t = text.data ? text.data : "";
     struct param_out po = {out, has_charset, charset, charset_sz, boundary};
     struct param sec[MIME_MAX_PARAMS];
     size_t nsec = 0;
@@ -332,7 +318,7 @@ static void parse_params(const char *v, size_t n, size_t i, struct buf *out, boo
             emit_param(&po, t + ps[k].name_off, ps[k].name_len, t + ps[k].val_off, ps[k].val_len);
     }
     if (nsec > 0) emit_2231(&po, t, sec, nsec);
-    free(text.d);
+    imap_buf_free(&text);
 }
 
 /* ---------- header fields ---------- */
@@ -366,12 +352,12 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
             return;
         }
         if (!ok) return; /* broken: no parameters, as Dovecot */
-        struct buf b = {0};
+        imap_buf b = {0};
         parse_params(v, n, i, &b, &e->has_charset, e->charset, sizeof(e->charset), &e->boundary);
         if (b.len > 0)
             e->params = keep(p, &b);
         else
-            free(b.d);
+            imap_buf_free(&b);
     } else if (nlen == 17 && strncasecmp(name, "transfer-encoding", 17) == 0) {
         if (e->seen_cte) return;
         skip_cfws(v, n, &i);
@@ -403,16 +389,16 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
         size_t ts = i, tl = lex_token(v, n, &i);
         e->disp = keep_istr(p, v + ts, tl);
         if (tl == 0) return;
-        struct buf b = {0};
+        imap_buf b = {0};
         parse_params(v, n, i, &b, NULL, NULL, 0, NULL);
         if (b.len > 0)
             e->disp_params = keep(p, &b);
         else
-            free(b.d);
+            imap_buf_free(&b);
     } else if (nlen == 8 && strncasecmp(name, "language", 8) == 0) {
         if (e->seen_lang) return;
         e->seen_lang = true;
-        struct buf b = {0};
+        imap_buf b = {0};
         for (;;) {
             skip_cfws(v, n, &i);
             size_t s = i;
@@ -420,7 +406,7 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
                    (is_token((unsigned char)v[i]) || v[i] == '/' || v[i] == '?' || v[i] == '='))
                 i++;
             if (i == s) break;
-            if (b.len > 0) buf_addc(&b, ' ');
+            if (b.len > 0) imap_buf_putc(&b, ' ');
             buf_istr(&b, v + s, i - s);
             skip_cfws(v, n, &i);
             if (i >= n || v[i] != ',') break;
@@ -429,7 +415,7 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
         if (b.len > 0)
             e->lang = keep(p, &b);
         else
-            free(b.d);
+            imap_buf_free(&b);
     }
 }
 
@@ -452,20 +438,19 @@ static void field_envelope(store_mime_parser *p, struct ent *e, int k, char *v, 
                 k == ENV_CC || k == ENV_BCC;
     if ((e->env_seen & (1u << k)) && !addr) return;
     e->env_seen |= (uint16_t)(1u << k);
-    struct buf b = {0};
+    imap_buf b = {0};
     if (addr) {
         /* a repeated address field adds its addresses to the list, as in Dovecot */
         const char *old = e->env[k];
         size_t oldlen = old ? strlen(old) : 0;
-        if (oldlen >= 2) buf_add(&b, old, oldlen - 1); /* without its ')' */
+        if (oldlen >= 2) imap_buf_append(&b, old, oldlen - 1); /* without its ')' */
         size_t start = b.len;
         if (st_mime_addresses(v, n, &b) == 0) {
-            free(b.d);
-            if (b.oom) p->err = -ENOMEM;
+            imap_buf_free(&b);
             return;
         }
-        if (oldlen >= 2 && !b.oom) { /* drop the new list's '(' */
-            memmove(b.d + start, b.d + start + 1, b.len - start);
+        if (oldlen >= 2) { /* drop the new list's '(' */
+            memmove(b.data + start, b.data + start + 1, b.len - start);
             b.len--;
         }
         if (old) {

@@ -4,6 +4,8 @@
 
 #include "store/mime.h"
 
+#include "imap/imap_buf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,51 +91,10 @@ struct store_mime_parser {
     bool finished;
 };
 
-/* ---------- growable strings ---------- */
-
-struct buf {
-    char *d;
-    size_t len, cap;
-    bool oom;
-};
-
-static inline void buf_grow(struct buf *b, size_t more)
-{
-    if (b->oom) return;
-    if (b->len + more + 1 <= b->cap) return;
-    size_t ncap = b->cap ? b->cap : 64;
-    while (ncap < b->len + more + 1)
-        ncap *= 2;
-    char *n = realloc(b->d, ncap);
-    if (!n) {
-        b->oom = true;
-        return;
-    }
-    b->d = n;
-    b->cap = ncap;
-}
-
-static inline void buf_add(struct buf *b, const void *s, size_t n)
-{
-    buf_grow(b, n);
-    if (b->oom) return;
-    memcpy(b->d + b->len, s, n);
-    b->len += n;
-    b->d[b->len] = '\0';
-}
-
-static inline void buf_adds(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static inline void buf_addc(struct buf *b, char c)
-{
-    buf_add(b, &c, 1);
-}
+/* ---------- IMAP strings ---------- */
 
 /* Appends S as an IMAP string: quoted when allowed (and not FORCE_LIT), a literal otherwise. */
-static inline void buf_istr_lit(struct buf *b, const char *s, size_t n, bool force_lit)
+static inline void buf_istr_lit(imap_buf *b, const char *s, size_t n, bool force_lit)
 {
     size_t esc = 0;
     bool lit = n > MIME_QUOTED_MAX || (force_lit && n > 0);
@@ -147,31 +108,31 @@ static inline void buf_istr_lit(struct buf *b, const char *s, size_t n, bool for
     if (lit) {
         char hdr[32];
         int k = snprintf(hdr, sizeof(hdr), "{%zu}\r\n", n);
-        buf_add(b, hdr, (size_t)k);
-        buf_add(b, s, n);
+        imap_buf_append(b, hdr, (size_t)k);
+        imap_buf_append(b, s, n);
         return;
     }
-    buf_addc(b, '"');
+    imap_buf_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') buf_addc(b, '\\');
-        buf_addc(b, s[i]);
+        if (s[i] == '"' || s[i] == '\\') imap_buf_putc(b, '\\');
+        imap_buf_putc(b, s[i]);
     }
-    buf_addc(b, '"');
+    imap_buf_putc(b, '"');
 }
 
-static inline void buf_istr(struct buf *b, const char *s, size_t n)
+static inline void buf_istr(imap_buf *b, const char *s, size_t n)
 {
     buf_istr_lit(b, s, n, false);
 }
 
-static inline void buf_istrz(struct buf *b, const char *s)
+static inline void buf_istrz(imap_buf *b, const char *s)
 {
     buf_istr(b, s, strlen(s));
 }
 
-static inline void buf_nstr(struct buf *b, const char *rendered)
+static inline void buf_nstr(imap_buf *b, const char *rendered)
 {
-    buf_adds(b, rendered ? rendered : "NIL");
+    imap_buf_puts(b, rendered ? rendered : "NIL");
 }
 
 /* True when Dovecot's imap_append_string_for_humans() would change S (NUL, CR, LF, TAB, '"',
@@ -244,13 +205,13 @@ static inline uint64_t crlf_len(struct cnt a, struct cnt b)
 void st_mime_field_process(store_mime_parser *p, struct ent *e);
 /* mime_header.c: reads a quoted string at v[*i] == '"' into OUT (unescaped); false when it is
  * not closed. */
-bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, struct buf *out);
+bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, imap_buf *out);
 /* mime_address.c: renders an address list ((name adl mailbox host) ...) into OUT; returns the
  * address count. */
-size_t st_mime_addresses(const char *v, size_t n, struct buf *out);
+size_t st_mime_addresses(const char *v, size_t n, imap_buf *out);
 /* mime_render.c: ENVELOPE of message entity E, BODYSTRUCTURE (EXT) or BODY of entity IDX. */
-void st_mime_render_envelope(struct buf *b, const struct ent *e);
-void st_mime_render_body(struct buf *b, const store_mime_parser *p, uint32_t idx, bool ext);
+void st_mime_render_envelope(imap_buf *b, const struct ent *e);
+void st_mime_render_body(imap_buf *b, const store_mime_parser *p, uint32_t idx, bool ext);
 /* mime_blob.c: the blob of a finished parse (see store_mime_finish). */
 int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen);
 
