@@ -37,6 +37,37 @@ void imap_quote_string(imap_buf *b, const char *s, size_t len, bool utf8)
     imap_buf_putc(b, '"');
 }
 
+enum { SUMMARY_QUOTED_MAX = 4096 };
+
+void imap_quote_summary_string(imap_buf *b, const char *s, size_t n)
+{
+    size_t esc = 0;
+    bool lit = n > SUMMARY_QUOTED_MAX;
+    for (size_t i = 0; i < n && !lit; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' || c == '\n' || c == 0 || c >= 0x80)
+            lit = true;
+        else if ((c == '"' || c == '\\') && ++esc > 4)
+            lit = true;
+    }
+    if (lit) {
+        imap_quote_literal(b, s, n);
+        return;
+    }
+    imap_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') imap_buf_putc(b, '\\');
+        imap_buf_putc(b, s[i]);
+    }
+    imap_buf_putc(b, '"');
+}
+
+void imap_quote_literal(imap_buf *b, const char *s, size_t len)
+{
+    imap_buf_printf(b, "{%zu}\r\n", len);
+    imap_buf_append(b, s, len);
+}
+
 void imap_quote_nstring(imap_buf *b, const char *s, size_t len, bool utf8)
 {
     if (!s)

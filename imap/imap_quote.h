@@ -11,6 +11,14 @@
  * 8-bit bytes when UTF8 is false, or longer than 1024 bytes). */
 void imap_quote_string(imap_buf *b, const char *s, size_t len, bool utf8);
 
+/* Appends S as the MIME summary quotes it (imap/imap_envelope.c, imap_bodystructure.c): quoted,
+ * or a literal for CR, LF, NUL or 8-bit bytes, more than 4 characters to escape, or more than
+ * 4096 bytes. A second rule beside imap_quote_string until the two are merged. */
+void imap_quote_summary_string(imap_buf *b, const char *s, size_t len);
+
+/* Appends S as a literal ({n} CRLF, then S), whatever it holds. */
+void imap_quote_literal(imap_buf *b, const char *s, size_t len);
+
 /* As imap_quote_string, but NIL when S is NULL. */
 void imap_quote_nstring(imap_buf *b, const char *s, size_t len, bool utf8);
 

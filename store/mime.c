@@ -359,7 +359,7 @@ static void ent_free_strings(struct ent *e)
     free(e->disp);
     free(e->disp_params);
     free(e->lang);
-    for (int k = 0; k < ENV_N; k++)
+    for (int k = 0; k < IMAP_ENV_N; k++)
         free(e->env[k]);
 }
 

@@ -1,4 +1,4 @@
-/* mime_address.c: RFC 5322 address lists of the MIME summary, lexed and rendered for ENVELOPE */
+/* mime_address.c: RFC 5322 address lists of the MIME summary, lexed for ENVELOPE */
 #include "store/mime_int.h"
 
 /* ---------- address lists ---------- */
@@ -63,39 +63,27 @@ static int lex_next(struct lexer *l)
     return T_ATOM;
 }
 
+/* Appends one address (imap_envelope_address). HOST_NIL: a group's start. */
 static void emit_addr(imap_buf *out, const imap_buf *name, const char *route, const char *mbox,
                       size_t mlen, const char *host, size_t hlen, bool host_nil)
 {
-    imap_buf_putc(out, '(');
-    if (name && name->len > 0) {
-        imap_buf h = {0};
-        imap_buf_append(&h, name->data, name->len);
-        bool lit = humans_would_modify(h.data, h.len);
-        imap_buf_truncate(&h, humanize(h.data, h.len));
-        if (h.len > 0)
-            buf_istr_lit(out, h.data, h.len, lit);
-        else
-            imap_buf_puts(out, "NIL");
-        imap_buf_free(&h);
-    } else {
-        imap_buf_puts(out, "NIL");
-    }
-    imap_buf_putc(out, ' ');
-    if (route && route[0])
-        buf_istrz(out, route);
-    else
-        imap_buf_puts(out, "NIL");
-    imap_buf_putc(out, ' ');
-    if (mbox)
-        buf_istr(out, mbox, mlen);
-    else
-        imap_buf_puts(out, "NIL");
-    imap_buf_putc(out, ' ');
-    if (host_nil)
-        imap_buf_puts(out, "NIL");
-    else
-        buf_istr(out, host, hlen);
-    imap_buf_putc(out, ')');
+    imap_address a = {
+        .name = name ? name->data : NULL,
+        .name_len = name ? name->len : 0,
+        .route = route,
+        .route_len = route ? strlen(route) : 0,
+        .mailbox = mbox,
+        .mailbox_len = mlen,
+        .host = host_nil ? NULL : host,
+        .host_len = hlen,
+    };
+    imap_envelope_address(out, &a);
+}
+
+/* Appends the end of a group: (NIL NIL NIL NIL). */
+static void emit_group_end(imap_buf *out)
+{
+    imap_envelope_address(out, &(imap_address){0});
 }
 
 /* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. The
@@ -137,7 +125,6 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
     imap_buf phrase = {0}, local = {0}, comment = {0}, dom = {0}, route = {0};
     size_t count = 0;
     bool in_group = false;
-    imap_buf_putc(out, '(');
     for (;;) {
         imap_buf_truncate(&phrase, 0);
         imap_buf_truncate(&local, 0);
@@ -235,7 +222,7 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
             count++;
             imap_buf_free(&inner_local);
             if (et == T_SPECIAL && l.special == ';' && in_group) {
-                imap_buf_puts(out, "(NIL NIL NIL NIL)");
+                emit_group_end(out);
                 in_group = false;
             }
             if (et == T_END) break;
@@ -252,7 +239,7 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
             emit_addr(out, name, NULL, mb, ml, hd, hl, false);
             count++;
             if (st == T_SPECIAL && l.special == ';' && in_group) {
-                imap_buf_puts(out, "(NIL NIL NIL NIL)");
+                emit_group_end(out);
                 in_group = false;
             }
             if (st == T_END) break;
@@ -271,13 +258,12 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
             count++;
         }
         if (t == T_SPECIAL && l.special == ';' && in_group) {
-            imap_buf_puts(out, "(NIL NIL NIL NIL)");
+            emit_group_end(out);
             in_group = false;
         }
         if (t == T_END) break;
     }
-    if (in_group) imap_buf_puts(out, "(NIL NIL NIL NIL)");
-    imap_buf_putc(out, ')');
+    if (in_group) emit_group_end(out);
     imap_buf_free(&phrase);
     imap_buf_free(&local);
     imap_buf_free(&comment);

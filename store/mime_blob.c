@@ -39,12 +39,50 @@ static uint64_t get_u64(const unsigned char *d)
     return v;
 }
 
+/* What imap/ renders ENVELOPE and BODYSTRUCTURE from: one imap_part per entity, linked as the
+ * entities are; the strings stay the parser's. NULL when out of memory. */
+static imap_part *describe(const store_mime_parser *p)
+{
+    imap_part *parts = calloc(p->nents, sizeof *parts);
+    for (uint32_t i = 0; parts && i < p->nents; i++) {
+        const struct ent *e = &p->ents[i];
+        imap_part *d = &parts[i];
+        d->kind = e->kind == K_MULTIPART ? IMAP_PART_MULTIPART
+                  : e->kind == K_MESSAGE ? IMAP_PART_MESSAGE
+                                         : IMAP_PART_LEAF;
+        d->type = e->ctype;
+        d->subtype = e->csubtype;
+        d->encoding = e->cte;
+        d->digest_default = e->digest_default;
+        d->has_charset = e->has_charset;
+        d->params = e->params;
+        d->id = e->id;
+        d->description = e->desc;
+        d->md5 = e->md5;
+        d->location = e->loc;
+        d->disposition = e->disp;
+        d->disposition_params = e->disp_params;
+        d->language = e->lang;
+        d->size = crlf_len(e->body, e->end);
+        d->lines = e->end.lf - e->body.lf;
+        d->first_child = e->first_child != MIME_NONE ? &parts[e->first_child] : NULL;
+        d->next = e->next != MIME_NONE ? &parts[e->next] : NULL;
+        d->message = e->nested != MIME_NONE ? &parts[e->nested] : NULL;
+        for (int k = 0; k < IMAP_ENV_N; k++)
+            d->envelope.field[k] = e->env[k];
+    }
+    return parts;
+}
+
 int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
 {
+    imap_part *parts = describe(p);
+    if (!parts) return -ENOMEM;
     imap_buf env = {0}, bs = {0}, body = {0};
-    st_mime_render_envelope(&env, &p->ents[0]);
-    st_mime_render_body(&bs, p, 0, true);
-    st_mime_render_body(&body, p, 0, false);
+    imap_envelope_write(&env, &parts[0].envelope);
+    imap_bodystructure_write(&bs, &parts[0], true);
+    imap_bodystructure_write(&body, &parts[0], false);
+    free(parts);
     if (env.len > UINT32_MAX / 4 || bs.len > UINT32_MAX / 4 || body.len > UINT32_MAX / 4) {
         imap_buf_free(&env);
         imap_buf_free(&bs);

@@ -23,7 +23,7 @@ static char *keep(store_mime_parser *p, imap_buf *b)
 static char *keep_istr(store_mime_parser *p, const char *s, size_t n)
 {
     imap_buf b = {0};
-    buf_istr(&b, s, n);
+    imap_quote_summary_string(&b, s, n);
     return keep(p, &b);
 }
 
@@ -124,10 +124,7 @@ static int hexval(char c)
 static void emit_param(struct param_out *po, const char *name, size_t nl, const char *val,
                        size_t vl)
 {
-    if (po->out->len > 0) imap_buf_putc(po->out, ' ');
-    buf_istr(po->out, name, nl);
-    imap_buf_putc(po->out, ' ');
-    buf_istr(po->out, val, vl);
+    imap_bodystructure_param(po->out, name, nl, val, vl);
     if (nl == 7 && strncasecmp(name, "charset", 7) == 0 && po->has_charset) {
         if (!*po->has_charset && po->charset) {
             size_t k;
@@ -406,8 +403,7 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
                    (is_token((unsigned char)v[i]) || v[i] == '/' || v[i] == '?' || v[i] == '='))
                 i++;
             if (i == s) break;
-            if (b.len > 0) imap_buf_putc(&b, ' ');
-            buf_istr(&b, v + s, i - s);
+            imap_bodystructure_list_add(&b, v + s, i - s);
             skip_cfws(v, n, &i);
             if (i >= n || v[i] != ',') break;
             i++;
@@ -421,50 +417,47 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
 
 static int env_field(const char *name, size_t nlen)
 {
-    static const char *const names[ENV_N] = {"date",        "subject",   "from", "sender",
-                                             "reply-to",    "to",        "cc",   "bcc",
-                                             "in-reply-to", "message-id"};
-    for (int k = 0; k < ENV_N; k++)
+    static const char *const names[IMAP_ENV_N] = {"date",        "subject",   "from", "sender",
+                                                  "reply-to",    "to",        "cc",   "bcc",
+                                                  "in-reply-to", "message-id"};
+    for (int k = 0; k < IMAP_ENV_N; k++)
         if (strlen(names[k]) == nlen && strncasecmp(names[k], name, nlen) == 0) return k;
     return -1;
 }
 
-/* RAW_MOD: the value as written (folded) is one Dovecot changes for humans (see
- * humans_would_modify); the subject is then sent as a literal, as Dovecot does. */
-static void field_envelope(store_mime_parser *p, struct ent *e, int k, char *v, size_t n,
-                           bool raw_mod)
+/* Keeps envelope field K of E from value V: the subject as written (folded), the others
+ * unfolded. */
+static void field_envelope(store_mime_parser *p, struct ent *e, int k, const char *v, size_t n)
 {
-    bool addr = k == ENV_FROM || k == ENV_SENDER || k == ENV_REPLY_TO || k == ENV_TO ||
-                k == ENV_CC || k == ENV_BCC;
+    bool addr = k >= IMAP_ENV_FROM && k <= IMAP_ENV_BCC;
     if ((e->env_seen & (1u << k)) && !addr) return;
     e->env_seen |= (uint16_t)(1u << k);
     imap_buf b = {0};
-    if (addr) {
-        /* a repeated address field adds its addresses to the list, as in Dovecot */
-        const char *old = e->env[k];
-        size_t oldlen = old ? strlen(old) : 0;
-        if (oldlen >= 2) imap_buf_append(&b, old, oldlen - 1); /* without its ')' */
-        size_t start = b.len;
-        if (st_mime_addresses(v, n, &b) == 0) {
-            imap_buf_free(&b);
-            return;
-        }
-        if (oldlen >= 2) { /* drop the new list's '(' */
-            memmove(b.data + start, b.data + start + 1, b.len - start);
-            b.len--;
-        }
-        if (old) {
-            p->text_used -= oldlen;
-            free(e->env[k]);
-            e->env[k] = NULL;
-        }
-    } else if (k == ENV_SUBJECT) {
-        n = humanize(v, n);
-        buf_istr_lit(&b, v, n, raw_mod);
-    } else {
-        buf_istr(&b, v, n);
+    if (!addr) {
+        if (k == IMAP_ENV_SUBJECT)
+            imap_envelope_subject(&b, v, n);
+        else
+            imap_quote_summary_string(&b, v, n);
+        e->env[k] = keep(p, &b);
+        return;
     }
+    /* a repeated address field adds its addresses to the list, as in Dovecot */
+    char *old = e->env[k];
+    size_t oldlen = old ? strlen(old) : 0;
+    imap_buf_append(&b, old, oldlen);
+    if (st_mime_addresses(v, n, &b) == 0) {
+        imap_buf_free(&b);
+        return;
+    }
+    if (old) {
+        p->text_used -= oldlen + 2;
+        free(old);
+        e->env[k] = NULL;
+    }
+    /* counted with the parentheses that imap_envelope_write puts around the list */
+    p->text_used += 2;
     e->env[k] = keep(p, &b);
+    if (!e->env[k]) p->text_used -= 2;
 }
 
 void st_mime_field_process(store_mime_parser *p, struct ent *e)
@@ -485,15 +478,16 @@ void st_mime_field_process(store_mime_parser *p, struct ent *e)
     if (!content && ek < 0) return;
     char *v = colon + 1;
     size_t vn = n - (size_t)(v - f), o = 0;
-    bool raw_mod = false;
-    if (ek == ENV_SUBJECT) {
-        /* as Dovecot's header parser gives it: leading blanks and the final line end cut */
+    if (ek == IMAP_ENV_SUBJECT) {
+        /* as written (imap_envelope_subject unfolds it), as Dovecot's header parser gives it:
+         * leading blanks and the final line end cut */
         size_t a = 0, z = vn;
         while (a < z && is_wsp((unsigned char)v[a]))
             a++;
         if (z > a && v[z - 1] == '\n') z--;
         if (z > a && v[z - 1] == '\r') z--;
-        raw_mod = humans_would_modify(v + a, z - a);
+        field_envelope(p, e, ek, v + a, z - a);
+        return;
     }
     size_t lead = 0; /* blanks before the value on the field's first line */
     while (lead < vn && is_wsp((unsigned char)v[lead]))
@@ -510,10 +504,10 @@ void st_mime_field_process(store_mime_parser *p, struct ent *e)
         o--;
     if (content)
         field_content(p, e, f + 8, nlen - 8, v + s, o - s);
-    else if (ek == ENV_DATE || ek == ENV_IRT || ek == ENV_MSGID)
+    else if (ek == IMAP_ENV_DATE || ek == IMAP_ENV_IN_REPLY_TO || ek == IMAP_ENV_MESSAGE_ID)
         /* sent as written, as Dovecot does: only the first line's leading blanks go, so a
          * folded "In-Reply-To:\r\n <id>" keeps its blank and trailing blanks stay */
-        field_envelope(p, e, ek, v + lead, full > lead ? full - lead : 0, false);
+        field_envelope(p, e, ek, v + lead, full > lead ? full - lead : 0);
     else
-        field_envelope(p, e, ek, v + s, o - s, raw_mod);
+        field_envelope(p, e, ek, v + s, o - s);
 }

@@ -4,7 +4,10 @@
 
 #include "store/mime.h"
 
+#include "imap/imap_bodystructure.h"
 #include "imap/imap_buf.h"
+#include "imap/imap_envelope.h"
+#include "imap/imap_quote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,22 +20,7 @@
 #define MIME_MAX_BOUNDARY 4096
 #define MIME_LINE_CAP (MIME_MAX_BOUNDARY + 256)
 #define MIME_TEXT_BUDGET (8u << 20)
-#define MIME_QUOTED_MAX 4096
 #define MIME_NONE UINT32_MAX
-
-enum {
-    ENV_DATE,
-    ENV_SUBJECT,
-    ENV_FROM,
-    ENV_SENDER,
-    ENV_REPLY_TO,
-    ENV_TO,
-    ENV_CC,
-    ENV_BCC,
-    ENV_IRT,
-    ENV_MSGID,
-    ENV_N
-};
 
 enum { ST_HEADER, ST_BODY, ST_CLOSED };
 enum { K_LEAF, K_MULTIPART, K_MESSAGE };
@@ -50,14 +38,15 @@ struct ent {
     bool is_msg;         /* a message (root or encapsulated): collects the envelope */
     bool seen_ctype, seen_cte, seen_disp, seen_lang, seen_mimever;
     uint16_t env_seen;
+    /* what imap_part (imap/imap_bodystructure.h) and imap_envelope describe, NULL if absent */
     char *ctype, *csubtype; /* as written */
-    char *params;           /* rendered list items without parens, NULL if none */
+    char *params;           /* IMAP text: list items without parens */
     bool has_charset;
     char *boundary;                  /* until the header ends */
-    char *id, *desc, *md5, *loc;     /* rendered IMAP strings */
+    char *id, *desc, *md5, *loc;     /* IMAP strings */
     char *cte;                       /* as written */
-    char *disp, *disp_params, *lang; /* rendered */
-    char *env[ENV_N];                /* rendered */
+    char *disp, *disp_params, *lang; /* IMAP text */
+    char *env[IMAP_ENV_N];           /* IMAP text; address lists without parens */
     char charset[64];                /* lower case */
 };
 
@@ -91,89 +80,6 @@ struct store_mime_parser {
     bool finished;
 };
 
-/* ---------- IMAP strings ---------- */
-
-/* Appends S as an IMAP string: quoted when allowed (and not FORCE_LIT), a literal otherwise. */
-static inline void buf_istr_lit(imap_buf *b, const char *s, size_t n, bool force_lit)
-{
-    size_t esc = 0;
-    bool lit = n > MIME_QUOTED_MAX || (force_lit && n > 0);
-    for (size_t i = 0; i < n && !lit; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r' || c == '\n' || c == 0 || c >= 0x80)
-            lit = true;
-        else if ((c == '"' || c == '\\') && ++esc > 4)
-            lit = true;
-    }
-    if (lit) {
-        char hdr[32];
-        int k = snprintf(hdr, sizeof(hdr), "{%zu}\r\n", n);
-        imap_buf_append(b, hdr, (size_t)k);
-        imap_buf_append(b, s, n);
-        return;
-    }
-    imap_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') imap_buf_putc(b, '\\');
-        imap_buf_putc(b, s[i]);
-    }
-    imap_buf_putc(b, '"');
-}
-
-static inline void buf_istr(imap_buf *b, const char *s, size_t n)
-{
-    buf_istr_lit(b, s, n, false);
-}
-
-static inline void buf_istrz(imap_buf *b, const char *s)
-{
-    buf_istr(b, s, strlen(s));
-}
-
-static inline void buf_nstr(imap_buf *b, const char *rendered)
-{
-    imap_buf_puts(b, rendered ? rendered : "NIL");
-}
-
-/* True when Dovecot's imap_append_string_for_humans() would change S (NUL, CR, LF, TAB, '"',
- * '\\', 8-bit bytes, leading, trailing or repeated blanks) and so send it as a literal. */
-static inline bool humans_would_modify(const char *s, size_t n)
-{
-    bool lead = true, last_lwsp = true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == 0 || c == '\r' || c == '\n' || c == '\t' || c == '"' || c == '\\' || c >= 0x80)
-            return true;
-        if (c == ' ') {
-            if (last_lwsp) return true;
-            last_lwsp = true;
-        } else {
-            last_lwsp = false;
-            lead = false;
-        }
-    }
-    return last_lwsp && n > 0 && !lead;
-}
-
-/* Squeezes runs of blanks to one space and trims both ends ("for humans"). */
-static inline size_t humanize(char *s, size_t n)
-{
-    size_t o = 0;
-    bool blank = true;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == ' ' || c == '\t') {
-            if (!blank) s[o++] = ' ';
-            blank = true;
-        } else {
-            s[o++] = c;
-            blank = false;
-        }
-    }
-    if (o > 0 && s[o - 1] == ' ') o--;
-    return o;
-}
-
 static inline bool is_wsp(unsigned char c)
 {
     return c == ' ' || c == '\t';
@@ -206,12 +112,9 @@ void st_mime_field_process(store_mime_parser *p, struct ent *e);
 /* mime_header.c: reads a quoted string at v[*i] == '"' into OUT (unescaped); false when it is
  * not closed. */
 bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, imap_buf *out);
-/* mime_address.c: renders an address list ((name adl mailbox host) ...) into OUT; returns the
- * address count. */
+/* mime_address.c: appends the addresses of address list V to OUT as ENVELOPE addresses
+ * (imap_envelope_address); returns how many. */
 size_t st_mime_addresses(const char *v, size_t n, imap_buf *out);
-/* mime_render.c: ENVELOPE of message entity E, BODYSTRUCTURE (EXT) or BODY of entity IDX. */
-void st_mime_render_envelope(imap_buf *b, const struct ent *e);
-void st_mime_render_body(imap_buf *b, const store_mime_parser *p, uint32_t idx, bool ext);
 /* mime_blob.c: the blob of a finished parse (see store_mime_finish). */
 int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen);
 
