@@ -15,7 +15,7 @@
 void imap_bodystructure_list_add(imap_buf *list, const char *s, size_t len)
 {
     if (list->len > 0) imap_buf_putc(list, ' ');
-    imap_quote_summary_string(list, s, len);
+    imap_quote_string(list, s, len, false);
 }
 
 void imap_bodystructure_param(imap_buf *list, const char *name, size_t name_len, const char *value,
@@ -32,7 +32,7 @@ static void put_text(imap_buf *b, const char *text)
 
 static void put_string(imap_buf *b, const char *s)
 {
-    imap_quote_summary_string(b, s, strlen(s));
+    imap_quote_string(b, s, strlen(s), false);
 }
 
 /* "(" LIST ")", or NIL */

@@ -14,9 +14,11 @@
  * hands the root to imap_bodystructure_write. As for the envelope, the values the parser keeps
  * while it reads the header are IMAP text built with the functions below or imap_quote_string
  * (so that it can bound them by their rendered size); the others are as the message wrote them.
- * Where RFC 9051 leaves a choice, the text is what Dovecot sends: types as written except
- * "message" "rfc822", defaults in lower case ("text" "plain", ("charset" "us-ascii"), "7bit"),
- * and a multipart without parts shows one empty text/plain part.
+ * Where RFC 9051 leaves a choice, the text is what Dovecot sends: types, subtypes and
+ * parameters as the message wrote them (RFC 3501's examples show upper case; clients compare
+ * case-insensitively), except that a message/rfc822 part is always "message" "rfc822"; defaults
+ * in lower case ("text" "plain", ("charset" "us-ascii"), "7bit", "message" "rfc822" inside a
+ * multipart/digest); a multipart without parts shows one empty text/plain part.
  */
 
 typedef enum { IMAP_PART_LEAF, IMAP_PART_MULTIPART, IMAP_PART_MESSAGE } imap_part_kind;

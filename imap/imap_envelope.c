@@ -57,7 +57,7 @@ static bool humans_would_modify(const char *s, size_t n)
 }
 
 /* S for humans: unfolded (CR, LF and NUL dropped), runs of blanks squeezed to one space, both
- * ends trimmed. Writes to OUT unless it is NULL; returns the length. */
+ * ends trimmed. Writes at most N bytes to OUT; returns how many. */
 static size_t squeeze(const char *s, size_t n, char *out)
 {
     size_t o = 0;
@@ -69,13 +69,9 @@ static size_t squeeze(const char *s, size_t n, char *out)
             blank = o > 0;
             continue;
         }
-        if (blank) {
-            if (out) out[o] = ' ';
-            o++;
-            blank = false;
-        }
-        if (out) out[o] = c;
-        o++;
+        if (blank) out[o++] = ' ';
+        blank = false;
+        out[o++] = c;
     }
     return o;
 }
@@ -88,19 +84,18 @@ static void put_for_humans(imap_buf *b, const char *s, size_t n, const char *if_
         if (n == 0)
             imap_buf_puts(b, if_empty);
         else
-            imap_quote_summary_string(b, s, n);
+            imap_quote_string(b, s, n, false);
         return;
     }
-    size_t len = squeeze(s, n, NULL);
-    if (len == 0) {
+    imap_buf h = {0};
+    imap_buf_reserve(&h, n); /* squeezing never lengthens */
+    h.len = squeeze(s, n, h.data);
+    h.data[h.len] = '\0';
+    if (h.len == 0)
         imap_buf_puts(b, if_empty);
-        return;
-    }
-    imap_buf_printf(b, "{%zu}\r\n", len);
-    imap_buf_reserve(b, len);
-    squeeze(s, n, b->data + b->len);
-    b->len += len;
-    b->data[b->len] = '\0';
+    else
+        imap_quote_literal(b, h.data, h.len);
+    imap_buf_free(&h);
 }
 
 void imap_envelope_subject(imap_buf *b, const char *raw, size_t len)
@@ -117,17 +112,17 @@ void imap_envelope_address(imap_buf *b, const imap_address *a)
         imap_buf_puts(b, "NIL");
     imap_buf_putc(b, ' ');
     if (a->route && a->route_len > 0)
-        imap_quote_summary_string(b, a->route, a->route_len);
+        imap_quote_string(b, a->route, a->route_len, false);
     else
         imap_buf_puts(b, "NIL");
     imap_buf_putc(b, ' ');
     if (a->mailbox)
-        imap_quote_summary_string(b, a->mailbox, a->mailbox_len);
+        imap_quote_string(b, a->mailbox, a->mailbox_len, false);
     else
         imap_buf_puts(b, "NIL");
     imap_buf_putc(b, ' ');
     if (a->host)
-        imap_quote_summary_string(b, a->host, a->host_len);
+        imap_quote_string(b, a->host, a->host_len, false);
     else
         imap_buf_puts(b, "NIL");
     imap_buf_putc(b, ')');

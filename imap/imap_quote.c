@@ -1,26 +1,50 @@
-/* imap_quote.c: writing strings in IMAP syntax */
+/* imap_quote.c: writing strings in IMAP syntax: the one rule for quoted versus literal */
 #include "imap/imap_quote.h"
 
 #include <string.h>
 #include <strings.h>
 
-enum { QUOTED_MAX = 1024 };
+#include "imap/imap_utf7.h"
+
+/*
+ * RFC 9051 4.3 decides when a string must be a literal: a quoted string holds no CR or LF and
+ * no NUL, and 8-bit bytes only as UTF-8 to a client that enabled it (IMAP4rev2, UTF8=ACCEPT;
+ * then valid UTF-8 only, since QUOTED-CHAR is UTF8-2 / UTF8-3 / UTF8-4). NUL is in no string but
+ * BINARY's literal8: a literal is the least wrong form for it. Where the RFC leaves the choice,
+ * mailfs does what Dovecot does, so that the MIME summary's ENVELOPE and BODYSTRUCTURE text is
+ * Dovecot's: a literal for more than QUOTED_MAX_ESCAPES characters to escape or more than
+ * QUOTED_MAX bytes.
+ */
+enum { QUOTED_MAX = 4096, QUOTED_MAX_ESCAPES = 4 };
 
 static bool needs_literal(const char *s, size_t len, bool utf8)
 {
     if (len > QUOTED_MAX) return true;
+    size_t escapes = 0;
+    bool high = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\r' || c == '\n' || c == 0 || (c >= 0x80 && !utf8)) return true;
+        if (c == '\r' || c == '\n' || c == 0) return true;
+        if (c == '"' || c == '\\') {
+            if (++escapes > QUOTED_MAX_ESCAPES) return true;
+        } else if (c >= 0x80) {
+            if (!utf8) return true;
+            high = true;
+        }
     }
-    return false;
+    return high && !imap_utf8_valid(s, len);
+}
+
+void imap_quote_literal(imap_buf *b, const char *s, size_t len)
+{
+    imap_buf_printf(b, "{%zu}\r\n", len);
+    imap_buf_append(b, s, len);
 }
 
 void imap_quote_string(imap_buf *b, const char *s, size_t len, bool utf8)
 {
     if (needs_literal(s, len, utf8)) {
-        imap_buf_printf(b, "{%zu}\r\n", len);
-        imap_buf_append(b, s, len);
+        imap_quote_literal(b, s, len);
         return;
     }
     imap_buf_reserve(b, len + 2);
@@ -35,37 +59,6 @@ void imap_quote_string(imap_buf *b, const char *s, size_t len, bool utf8)
     }
     imap_buf_append(b, s + run, len - run);
     imap_buf_putc(b, '"');
-}
-
-enum { SUMMARY_QUOTED_MAX = 4096 };
-
-void imap_quote_summary_string(imap_buf *b, const char *s, size_t n)
-{
-    size_t esc = 0;
-    bool lit = n > SUMMARY_QUOTED_MAX;
-    for (size_t i = 0; i < n && !lit; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r' || c == '\n' || c == 0 || c >= 0x80)
-            lit = true;
-        else if ((c == '"' || c == '\\') && ++esc > 4)
-            lit = true;
-    }
-    if (lit) {
-        imap_quote_literal(b, s, n);
-        return;
-    }
-    imap_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') imap_buf_putc(b, '\\');
-        imap_buf_putc(b, s[i]);
-    }
-    imap_buf_putc(b, '"');
-}
-
-void imap_quote_literal(imap_buf *b, const char *s, size_t len)
-{
-    imap_buf_printf(b, "{%zu}\r\n", len);
-    imap_buf_append(b, s, len);
 }
 
 void imap_quote_nstring(imap_buf *b, const char *s, size_t len, bool utf8)

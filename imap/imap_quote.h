@@ -7,14 +7,12 @@
 
 #include "imap/imap_buf.h"
 
-/* Appends S as an IMAP string: quoted when it can be, a literal {n} otherwise (CR, LF, NUL,
- * 8-bit bytes when UTF8 is false, or longer than 1024 bytes). */
+/* Appends S as an IMAP string: quoted when it can be, a literal {n} otherwise: for CR, LF or
+ * NUL, for 8-bit bytes unless UTF8 is true and S is valid UTF-8, for more than 4 characters to
+ * escape ('"', '\\') or more than 4096 bytes (the reasons are at the top of imap_quote.c).
+ * UTF8: the client enabled UTF-8 (UTF8=ACCEPT); text rendered for every client (the MIME
+ * summary) passes false. */
 void imap_quote_string(imap_buf *b, const char *s, size_t len, bool utf8);
-
-/* Appends S as the MIME summary quotes it (imap/imap_envelope.c, imap_bodystructure.c): quoted,
- * or a literal for CR, LF, NUL or 8-bit bytes, more than 4 characters to escape, or more than
- * 4096 bytes. A second rule beside imap_quote_string until the two are merged. */
-void imap_quote_summary_string(imap_buf *b, const char *s, size_t len);
 
 /* Appends S as a literal ({n} CRLF, then S), whatever it holds. */
 void imap_quote_literal(imap_buf *b, const char *s, size_t len);

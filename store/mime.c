@@ -19,7 +19,7 @@
  *   address fields of ENVELOPE (From, To, Cc...) are merged into one list and the last
  *   Content-Disposition wins, as in Dovecot.
  * - Header values are unfolded by dropping CR, LF and NUL bytes; leading and trailing blanks are
- *   trimmed, except in ENVELOPE's date, in-reply-to and message-id, which are sent as written
+ *   trimmed, except in ENVELOPE's date, in-reply-to and message-id, which are kept as written
  *   (less the blanks after the colon), as Dovecot does. Encoded words (RFC 2047) are passed
  *   through undecoded. RFC 2231 parameter sections (name*0, name*1*) are merged into one
  *   parameter but stay encoded, as in Dovecot.
@@ -29,16 +29,10 @@
  *   without '@' is a mailbox without domain, other words without '@' become a display name, a
  *   comment after a bare addr-spec is its display name, what follows a domain up to the next
  *   ',' is skipped, and an empty Sender or Reply-To falls back to From.
- * - Case: types, subtypes, parameter names and values are rendered as written in the message
- *   (RFC 3501's examples show upper case, but Dovecot sends what the message says; clients must
- *   compare case-insensitively), except that a message/rfc822 part is always "message" "rfc822"
- *   (Dovecot's rule). Defaults are written in lower case as Dovecot does:
- *   "text" "plain", ("charset" "us-ascii"), "7bit", "message" "rfc822" inside multipart/digest.
- * - Strings are quoted ("..." with \" and \\) unless they contain CR, LF, NUL or 8-bit bytes,
- *   have more than 4 characters to escape, or are longer than MIME_QUOTED_MAX: then a literal
- *   {n}\r\n is used. Subjects and display names have runs of blanks squeezed to one space first
- *   and, like Dovecot, are literals whenever that or anything else changed them (NUL, CR, LF,
- *   TAB, '"', '\\', 8-bit, leading, trailing or doubled blanks: see humans_would_modify).
+ * - The IMAP text (ENVELOPE, BODYSTRUCTURE) is made by imap/imap_envelope.c and
+ *   imap/imap_bodystructure.c, whose headers give its rules (case as written, Dovecot's
+ *   defaults, subjects and names "for humans"); every string is quoted by imap/imap_quote.c's
+ *   one rule, as for a client that has not enabled UTF-8, since it is rendered once for all.
  * - Limits: a header field is kept up to MIME_MAX_FIELD bytes for the summary (the rest is
  *   ignored, offsets stay exact); boundaries nest MIME_MAX_DEPTH deep (deeper multiparts are
  *   opaque leaves); at most MIME_MAX_PARTS parts (then boundaries are no longer recognised and the

@@ -23,7 +23,7 @@ static char *keep(store_mime_parser *p, imap_buf *b)
 static char *keep_istr(store_mime_parser *p, const char *s, size_t n)
 {
     imap_buf b = {0};
-    imap_quote_summary_string(&b, s, n);
+    imap_quote_string(&b, s, n, false);
     return keep(p, &b);
 }
 
@@ -437,7 +437,7 @@ static void field_envelope(store_mime_parser *p, struct ent *e, int k, const cha
         if (k == IMAP_ENV_SUBJECT)
             imap_envelope_subject(&b, v, n);
         else
-            imap_quote_summary_string(&b, v, n);
+            imap_quote_string(&b, v, n, false);
         e->env[k] = keep(p, &b);
         return;
     }

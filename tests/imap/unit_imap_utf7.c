@@ -98,12 +98,25 @@ int main(void)
     quoted(&u, "", 0, false, "\"\"", 1);
     quoted(&u, "50%", 3, false, "\"50%\"", 1);
     quoted(&u, NULL, 0, false, "NIL", 2);
+    /* one rule for every IMAP string (imap_quote.c): four characters to escape stay quoted,
+     * five make a literal, as Dovecot does and as the MIME summary always did */
+    quoted(&u, "a\"\"\\\\b", 6, false, "\"a\\\"\\\"\\\\\\\\b\"", 0);
+    quoted(&u, "\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 0);
+    quoted(&u, "\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 1);
+    /* with UTF-8 enabled only valid UTF-8 may be quoted (RFC 9051 QUOTED-CHAR, RFC 6855) */
+    quoted(&u, "h\xc3", 2, true, "{2}\r\nh\xc3", 0);
+    quoted(&u, "\xc0\x80", 2, true, "{2}\r\n\xc0\x80", 0);
+    quoted(&u, "\xf0\x9f\x93\xa7", 4, true, "\"\xf0\x9f\x93\xa7\"", 0);
+    /* up to 4096 bytes are quoted, longer strings are literals */
     {
-        char big[2000];
+        static char big[5000];
         memset(big, 'x', sizeof(big));
         imap_buf b = {0};
-        imap_quote_string(&b, big, sizeof(big), false);
-        CHECK(&u, strncmp(b.data, "{2000}\r\n", 8) == 0 && b.len == 2008);
+        imap_quote_string(&b, big, 4096, false);
+        CHECK(&u, b.len == 4098 && b.data[0] == '"' && b.data[4097] == '"');
+        imap_buf_truncate(&b, 0);
+        imap_quote_string(&b, big, 4097, false);
+        CHECK(&u, strncmp(b.data, "{4097}\r\n", 8) == 0 && b.len == 4097 + 8);
         imap_buf_free(&b);
     }
     return unit_finish(&u);
