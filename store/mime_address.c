@@ -119,156 +119,186 @@ static int read_domain(struct lexer *l, imap_buf *dom, imap_buf *comment, bool a
     }
 }
 
+/* One address list being read: the lexer, what the current address gathered, the output. */
+struct addrs {
+    struct lexer l;
+    imap_buf phrase, local, comment, dom, route;
+    bool local_done; /* the phrase has words not joined by dots: it is no local part */
+    bool in_group;
+    size_t count;
+    imap_buf *out;
+};
+
+static void tok_append(imap_buf *b, const struct lexer *l)
+{
+    imap_buf_append(b, l->tok.data ? l->tok.data : "", l->tok.len);
+}
+
+/* Appends an address with NAME, ROUTE, MBOX and HOST (NULL or empty: none); a missing mailbox
+ * or host is "MISSING_MAILBOX" / "MISSING_DOMAIN", as in Dovecot. */
+static void put_address(struct addrs *a, const imap_buf *name, const imap_buf *route,
+                        const imap_buf *mbox, const imap_buf *host)
+{
+    bool m = mbox && mbox->len > 0, h = host && host->len > 0;
+    emit_addr(a->out, name && name->len > 0 ? name : NULL,
+              route && route->len > 0 ? route->data : NULL, m ? mbox->data : "MISSING_MAILBOX",
+              m ? mbox->len : strlen("MISSING_MAILBOX"), h ? host->data : "MISSING_DOMAIN",
+              h ? host->len : strlen("MISSING_DOMAIN"), false);
+    a->count++;
+}
+
+/* Reads words, dots and comments up to one of "<:@,;" or the end; returns the stopping token.
+ * The words are the phrase; words joined by dots are also the local part of an addr-spec. */
+static int read_phrase(struct addrs *a)
+{
+    struct lexer *l = &a->l;
+    bool pdot = false;
+    a->local_done = false;
+    for (;;) {
+        int t = lex_next(l);
+        if (t == T_END) return t;
+        if (t == T_ATOM || t == T_QUOTED) {
+            if (a->phrase.len > 0 && !pdot) {
+                imap_buf_putc(&a->phrase, ' ');
+                a->local_done = true; /* a local part is words joined by dots */
+            }
+            tok_append(&a->phrase, l);
+            if (!a->local_done) tok_append(&a->local, l);
+            pdot = false;
+            continue;
+        }
+        if (t == T_COMMENT) {
+            imap_buf_truncate(&a->comment, 0);
+            tok_append(&a->comment, l);
+            continue;
+        }
+        if (l->special == '.') {
+            imap_buf_putc(&a->phrase, '.');
+            if (!a->local_done) imap_buf_putc(&a->local, '.');
+            pdot = true;
+            continue;
+        }
+        if (strchr("<:@,;", l->special) != NULL) return t;
+    }
+}
+
+/* Reads a route after its first '@' ("@a,@b:") into a->route; returns the token that ended it:
+ * ':', '>' or the end. */
+static int read_route(struct addrs *a)
+{
+    struct lexer *l = &a->l;
+    imap_buf_putc(&a->route, '@');
+    for (;;) {
+        int t = lex_next(l);
+        if (t == T_END || (t == T_SPECIAL && (l->special == ':' || l->special == '>'))) return t;
+        if (t == T_SPECIAL)
+            imap_buf_putc(&a->route, l->special);
+        else if (t != T_COMMENT)
+            tok_append(&a->route, l);
+    }
+}
+
+/* Reads an angle-addr after '<' ([@route,@route:]local@domain>) and what follows it up to ','
+ * or ';', and appends it; returns the token that ended it. The display name is the phrase
+ * only (comments do not name an angle address, as in Dovecot). */
+static int read_angle(struct addrs *a)
+{
+    struct lexer *l = &a->l;
+    imap_buf inner_local = {0};
+    int st = T_END;
+    for (;;) {
+        st = lex_next(l);
+        if (st == T_END) break;
+        if (st == T_SPECIAL && l->special == '>') break;
+        if (st == T_SPECIAL && l->special == '@') {
+            if (inner_local.len == 0) {
+                st = read_route(a);
+                if (st == T_END || l->special == '>') break;
+                continue;
+            }
+            st = read_domain(l, &a->dom, NULL, true);
+            break;
+        }
+        if (st == T_SPECIAL) {
+            if (l->special == '.') imap_buf_putc(&inner_local, '.');
+            continue;
+        }
+        if (st == T_COMMENT) continue;
+        tok_append(&inner_local, l);
+    }
+    /* after '>': skip to ',' or ';' */
+    int et = st;
+    if (st != T_END && !(st == T_SPECIAL && (l->special == ',' || l->special == ';'))) {
+        for (;;) {
+            et = lex_next(l);
+            if (et == T_END) break;
+            if (et == T_SPECIAL && (l->special == ',' || l->special == ';')) break;
+        }
+    }
+    put_address(a, &a->phrase, &a->route, &inner_local, &a->dom);
+    imap_buf_free(&inner_local);
+    return et;
+}
+
+/* Reads the domain of an addr-spec after its '@' and appends the address; returns the token
+ * that ended it. Only a comment after the local part names it. */
+static int read_addr_spec(struct addrs *a)
+{
+    imap_buf_truncate(&a->comment, 0);
+    int st = read_domain(&a->l, &a->dom, &a->comment, false);
+    put_address(a, &a->comment, NULL, &a->local, &a->dom);
+    return st;
+}
+
+/* Words that ended at ',', ';' or the end without '@': a local part ("postmaster", "nsb
+ * (Nathaniel Borenstein)") is a mailbox without a domain, as in Dovecot; other words are a name
+ * without an address. */
+static void put_bare_words(struct addrs *a)
+{
+    if (a->phrase.len > 0 && !a->local_done && a->local.len > 0)
+        put_address(a, &a->comment, NULL, &a->local, NULL);
+    else if (a->phrase.len > 0)
+        put_address(a, &a->phrase, NULL, NULL, NULL);
+}
+
 size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
 {
-    struct lexer l = {.v = v, .n = n};
-    imap_buf phrase = {0}, local = {0}, comment = {0}, dom = {0}, route = {0};
-    size_t count = 0;
-    bool in_group = false;
+    struct addrs a = {.l = {.v = v, .n = n}, .out = out};
     for (;;) {
-        imap_buf_truncate(&phrase, 0);
-        imap_buf_truncate(&local, 0);
-        imap_buf_truncate(&comment, 0);
-        imap_buf_truncate(&dom, 0);
-        imap_buf_truncate(&route, 0);
-        bool pdot = false, local_done = false;
-        int t;
-        for (;;) {
-            t = lex_next(&l);
-            if (t == T_END) break;
-            if (t == T_ATOM || t == T_QUOTED) {
-                if (phrase.len > 0 && !pdot) {
-                    imap_buf_putc(&phrase, ' ');
-                    local_done = true; /* a local part is words joined by dots */
-                }
-                imap_buf_append(&phrase, l.tok.data ? l.tok.data : "", l.tok.len);
-                if (!local_done) imap_buf_append(&local, l.tok.data ? l.tok.data : "", l.tok.len);
-                pdot = false;
-                continue;
-            }
-            if (t == T_COMMENT) {
-                imap_buf_truncate(&comment, 0);
-                imap_buf_append(&comment, l.tok.data ? l.tok.data : "", l.tok.len);
-                continue;
-            }
-            if (l.special == '.') {
-                imap_buf_putc(&phrase, '.');
-                if (!local_done) imap_buf_putc(&local, '.');
-                pdot = true;
-                continue;
-            }
-            if (strchr("<:@,;", l.special) != NULL) break;
-        }
-        if (t == T_SPECIAL && l.special == ':') {
-            if (!in_group) {
-                emit_addr(out, NULL, NULL, phrase.data ? phrase.data : "", phrase.len, NULL, 0,
-                          true);
-                count++;
-                in_group = true;
+        imap_buf_truncate(&a.phrase, 0);
+        imap_buf_truncate(&a.local, 0);
+        imap_buf_truncate(&a.comment, 0);
+        imap_buf_truncate(&a.dom, 0);
+        imap_buf_truncate(&a.route, 0);
+        int t = read_phrase(&a);
+        char special = t == T_SPECIAL ? a.l.special : 0;
+        if (special == ':') {
+            if (!a.in_group) { /* a group's start: (NIL NIL "name" NIL) */
+                emit_addr(out, NULL, NULL, a.phrase.data ? a.phrase.data : "", a.phrase.len, NULL,
+                          0, true);
+                a.count++;
+                a.in_group = true;
             }
             continue;
         }
-        if (t == T_SPECIAL && l.special == '<') {
-            /* angle-addr: [@route,@route:]local@domain */
-            imap_buf inner_local = {0};
-            int st = T_END;
-            for (;;) {
-                st = lex_next(&l);
-                if (st == T_END) break;
-                if (st == T_SPECIAL && l.special == '>') break;
-                if (st == T_SPECIAL && l.special == '@') {
-                    if (inner_local.len == 0) {
-                        /* start of a route */
-                        imap_buf_putc(&route, '@');
-                        for (;;) {
-                            st = lex_next(&l);
-                            if (st == T_END ||
-                                (st == T_SPECIAL && (l.special == ':' || l.special == '>')))
-                                break;
-                            if (st == T_SPECIAL)
-                                imap_buf_putc(&route, l.special);
-                            else if (st != T_COMMENT)
-                                imap_buf_append(&route, l.tok.data ? l.tok.data : "", l.tok.len);
-                        }
-                        if (st == T_END || l.special == '>') break;
-                        continue;
-                    }
-                    st = read_domain(&l, &dom, NULL, true);
-                    break;
-                }
-                if (st == T_SPECIAL) {
-                    if (l.special == '.') imap_buf_putc(&inner_local, '.');
-                    continue;
-                }
-                if (st == T_COMMENT) continue;
-                imap_buf_append(&inner_local, l.tok.data ? l.tok.data : "", l.tok.len);
-            }
-            /* after '>': skip to ',' or ';'. The display name is the phrase only (comments do
-             * not name an angle address, as in Dovecot) */
-            int et = st;
-            if (st != T_END && !(st == T_SPECIAL && (l.special == ',' || l.special == ';'))) {
-                for (;;) {
-                    et = lex_next(&l);
-                    if (et == T_END) break;
-                    if (et == T_SPECIAL && (l.special == ',' || l.special == ';')) break;
-                }
-            }
-            const imap_buf *name = phrase.len > 0 ? &phrase : NULL;
-            const char *mb = inner_local.len ? inner_local.data : "MISSING_MAILBOX";
-            size_t ml = inner_local.len ? inner_local.len : strlen("MISSING_MAILBOX");
-            const char *hd = dom.len ? dom.data : "MISSING_DOMAIN";
-            size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
-            emit_addr(out, name, route.len ? route.data : NULL, mb, ml, hd, hl, false);
-            count++;
-            imap_buf_free(&inner_local);
-            if (et == T_SPECIAL && l.special == ';' && in_group) {
-                emit_group_end(out);
-                in_group = false;
-            }
-            if (et == T_END) break;
-            continue;
-        }
-        if (t == T_SPECIAL && l.special == '@') {
-            imap_buf_truncate(&comment, 0); /* only a comment after the local part names it */
-            int st = read_domain(&l, &dom, &comment, false);
-            const imap_buf *name = comment.len ? &comment : NULL;
-            const char *mb = local.len ? local.data : "MISSING_MAILBOX";
-            size_t ml = local.len ? local.len : strlen("MISSING_MAILBOX");
-            const char *hd = dom.len ? dom.data : "MISSING_DOMAIN";
-            size_t hl = dom.len ? dom.len : strlen("MISSING_DOMAIN");
-            emit_addr(out, name, NULL, mb, ml, hd, hl, false);
-            count++;
-            if (st == T_SPECIAL && l.special == ';' && in_group) {
-                emit_group_end(out);
-                in_group = false;
-            }
-            if (st == T_END) break;
-            continue;
-        }
-        /* ',' ';' or the end: a local part without '@' ("postmaster", "nsb (Nathaniel
-         * Borenstein)") is a mailbox without a domain, as in Dovecot; other words without '@'
-         * are a name without an address */
-        if (phrase.len > 0 && !local_done && local.len > 0) {
-            emit_addr(out, comment.len ? &comment : NULL, NULL, local.data, local.len,
-                      "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
-            count++;
-        } else if (phrase.len > 0) {
-            emit_addr(out, &phrase, NULL, "MISSING_MAILBOX", strlen("MISSING_MAILBOX"),
-                      "MISSING_DOMAIN", strlen("MISSING_DOMAIN"), false);
-            count++;
-        }
-        if (t == T_SPECIAL && l.special == ';' && in_group) {
+        if (special == '<')
+            t = read_angle(&a);
+        else if (special == '@')
+            t = read_addr_spec(&a);
+        else
+            put_bare_words(&a);
+        if (t == T_SPECIAL && a.l.special == ';' && a.in_group) {
             emit_group_end(out);
-            in_group = false;
+            a.in_group = false;
         }
         if (t == T_END) break;
     }
-    if (in_group) emit_group_end(out);
-    imap_buf_free(&phrase);
-    imap_buf_free(&local);
-    imap_buf_free(&comment);
-    imap_buf_free(&dom);
-    imap_buf_free(&route);
-    imap_buf_free(&l.tok);
-    return count;
+    if (a.in_group) emit_group_end(out);
+    imap_buf_free(&a.phrase);
+    imap_buf_free(&a.local);
+    imap_buf_free(&a.comment);
+    imap_buf_free(&a.dom);
+    imap_buf_free(&a.route);
+    imap_buf_free(&a.l.tok);
+    return a.count;
 }
