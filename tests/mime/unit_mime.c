@@ -1,6 +1,10 @@
-/* unit_mime.c: tests of the MIME summary parser (store/mime.c): split feeding, IMAP strings, parts
- */
+/* unit_mime.c: tests of the MIME summary (store/mime*.c, imap/imap_envelope.c,
+ * imap_bodystructure.c): split feeding, IMAP strings, parts */
 #include "store/mime.h"
+
+#include "imap/imap_bodystructure.h"
+#include "imap/imap_envelope.h"
+#include "imap/imap_quote.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -912,6 +916,81 @@ static const char M_IT_X2[] = "From: user@domain.org\n"
                               "Hello world\n"
                               "\n";
 
+/* The protocol library renders a description built by hand, without the store's parser: what
+ * the parser hands it is all it needs. */
+static void test_rendering_alone(void)
+{
+    imap_buf params = {0}, from = {0}, subject = {0}, date = {0}, b = {0};
+    imap_bodystructure_param(&params, "charset", 7, "UTF-8", 5);
+    imap_bodystructure_param(&params, "name", 4, "a \"b\"", 5);
+    imap_envelope_address(&from, &(imap_address){.name = "  Ann   Lee ",
+                                                 .name_len = 12,
+                                                 .mailbox = "ann",
+                                                 .mailbox_len = 3,
+                                                 .host = "x.org",
+                                                 .host_len = 5});
+    imap_envelope_address(&from, &(imap_address){.mailbox = "list", .mailbox_len = 4});
+    imap_envelope_address(&from, &(imap_address){.route = "@r",
+                                                 .route_len = 2,
+                                                 .mailbox = "b",
+                                                 .mailbox_len = 1,
+                                                 .host = "y",
+                                                 .host_len = 1});
+    imap_envelope_address(&from, &(imap_address){0});
+    imap_envelope_subject(&subject, "re:\r\n  hi", 9);
+    imap_quote_string(&date, "1 Jan 2024", 10, false);
+
+    imap_part inner = {.kind = IMAP_PART_LEAF, .size = 3, .lines = 1};
+    imap_part nested = {.kind = IMAP_PART_MULTIPART, .subtype = "mixed", .first_child = &inner};
+    imap_part text = {.kind = IMAP_PART_LEAF,
+                      .type = "TEXT",
+                      .subtype = "Plain",
+                      .params = params.data,
+                      .has_charset = true,
+                      .size = 10,
+                      .lines = 2};
+    imap_part msg = {.kind = IMAP_PART_MESSAGE,
+                     .type = "Message",
+                     .subtype = "RFC822",
+                     .encoding = "8bit",
+                     .size = 40,
+                     .lines = 4,
+                     .message = &nested};
+    text.next = &msg;
+    nested.envelope.field[IMAP_ENV_SUBJECT] = subject.data;
+    imap_part root = {.kind = IMAP_PART_MULTIPART,
+                      .subtype = "alternative",
+                      .first_child = &text,
+                      .disposition = "\"inline\""};
+    root.envelope.field[IMAP_ENV_DATE] = date.data;
+    root.envelope.field[IMAP_ENV_FROM] = from.data;
+
+    imap_envelope_write(&b, &root.envelope);
+    const char *env =
+        "(\"1 Jan 2024\" NIL (({7}\r\nAnn Lee NIL \"ann\" \"x.org\")(NIL NIL \"list\" "
+        "NIL)(NIL \"@r\" \"b\" \"y\")(NIL NIL NIL NIL)) ((" /* sender = from */;
+    CHECK(strncmp(b.data, env, strlen(env)) == 0, "rendering alone: ENVELOPE\n  got  %s", b.data);
+    CHECK(strstr(b.data, ")) NIL NIL NIL NIL NIL)") != NULL && b.data[b.len - 1] == ')',
+          "rendering alone: ENVELOPE end\n  got  %s", b.data);
+    imap_buf_truncate(&b, 0);
+    imap_bodystructure_write(&b, &root, false);
+    const char *body = "((\"TEXT\" \"Plain\" (\"charset\" \"UTF-8\" \"name\" \"a \\\"b\\\"\") NIL "
+                       "NIL \"7bit\" 10 2)(\"message\" \"rfc822\" NIL NIL NIL \"8bit\" 40 (NIL "
+                       "{6}\r\nre: hi NIL NIL NIL NIL NIL NIL NIL NIL) ((\"text\" \"plain\" "
+                       "(\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) \"mixed\") 4) "
+                       "\"alternative\")";
+    CHECK(strcmp(b.data, body) == 0, "rendering alone: BODY\n  got  %s\n  want %s", b.data, body);
+    imap_buf_truncate(&b, 0);
+    imap_bodystructure_write(&b, &root, true);
+    CHECK(strstr(b.data, "\"alternative\" NIL (\"inline\" NIL) NIL NIL)") != NULL,
+          "rendering alone: BODYSTRUCTURE\n  got  %s", b.data);
+    imap_buf_free(&params);
+    imap_buf_free(&from);
+    imap_buf_free(&subject);
+    imap_buf_free(&date);
+    imap_buf_free(&b);
+}
+
 static void test_imaptest_sections(void)
 {
     struct sum s = sum_of(M_IT_MIME, strlen(M_IT_MIME));
@@ -1298,6 +1377,7 @@ int main(int argc, char **argv)
     }
     test_handwritten();
     test_imaptest_sections();
+    test_rendering_alone();
     split_check("it-mime", (const unsigned char *)M_IT_MIME, strlen(M_IT_MIME), 1);
     split_check("it-digest", (const unsigned char *)M_IT_DIGEST, strlen(M_IT_DIGEST), 1);
     split_check("it-x2", (const unsigned char *)M_IT_X2, strlen(M_IT_X2), 1);
