@@ -58,6 +58,11 @@ typedef struct gate {
 
 static const gate gate_user = {"user", 5, 15 * 60 * 1000};
 static const gate gate_addr = {"address", 20, 60 * 1000};
+/* With imap_server_options.no_login_penalties (the in-process fuzzer): budgets never close */
+static const gate gate_user_off = {"user", UINT32_MAX, 0};
+static const gate gate_addr_off = {"address", UINT32_MAX, 0};
+#define GATE_USER(srv) ((srv)->opt.no_login_penalties ? &gate_user_off : &gate_user)
+#define GATE_ADDR(srv) ((srv)->opt.no_login_penalties ? &gate_addr_off : &gate_addr)
 
 bool imap_auth_allowed(const imap_client *c)
 {
@@ -312,7 +317,7 @@ static void gate_account(imap_auth_job *j, int rc, int64_t now)
 {
     bool gated = j->pass_slot < 0, failed = rc == -EACCES;
     imap_penalty *recs[2] = {j->pa, j->pu};
-    const gate *gates[2] = {&gate_addr, &gate_user};
+    const gate *gates[2] = {GATE_ADDR(j->loop->srv), GATE_USER(j->loop->srv)};
     unsigned recent = 0;
     for (int i = 0; i < 2; i++) {
         imap_penalty *r = recs[i];
@@ -382,7 +387,8 @@ static void auth_finish(imap_client *c, const imap_auth_job *j)
         else
             imap_no(c, "[UNAVAILABLE] authentication unavailable: %s", store_strerror(j->rc));
         c->wait = IMAP_WAIT_DELAY;
-        c->delay_until_ms = now + penalty_delay(j->recent ? j->recent : 1);
+        c->delay_until_ms =
+            now + (c->srv->opt.no_login_penalties ? 0 : penalty_delay(j->recent ? j->recent : 1));
         return;
     }
     c->state = IMAP_ST_AUTH;
@@ -393,7 +399,7 @@ static void auth_finish(imap_client *c, const imap_auth_job *j)
     imap_ok(c, "[CAPABILITY %s] logged in", b.data);
     imap_buf_free(&b);
     log_info("imap", "user '%s' logged in from %s", j->user, j->addr);
-    if (j->recent) {
+    if (j->recent && !c->srv->opt.no_login_penalties) {
         c->wait = IMAP_WAIT_DELAY;
         c->delay_until_ms = now + penalty_delay(j->recent);
     }
@@ -435,7 +441,8 @@ static void refusal_note(imap_auth_job *j, imap_penalty *r, const gate *g, int64
     if (r->refused_log_ms && now - r->refused_log_ms < PENALTY_FORGET_MS) return;
     r->refused_log_ms = now;
     log_warn("imap", "refusing logins %s '%s' for about %ld s after %u failed logins (%s)",
-             g == &gate_user ? "for user" : "from", r->key, j->retry_s, r->fails, j->addr);
+             strcmp(g->what, "user") == 0 ? "for user" : "from", r->key, j->retry_s, r->fails,
+             j->addr);
 }
 
 void imap_auth_login(imap_client *c, const char *user, size_t ulen, const char *pass, size_t plen)
@@ -511,12 +518,13 @@ void imap_auth_login(imap_client *c, const char *user, size_t ulen, const char *
     j->pu = pu;
     if (pu) j->pass_slot = pass_find(pu, pa->hash);
     if (j->pass_slot < 0) {
-        int64_t eta = gate_eta(pa, &gate_addr, now), ueta = pu ? gate_eta(pu, &gate_user, now) : 0;
+        const gate *ga = GATE_ADDR(srv), *gu = GATE_USER(srv);
+        int64_t eta = gate_eta(pa, ga, now), ueta = pu ? gate_eta(pu, gu, now) : 0;
         if (eta > GATE_HORIZON_MS || ueta > GATE_HORIZON_MS) {
             if (eta > GATE_HORIZON_MS)
-                refusal_note(j, pa, &gate_addr, eta);
+                refusal_note(j, pa, ga, eta);
             else
-                refusal_note(j, pu, &gate_user, ueta);
+                refusal_note(j, pu, gu, ueta);
             pthread_mutex_unlock(&srv->pen_mu);
             pthread_mutex_unlock(&srv->auth_mu);
             auth_finish(c, j);
@@ -551,13 +559,14 @@ static int64_t gate_closed_for(const imap_penalty *r, const gate *g, int64_t now
 /* Answers job J (out of the queue) without a check: its budgets will not open in time. */
 static bool gate_hopeless(imap_auth_job *j, int64_t now)
 {
-    int64_t wa = gate_closed_for(j->pa, &gate_addr, now);
-    int64_t wu = j->pu ? gate_closed_for(j->pu, &gate_user, now) : 0;
+    const gate *ga = GATE_ADDR(j->loop->srv), *gu = GATE_USER(j->loop->srv);
+    int64_t wa = gate_closed_for(j->pa, ga, now);
+    int64_t wu = j->pu ? gate_closed_for(j->pu, gu, now) : 0;
     if (wa <= GATE_HORIZON_MS && wu <= GATE_HORIZON_MS) return false;
     if (wa > GATE_HORIZON_MS)
-        refusal_note(j, j->pa, &gate_addr, wa);
+        refusal_note(j, j->pa, ga, wa);
     else
-        refusal_note(j, j->pu, &gate_user, wu);
+        refusal_note(j, j->pu, gu, wu);
     return true;
 }
 
@@ -582,8 +591,8 @@ static imap_auth_job *auth_take(imap_server *srv, int64_t now, int64_t *wake)
     pthread_mutex_lock(&srv->pen_mu);
     for (imap_auth_job *j = srv->auth_todo; j; j = next) {
         next = j->next;
-        bool open = j->pass_slot >= 0 || (gate_open(j->pa, &gate_addr, now, wake) &&
-                                          (!j->pu || gate_open(j->pu, &gate_user, now, wake)));
+        bool open = j->pass_slot >= 0 || (gate_open(j->pa, GATE_ADDR(srv), now, wake) &&
+                                          (!j->pu || gate_open(j->pu, GATE_USER(srv), now, wake)));
         if (!open && gate_hopeless(j, now)) {
             queue_unlink(srv, prev, j);
             job_release(j);

@@ -21,6 +21,9 @@ typedef struct imap_server_options {
     unsigned tls_timeout_s;        /* a TLS handshake not done by then is dropped; 0: 30 s */
     unsigned write_timeout_s;      /* a client taking no output that long is dropped; 0: 120 s */
     unsigned loops;                /* event loops (threads); 0: one per online CPU, at most 16 */
+    /* No budget of failed logins and no held answers: for the in-process fuzzer, whose every
+     * input may fail logins from one address. mailfs serve never sets it. */
+    bool no_login_penalties;
     /* Connections not logged in yet: dropped after login_timeout_s (0: 60 s); at most
      * max_noauth_clients of them at a time (0: half of max_clients), and when that many are
      * waiting the oldest of them (not in a password check) is dropped for a new one. */

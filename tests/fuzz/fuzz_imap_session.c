@@ -161,7 +161,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     store *s = NULL;
     must(store_open(path, 0, &s, err, sizeof(err)), "store_open", err);
     must(store_write(s, add_user, NULL), "adding the user", NULL);
-    imap_server_options opt = {.tls_optional = true, .loops = 1, .write_timeout_s = 5};
+    imap_server_options opt = {
+        .tls_optional = true, .loops = 1, .write_timeout_s = 5, .no_login_penalties = true};
     imap_server *srv = NULL;
     must(imap_server_new(path, &opt, &srv, err, sizeof(err)), "imap_server_new", err);
     must(imap_server_listen(srv, "127.0.0.1:0", false, err, sizeof(err)), "listen", err);
