@@ -253,6 +253,22 @@ static int parse_section(fetch_item *it, const char *s, size_t len, bool binary)
     return it->nfields ? 0 : -1;
 }
 
+/* Reads a number64 (RFC 9051: 1*DIGIT, at most 2^63-1) at *P, moving *P past it; false if there
+ * are no digits or the number is too big. */
+static bool parse_number64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*s)) return false;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (v > (UINT64_C(0x7fffffffffffffff) - (uint64_t)(*s - '0')) / 10) return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
 /* Parses one fetch attribute; returns 0 or -1 after answering BAD. */
 static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
 {
@@ -364,17 +380,17 @@ static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
     it->name = nm;
     const char *part = close + 1;
     if (*part == '<') {
-        unsigned long long o = 0, l = UINT64_MAX;
-        int n = 0, m = 0;
-        /* <origin.length>, and <origin> (to the end) as Dovecot also takes it */
-        bool two = sscanf(part, "<%llu.%llu>%n", &o, &l, &n) == 2 && part[n] == '\0';
-        bool one = !two && sscanf(part, "<%llu>%n", &o, &m) == 1 && part[m] == '\0';
-        if (!one)
-            l = two ? l : 0;
-        else
-            l = UINT64_MAX;
-        if (k == I_BINARY_SIZE || (!two && !one) || l == 0 || !isdigit((unsigned char)part[1])) {
-            imap_bad(c, "invalid partial in '%.60s'", s);
+        /* <origin.length> (RFC 9051: number64 "." nz-number64), and <origin> (to the end) as
+         * Dovecot also takes it; digits only, no sign, no overflow */
+        const char *r = part + 1;
+        uint64_t o = 0, l = UINT64_MAX;
+        bool ok = k != I_BINARY_SIZE && parse_number64(&r, &o);
+        if (ok && *r == '.') {
+            r++;
+            ok = parse_number64(&r, &l) && l > 0;
+        }
+        if (!ok || r[0] != '>' || r[1] != '\0') {
+            imap_bad(c, "invalid partial in '%.60s': give <origin.length>, numbers below 2^63", s);
             return -1;
         }
         it->partial = true;

@@ -343,3 +343,19 @@ def test_many_header_field_lists_over_a_huge_header_do_not_stall_others(srv):
     answer = bytes(r.buf)
     assert answer.count(b"] {2}\r\n\r\n") == 64, answer[:300]
     assert worst < 0.25, f"a NOOP waited {worst:.2f} s while the FETCH ran ({took:.2f} s)"
+
+
+def test_partials_that_are_not_numbers64_are_bad(srv):
+    """Issue 10 (low): <1.-5> was taken and <18446744073709551616.1> clamped; both are BAD."""
+    srv.deliver(b"Subject: p\r\n\r\n0123456789\r\n")
+    c = srv.conn(select="INBOX")
+    for bad in ("<1.-5>", "<-1.5>", "<18446744073709551616.1>", "<9223372036854775808.1>",
+                "<0.18446744073709551617>", "<1. 5>", "<+1.5>", "<1.0>", "<>", "<1.>",
+                "<1.5>x"):
+        _, t = c.run(f"FETCH 1 BODY.PEEK[]{bad}")
+        assert t.startswith("BAD") and "invalid partial" in t, (bad, t)
+    u, t = c.run("FETCH 1 BODY.PEEK[]<9223372036854775807.1>")
+    assert t.startswith("OK") and any("BODY[]<9223372036854775807> {0}" in l for l in u), (u, t)
+    u, t = c.run("FETCH 1 BODY.PEEK[TEXT]<2.3>")
+    assert t.startswith("OK") and any(l.endswith("{3}\r\n234)") for l in u), (u, t)
+    c.close()
