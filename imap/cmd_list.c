@@ -15,24 +15,6 @@ enum {
     SEL_RECURSIVE = 64,
 };
 
-/* True if MBS[M] has a subscribed descendant that none of the patterns matches (so the
- * client would not see it without CHILDINFO, or an LSUB \Noselect parent). */
-bool imap_hidden_subscribed_child(const store_mailbox *mbs, size_t n, size_t m, char **pats,
-                                  size_t npats)
-{
-    size_t l = strlen(mbs[m].name);
-    for (size_t k = 0; k < n; k++) {
-        if (!mbs[k].subscribed || strncmp(mbs[k].name, mbs[m].name, l) != 0 ||
-            mbs[k].name[l] != '/')
-            continue;
-        bool seen = false;
-        for (size_t p = 0; p < npats && !seen; p++)
-            seen = imap_pattern_match(pats[p], mbs[k].name);
-        if (!seen) return true;
-    }
-    return false;
-}
-
 static const struct {
     unsigned bit;
     const char *name;
@@ -121,10 +103,15 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
         imap_bad(c, "too many arguments to LIST");
         return;
     }
+    if (npats > IMAP_LIST_PATTERNS_MAX) {
+        imap_bad(c, "too many LIST patterns (%zu): at most %d", npats, IMAP_LIST_PATTERNS_MAX);
+        return;
+    }
     /* build the full patterns: reference + pattern */
     char **full = calloc(npats, sizeof(char *));
     if (!full) abort();
     bool empty_only = true;
+    size_t total = 0;
     for (size_t k = 0; k < npats; k++) {
         char pat[STORE_NAME_MAX + 1];
         if (get_pattern(c, &pats[k], pat, sizeof(pat)) < 0) {
@@ -135,11 +122,20 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
         }
         if (pat[0]) empty_only = false;
         size_t need = strlen(ref) + strlen(pat) + 1;
+        total += need - 1;
         full[k] = malloc(need);
         if (!full[k]) abort();
         snprintf(full[k], need, "%s%s", ref, pat);
         if (strncasecmp(full[k], "INBOX", 5) == 0 && (full[k][5] == '\0' || full[k][5] == '/'))
             memcpy(full[k], "INBOX", 5);
+    }
+    if (total > IMAP_LIST_PATTERN_BYTES) {
+        for (size_t k = 0; k < npats; k++)
+            free(full[k]);
+        free(full);
+        imap_bad(c, "LIST patterns too long (%zu bytes with the reference): at most %d in all",
+                 total, IMAP_LIST_PATTERN_BYTES);
+        return;
     }
     if (empty_only && npats == 1) {
         /* LIST "" "": the hierarchy delimiter */
@@ -149,57 +145,121 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
         imap_ok(c, "LIST completed");
         return;
     }
-    store_txn *t;
-    store_mailbox *mbs = NULL;
-    size_t n = 0;
-    int rc = store_read_begin(c->srv->st, &t);
-    if (rc == 0) {
-        rc = imap_mailboxes(c, t, &mbs, &n);
-        if (rc < 0) store_read_end(&t);
-    }
+    imap_list_start(c, full, npats, opts, status_items, false);
+}
+
+/* ---- the listing, in steps ------------------------------------------------------------- */
+
+typedef struct list_run {
+    imap_mblist l;
+    imap_patterns *pats;
+    unsigned opts, status_items;
+    bool lsub;
+    size_t pos;
+} list_run;
+
+static void list_run_free(void *p)
+{
+    list_run *r = p;
+    imap_mblist_free(&r->l);
+    imap_patterns_free(&r->pats);
+    free(r);
+}
+
+/* LSUB's line for E, if it gets one. */
+static void lsub_put(imap_client *c, const imap_mblist *l, const imap_mbentry *e)
+{
+    /* RFC 3501 6.3.9: a parent that '%' stops at, with subscribed children, is \Noselect */
+    bool subscribed = e->flags & IMAP_MB_SUBSCRIBED;
+    bool parent = !subscribed && (e->flags & IMAP_MB_HIDDEN);
+    if (!subscribed && !parent) return;
+    /* a subscribed name that no mailbox has (deleted, or never made) cannot be selected
+     * either: \Noselect, as Dovecot answers with its tb-lsub-flags workaround */
+    bool noselect = parent || e->id == 0;
+    char name[STORE_NAME_MAX + 1];
+    imap_buf_puts(&c->out, noselect ? "* LSUB (\\Noselect) \"/\" " : "* LSUB () \"/\" ");
+    imap_mailbox_put(c, &c->out, imap_mblist_name(l, e, name));
+    imap_buf_puts(&c->out, "\r\n");
+}
+
+/* LIST's line for E (and its STATUS), if it gets one; T is a read transaction for STATUS. */
+static void list_put(imap_client *c, list_run *r, const imap_mbentry *e, store_txn *t)
+{
+    unsigned opts = r->opts;
+    bool subscribed = e->flags & IMAP_MB_SUBSCRIBED;
+    /* RECURSIVEMATCH: a match with a subscribed child the patterns miss gets CHILDINFO */
+    bool childinfo =
+        (opts & SEL_RECURSIVE) && (opts & SEL_SUBSCRIBED) && (e->flags & IMAP_MB_HIDDEN);
+    /* a name only the subscription list knows shows only when SUBSCRIBED selects it (RFC
+     * 5258 3.1, 3.5: \Subscribed \NonExistent, or \NonExistent with CHILDINFO) */
+    bool nonexistent = e->id == 0 && !(e->flags & IMAP_MB_CHILDREN);
+    if ((opts & SEL_SUBSCRIBED) && !subscribed && !childinfo) return;
+    if (!(opts & SEL_SUBSCRIBED) && nonexistent) return;
+    if ((opts & SEL_SPECIAL) && !e->special_use) return;
+    imap_buf *o = &c->out;
+    imap_buf_puts(o, "* LIST (");
+    if (nonexistent)
+        imap_buf_puts(o, "\\NonExistent ");
+    else if (e->id == 0)
+        imap_buf_puts(o, "\\Noselect ");
+    imap_buf_puts(o, (e->flags & IMAP_MB_CHILDREN) ? "\\HasChildren" : "\\HasNoChildren");
+    if ((opts & RET_SUBSCRIBED) && subscribed) imap_buf_puts(o, " \\Subscribed");
+    for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++)
+        if (e->special_use & special[k].bit) imap_buf_printf(o, " %s", special[k].name);
+    imap_buf_puts(o, ") \"/\" ");
+    char name[STORE_NAME_MAX + 1];
+    imap_mailbox_put(c, o, imap_mblist_name(&r->l, e, name));
+    if (childinfo) imap_buf_puts(o, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+    imap_buf_puts(o, "\r\n");
+    store_mailbox mb;
+    if ((opts & RET_STATUS) && e->id != 0 && t && store_mailbox_get_id(t, e->id, &mb) == 0)
+        imap_status_put(c, t, &mb, r->status_items);
+}
+
+static int list_step(imap_client *c, void *ctx)
+{
+    list_run *r = ctx;
+    const char *what = r->lsub ? "LSUB" : "LIST";
+    int64_t until = imap_now_ms() + IMAP_STEP_MS;
+    int rc = imap_mblist_build(c, &r->l, r->pats, until);
     if (rc < 0) {
-        for (size_t k = 0; k < npats; k++)
-            free(full[k]);
-        free(full);
-        imap_no_store(c, rc, "LIST");
-        return;
+        imap_no_store(c, rc, what);
+        return 0;
     }
-    for (size_t m = 0; m < n; m++) {
-        const store_mailbox *mb = &mbs[m];
-        bool match = false;
-        for (size_t k = 0; k < npats && !match; k++)
-            match = imap_pattern_match(full[k], mb->name);
-        if (!match) continue;
-        /* RECURSIVEMATCH: a match with a subscribed child the patterns miss gets CHILDINFO */
-        bool childinfo = (opts & SEL_RECURSIVE) && (opts & SEL_SUBSCRIBED) &&
-                         imap_hidden_subscribed_child(mbs, n, m, full, npats);
-        /* a name only the subscription list knows shows only when SUBSCRIBED selects it (RFC
-         * 5258 3.1, 3.5: \Subscribed \NonExistent, or \NonExistent with CHILDINFO) */
-        bool nonexistent = imap_mailbox_nonexistent(mbs, n, m);
-        if ((opts & SEL_SUBSCRIBED) && !mb->subscribed && !childinfo) continue;
-        if (!(opts & SEL_SUBSCRIBED) && nonexistent) continue;
-        if ((opts & SEL_SPECIAL) && !mb->special_use) continue;
-        imap_buf *o = &c->out;
-        imap_buf_puts(o, "* LIST (");
-        if (nonexistent)
-            imap_buf_puts(o, "\\NonExistent ");
-        else if (mb->id == 0)
-            imap_buf_puts(o, "\\Noselect ");
-        imap_buf_puts(o,
-                      imap_mailbox_has_children(mbs, n, m) ? "\\HasChildren" : "\\HasNoChildren");
-        if ((opts & RET_SUBSCRIBED) && mb->subscribed) imap_buf_puts(o, " \\Subscribed");
-        for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++)
-            if (mb->special_use & special[k].bit) imap_buf_printf(o, " %s", special[k].name);
-        imap_buf_puts(o, ") \"/\" ");
-        imap_mailbox_put(c, o, mb->name);
-        if (childinfo) imap_buf_puts(o, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
-        imap_buf_puts(o, "\r\n");
-        if ((opts & RET_STATUS) && mb->id != 0) imap_status_put(c, t, mb, status_items);
+    if (rc == 1) return 1;
+    store_txn *t = NULL;
+    if ((r->opts & RET_STATUS) && r->pos < r->l.n && (rc = store_read_begin(c->srv->st, &t)) < 0) {
+        imap_no_store(c, rc, what);
+        return 0;
     }
-    store_read_end(&t);
-    free(mbs);
+    while (r->pos < r->l.n && c->out.len < IMAP_OUT_HIGH) {
+        const imap_mbentry *e = &r->l.v[r->pos++];
+        if (r->lsub)
+            lsub_put(c, &r->l, e);
+        else
+            list_put(c, r, e, t);
+        if (imap_now_ms() >= until) break;
+    }
+    if (t) store_read_end(&t);
+    if (r->pos < r->l.n) return 1;
+    imap_ok(c, "%s completed", what);
+    return 0;
+}
+
+void imap_list_start(imap_client *c, char **pats, size_t npats, unsigned opts,
+                     unsigned status_items, bool lsub)
+{
+    list_run *r = calloc(1, sizeof(*r));
+    if (!r) abort();
+    r->pats = imap_patterns_new(pats, npats);
     for (size_t k = 0; k < npats; k++)
-        free(full[k]);
-    free(full);
-    imap_ok(c, "LIST completed");
+        free(pats[k]);
+    free(pats);
+    r->opts = opts;
+    r->status_items = status_items;
+    r->lsub = lsub;
+    /* in steps, so that a long listing gives the loop's other sessions their turn */
+    c->cont = list_step;
+    c->cont_ctx = r;
+    c->cont_free = list_run_free;
 }

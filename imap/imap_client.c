@@ -722,6 +722,7 @@ void imap_client_kick(imap_client *c)
             break;
         }
         moved = moved || c->out.len != out2;
+        if (c->cont) break; /* one step of a long command per loop pass: the others go next */
         if (c->out.len == 0 && c->close_after_flush) {
             c->dead = true;
             break;

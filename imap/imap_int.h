@@ -396,21 +396,85 @@ int imap_date_parse(const char *s, int64_t *t);
  * sequence numbers. Returns 0, or -1 after answering BAD. *uids and *seqs are malloc'ed. */
 int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uids, uint32_t **seqs,
                      size_t *n);
-/* True if mailbox NAME matches LIST pattern PAT ('*' anything, '%' anything but '/'). */
+/* ---- LIST and LSUB: patterns and the user's mailbox list (imap_util.c) --------------- */
+
+#define IMAP_LIST_PATTERNS_MAX 64    /* patterns in one LIST */
+#define IMAP_LIST_PATTERN_BYTES 4096 /* their bytes in all, the reference counted with each */
+#define IMAP_STEP_MS 5 /* a command that runs in steps gives the loop back after this long */
+
+/* A set of LIST patterns compiled for matching many names ('*' anything, '%' anything but
+ * '/'): one automaton whose states are bits, so a name is read once, left to right, with
+ * ceil(states / 64) word operations per byte (states: the patterns' bytes plus one each),
+ * however the patterns are made. No backtracking, no allocation while matching. */
+typedef struct imap_patterns imap_patterns;
+
+/* Compiles the N patterns PATS (NUL-terminated). Never fails (allocation failure aborts). */
+imap_patterns *imap_patterns_new(char *const *pats, size_t n);
+void imap_patterns_free(imap_patterns **p);
+/* True if some pattern matches all LEN bytes of NAME. If PREFIXES is not NULL, the lengths i
+ * (ascending) at which NAME[i] is '/' and some pattern matches NAME[0, i) are stored there,
+ * at most CAP of them, and counted in *NPREFIXES: the ancestors of NAME that match. */
+bool imap_patterns_match(imap_patterns *p, const char *name, size_t len, uint16_t *prefixes,
+                         size_t cap, size_t *nprefixes);
+/* True if mailbox NAME matches LIST pattern PAT (one pattern: compiles it, so not for loops). */
 bool imap_pattern_match(const char *pat, const char *name);
-/* Collects the user's mailboxes (sorted by name) with their subscription state; adds as
- * entries with id 0 the missing parents of mailboxes, the subscribed names no mailbox has
- * (subscribed set) and their missing parents. *out is malloc'ed. Returns 0 or a store error. */
-int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n);
-/* After imap_mailboxes: true if MBS[I] is a name only the subscription list knows (no
- * mailbox, no mailbox below it): \NonExistent, left out of LIST unless SUBSCRIBED selects it. */
-bool imap_mailbox_nonexistent(const store_mailbox *mbs, size_t n, size_t i);
-/* After imap_mailboxes: true if MBS[M] has a subscribed descendant no pattern matches
- * (cmd_list.c). */
-bool imap_hidden_subscribed_child(const store_mailbox *mbs, size_t n, size_t m, char **pats,
-                                  size_t npats);
-/* After imap_mailboxes: true if MBS[I] has child mailboxes (at any depth below it). */
-bool imap_mailbox_has_children(const store_mailbox *mbs, size_t n, size_t i);
+
+enum {
+    IMAP_MB_SUBSCRIBED = 1u << 0, /* the name is in the subscription list */
+    IMAP_MB_MATCHED = 1u << 1,    /* some pattern matches it */
+    IMAP_MB_CHILDREN = 1u << 2,   /* a mailbox exists below it (at any depth) */
+    IMAP_MB_HIDDEN = 1u << 3,     /* a subscribed name below it matches no pattern */
+};
+
+/* One name of the list: a mailbox, a name only the subscription list has, or (id 0, not
+ * subscribed) a missing parent of one of those. */
+typedef struct imap_mbentry {
+    uint32_t name; /* offset of the name in the list's NAMES (a parent: a prefix of a name) */
+    uint32_t id;   /* the mailbox; 0 if no mailbox has the name */
+    uint16_t len;  /* the name's length */
+    uint8_t flags; /* IMAP_MB_* */
+    uint8_t special_use;
+} imap_mbentry;
+
+/* The names LIST or LSUB reports on, built in steps (imap_mblist_build) so that a user with
+ * many mailboxes or subscriptions never holds up the loop: the mailboxes and subscriptions
+ * are read (in several read transactions if need be), sorted so that every name's
+ * descendants follow it directly ('/' sorts first), and walked once with a stack of
+ * ancestors, which matches every name and its missing parents against the patterns and
+ * gives each name its IMAP_MB_* flags. O(n log n) in the names, plus one automaton pass per
+ * name; only the names some pattern matches are kept for the answer. */
+typedef struct imap_mblist {
+    imap_mbentry *v; /* after the build: the matched names, parents before children */
+    size_t n, cap;
+    imap_buf names;
+    /* build state (imap_util.c) */
+    int phase;
+    size_t pos, merge;
+    char after[STORE_NAME_MAX + 1];
+    struct imap_mbstack *stack;
+    size_t nstack, cap_stack;
+    imap_mbentry *extra; /* matched missing parents, to be merged into V */
+    size_t nextra, cap_extra;
+} imap_mblist;
+
+/* Does the next part of the build of C's list; stops at UNTIL_MS (imap_now_ms clock).
+ * Returns 1 while work is left (call again in a later step), 0 when L->v holds the answer,
+ * or a store error. */
+int imap_mblist_build(imap_client *c, imap_mblist *l, imap_patterns *p, int64_t until_ms);
+/* The parts of the build that need no store, for tests: adds a name (any order) with
+ * IMAP_MB_SUBSCRIBED or 0 in FLAGS; then sorts and scans as imap_mblist_build does. */
+void imap_mblist_add(imap_mblist *l, const char *name, uint32_t id, uint32_t special_use,
+                     uint8_t flags);
+int imap_mblist_scan(imap_mblist *l, imap_patterns *p, int64_t until_ms);
+/* The name of entry E of L (NUL-terminated copy in BUF, STORE_NAME_MAX + 1 bytes). */
+const char *imap_mblist_name(const imap_mblist *l, const imap_mbentry *e, char *buf);
+void imap_mblist_free(imap_mblist *l);
+
+/* Starts LIST or (LSUB) the listing of cmd_list.c over the full patterns PATS (reference
+ * and pattern joined, INBOX folded; taken over and freed), as the command's continuation. */
+void imap_list_start(imap_client *c, char **pats, size_t npats, unsigned opts,
+                     unsigned status_items, bool lsub);
+
 /* Parses a number argument; returns 0 or -1 (no answer). */
 int imap_arg_number(const imap_arg *a, uint64_t *out);
 

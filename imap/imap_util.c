@@ -303,137 +303,386 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
     return 0;
 }
 
+/* ---- LIST patterns --------------------------------------------------------------------- */
+
+/* The automaton: pattern K's bytes, with each run of wildcards made one ('*' if it holds a
+ * '*', else '%'), are states BASE_K + 0, 1, ...; state BASE_K + M_K accepts. A set state
+ * means "the pattern matched up to there". On a byte, a literal state moves on if it is that
+ * byte, a '*' state stays, a '%' state stays unless the byte is '/'; then every wildcard
+ * state also sets the state after it (the wildcard may match nothing more). */
+struct imap_patterns {
+    size_t nw;        /* 64-bit words per set of states */
+    uint64_t *star;   /* '*' states */
+    uint64_t *wild;   /* '*' and '%' states */
+    uint64_t *accept; /* the last state of each pattern */
+    uint64_t *init;   /* the first state of each pattern, and what it reaches for free */
+    uint64_t *cur, *next;
+    uint64_t *lit;      /* per byte in use: the literal states of that byte */
+    uint16_t slot[256]; /* 0: no state takes the byte; else 1 + its row in LIT */
+};
+
+#define BIT_SET(v, i) ((v)[(i) / 64] |= 1ull << ((i) % 64))
+
+/* Sets in V (NW words) every state after a wildcard state set in V. */
+static void close_wild(uint64_t *v, const uint64_t *wild, size_t nw)
+{
+    uint64_t carry = 0;
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t e = v[w] & wild[w];
+        v[w] |= (e << 1) | carry;
+        carry = e >> 63;
+    }
+}
+
+imap_patterns *imap_patterns_new(char *const *pats, size_t n)
+{
+    /* tokens: wildcard runs collapsed */
+    size_t states = 0;
+    bool used[256] = {false};
+    size_t nused = 0;
+    for (size_t k = 0; k < n; k++) {
+        for (const unsigned char *q = (const unsigned char *)pats[k]; *q; q++) {
+            bool wc = *q == '*' || *q == '%';
+            if (wc && q != (const unsigned char *)pats[k] && (q[-1] == '*' || q[-1] == '%'))
+                continue;
+            states++;
+            if (!wc && !used[*q]) used[*q] = true, nused++;
+        }
+        states++; /* accept */
+    }
+    size_t nw = (states + 63) / 64;
+    if (nw == 0) nw = 1;
+    imap_patterns *p = calloc(1, sizeof(*p));
+    uint64_t *mem = calloc((6 + nused) * nw, sizeof(uint64_t));
+    if (!p || !mem) abort();
+    p->nw = nw;
+    p->star = mem, p->wild = mem + nw, p->accept = mem + 2 * nw, p->init = mem + 3 * nw;
+    p->cur = mem + 4 * nw, p->next = mem + 5 * nw, p->lit = mem + 6 * nw;
+    uint16_t row = 0;
+    for (int c = 0; c < 256; c++)
+        if (used[c]) p->slot[c] = ++row;
+    size_t st = 0;
+    for (size_t k = 0; k < n; k++) {
+        BIT_SET(p->init, st);
+        for (const unsigned char *q = (const unsigned char *)pats[k]; *q; q++) {
+            bool wc = *q == '*' || *q == '%';
+            if (wc && q != (const unsigned char *)pats[k] && (q[-1] == '*' || q[-1] == '%')) {
+                if (*q == '*') BIT_SET(p->star, st - 1); /* "%*" is "*" */
+                continue;
+            }
+            if (wc) {
+                BIT_SET(p->wild, st);
+                if (*q == '*') BIT_SET(p->star, st);
+            } else {
+                BIT_SET(p->lit + (size_t)(p->slot[*q] - 1) * nw, st);
+            }
+            st++;
+        }
+        BIT_SET(p->accept, st);
+        st++;
+    }
+    close_wild(p->init, p->wild, nw);
+    return p;
+}
+
+void imap_patterns_free(imap_patterns **pp)
+{
+    imap_patterns *p = *pp;
+    if (!p) return;
+    free(p->star); /* the one block of masks */
+    free(p);
+    *pp = NULL;
+}
+
+static bool any_common(const uint64_t *a, const uint64_t *b, size_t nw)
+{
+    for (size_t w = 0; w < nw; w++)
+        if (a[w] & b[w]) return true;
+    return false;
+}
+
+bool imap_patterns_match(imap_patterns *p, const char *name, size_t len, uint16_t *prefixes,
+                         size_t cap, size_t *nprefixes)
+{
+    size_t nw = p->nw;
+    uint64_t *cur = p->cur, *next = p->next;
+    memcpy(cur, p->init, nw * sizeof(uint64_t));
+    if (nprefixes) *nprefixes = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch == '/' && prefixes && *nprefixes < cap && any_common(cur, p->accept, nw))
+            prefixes[(*nprefixes)++] = (uint16_t)i;
+        const uint64_t *keep = ch == '/' ? p->star : p->wild;
+        const uint64_t *lit = p->slot[ch] ? p->lit + (size_t)(p->slot[ch] - 1) * nw : NULL;
+        uint64_t carry = 0, any = 0;
+        for (size_t w = 0; w < nw; w++) {
+            uint64_t d = cur[w], adv = lit ? d & lit[w] : 0;
+            next[w] = (d & keep[w]) | (adv << 1) | carry;
+            carry = adv >> 63;
+        }
+        close_wild(next, p->wild, nw);
+        for (size_t w = 0; w < nw; w++)
+            any |= next[w];
+        if (!any) return false; /* every pattern failed: no longer name matches either */
+        uint64_t *t = cur;
+        cur = next;
+        next = t;
+    }
+    return any_common(cur, p->accept, nw);
+}
+
 bool imap_pattern_match(const char *pat, const char *name)
 {
-    /* dynamic programming over (pattern position, name position): no exponential backtracking */
-    size_t pl = strlen(pat), nl = strlen(name);
-    bool *prev = calloc(nl + 1, sizeof(bool)), *cur = calloc(nl + 1, sizeof(bool));
-    if (!prev || !cur) abort();
-    prev[0] = true; /* empty pattern matches empty name */
-    for (size_t i = 1; i <= pl; i++) {
-        char pc = pat[i - 1];
-        cur[0] = prev[0] && (pc == '*' || pc == '%');
-        for (size_t j = 1; j <= nl; j++) {
-            if (pc == '*')
-                cur[j] = prev[j] || cur[j - 1];
-            else if (pc == '%')
-                cur[j] = prev[j] || (cur[j - 1] && name[j - 1] != '/');
-            else
-                cur[j] = prev[j - 1] && pc == name[j - 1];
-        }
-        bool *t = prev;
-        prev = cur;
-        cur = t;
-    }
-    bool r = prev[nl];
-    free(prev);
-    free(cur);
+    char *pats[1] = {(char *)pat};
+    imap_patterns *p = imap_patterns_new(pats, 1);
+    bool r = imap_patterns_match(p, name, strlen(name), NULL, 0, NULL);
+    imap_patterns_free(&p);
     return r;
 }
 
-static int cmp_mailbox(const void *a, const void *b)
+/* ---- the mailbox list of LIST and LSUB ------------------------------------------------ */
+
+enum { MBL_MAILBOXES, MBL_SUBSCRIPTIONS, MBL_SORT, MBL_SCAN, MBL_DONE };
+
+/* An ancestor of the name being scanned: an entry of the list, or a missing parent that some
+ * pattern matches (LEN bytes of entry GEN's name). */
+typedef struct imap_mbstack {
+    uint32_t idx; /* the entry; UINT32_MAX for a missing parent */
+    uint32_t gen; /* the entry whose name it is a prefix of */
+    uint16_t len;
+    uint8_t flags;
+} imap_mbstack;
+
+static const char *mb_name(const imap_mblist *l, const imap_mbentry *e)
 {
-    return strcmp(((const store_mailbox *)a)->name, ((const store_mailbox *)b)->name);
+    return l->names.data + e->name;
 }
 
-typedef struct mbl_ctx {
-    store_mailbox *v;
-    size_t n, cap;
-} mbl_ctx;
-
-static int mbl_cb(void *ctx, const store_mailbox *mb)
+const char *imap_mblist_name(const imap_mblist *l, const imap_mbentry *e, char *buf)
 {
-    mbl_ctx *x = ctx;
-    if (x->n == x->cap) {
-        x->cap = x->cap ? x->cap * 2 : 16;
-        store_mailbox *p = realloc(x->v, x->cap * sizeof(*p));
-        if (!p) abort();
-        x->v = p;
+    memcpy(buf, mb_name(l, e), e->len);
+    buf[e->len] = '\0';
+    return buf;
+}
+
+void imap_mblist_free(imap_mblist *l)
+{
+    free(l->v);
+    free(l->stack);
+    free(l->extra);
+    imap_buf_free(&l->names);
+    memset(l, 0, sizeof(*l));
+}
+
+static imap_mbentry *mb_push(imap_mbentry **v, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        imap_mbentry *g = realloc(*v, *cap * sizeof(**v));
+        if (!g) abort();
+        *v = g;
     }
-    x->v[x->n++] = *mb;
-    return 0;
+    imap_mbentry *e = &(*v)[(*n)++];
+    memset(e, 0, sizeof(*e));
+    return e;
 }
 
-/* The entry of X named NAME: the first REAL entries are sorted by name (bsearch), the few
- * added after them are searched one by one. NULL if there is none. */
-static store_mailbox *mbl_find(mbl_ctx *x, size_t real, const char *name)
+static void mb_add(imap_mblist *l, const char *name, uint32_t id, uint32_t su, uint8_t flags)
 {
-    store_mailbox key;
-    memcpy(key.name, name, strlen(name) + 1);
-    store_mailbox *hit = bsearch(&key, x->v, real, sizeof(*x->v), cmp_mailbox);
-    for (size_t k = real; k < x->n && !hit; k++)
-        if (strcmp(x->v[k].name, name) == 0) hit = &x->v[k];
-    return hit;
+    size_t len = strlen(name);
+    imap_mbentry *e = mb_push(&l->v, &l->n, &l->cap);
+    e->name = (uint32_t)l->names.len;
+    e->len = (uint16_t)len;
+    e->id = id;
+    e->special_use = (uint8_t)su;
+    e->flags = flags;
+    imap_buf_append(&l->names, name, len + 1);
 }
 
-/* Adds each missing parent of the entries FROM..TO of X as an entry with id 0. */
-static void mbl_add_parents(mbl_ctx *x, size_t real, size_t from, size_t to)
+typedef struct mbl_read {
+    imap_mblist *l;
+    int64_t until;
+} mbl_read;
+
+static int read_mailbox(void *ctx, const store_mailbox *mb)
 {
-    for (size_t i = from; i < to; i++) {
-        char name[STORE_NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%s", x->v[i].name);
-        for (char *slash = strrchr(name, '/'); slash; slash = strrchr(name, '/')) {
-            *slash = '\0';
-            if (mbl_find(x, real, name)) break; /* its own parents were handled with it */
-            store_mailbox v = {0};
-            snprintf(v.name, sizeof(v.name), "%s", name);
-            mbl_cb(x, &v);
+    mbl_read *r = ctx;
+    mb_add(r->l, mb->name, mb->id, mb->special_use, 0);
+    snprintf(r->l->after, sizeof(r->l->after), "%s", mb->name);
+    return imap_now_ms() >= r->until ? 1 : 0;
+}
+
+/* The subscriptions come in byte order, as the mailboxes did: one merge marks the
+ * mailboxes subscribed and adds the names no mailbox has. */
+static int read_subscription(void *ctx, const char *name)
+{
+    mbl_read *r = ctx;
+    imap_mblist *l = r->l;
+    int cmp = 1;
+    while (l->merge < l->pos && (cmp = strcmp(mb_name(l, &l->v[l->merge]), name)) < 0)
+        l->merge++;
+    if (l->merge < l->pos && cmp == 0)
+        l->v[l->merge].flags |= IMAP_MB_SUBSCRIBED;
+    else
+        mb_add(l, name, 0, 0, IMAP_MB_SUBSCRIBED);
+    snprintf(l->after, sizeof(l->after), "%s", name);
+    return imap_now_ms() >= r->until ? 1 : 0;
+}
+
+/* Byte order with '/' below every other byte: a name's descendants follow it directly
+ * ("a", "a/b", "a b" rather than "a", "a b", "a/b"). NAMES: the list's names. */
+static int path_cmp(const void *pa, const void *pb, void *names)
+{
+    const imap_mbentry *a = pa, *b = pb;
+    const unsigned char *x = (const unsigned char *)names + a->name,
+                        *y = (const unsigned char *)names + b->name;
+    size_t n = a->len < b->len ? a->len : b->len;
+    for (size_t i = 0; i < n; i++) {
+        int cx = x[i] == '/' ? 0 : x[i], cy = y[i] == '/' ? 0 : y[i];
+        if (cx != cy) return cx - cy;
+    }
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+static const char *stack_name(const imap_mblist *l, const imap_mbstack *s)
+{
+    return mb_name(l, &l->v[s->gen]);
+}
+
+/* Pops the top of the stack: its flags are final; they go to its entry (or, for a missing
+ * parent worth showing, to a new entry) and what it says about descendants to its parent. */
+static void stack_pop(imap_mblist *l)
+{
+    imap_mbstack *s = &l->stack[--l->nstack];
+    uint8_t up = s->flags & (IMAP_MB_CHILDREN | IMAP_MB_HIDDEN);
+    if (s->idx != UINT32_MAX) {
+        l->v[s->idx].flags = s->flags;
+        if (l->v[s->idx].id) up |= IMAP_MB_CHILDREN;
+    } else if (s->flags & (IMAP_MB_CHILDREN | IMAP_MB_HIDDEN)) {
+        /* a missing parent with something below it: LIST may show it as \Noselect, LSUB as a
+         * parent of hidden subscriptions; one with nothing below is never shown */
+        imap_mbentry *e = mb_push(&l->extra, &l->nextra, &l->cap_extra);
+        e->name = s->gen; /* for now: the entry it goes before */
+        e->len = s->len;
+        e->flags = s->flags;
+    }
+    if ((s->flags & (IMAP_MB_SUBSCRIBED | IMAP_MB_MATCHED)) == IMAP_MB_SUBSCRIBED)
+        up |= IMAP_MB_HIDDEN;
+    if (l->nstack) l->stack[l->nstack - 1].flags |= up;
+}
+
+static void stack_push(imap_mblist *l, uint32_t idx, uint32_t gen, uint16_t len, uint8_t flags)
+{
+    if (l->nstack == l->cap_stack) {
+        l->cap_stack = l->cap_stack ? l->cap_stack * 2 : 32;
+        imap_mbstack *g = realloc(l->stack, l->cap_stack * sizeof(*g));
+        if (!g) abort();
+        l->stack = g;
+    }
+    l->stack[l->nstack++] = (imap_mbstack){idx, gen, len, flags};
+}
+
+/* Scans entry J: pops what is not its ancestor, matches it and its missing parents. */
+static void scan_one(imap_mblist *l, imap_patterns *p, size_t j)
+{
+    imap_mbentry *e = &l->v[j];
+    const char *name = mb_name(l, e);
+    while (l->nstack) {
+        const imap_mbstack *top = &l->stack[l->nstack - 1];
+        if (top->len < e->len && name[top->len] == '/' &&
+            memcmp(stack_name(l, top), name, top->len) == 0)
+            break;
+        stack_pop(l);
+    }
+    uint16_t pre[STORE_NAME_MAX];
+    size_t npre = 0;
+    if (imap_patterns_match(p, name, e->len, pre, sizeof(pre) / sizeof(pre[0]), &npre))
+        e->flags |= IMAP_MB_MATCHED;
+    /* ancestors deeper than the stack's top are no entries: those that match are pushed */
+    size_t have = l->nstack ? l->stack[l->nstack - 1].len : 0;
+    for (size_t k = 0; k < npre; k++)
+        if (pre[k] > have) stack_push(l, UINT32_MAX, (uint32_t)j, pre[k], IMAP_MB_MATCHED);
+    stack_push(l, (uint32_t)j, (uint32_t)j, e->len, e->flags);
+}
+
+static int cmp_extra(const void *pa, const void *pb)
+{
+    const imap_mbentry *a = pa, *b = pb;
+    if (a->name != b->name) return a->name < b->name ? -1 : 1;
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+/* Keeps the matched entries, with the missing parents worth showing before their entries. */
+static void finish(imap_mblist *l)
+{
+    qsort(l->extra, l->nextra, sizeof(*l->extra), cmp_extra);
+    size_t nout = 0, x = 0;
+    for (size_t j = 0; j < l->n; j++)
+        if (l->v[j].flags & IMAP_MB_MATCHED) nout++;
+    imap_mbentry *out = malloc((nout + l->nextra + 1) * sizeof(*out));
+    if (!out) abort();
+    size_t o = 0;
+    for (size_t j = 0; j < l->n; j++) {
+        for (; x < l->nextra && l->extra[x].name == j; x++) {
+            out[o] = l->extra[x];
+            out[o++].name = l->v[j].name;
         }
+        if (l->v[j].flags & IMAP_MB_MATCHED) out[o++] = l->v[j];
     }
+    free(l->v);
+    free(l->extra);
+    free(l->stack);
+    l->extra = NULL, l->stack = NULL;
+    l->nextra = l->cap_extra = l->nstack = l->cap_stack = 0;
+    l->v = out;
+    l->n = l->cap = o;
 }
 
-typedef struct subs_ctx {
-    mbl_ctx *x;
-    size_t real;
-} subs_ctx;
-
-static int subs_cb(void *ctx, const char *name)
+void imap_mblist_add(imap_mblist *l, const char *name, uint32_t id, uint32_t special_use,
+                     uint8_t flags)
 {
-    subs_ctx *s = ctx;
-    store_mailbox *have = mbl_find(s->x, s->real, name);
-    if (have) {
-        have->subscribed = true; /* a mailbox (the store said so already) or a missing parent */
-        return 0;
-    }
-    store_mailbox v = {.subscribed = true};
-    snprintf(v.name, sizeof(v.name), "%s", name);
-    return mbl_cb(s->x, &v);
+    mb_add(l, name, id, special_use, flags);
 }
 
-int imap_mailboxes(imap_client *c, store_txn *t, store_mailbox **out, size_t *n)
+int imap_mblist_scan(imap_mblist *l, imap_patterns *p, int64_t until_ms)
 {
-    mbl_ctx x = {0};
-    int rc = store_mailbox_list(t, c->user_id, mbl_cb, &x);
-    /* A mailbox whose parent is missing (made through the mount, say) still needs its parent
-     * listed, as \Noselect (id 0), or clients cannot reach it with '%'. The store lists in byte
-     * order of name, so the first REAL entries can be searched with bsearch. */
-    size_t real = x.n;
-    if (rc == 0) mbl_add_parents(&x, real, 0, real);
-    /* Subscribed names no mailbox has, and their missing parents (for LSUB's \Noselect and
-     * CHILDINFO), come after them with id 0 as well. */
-    size_t subs = x.n;
-    if (rc == 0) rc = store_subscription_list(t, c->user_id, subs_cb, &(subs_ctx){&x, real});
-    if (rc < 0) {
-        free(x.v);
-        return rc;
+    if (l->phase < MBL_SORT) l->phase = MBL_SORT;
+    if (l->phase == MBL_SORT) {
+        if (l->n) qsort_r(l->v, l->n, sizeof(*l->v), path_cmp, l->names.data);
+        l->pos = 0;
+        l->phase = MBL_SCAN;
+        if (imap_now_ms() >= until_ms) return 1;
     }
-    mbl_add_parents(&x, real, subs, x.n);
-    if (x.n > real) qsort(x.v, x.n, sizeof(*x.v), cmp_mailbox);
-    *out = x.v;
-    *n = x.n;
+    if (l->phase == MBL_SCAN) {
+        while (l->pos < l->n) {
+            scan_one(l, p, l->pos++);
+            if (imap_now_ms() >= until_ms && l->pos < l->n) return 1;
+        }
+        while (l->nstack)
+            stack_pop(l);
+        finish(l);
+        l->phase = MBL_DONE;
+    }
     return 0;
 }
 
-bool imap_mailbox_nonexistent(const store_mailbox *mbs, size_t n, size_t i)
+int imap_mblist_build(imap_client *c, imap_mblist *l, imap_patterns *p, int64_t until_ms)
 {
-    return mbs[i].id == 0 && !imap_mailbox_has_children(mbs, n, i);
-}
-
-bool imap_mailbox_has_children(const store_mailbox *mbs, size_t n, size_t i)
-{
-    size_t l = strlen(mbs[i].name);
-    for (size_t k = 0; k < n; k++)
-        if (mbs[k].id != 0 && strncmp(mbs[k].name, mbs[i].name, l) == 0 && mbs[k].name[l] == '/')
-            return true;
-    return false;
+    mbl_read r = {l, until_ms};
+    while (l->phase == MBL_MAILBOXES || l->phase == MBL_SUBSCRIPTIONS) {
+        store_txn *t;
+        int rc = store_read_begin(c->srv->st, &t);
+        if (rc < 0) return rc;
+        if (l->phase == MBL_MAILBOXES)
+            rc = store_mailbox_list_after(t, c->user_id, l->after, read_mailbox, &r);
+        else
+            rc = store_subscription_list_after(t, c->user_id, l->after, read_subscription, &r);
+        store_read_end(&t);
+        if (rc < 0) return rc;
+        if (rc == 1) return 1; /* time is up; the next step goes on after l->after */
+        if (l->phase == MBL_MAILBOXES) l->pos = l->n; /* the mailboxes, for the merge */
+        l->after[0] = '\0';
+        l->phase++;
+    }
+    return imap_mblist_scan(l, p, until_ms);
 }

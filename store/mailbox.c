@@ -203,6 +203,48 @@ int store_mailbox_list(store_txn *t, uint32_t user_id,
     return walk(t, user_id, "", cb, ctx);
 }
 
+/* Positions C on the first key of table DB after USER_ID + AFTER that still belongs to
+ * USER_ID; returns 0 (K, V set), MDB_NOTFOUND or an LMDB error. */
+static int seek_after(MDB_cursor *c, uint32_t user_id, const char *after, MDB_val *k, MDB_val *v)
+{
+    uint8_t key[NAMEKEY_MAX];
+    size_t kl = namekey(key, user_id, after ? after : "");
+    *k = (MDB_val){kl, key};
+    int mrc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+    if (mrc == 0 && k->mv_size == kl && memcmp(k->mv_data, key, kl) == 0)
+        mrc = mdb_cursor_get(c, k, v, MDB_NEXT);
+    if (mrc == 0 && (k->mv_size < 4 || memcmp(k->mv_data, key, 4) != 0)) mrc = MDB_NOTFOUND;
+    return mrc;
+}
+
+int store_mailbox_list_after(store_txn *t, uint32_t user_id, const char *after,
+                             int (*cb)(void *ctx, const store_mailbox *mb), void *ctx)
+{
+    MDB_cursor *c;
+    int rc = st_cursor(t, DB_MBOXNAMES, &c);
+    if (rc) return rc;
+    MDB_val k, v;
+    uint8_t user[4];
+    put_be32(user, user_id);
+    int mrc = seek_after(c, user_id, after, &k, &v);
+    while (mrc == 0) {
+        uint32_t id;
+        if (v.mv_size != 4) {
+            rc = -EIO;
+            break;
+        }
+        memcpy(&id, v.mv_data, 4);
+        store_mailbox mb;
+        if ((rc = store_mailbox_get_id(t, id, &mb)) != 0) break;
+        if ((rc = cb(ctx, &mb)) != 0) break;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        if (mrc == 0 && (k.mv_size < 4 || memcmp(k.mv_data, user, 4) != 0)) mrc = MDB_NOTFOUND;
+    }
+    mdb_cursor_close(c);
+    if (rc) return rc;
+    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+}
+
 static int found_one(void *ctx, const store_mailbox *mb)
 {
     (void)ctx, (void)mb;
@@ -443,13 +485,19 @@ int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bo
 int store_subscription_list(store_txn *t, uint32_t user_id, int (*cb)(void *ctx, const char *name),
                             void *ctx)
 {
+    return store_subscription_list_after(t, user_id, "", cb, ctx);
+}
+
+int store_subscription_list_after(store_txn *t, uint32_t user_id, const char *after,
+                                  int (*cb)(void *ctx, const char *name), void *ctx)
+{
     MDB_cursor *c;
     int rc = st_cursor(t, DB_SUBS, &c);
     if (rc) return rc;
     uint8_t kb[4];
     put_be32(kb, user_id);
-    MDB_val k = {4, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    MDB_val k, v;
+    int mrc = seek_after(c, user_id, after, &k, &v);
     while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
         char name[STORE_NAME_MAX + 1];
         size_t n = k.mv_size - 4;

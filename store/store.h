@@ -165,6 +165,12 @@ int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out);
 int store_mailbox_list(store_txn *t, uint32_t user_id,
                        int (*cb)(void *ctx, const store_mailbox *mb), void *ctx);
 
+/* As store_mailbox_list, but only the mailboxes whose names come after AFTER in byte order
+ * ("" or NULL: all), so that a long listing can go on in a later transaction where a
+ * callback that returned non-zero stopped it. */
+int store_mailbox_list_after(store_txn *t, uint32_t user_id, const char *after,
+                             int (*cb)(void *ctx, const store_mailbox *mb), void *ctx);
+
 /* ---- subscriptions ---------------------------------------------------------------------- */
 
 /* A user's subscription list (RFC 3501 6.3.6, RFC 9051 6.3.7) is a set of mailbox names kept
@@ -184,6 +190,10 @@ int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bo
  * children); NAME is valid during the call. A non-zero return from CB stops and is returned. */
 int store_subscription_list(store_txn *t, uint32_t user_id, int (*cb)(void *ctx, const char *name),
                             void *ctx);
+
+/* As store_subscription_list, from the first name after AFTER ("" or NULL: all). */
+int store_subscription_list_after(store_txn *t, uint32_t user_id, const char *after,
+                                  int (*cb)(void *ctx, const char *name), void *ctx);
 
 /* ---- messages --------------------------------------------------------------------------- */
 
