@@ -50,12 +50,14 @@ typedef struct skey {
     imap_seqset seqs;
     struct skey **kids; /* AND: children; OR: two; NOT: one */
     size_t nkids;
+    size_t slot; /* keys that read the message's text: their answer for the current one */
 } skey;
 
 typedef struct search_ctx {
     imap_client *c;
     bool uid;
     size_t nkeys;
+    size_t nslots; /* keys that read text (HEADER, BODY, TEXT, SENT*) */
     bool bad;
 } search_ctx;
 
@@ -69,12 +71,19 @@ static void skey_free(skey *k)
     free(k);
 }
 
+static bool reads_text(enum skind kind)
+{
+    return kind == K_HEADER || kind == K_BODY || kind == K_TEXT || kind == K_SENTBEFORE ||
+           kind == K_SENTON || kind == K_SENTSINCE;
+}
+
 static skey *skey_new(search_ctx *x, enum skind kind)
 {
     if (++x->nkeys > MAX_KEYS) return NULL;
     skey *k = calloc(1, sizeof(*k));
     if (!k) abort();
     k->kind = kind;
+    if (reads_text(kind)) k->slot = x->nslots++;
     return k;
 }
 
@@ -275,6 +284,86 @@ static skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, un
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 
+#define PENDING (-1) /* a key's answer waits for the next step */
+
+/* A decoded block of the current message: a part's body as UTF-8 text, or a header block
+ * with its RFC 2047 words decoded. A big body is decoded a slice at a time, over as many
+ * steps as it takes. */
+typedef struct text_block {
+    uint64_t key; /* 2 x its offset in the message, + 1 for a header block */
+    bool ok;      /* the encoding is known (else there is nothing to search) */
+    bool done;    /* TEXT holds all of it */
+    uint64_t at;  /* bytes of the encoded body decoded so far */
+    imap_buf raw; /* decoded bytes after the last line end, waiting for the charset step */
+    imap_buf text;
+} text_block;
+
+#define DECODE_SLICE (16u << 10) /* encoded bytes decoded at a time (about a ms) */
+#define SCAN_CHUNK (1u << 20)    /* text bytes searched at a time */
+
+/* What is known about the message being evaluated; it outlives a step, so that a message
+ * whose keys take longer than a step is taken up again where it stopped. Each block is
+ * decoded once per message, whatever the number of keys that search it. */
+typedef struct msg_memo {
+    uint32_t uid;   /* the message (0: none yet) */
+    int8_t *answer; /* per text key (skey.slot): -1 not known yet, else 0 or 1 */
+    size_t nslots;
+    text_block *blocks; /* ascending key */
+    size_t nblocks, cap;
+    /* a key whose search of a big text stopped at the end of a step: where it goes on */
+    size_t resume_slot; /* SIZE_MAX: none */
+    uint64_t resume_key, resume_off;
+} msg_memo;
+
+static void memo_reset(msg_memo *m, uint32_t uid)
+{
+    for (size_t i = 0; i < m->nblocks; i++) {
+        imap_buf_free(&m->blocks[i].text);
+        imap_buf_free(&m->blocks[i].raw);
+    }
+    m->nblocks = 0;
+    if (m->cap > 64) { /* a message with many parts gave it this size: do not keep it */
+        free(m->blocks);
+        m->blocks = NULL;
+        m->cap = 0;
+    }
+    memset(m->answer, -1, m->nslots);
+    m->uid = uid;
+    m->resume_slot = SIZE_MAX;
+}
+
+/* The block with KEY, or NULL; *AT is where it would go. */
+static text_block *block_find(msg_memo *m, uint64_t key, size_t *at)
+{
+    size_t lo = 0, hi = m->nblocks;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (m->blocks[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *at = lo;
+    return lo < m->nblocks && m->blocks[lo].key == key ? &m->blocks[lo] : NULL;
+}
+
+static text_block *block_add(msg_memo *m, uint64_t key, size_t at)
+{
+    if (m->nblocks == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 8;
+        text_block *g = realloc(m->blocks, m->cap * sizeof(*g));
+        if (!g) abort();
+        m->blocks = g;
+    }
+    /* blocks come in message order, so this is almost always an append */
+    memmove(&m->blocks[at + 1], &m->blocks[at], (m->nblocks - at) * sizeof(*m->blocks));
+    m->nblocks++;
+    text_block *b = &m->blocks[at];
+    memset(b, 0, sizeof(*b));
+    b->key = key;
+    return b;
+}
+
 typedef struct msg_view {
     const imap_client *c;
     store_txn *t;
@@ -284,6 +373,10 @@ typedef struct msg_view {
     size_t dlen;
     bool loaded;
     size_t hlen, boff;
+    msg_memo *memo;
+    int64_t until; /* the step's end */
+    bool *spent;   /* a text key was evaluated in this step */
+    size_t slot;   /* the text key being evaluated */
 } msg_view;
 
 static bool load(msg_view *v)
@@ -299,16 +392,28 @@ static bool load(msg_view *v)
     return v->dlen > 0;
 }
 
-/* True if the header block HDR (raw) holds S, as it is or with its RFC 2047 words decoded. */
-static bool header_block_has(const char *hdr, size_t hlen, const char *s, size_t sl)
+/* True if the header block HDR (raw) holds S, as it is or with its RFC 2047 words decoded.
+ * A block of the message itself (at OFF; UINT64_MAX for any other text) is decoded once. */
+static bool header_block_has(msg_view *v, uint64_t off, const char *hdr, size_t hlen, const char *s,
+                             size_t sl)
 {
     if (imap_ci_contains(hdr, hlen, s, sl)) return true;
     if (!memmem(hdr, hlen, "=?", 2)) return false; /* no encoded word: nothing to decode */
-    imap_buf dec = {0};
-    imap_mime_words_decode(hdr, hlen, &dec);
-    bool hit = imap_ci_contains(dec.data, dec.len, s, sl);
-    imap_buf_free(&dec);
-    return hit;
+    if (off == UINT64_MAX) {
+        imap_buf dec = {0};
+        imap_mime_words_decode(hdr, hlen, &dec);
+        bool hit = imap_ci_contains(dec.data, dec.len, s, sl);
+        imap_buf_free(&dec);
+        return hit;
+    }
+    size_t at;
+    text_block *b = block_find(v->memo, 2 * off + 1, &at);
+    if (!b) {
+        b = block_add(v->memo, 2 * off + 1, at);
+        imap_mime_words_decode(hdr, hlen, &b->text);
+        b->ok = b->done = true;
+    }
+    return imap_ci_contains(b->text.data, b->text.len, s, sl);
 }
 
 static bool header_has(msg_view *v, const char *field, const char *s, size_t sl)
@@ -316,7 +421,7 @@ static bool header_has(msg_view *v, const char *field, const char *s, size_t sl)
     load(v);
     imap_buf raw = {0};
     bool r = imap_header_get(v->data, v->hlen, field, true, &raw) &&
-             header_block_has(raw.data, raw.len, s, sl);
+             header_block_has(v, UINT64_MAX, raw.data, raw.len, s, sl);
     imap_buf_free(&raw);
     return r;
 }
@@ -327,60 +432,167 @@ static bool in_msg(const msg_view *v, uint64_t off, uint64_t len)
     return off <= v->dlen && len <= v->dlen - off;
 }
 
+/* Searches HAY (the text of the block with KEY) for S, a chunk at a time: 1, 0, or PENDING
+ * when the step is over first; the next step's evaluation of the same key skips the blocks
+ * searched before and goes on in this one where it stopped. */
+static int scan(msg_view *v, uint64_t key, const char *hay, size_t hlen, const char *s, size_t sl)
+{
+    msg_memo *m = v->memo;
+    uint64_t off = 0;
+    if (m->resume_slot == v->slot) {
+        if (key < m->resume_key) return 0; /* searched already, without a hit */
+        if (key == m->resume_key) off = m->resume_off;
+    }
+    while (off < hlen) {
+        size_t n = hlen - off > SCAN_CHUNK ? SCAN_CHUNK : hlen - off;
+        /* the chunks overlap by SL - 1 bytes, so a match across a boundary is found */
+        size_t with = n + (sl > 1 ? sl - 1 : 0);
+        if (with > hlen - off) with = hlen - off;
+        if (imap_ci_contains(hay + off, with, s, sl)) return 1;
+        off += n;
+        if (off < hlen && imap_now_ms() >= v->until) {
+            m->resume_slot = v->slot;
+            m->resume_key = key;
+            m->resume_off = off;
+            return PENDING;
+        }
+    }
+    return sl == 0;
+}
+
+/* Charsets in which a line end byte may be part of a character, or a state runs across
+ * lines: converted in one go at the end rather than line by line. */
+static bool charset_whole(const char *cs)
+{
+    return strncasecmp(cs, "utf-16", 6) == 0 || strncasecmp(cs, "utf-32", 6) == 0 ||
+           strncasecmp(cs, "ucs-", 4) == 0 || strncasecmp(cs, "utf-7", 5) == 0 ||
+           strncasecmp(cs, "iso-2022", 8) == 0 || strncasecmp(cs, "hz", 2) == 0;
+}
+
+/* Where the slice of ENC-encoded S (LEN bytes) that starts at AT may end: after about
+ * DECODE_SLICE bytes, at a point where decoding the slices one by one gives the bytes that
+ * decoding the whole would (base64: after a whole number of quads, or after the '=' that
+ * ends the data; otherwise after a line end). *LAST: nothing after the slice is decoded. */
+static size_t slice_end(const char *enc, const char *s, size_t len, size_t at, bool *last)
+{
+    *last = true;
+    if (len - at <= DECODE_SLICE) return len;
+    size_t i = at + DECODE_SLICE;
+    if (strcasecmp(enc, "base64") == 0) {
+        size_t quad = 0; /* alphabet characters since AT, mod 4 */
+        for (size_t k = at; k < len; k++) {
+            unsigned char ch = (unsigned char)s[k];
+            if (ch == '=') return k + 1; /* the decoder stops there */
+            if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+                continue;
+            quad = (quad + 1) % 4;
+            if (quad == 0 && k + 1 >= i) {
+                *last = false;
+                return k + 1;
+            }
+        }
+        return len;
+    }
+    const char *lf = memchr(s + i, '\n', len - i);
+    if (!lf || (size_t)(lf + 1 - s) >= len) return len;
+    *last = false;
+    return (size_t)(lf + 1 - s);
+}
+
+/* Makes the body of part P UTF-8 text in block B (transfer encoding, then charset, undone),
+ * one slice after another until V's step is over. Returns 1 when B->text holds it all, 0 if
+ * its encoding is unknown, PENDING if the next step must go on. */
+static int part_decode(msg_view *v, const store_mime_part *p, bool utf8, text_block *b)
+{
+    const char *body = v->data + p->body_off;
+    bool whole = !utf8 && charset_whole(p->charset);
+    while (!b->done) {
+        if (*v->spent && imap_now_ms() >= v->until) return PENDING;
+        *v->spent = true;
+        bool last;
+        size_t end = slice_end(p->encoding, body, p->body_len, b->at, &last);
+        imap_buf *to = utf8 ? &b->text : &b->raw;
+        if (imap_cte_decode(p->encoding, body + b->at, end - b->at, to) != 0) {
+            b->done = true;
+            return 0;
+        }
+        b->ok = true;
+        b->at = end;
+        b->done = last;
+        if (utf8) continue;
+        /* convert the complete lines; the rest waits for the next slice */
+        size_t upto = b->raw.len;
+        if (!b->done) {
+            const char *lf = b->raw.len ? memrchr(b->raw.data, '\n', b->raw.len) : NULL;
+            upto = whole ? 0 : lf ? (size_t)(lf + 1 - b->raw.data) : 0;
+            if (!whole && upto == 0 && b->raw.len > 4 * DECODE_SLICE) upto = b->raw.len;
+        }
+        if (upto) {
+            imap_charset_to_utf8(p->charset, b->raw.data, upto, &b->text);
+            imap_buf_consume(&b->raw, upto);
+        }
+    }
+    return b->ok;
+}
+
+/* The body of part P as UTF-8 text, decoded (once per message) the first time a key asks:
+ * 1 and *OUT, 0 if its encoding is unknown, PENDING if decoding goes on in the next step. */
+static int part_text(msg_view *v, const store_mime_part *p, bool utf8, const imap_buf **out)
+{
+    size_t at;
+    text_block *b = block_find(v->memo, 2 * p->body_off, &at);
+    if (!b) b = block_add(v->memo, 2 * p->body_off, at);
+    int r = b->done ? b->ok : part_decode(v, p, utf8, b);
+    *out = &b->text;
+    return r;
+}
+
 /* Searches the text of part SEC and the parts inside it, as Dovecot does: MIME headers, and
  * the bodies of text and message parts decoded (transfer encoding, then charset to UTF-8);
  * other parts' bodies (attachments) and multipart preambles are not text. A 7bit/8bit part in
- * UTF-8 or US-ASCII is searched where it lies, without a copy. */
-static bool parts_have(msg_view *v, const void *blob, size_t bl, const char *sec, unsigned depth,
-                       const char *s, size_t sl)
+ * UTF-8 or US-ASCII is searched where it lies, without a copy. 1, 0 or PENDING. */
+static int parts_have(msg_view *v, const void *blob, size_t bl, const char *sec, unsigned depth,
+                      const char *s, size_t sl)
 {
     store_mime_part p;
-    if (depth > 20 || store_mime_part_find(blob, bl, sec, &p) < 0) return false;
+    if (depth > 20 || store_mime_part_find(blob, bl, sec, &p) < 0) return 0;
     if (sec[0] && in_msg(v, p.header_off, p.header_len) &&
-        header_block_has(v->data + p.header_off, p.header_len, s, sl))
-        return true;
+        header_block_has(v, p.header_off, v->data + p.header_off, p.header_len, s, sl))
+        return 1;
     if (p.is_multipart || p.is_message) {
         if (p.is_message && in_msg(v, p.msg_header_off, p.msg_header_len) &&
-            header_block_has(v->data + p.msg_header_off, p.msg_header_len, s, sl))
-            return true;
+            header_block_has(v, p.msg_header_off, v->data + p.msg_header_off, p.msg_header_len, s,
+                             sl))
+            return 1;
         for (uint32_t k = 1; k <= (p.is_multipart ? p.nparts : 1) && k <= 500; k++) {
             char sub[256];
             int w = snprintf(sub, sizeof(sub), "%s%s%u", sec, sec[0] ? "." : "", k);
-            if (w > 0 && (size_t)w < sizeof(sub) && parts_have(v, blob, bl, sub, depth + 1, s, sl))
-                return true;
+            if (w <= 0 || (size_t)w >= sizeof(sub)) continue;
+            int r = parts_have(v, blob, bl, sub, depth + 1, s, sl);
+            if (r != 0) return r;
         }
-        return false;
+        return 0;
     }
-    if (strcmp(p.type, "text") != 0 && strcmp(p.type, "message") != 0) return false;
-    if (!in_msg(v, p.body_off, p.body_len)) return false;
-    const char *body = v->data + p.body_off;
+    if (strcmp(p.type, "text") != 0 && strcmp(p.type, "message") != 0) return 0;
+    if (!in_msg(v, p.body_off, p.body_len)) return 0;
     bool plain_enc = !p.encoding[0] || strcmp(p.encoding, "7bit") == 0 ||
                      strcmp(p.encoding, "8bit") == 0 || strcmp(p.encoding, "binary") == 0;
     bool utf8 = !p.charset[0] || strcmp(p.charset, "utf-8") == 0 ||
                 strcmp(p.charset, "us-ascii") == 0;
-    if (plain_enc && utf8) return imap_ci_contains(body, p.body_len, s, sl);
-    imap_buf dec = {0}, text = {0};
-    bool hit = false;
-    if (imap_cte_decode(p.encoding, body, p.body_len, &dec) == 0) {
-        if (utf8)
-            hit = imap_ci_contains(dec.data, dec.len, s, sl);
-        else {
-            imap_charset_to_utf8(p.charset, dec.data, dec.len, &text);
-            hit = imap_ci_contains(text.data, text.len, s, sl);
-        }
-    }
-    imap_buf_free(&dec);
-    imap_buf_free(&text);
-    return hit;
+    if (plain_enc && utf8) return scan(v, 2 * p.body_off, v->data + p.body_off, p.body_len, s, sl);
+    const imap_buf *text;
+    int r = part_text(v, &p, utf8, &text);
+    return r == 1 ? scan(v, 2 * p.body_off, text->data, text->len, s, sl) : r;
 }
 
-static bool body_has(msg_view *v, const char *s, size_t sl)
+static int body_has(msg_view *v, const char *s, size_t sl)
 {
     if (!load(v)) return sl == 0;
     const void *blob;
     size_t bl;
     if (store_msg_summary(v->t, v->m, &blob, &bl) != 0) /* no summary: the raw bytes */
-        return imap_ci_contains(v->data + v->boff, v->dlen - v->boff, s, sl);
+        return scan(v, 2 * v->boff, v->data + v->boff, v->dlen - v->boff, s, sl);
     return parts_have(v, blob, bl, "", 0, s, sl);
 }
 
@@ -425,24 +637,69 @@ static bool keyword_has(const char *kws, const char *k, size_t kl)
     return false;
 }
 
-static bool eval(const skey *k, msg_view *v)
+/* A key that reads the message's text: its answer is kept for the message; once the step's
+ * time is used up (and one such key ran in it), the rest wait for the next step. */
+static int text_key(const skey *k, msg_view *v)
+{
+    int8_t *a = &v->memo->answer[k->slot];
+    if (*a >= 0) return *a;
+    if (*v->spent && imap_now_ms() >= v->until) return PENDING;
+    *v->spent = true;
+    v->slot = k->slot;
+    int r = 0;
+    switch (k->kind) {
+    case K_HEADER:
+        r = header_has(v, k->field, k->str, k->slen);
+        break;
+    case K_BODY:
+        r = body_has(v, k->str, k->slen);
+        break;
+    case K_TEXT:
+        load(v);
+        r = header_block_has(v, 0, v->data, v->hlen, k->str, k->slen)
+                ? 1
+                : body_has(v, k->str, k->slen);
+        break;
+    default: { /* SENT* */
+        int64_t d = sent_days(v), want = (int64_t)k->num;
+        r = d >= 0 && (k->kind == K_SENTBEFORE ? d < want
+                       : k->kind == K_SENTON   ? d == want
+                                               : d >= want);
+        break;
+    }
+    }
+    if (r != PENDING) {
+        *a = (int8_t)r;
+        if (v->memo->resume_slot == k->slot) v->memo->resume_slot = SIZE_MAX;
+    }
+    return r;
+}
+
+/* 1 or 0, or PENDING: the message must be taken up again in the next step. */
+static int eval(const skey *k, msg_view *v)
 {
     const store_msg *m = v->m;
     switch (k->kind) {
     case K_ALL:
-        return true;
+        return 1;
     case K_RECENT:
         return imap_is_recent(v->c, m->uid);
     case K_NONE:
-        return false;
+        return 0;
     case K_AND:
-        for (size_t i = 0; i < k->nkids; i++)
-            if (!eval(k->kids[i], v)) return false;
-        return true;
-    case K_OR:
-        return eval(k->kids[0], v) || eval(k->kids[1], v);
-    case K_NOT:
-        return !eval(k->kids[0], v);
+        for (size_t i = 0; i < k->nkids; i++) {
+            int r = eval(k->kids[i], v);
+            if (r != 1) return r;
+        }
+        return 1;
+    case K_OR: {
+        int r = eval(k->kids[0], v);
+        return r != 0 ? r : eval(k->kids[1], v);
+    }
+    case K_NOT: {
+        int r = eval(k->kids[0], v);
+        return r == PENDING ? r : !r;
+    }
     case K_FLAG:
         return ((m->flags & k->flag) != 0) == k->set;
     case K_KEYWORD:
@@ -464,26 +721,16 @@ static bool eval(const skey *k, msg_view *v)
     }
     case K_SENTBEFORE:
     case K_SENTON:
-    case K_SENTSINCE: {
-        int64_t d = sent_days(v), want = (int64_t)k->num;
-        if (d < 0) return false;
-        return k->kind == K_SENTBEFORE ? d < want : k->kind == K_SENTON ? d == want : d >= want;
-    }
+    case K_SENTSINCE:
     case K_HEADER:
-        return header_has(v, k->field, k->str, k->slen);
     case K_BODY:
-        return body_has(v, k->str, k->slen);
     case K_TEXT:
-        load(v);
-        return header_block_has(v->data, v->hlen, k->str, k->slen) ||
-               body_has(v, k->str, k->slen);
+        return text_key(k, v);
     }
-    return false;
+    return 0;
 }
 
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
-
-#define SEARCH_STEP_MS 10 /* longest one step may hold the loop */
 
 typedef struct search_run {
     skey *root;
@@ -491,6 +738,7 @@ typedef struct search_run {
     unsigned ret;
     uint32_t *hits;
     size_t nhits, pos;
+    msg_memo memo;
 } search_run;
 
 static void search_run_free(void *p)
@@ -498,6 +746,9 @@ static void search_run_free(void *p)
     search_run *r = p;
     skey_free(r->root);
     free(r->hits);
+    memo_reset(&r->memo, 0);
+    free(r->memo.blocks);
+    free(r->memo.answer);
     free(r);
 }
 
@@ -510,19 +761,31 @@ static int search_step(imap_client *c, void *ctx)
         imap_no_store(c, rc, "SEARCH");
         return 0;
     }
-    int64_t until = imap_now_ms() + SEARCH_STEP_MS;
-    size_t done = 0;
+    int64_t until = imap_now_ms() + IMAP_STEP_MS;
+    bool spent = false;
     while (r->pos < c->sel.n) {
-        size_t s = r->pos++;
+        size_t s = r->pos;
+        uint32_t uid = c->sel.uids[s];
         store_msg m;
-        if (store_msg_get(t, c->sel.mailbox_id, c->sel.uids[s], &m) == 0) {
-            msg_view v = {.c = c, .t = t, .m = &m, .seq = (uint32_t)s + 1};
-            if (eval(r->root, &v)) r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
+        if (store_msg_get(t, c->sel.mailbox_id, uid, &m) == 0) {
+            if (r->memo.uid != uid) memo_reset(&r->memo, uid);
+            msg_view v = {.c = c,
+                          .t = t,
+                          .m = &m,
+                          .seq = (uint32_t)s + 1,
+                          .memo = &r->memo,
+                          .until = until,
+                          .spent = &spent};
+            int hit = eval(r->root, &v);
+            if (hit == PENDING) break; /* this message again, in the next step */
+            if (hit) r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
         }
-        if (++done % 64 == 0 && imap_now_ms() >= until) break;
+        r->pos++;
+        if (imap_now_ms() >= until) break;
     }
     store_read_end(&t);
     if (r->pos < c->sel.n) return 1;
+    memo_reset(&r->memo, 0);
     imap_buf *o = &c->out;
     if (!r->esearch) {
         imap_buf_puts(o, "* SEARCH");
@@ -614,7 +877,9 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
     r->esearch = esearch;
     r->ret = ret;
     r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
-    if (!r->hits) abort();
+    r->memo.nslots = x.nslots;
+    r->memo.answer = malloc(x.nslots ? x.nslots : 1);
+    if (!r->hits || !r->memo.answer) abort();
     /* evaluated in steps so one big SEARCH does not hold up the loop's other sessions; the
      * view cannot change meanwhile (changes are pushed only between commands) */
     c->cont = search_step;
