@@ -7,11 +7,14 @@
 void imap_cmd_close(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
                     bool uid)
 {
-    int rc = 0;
-    if (!c->sel.readonly && c->sel.n) rc = imap_expunge_run(c, c->sel.uids, c->sel.n, true);
+    if (!c->sel.readonly && c->sel.n) {
+        /* in steps (cmd_expunge.c), which unselect at the end */
+        uint32_t *uids = malloc(c->sel.n * sizeof(uint32_t));
+        if (!uids) abort();
+        memcpy(uids, c->sel.uids, c->sel.n * sizeof(uint32_t));
+        imap_expunge_start(c, uids, c->sel.n, true, true);
+        return;
+    }
     imap_unselect(c);
-    if (rc < 0)
-        imap_no_store(c, rc, "CLOSE");
-    else
-        imap_ok(c, "CLOSE completed");
+    imap_ok(c, "CLOSE completed");
 }

@@ -12,29 +12,55 @@ typedef struct store_res {
     size_t kw_off; /* into the keywords buffer */
 } store_res;
 
-typedef struct store_ctx {
+/* A STORE runs in batches: one write transaction of about IMAP_STEP_MS per step, committed
+ * and announced before the loop's other sessions get their turn. Each batch is atomic, the
+ * command as a whole is not (RFC 9051 asks no more of STORE). */
+typedef struct store_run {
     uint32_t mailbox_id;
     int op;
     uint32_t flags;
-    const char *keywords;
-    const uint32_t *uids, *seqs;
-    size_t n;
-    store_res *res;
-    size_t nres;
+    imap_buf kw;
+    bool has_kw; /* KW holds the keywords (else NULL: leave them alone) */
+    bool silent, uid;
+    uint32_t *uids, *seqs;
+    size_t n, pos, next;
+    bool gone; /* some message was expunged meanwhile */
+    imap_batch b;
+    store_res *res; /* the batch's results */
+    size_t nres, cap_res;
     imap_buf kws;
-} store_ctx;
+} store_run;
+
+static void store_run_free(void *p)
+{
+    store_run *x = p;
+    imap_buf_free(&x->kw);
+    imap_buf_free(&x->kws);
+    free(x->uids);
+    free(x->seqs);
+    free(x->res);
+    free(x);
+}
 
 static int store_tx(store_txn *w, void *ctx)
 {
-    store_ctx *x = ctx;
-    x->nres = 0;
+    store_run *x = ctx;
+    x->nres = 0; /* a rerun (the map grew) starts the batch again */
     x->kws.len = 0;
-    for (size_t i = 0; i < x->n; i++) {
+    size_t i = x->pos;
+    for (; i < x->n; i++) {
+        if (i > x->pos && !imap_batch_more(&x->b, i - x->pos)) break;
         store_msg out;
-        int rc = store_msg_set_flags(w, x->mailbox_id, x->uids[i], x->op, x->flags, x->keywords, 0,
-                                     &out);
+        int rc = store_msg_set_flags(w, x->mailbox_id, x->uids[i], x->op, x->flags,
+                                     x->has_kw ? x->kw.data : NULL, 0, &out);
         if (rc == -ENOENT) continue; /* expunged meanwhile; announced later */
         if (rc < 0) return rc;
+        if (x->nres == x->cap_res) {
+            x->cap_res = x->cap_res ? x->cap_res * 2 : 256;
+            store_res *g = realloc(x->res, x->cap_res * sizeof(*g));
+            if (!g) abort();
+            x->res = g;
+        }
         store_res *r = &x->res[x->nres++];
         r->uid = x->uids[i];
         r->seq = x->seqs[i];
@@ -44,6 +70,39 @@ static int store_tx(store_txn *w, void *ctx)
         imap_buf_puts(&x->kws, out.keywords ? out.keywords : "");
         imap_buf_putc(&x->kws, '\0');
     }
+    x->next = i;
+    imap_batch_worked(&x->b, i - x->pos);
+    return 0;
+}
+
+static int store_step(imap_client *c, void *ctx)
+{
+    store_run *x = ctx;
+    imap_batch_start(&x->b);
+    int rc = store_write(c->srv->st, store_tx, x);
+    imap_batch_done(&x->b);
+    if (rc < 0) {
+        imap_no_store(c, rc, "STORE"); /* the batches before this one stay done */
+        return 0;
+    }
+    x->gone = x->gone || x->nres < x->next - x->pos;
+    x->pos = x->next;
+    for (size_t i = 0; i < x->nres; i++) {
+        store_res *r = &x->res[i];
+        imap_sync_own(c, r->modseq);
+        if (x->silent) continue;
+        imap_buf_printf(&c->out, "* %u FETCH (FLAGS ", r->seq);
+        imap_flags_put_msg(c, &c->out, r->uid, r->flags, x->kws.data + r->kw_off);
+        if (x->uid) imap_buf_printf(&c->out, " UID %u", r->uid);
+        imap_buf_puts(&c->out, ")\r\n");
+    }
+    /* read our own changes off the feed now, batch by batch, not all at the end */
+    imap_sync_absorb(c);
+    if (x->pos < x->n) return 1;
+    if (x->gone && !x->uid)
+        imap_no(c, "[EXPUNGEISSUED] some messages were expunged");
+    else
+        imap_ok(c, "STORE completed");
     return 0;
 }
 
@@ -55,12 +114,12 @@ void imap_cmd_store(imap_client *c, const imap_command *cmd, const imap_arg *arg
         return;
     }
     const char *item = args[1].str;
-    store_ctx x = {.mailbox_id = c->sel.mailbox_id, .op = STORE_FLAGS_SET};
+    int op = STORE_FLAGS_SET;
     if (item[0] == '+') {
-        x.op = STORE_FLAGS_ADD;
+        op = STORE_FLAGS_ADD;
         item++;
     } else if (item[0] == '-') {
-        x.op = STORE_FLAGS_DEL;
+        op = STORE_FLAGS_DEL;
         item++;
     }
     bool silent;
@@ -76,45 +135,24 @@ void imap_cmd_store(imap_client *c, const imap_command *cmd, const imap_arg *arg
         imap_no(c, "[READ-ONLY] mailbox is read-only");
         return;
     }
-    imap_buf kw = {0};
-    if (imap_flags_parse(c, &args[2], &x.flags, &kw) < 0) {
-        imap_buf_free(&kw);
+    store_run *x = calloc(1, sizeof(*x));
+    if (!x) abort();
+    x->mailbox_id = c->sel.mailbox_id;
+    x->op = op;
+    x->silent = silent;
+    x->uid = uid;
+    if (imap_flags_parse(c, &args[2], &x->flags, &x->kw) < 0 ||
+        imap_set_resolve(c, &args[0], uid, &x->uids, &x->seqs, &x->n) < 0) {
+        store_run_free(x);
         return;
     }
-    uint32_t *uids, *seqs;
-    size_t n;
-    if (imap_set_resolve(c, &args[0], uid, &uids, &seqs, &n) < 0) {
-        imap_buf_free(&kw);
+    x->has_kw = x->kw.len || op == STORE_FLAGS_SET; /* FLAGS () clears the keywords too */
+    if (x->n == 0) {
+        store_run_free(x);
+        imap_ok(c, "STORE completed");
         return;
     }
-    x.keywords = kw.len ? kw.data : (x.op == STORE_FLAGS_SET ? "" : NULL);
-    x.uids = uids;
-    x.seqs = seqs;
-    x.n = n;
-    x.res = malloc((n ? n : 1) * sizeof(store_res));
-    if (!x.res) abort();
-    int rc = n ? store_write(c->srv->st, store_tx, &x) : 0;
-    if (rc < 0) {
-        imap_no_store(c, rc, "STORE");
-    } else {
-        bool gone = x.nres < n;
-        for (size_t i = 0; i < x.nres; i++) {
-            store_res *r = &x.res[i];
-            imap_sync_own(c, r->modseq);
-            if (silent) continue;
-            imap_buf_printf(&c->out, "* %u FETCH (FLAGS ", r->seq);
-            imap_flags_put_msg(c, &c->out, r->uid, r->flags, x.kws.data + r->kw_off);
-            if (uid) imap_buf_printf(&c->out, " UID %u", r->uid);
-            imap_buf_puts(&c->out, ")\r\n");
-        }
-        if (gone && !uid)
-            imap_no(c, "[EXPUNGEISSUED] some messages were expunged");
-        else
-            imap_ok(c, "STORE completed");
-    }
-    free(x.res);
-    imap_buf_free(&x.kws);
-    imap_buf_free(&kw);
-    free(uids);
-    free(seqs);
+    c->cont = store_step;
+    c->cont_ctx = x;
+    c->cont_free = store_run_free;
 }

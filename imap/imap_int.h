@@ -80,7 +80,12 @@ typedef struct imap_selected {
     uint64_t feed_pos;     /* change feed read up to here */
     uint32_t *pending_exp; /* expunged in the store, not yet announced */
     size_t npending, cap_pending;
-    uint64_t *own; /* modseqs of our own flag changes (not echoed back) */
+    uint32_t *pending_flg; /* flags changed by others, not yet announced */
+    size_t npending_flg, cap_pending_flg;
+    bool pending_new;  /* the feed moved: look for new messages */
+    bool pending_full; /* the feed no longer reached back: compare the whole mailbox */
+    bool pending_gone; /* the mailbox was deleted */
+    uint64_t *own;     /* modseqs of our own flag changes (not echoed back), ascending */
     size_t nown, cap_own;
     uint32_t *recent; /* UIDs that are \Recent in this session (ascending) */
     size_t nrecent, cap_recent;
@@ -318,10 +323,16 @@ int64_t imap_now_ms(void);
 int imap_sync(imap_client *c, bool allow_expunge);
 /* Forgets the selected mailbox. */
 void imap_unselect(imap_client *c);
+/* Reads the change feed up to now without sending anything: what it finds waits for the
+ * next imap_sync. A command that commits in steps calls it after each, so that the sync at
+ * its end has little left to read and its own changes are recognised batch by batch. */
+void imap_sync_absorb(imap_client *c);
 /* Notes a modseq produced by our own flag change so the push does not echo it. */
 void imap_sync_own(imap_client *c, uint64_t modseq);
-/* Removes UID from the view (after our own EXPUNGE/MOVE); returns its old sequence number. */
-uint32_t imap_sync_remove(imap_client *c, uint32_t uid);
+/* Removes the N UIDS (ascending; ones not in the view are skipped) from the view after our
+ * own EXPUNGE or MOVE, appending "* seq EXPUNGE" for each to OUT unless it is NULL (highest
+ * first, so every number is right when it is read). O(view + N). */
+void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *out);
 /* \Recent: a session that sees UID first (and may change the mailbox) takes it as recent. */
 void imap_recent_claim(imap_client *c, uint32_t uid);
 /* True if UID is \Recent in this session (never for IMAP4rev2 sessions). */
@@ -331,9 +342,11 @@ uint32_t imap_recent_claimed(imap_server *srv, uint32_t mailbox_id);
 /* The sequence number of UID in the view, 0 if not there. */
 uint32_t imap_seq_of(const imap_client *c, uint32_t uid);
 
-/* Expunges the \Deleted messages among CAND (UIDs); announces them unless SILENT
- * (cmd_expunge.c). */
-int imap_expunge_run(imap_client *c, const uint32_t *cand, size_t ncand, bool silent);
+/* Starts expunging the \Deleted messages among the NCAND UIDs CAND (ascending; taken over
+ * and freed) as the running command's continuation, a batch of one write transaction per
+ * step; announced batch by batch unless SILENT. With CLOSE, the mailbox is unselected at the
+ * end and the answer is CLOSE's (cmd_expunge.c). */
+void imap_expunge_start(imap_client *c, uint32_t *cand, size_t ncand, bool silent, bool close);
 
 /* ---- STATUS items, shared with LIST-STATUS (cmd_status.c) ----------------------------- */
 
@@ -401,6 +414,26 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
 #define IMAP_LIST_PATTERNS_MAX 64    /* patterns in one LIST */
 #define IMAP_LIST_PATTERN_BYTES 4096 /* their bytes in all, the reference counted with each */
 #define IMAP_STEP_MS 5 /* a command that runs in steps gives the loop back after this long */
+#define IMAP_COMMIT_MS 25 /* what a batch's commit should take at most, roughly */
+
+/* A command that commits in batches (STORE, EXPUNGE, COPY, MOVE) works at most IMAP_STEP_MS
+ * per batch, and does fewer items when commits are slow: a commit writes every page the
+ * batch touched (messages of random bodies touch a page each) and waits for the disk, which
+ * can take far longer than the work. The first batch does 64 items; after a commit over
+ * IMAP_COMMIT_MS the next batch is cut down in proportion, after a fast one it may double. The
+ * transaction asks imap_batch_more before each item after the first and calls imap_batch_worked
+ * when it stops; imap_batch_start and imap_batch_done go around store_write. */
+typedef struct imap_batch {
+    int64_t until;    /* the running batch works until then (imap_now_ms clock) */
+    size_t max;       /* items a batch may do (0: not started; the first does 64) */
+    size_t items;     /* what the running batch did */
+    int64_t work_end; /* when its work stopped */
+} imap_batch;
+void imap_batch_start(imap_batch *b);
+/* True if the batch may do one more item after the DONE it did. */
+bool imap_batch_more(const imap_batch *b, size_t done);
+void imap_batch_worked(imap_batch *b, size_t done);
+void imap_batch_done(imap_batch *b);
 
 /* A set of LIST patterns compiled for matching many names ('*' anything, '%' anything but
  * '/'): one automaton whose states are bits, so a name is read once, left to right, with

@@ -77,6 +77,7 @@ void imap_unselect(imap_client *c)
     free(s->recent);
     free(s->uids);
     free(s->pending_exp);
+    free(s->pending_flg);
     free(s->own);
     memset(s, 0, sizeof(*s));
     if (c->state == IMAP_ST_SELECTED) c->state = IMAP_ST_AUTH;
@@ -94,61 +95,152 @@ void imap_sync_own(imap_client *c, uint64_t modseq)
     s->own[s->nown++] = modseq;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts V and drops repeats; returns the new length. */
+static size_t sort_unique(uint32_t *v, size_t n)
+{
+    if (n < 2) return n;
+    qsort(v, n, sizeof(*v), cmp_u32);
+    size_t w = 1;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] != v[w - 1]) v[w++] = v[i];
+    return w;
+}
+
+/* Our own changes are recorded in commit order, so OWN is ascending: a binary search. */
 static bool is_own(const imap_selected *s, uint64_t seq)
 {
-    for (size_t i = 0; i < s->nown; i++)
-        if (s->own[i] == seq) return true;
+    size_t lo = 0, hi = s->nown;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->own[mid] < seq)
+            lo = mid + 1;
+        else if (s->own[mid] > seq)
+            hi = mid;
+        else
+            return true;
+    }
     return false;
 }
 
-uint32_t imap_sync_remove(imap_client *c, uint32_t uid)
+/* The first index of sorted V (N entries) holding a value >= X. */
+static size_t lower_bound(const uint32_t *v, size_t n, uint32_t x)
 {
-    uint32_t seq = imap_seq_of(c, uid);
-    if (seq) {
-        imap_selected *s = &c->sel;
-        memmove(&s->uids[seq - 1], &s->uids[seq], (s->n - seq) * sizeof(uint32_t));
-        s->n--;
-        for (size_t i = 0; i < s->nrecent; i++) {
-            if (s->recent[i] == uid) {
-                memmove(&s->recent[i], &s->recent[i + 1], (s->nrecent - i - 1) * sizeof(uint32_t));
-                s->nrecent--;
-                break;
-            }
-        }
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return seq;
+    return lo;
 }
 
-typedef struct sync_ctx {
-    imap_client *c;
-    uint32_t *exp;
-    size_t nexp, cap_exp;
-    uint32_t *flg;
-    size_t nflg, cap_flg;
-    bool deleted;
-    uint32_t last_uid;
-} sync_ctx;
+/* Removes from sorted V (*N entries) the values of sorted DEL (ND entries); when POS is not
+ * NULL, stores there the old index of each removed one (ascending). Returns how many went.
+ * O(ND log *N) to find them, one pass over V from the first of them to move the rest. */
+static size_t drop_sorted(uint32_t *v, size_t *n, const uint32_t *del, size_t nd, size_t *pos)
+{
+    size_t *at = pos ? pos : malloc((nd ? nd : 1) * sizeof(size_t));
+    if (!at) abort();
+    size_t np = 0, from = 0;
+    for (size_t k = 0; k < nd; k++) {
+        size_t i = from + lower_bound(v + from, *n - from, del[k]);
+        if (i < *n && v[i] == del[k])
+            at[np++] = i, from = i + 1;
+        else
+            from = i;
+    }
+    if (np) {
+        size_t w = at[0];
+        for (size_t j = 0; j < np; j++) {
+            size_t a = at[j] + 1, b = j + 1 < np ? at[j + 1] : *n;
+            memmove(&v[w], &v[a], (b - a) * sizeof(*v));
+            w += b - a;
+        }
+        *n = w;
+    }
+    if (!pos) free(at);
+    return np;
+}
+
+void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *out)
+{
+    imap_selected *s = &c->sel;
+    if (!n || !s->n) return;
+    size_t *pos = malloc(n * sizeof(size_t));
+    if (!pos) abort();
+    size_t np = drop_sorted(s->uids, &s->n, uids, n, pos);
+    /* highest first: each number is the message's number when the client reads it */
+    for (size_t j = np; out && j-- > 0;) {
+        imap_buf_puts(out, "* ");
+        imap_buf_put_u64(out, pos[j] + 1);
+        imap_buf_puts(out, " EXPUNGE\r\n");
+    }
+    free(pos);
+    if (np && s->nrecent) drop_sorted(s->recent, &s->nrecent, uids, n, NULL);
+}
 
 static int change_cb(void *ctx, const store_change *ch)
 {
-    sync_ctx *x = ctx;
-    imap_selected *s = &x->c->sel;
+    imap_selected *s = ctx;
     if (ch->mailbox_id != s->mailbox_id) return 0;
     switch (ch->kind) {
     case STORE_CH_EXPUNGE:
-        push_u32(&x->exp, &x->nexp, &x->cap_exp, ch->uid);
+        push_u32(&s->pending_exp, &s->npending, &s->cap_pending, ch->uid);
         break;
     case STORE_CH_FLAGS:
-        if (!is_own(s, ch->seq)) push_u32(&x->flg, &x->nflg, &x->cap_flg, ch->uid);
+        if (!is_own(s, ch->seq))
+            push_u32(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, ch->uid);
         break;
     case STORE_CH_MBOX_DELETE:
-        x->deleted = true;
+        s->pending_gone = true;
         break;
     default:
         break;
     }
     return 0;
 }
+
+void imap_sync_absorb(imap_client *c)
+{
+    imap_selected *s = &c->sel;
+    if (c->state != IMAP_ST_SELECTED) return;
+    store_txn *t;
+    if (store_read_begin(c->srv->st, &t) < 0) return; /* try again next time */
+    uint64_t now_seq = store_change_seq(t);
+    if (now_seq != s->feed_pos) {
+        /* in commit order, hence ascending, unless a caller did otherwise */
+        for (size_t i = 1; i < s->nown; i++) {
+            if (s->own[i] < s->own[i - 1]) {
+                qsort(s->own, s->nown, sizeof(*s->own), cmp_u64);
+                break;
+            }
+        }
+        if (store_changes_since(t, s->feed_pos, change_cb, s) == -ERANGE) s->pending_full = true;
+        s->pending_new = true;
+        s->feed_pos = now_seq;
+    }
+    s->nown = 0; /* the feed has been read past every change we made */
+    store_read_end(&t);
+}
+
+typedef struct sync_ctx {
+    imap_client *c;
+    uint32_t last_uid;
+} sync_ctx;
 
 static int new_cb(void *ctx, const store_msg *m)
 {
@@ -163,8 +255,8 @@ static int new_cb(void *ctx, const store_msg *m)
 
 static int all_cb(void *ctx, const store_msg *m)
 {
-    sync_ctx *x = ctx;
-    push_u32(&x->flg, &x->nflg, &x->cap_flg, m->uid);
+    imap_selected *s = ctx;
+    push_u32(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, m->uid);
     return 0;
 }
 
@@ -178,36 +270,18 @@ static void fetch_flags(imap_client *c, store_txn *t, uint32_t uid)
     imap_buf_puts(&c->out, ")\r\n");
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int imap_sync(imap_client *c, bool allow_expunge)
 {
     imap_selected *s = &c->sel;
     if (c->state != IMAP_ST_SELECTED) return 0;
-    store_txn *t;
-    int rc = store_read_begin(c->srv->st, &t);
-    if (rc < 0) return 0; /* try again next time */
-    sync_ctx x = {.c = c};
-    uint64_t now_seq = store_change_seq(t);
-    bool full = false;
-    if (now_seq != s->feed_pos) {
-        rc = store_changes_since(t, s->feed_pos, change_cb, &x);
-        if (rc == -ERANGE) {
-            full = true;
-            x.nexp = x.nflg = 0;
-        }
-    }
-    if (x.deleted) {
-        store_read_end(&t);
-        free(x.exp);
-        free(x.flg);
+    imap_sync_absorb(c);
+    if (s->pending_gone) {
         imap_buf_puts(&c->out, "* BYE the selected mailbox was deleted\r\n");
         return -1;
     }
+    store_txn *t;
+    if (store_read_begin(c->srv->st, &t) < 0) return 0; /* try again next time */
+    bool full = s->pending_full;
     if (full) {
         /* The feed no longer reaches back: compare the whole mailbox. */
         store_mailbox mb;
@@ -219,49 +293,39 @@ int imap_sync(imap_client *c, bool allow_expunge)
         for (size_t i = 0; i < s->n; i++) {
             store_msg m;
             if (store_msg_get(t, s->mailbox_id, s->uids[i], &m) == -ENOENT)
-                push_u32(&x.exp, &x.nexp, &x.cap_exp, s->uids[i]);
+                push_u32(&s->pending_exp, &s->npending, &s->cap_pending, s->uids[i]);
         }
-        store_msg_list(t, s->mailbox_id, 1, all_cb, &x);
+        s->npending_flg = 0;
+        store_msg_list(t, s->mailbox_id, 1, all_cb, s);
+        s->pending_full = false;
     }
-    /* expunges: the ones held back earlier first */
+    /* expunges of messages in the view: announced now, or held back while the command
+     * uses sequence numbers */
+    s->npending = sort_unique(s->pending_exp, s->npending);
+    size_t keep = 0;
     for (size_t i = 0; i < s->npending; i++)
-        push_u32(&x.exp, &x.nexp, &x.cap_exp, s->pending_exp[i]);
-    s->npending = 0;
-    for (size_t i = 0; i < x.nexp; i++) {
-        uint32_t uid = x.exp[i];
-        if (!imap_seq_of(c, uid)) continue;
-        if (!allow_expunge) {
-            bool dup = false;
-            for (size_t k = 0; k < s->npending; k++)
-                dup = dup || s->pending_exp[k] == uid;
-            if (!dup) push_u32(&s->pending_exp, &s->npending, &s->cap_pending, uid);
-            continue;
-        }
-        uint32_t seq = imap_sync_remove(c, uid);
-        imap_buf_printf(&c->out, "* %u EXPUNGE\r\n", seq);
+        if (imap_seq_of(c, s->pending_exp[i])) s->pending_exp[keep++] = s->pending_exp[i];
+    s->npending = keep;
+    if (allow_expunge && s->npending) {
+        imap_sync_remove(c, s->pending_exp, s->npending, &c->out);
+        s->npending = 0;
     }
     /* new messages */
     size_t before = s->n;
-    x.last_uid = s->n ? s->uids[s->n - 1] : 0;
-    if (now_seq != s->feed_pos || full)
-        store_msg_list(t, s->mailbox_id, x.last_uid + 1, new_cb, &x);
+    sync_ctx x = {.c = c, .last_uid = s->n ? s->uids[s->n - 1] : 0};
+    if (s->pending_new || full) store_msg_list(t, s->mailbox_id, x.last_uid + 1, new_cb, &x);
+    s->pending_new = false;
     if (s->n != before || full) {
         imap_buf_printf(&c->out, "* %zu EXISTS\r\n", s->n);
         if (!c->rev2) imap_buf_printf(&c->out, "* %zu RECENT\r\n", s->nrecent);
     }
     /* flag changes, once per message, only for messages the client already knew */
-    if (x.nflg) {
-        qsort(x.flg, x.nflg, sizeof(uint32_t), cmp_u32);
-        for (size_t i = 0; i < x.nflg; i++) {
-            if (i && x.flg[i] == x.flg[i - 1]) continue;
-            uint32_t q = imap_seq_of(c, x.flg[i]);
-            if (q && q <= before) fetch_flags(c, t, x.flg[i]);
-        }
+    s->npending_flg = sort_unique(s->pending_flg, s->npending_flg);
+    for (size_t i = 0; i < s->npending_flg; i++) {
+        uint32_t q = imap_seq_of(c, s->pending_flg[i]);
+        if (q && q <= before) fetch_flags(c, t, s->pending_flg[i]);
     }
-    s->feed_pos = now_seq;
-    s->nown = 0;
+    s->npending_flg = 0;
     store_read_end(&t);
-    free(x.exp);
-    free(x.flg);
     return 0;
 }

@@ -303,6 +303,38 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
     return 0;
 }
 
+void imap_batch_start(imap_batch *b)
+{
+    /* the first batch is small: how long this disk takes to commit is not known yet */
+    if (!b->max) b->max = 64;
+    b->until = imap_now_ms() + IMAP_STEP_MS;
+    b->items = 0;
+    b->work_end = 0;
+}
+
+bool imap_batch_more(const imap_batch *b, size_t done)
+{
+    return done < b->max && imap_now_ms() < b->until;
+}
+
+void imap_batch_worked(imap_batch *b, size_t done)
+{
+    b->items = done;
+    b->work_end = imap_now_ms();
+}
+
+void imap_batch_done(imap_batch *b)
+{
+    if (!b->work_end || !b->items) return;
+    int64_t commit = imap_now_ms() - b->work_end;
+    if (commit > IMAP_COMMIT_MS) {
+        size_t fit = (size_t)((int64_t)b->items * IMAP_COMMIT_MS / commit);
+        b->max = fit > 8 ? fit : 8;
+    } else if (commit < IMAP_COMMIT_MS / 2 && b->items >= b->max) {
+        b->max *= 2; /* the time still bounds it */
+    }
+}
+
 /* ---- LIST patterns --------------------------------------------------------------------- */
 
 /* The automaton: pattern K's bytes, with each run of wildcards made one ('*' if it holds a
