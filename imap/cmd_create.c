@@ -12,13 +12,7 @@ typedef struct create_ctx {
 static int create_tx(store_txn *w, void *ctx)
 {
     create_ctx *x = ctx;
-    for (char *p = strchr(x->name, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        int rc = store_mailbox_create(w, x->user_id, x->name, 0, NULL);
-        *p = '/';
-        if (rc < 0 && rc != -EEXIST) return rc;
-    }
-    return store_mailbox_create(w, x->user_id, x->name, 0, NULL);
+    return store_mailbox_create(w, x->user_id, x->name, 0, NULL); /* parents too */
 }
 
 void imap_cmd_create(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
@@ -44,6 +38,15 @@ void imap_cmd_create(imap_client *c, const imap_command *cmd, const imap_arg *ar
     }
     create_ctx x = {c->user_id, name};
     int rc = store_write(c->srv->st, create_tx, &x);
+    if (rc == -EDQUOT) {
+        uint32_t most;
+        store_user_limits(c->srv->st, &most, NULL);
+        imap_no(c,
+                "[LIMIT] too many mailboxes: at most %u per user (with the parents a name "
+                "needs); delete some first",
+                most);
+        return;
+    }
     if (rc < 0) {
         imap_no_store(c, rc, name);
         return;

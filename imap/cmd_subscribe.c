@@ -39,6 +39,13 @@ void imap_cmd_subscribe(imap_client *c, const imap_command *cmd, const imap_arg 
     }
     sub_ctx x = {c->user_id, name, on};
     int rc = store_write(c->srv->st, sub_tx, &x);
+    if (rc == -EDQUOT) {
+        uint32_t most;
+        store_user_limits(c->srv->st, NULL, &most);
+        imap_no(c, "[LIMIT] too many subscriptions: at most %u per user; unsubscribe some first",
+                most);
+        return;
+    }
     if (rc < 0) {
         imap_no_store(c, rc, name);
         return;

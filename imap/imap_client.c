@@ -105,6 +105,13 @@ void imap_no_store(imap_client *c, int rc, const char *what)
     case -EROFS:
         imap_no(c, "[CANNOT] %s: store is read-only", what);
         break;
+    case -EDQUOT: {
+        uint32_t mb, subs;
+        store_user_limits(c->srv->st, &mb, &subs);
+        imap_no(c, "[LIMIT] %s: would pass the limit of %u mailboxes or %u subscriptions per user",
+                what, mb, subs);
+        break;
+    }
     default:
         imap_no(c, "[SERVERBUG] %s: %s", what, store_strerror(rc));
         break;

@@ -57,6 +57,7 @@ struct store {
     int notify_fd; /* the file written after each commit; watchers inotify it */
     bool rdonly;
     uint64_t msg_max;
+    uint32_t max_mailboxes, max_subscriptions; /* per user; store_set_user_limits */
     uint64_t feed_keep; /* changes the feed keeps (FEED_KEEP; MAILFS_FEED_KEEP for tests) */
     size_t mapsize;
     size_t psize; /* LMDB's page size */

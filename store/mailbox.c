@@ -115,6 +115,75 @@ int store_mailbox_get(store_txn *t, uint32_t user_id, const char *name, store_ma
     return store_mailbox_get_id(t, id, out);
 }
 
+void store_set_user_limits(store *s, uint32_t mailboxes, uint32_t subscriptions)
+{
+    s->max_mailboxes = mailboxes < STORE_MAILBOXES_MIN ? STORE_MAILBOXES_MIN : mailboxes;
+    s->max_subscriptions = subscriptions;
+}
+
+void store_user_limits(const store *s, uint32_t *mailboxes, uint32_t *subscriptions)
+{
+    if (mailboxes) *mailboxes = s->max_mailboxes;
+    if (subscriptions) *subscriptions = s->max_subscriptions;
+}
+
+/* 0 if USER_ID may have ADD more names in table DB (mailbox names or subscriptions) under
+ * LIMIT, -EDQUOT if not. The walk stops at the limit, so it costs at most LIMIT keys. */
+static int room_for(store_txn *t, int db, uint32_t user_id, uint32_t limit, size_t add)
+{
+    if (add == 0) return 0;
+    if (add > limit) return -EDQUOT;
+    MDB_cursor *c;
+    int rc = st_cursor(t, db, &c);
+    if (rc) return rc;
+    uint8_t kb[4];
+    put_be32(kb, user_id);
+    MDB_val k = {4, kb}, v;
+    size_t n = 0, most = limit - add; /* may have this many already */
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0 && n <= most) {
+        n++;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (mrc != 0 && mrc != MDB_NOTFOUND) return st_err(t, mrc);
+    return n > most ? -EDQUOT : 0;
+}
+
+/* How many of NORM and its parents (with SELF) no mailbox has yet. */
+static int missing(store_txn *t, uint32_t user_id, const char *norm, bool self, size_t *n)
+{
+    char buf[STORE_NAME_MAX + 1];
+    strcpy(buf, norm);
+    *n = 0;
+    uint32_t id;
+    for (char *p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
+        *p = 0;
+        int rc = lookup_id(t, user_id, buf, &id);
+        if (rc == -ENOENT)
+            (*n)++;
+        else if (rc)
+            return rc;
+        *p = '/';
+    }
+    if (self) {
+        int rc = lookup_id(t, user_id, norm, &id);
+        if (rc == -ENOENT)
+            (*n)++;
+        else if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* -EDQUOT if making NORM (with SELF) and its missing parents would pass the mailbox limit. */
+static int mailbox_room(store_txn *w, uint32_t user_id, const char *norm, bool self)
+{
+    size_t n;
+    int rc = missing(w, user_id, norm, self, &n);
+    return rc ? rc : room_for(w, DB_MBOXNAMES, user_id, w->s->max_mailboxes, n);
+}
+
 /* Creates exactly NORM (its parents must exist or be made by the caller). */
 static int create_one(store_txn *w, uint32_t user_id, const char *norm, uint32_t special_use,
                       store_mailbox *out)
@@ -169,6 +238,9 @@ int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint3
     char norm[STORE_NAME_MAX + 1];
     int rc = normalize(name, norm);
     if (rc) return rc;
+    uint32_t id;
+    if (lookup_id(w, user_id, norm, &id) == 0) return -EEXIST;
+    if ((rc = mailbox_room(w, user_id, norm, true)) != 0) return rc;
     if ((rc = create_parents(w, user_id, norm)) != 0) return rc;
     return create_one(w, user_id, norm, special_use, out);
 }
@@ -417,7 +489,10 @@ static int rename_inbox(store_txn *w, uint32_t user_id, const char *to)
     if (rc == 0) rc = store_mailbox_create(w, user_id, to, 0, &dst);
     if (rc) return rc;
     /* the mail goes on under the new name, so does a subscription; INBOX keeps its own */
-    if (inbox.subscribed && !dst.subscribed && (rc = sub_set(w, user_id, to, true)) != 0) return rc;
+    if (inbox.subscribed && !dst.subscribed &&
+        ((rc = room_for(w, DB_SUBS, user_id, w->s->max_subscriptions, 1)) != 0 ||
+         (rc = sub_set(w, user_id, to, true)) != 0))
+        return rc;
     for (;;) {
         uint8_t kb[8];
         put_be32(kb, inbox.id);
@@ -451,6 +526,7 @@ int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const
     size_t fl = strlen(f);
     if (strncmp(t, f, fl) == 0 && t[fl] == '/') return -EINVAL; /* into its own child */
     if (strcmp(f, "INBOX") == 0) return rename_inbox(w, user_id, t);
+    if ((rc = mailbox_room(w, user_id, t, false)) != 0) return rc;
     if ((rc = create_parents(w, user_id, t)) != 0) return rc;
     rename_ctx rc_ = {0};
     char prefix[STORE_NAME_MAX + 2];
@@ -479,6 +555,7 @@ int store_mailbox_subscribe(store_txn *w, uint32_t user_id, const char *name, bo
     int rc = normalize(name, norm);
     if (rc) return rc;
     if (subscribed(w, user_id, norm) == on) return 0;
+    if (on && (rc = room_for(w, DB_SUBS, user_id, w->s->max_subscriptions, 1)) != 0) return rc;
     return sub_set(w, user_id, norm, on);
 }
 

@@ -63,6 +63,8 @@ const char *store_strerror(int rc)
         return "change feed position too old";
     case -ESTALE:
         return "message changed since the given modseq";
+    case -EDQUOT:
+        return "the user's limit of mailboxes or subscriptions is reached";
     case -EPERM:
         return "operation not permitted";
     default:
@@ -369,6 +371,8 @@ static int store_open_impl(const char *dir, int flags, bool create, store **out,
     }
     s->rdonly = flags & STORE_OPEN_RDONLY;
     s->msg_max = STORE_MSG_MAX_DEFAULT;
+    s->max_mailboxes = STORE_MAILBOXES_MAX_DEFAULT;
+    s->max_subscriptions = STORE_SUBSCRIPTIONS_MAX_DEFAULT;
     s->feed_keep = feed_keep_from_env();
     s->notify_fd = -1;
     pthread_rwlock_init(&s->map_lock, NULL);

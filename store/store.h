@@ -21,6 +21,7 @@
  *     -EIO        the store is damaged, or LMDB reported an unexpected error
  *     -EROFS      the store was opened read-only
  *     -ERANGE     a change feed position is older than the feed keeps (do a full resync)
+ *     -EDQUOT     a per-user limit is reached: mailboxes or subscriptions (store_set_user_limits)
  *   store_strerror() turns a code into text; for store_open/store_create, *err gets a full
  * sentence.
  * - Mailbox names are UTF-8 with '/' as the hierarchy delimiter. "INBOX" is matched
@@ -44,6 +45,9 @@
 #define STORE_USER_MAX 64       /* bytes in a user name */
 #define STORE_KEYWORDS_MAX 2000 /* bytes of space-separated keywords on one message */
 #define STORE_MSG_MAX_DEFAULT (64ull << 20) /* largest message accepted by default */
+#define STORE_MAILBOXES_MAX_DEFAULT 10000   /* mailboxes per user, by default */
+#define STORE_SUBSCRIPTIONS_MAX_DEFAULT 10000 /* subscribed names per user, by default */
+#define STORE_MAILBOXES_MIN 10 /* the least limit allowed: a new user gets 6 mailboxes */
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -92,6 +96,16 @@ const char *store_strerror(int rc);
 /* Largest message append accepts; default STORE_MSG_MAX_DEFAULT. */
 void store_set_msg_max(store *s, uint64_t bytes);
 uint64_t store_msg_max(const store *s);
+
+/* Per-user bounds, for this handle (every write through it: IMAP, the mount, the tools):
+ * a user may have at most MAILBOXES mailboxes (INBOX and the parents a create or rename
+ * makes included; MAILBOXES is raised to STORE_MAILBOXES_MIN if lower) and SUBSCRIPTIONS
+ * names in the subscription list. What would pass one fails with -EDQUOT and changes
+ * nothing; what is there already stays. Counting costs a walk over the user's names (at most
+ * the limit) per create or subscribe. Defaults: STORE_MAILBOXES_MAX_DEFAULT and
+ * STORE_SUBSCRIPTIONS_MAX_DEFAULT. */
+void store_set_user_limits(store *s, uint32_t mailboxes, uint32_t subscriptions);
+void store_user_limits(const store *s, uint32_t *mailboxes, uint32_t *subscriptions);
 
 /* ---- transactions ----------------------------------------------------------------------- */
 

@@ -129,6 +129,11 @@ int cmd_mailbox(cli *c, int argc, char **argv)
     case -EINVAL:
         cli_error("mailbox %s: cannot move '%s' into itself", argv[1], argv[3]);
         break;
+    case -EDQUOT:
+        cli_error("mailbox %s: user '%s' would have more than %u mailboxes (the per-user "
+                  "limit, parents counted): delete some first",
+                  argv[1], argv[2], STORE_MAILBOXES_MAX_DEFAULT);
+        return EX_CANTCREAT;
     default:
         cli_error("mailbox %s: %s", argv[1], store_strerror(rc));
     }

@@ -29,7 +29,8 @@ static void serve_usage(FILE *f)
             "                    [--loops N] [--idle-keepalive SECONDS] [--tls-timeout SECONDS]\n"
             "                    [--write-timeout SECONDS] [--user NAME] [--verbose]\n"
             "                    [--max-clients N] [--login-timeout SECONDS]\n"
-            "                    [--trusted-net CIDR]... [--proxy-from CIDR]...\n\n"
+            "                    [--trusted-net CIDR]... [--proxy-from CIDR]...\n"
+            "                    [--max-mailboxes N] [--max-subscriptions N]\n\n"
             "Runs the IMAP server in the foreground until SIGTERM (or Ctrl-C); SIGHUP reloads\n"
             "the TLS certificate without dropping connections.\n\n"
             "options:\n"
@@ -43,6 +44,12 @@ static void serve_usage(FILE *f)
             "  --write-timeout SECONDS  drop a client that takes none of its pending answers\n"
             "                     for that long (default 120)\n"
             "  --loops N          event loops (threads); default one per CPU\n"
+            "  --max-mailboxes N  mailboxes a user may have, INBOX and parents included\n"
+            "                     (default %u, at least %u); CREATE, RENAME, the mount's\n"
+            "                     mkdir past it get NO [LIMIT] / EDQUOT\n"
+            "  --max-subscriptions N  names a user may subscribe to (default %u);\n"
+            "                     SUBSCRIBE past it gets NO [LIMIT]; the other commands\n"
+            "                     (mount, mailbox, import, deliver) use the defaults\n"
             "  --user NAME        started as root, run as this account (default 'mailfs');\n"
             "                     'root' keeps root (not recommended)\n"
             "  --verbose          log connections and logins\n"
@@ -71,7 +78,8 @@ static void serve_usage(FILE *f)
             "then becomes the --user account for good and only then opens the store, which\n"
             "must belong to that account (chown -R NAME: STORE) and be reachable by it. A\n"
             "child left as root unmounts the mounts when the server ends. SIGHUP then reads\n"
-            "the certificate and key as that account. See docs/imap.md.\n");
+            "the certificate and key as that account. See docs/imap.md.\n",
+            STORE_MAILBOXES_MAX_DEFAULT, STORE_MAILBOXES_MIN, STORE_SUBSCRIPTIONS_MAX_DEFAULT);
 }
 
 /* Parses a whole number from MIN to MAX for option OPT; 0 or EX_USAGE after saying why. */
@@ -156,6 +164,8 @@ int cmd_serve(cli *c, int argc, char **argv)
     const char *trusted[MAX_NETS], *proxies[MAX_NETS];
     size_t ntrusted = 0, nproxies = 0;
     bool trust_none = false;
+    uint32_t max_mailboxes = STORE_MAILBOXES_MAX_DEFAULT;
+    uint32_t max_subscriptions = STORE_SUBSCRIPTIONS_MAX_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -176,6 +186,22 @@ int cmd_serve(cli *c, int argc, char **argv)
                 return EX_USAGE;
             }
             opt.loops = (unsigned)v;
+        } else if ((strcmp(a, "--max-mailboxes") == 0 || strcmp(a, "--max-subscriptions") == 0) &&
+                   has_val) {
+            bool mb = a[6] == 'm';
+            long min = mb ? STORE_MAILBOXES_MIN : 0;
+            char *end;
+            errno = 0;
+            long v = strtol(argv[++i], &end, 10);
+            if (errno || *end || !*argv[i] || v < min || v > 10000000) {
+                cli_error("serve: bad %s '%s': give a number from %ld to 10000000", a, argv[i],
+                          min);
+                return EX_USAGE;
+            }
+            if (mb)
+                max_mailboxes = (uint32_t)v;
+            else
+                max_subscriptions = (uint32_t)v;
         } else if (strcmp(a, "--idle-keepalive") == 0 && has_val) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -200,9 +226,11 @@ int cmd_serve(cli *c, int argc, char **argv)
                 return EX_USAGE;
             }
             opt.write_timeout_s = (unsigned)v;
-        } else if (!has_val && (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0 ||
-                                strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0 ||
-                                strcmp(a, "--mount") == 0 || strcmp(a, "--user") == 0)) {
+        } else if (!has_val &&
+                   (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0 ||
+                    strcmp(a, "--tls-cert") == 0 || strcmp(a, "--tls-key") == 0 ||
+                    strcmp(a, "--mount") == 0 || strcmp(a, "--user") == 0 ||
+                    strcmp(a, "--max-mailboxes") == 0 || strcmp(a, "--max-subscriptions") == 0)) {
             cli_error("serve: '%s' needs a value: see 'mailfs serve --help'", a);
             return EX_USAGE;
         } else if (strcmp(a, "--imap") == 0 || strcmp(a, "--imaps") == 0) {
@@ -365,6 +393,8 @@ int cmd_serve(cli *c, int argc, char **argv)
                       "until it can read them",
                       as.name, err);
     }
+    /* the store applies them to every write through this handle: IMAP and the mounts */
+    store_set_user_limits(s, max_mailboxes, max_subscriptions);
     rc = imap_server_set_store(srv, s, err, sizeof(err));
     if (rc < 0) {
         cli_error("serve: %s", err);

@@ -397,3 +397,82 @@ def test_move_and_copy_many(big_inbox):
     assert m and set_size(m.group(2)) == n, tagged
     assert c.ok("STATUS INBOX (MESSAGES)") == [f"* STATUS \"INBOX\" (MESSAGES {n})"]
     c.close()
+
+
+# ---- per-user bounds on mailboxes and subscriptions -------------------------------------
+
+
+def test_limits_imap(alice):
+    """CREATE, RENAME and SUBSCRIBE past the serve options' limits get NO [LIMIT] naming the
+    limit; what is there stays, and making room makes them work again."""
+    srv = start_server(alice, ["--max-mailboxes", "12", "--max-subscriptions", "5"])
+    try:
+        c = srv.conn()
+        for i in range(6):  # a new user has 6 mailboxes
+            c.ok(f"CREATE box{i}")
+        _, tagged = c.run("CREATE box6")
+        assert tagged.startswith("NO [LIMIT]") and "12" in tagged, tagged
+        c.ok("DELETE box0")
+        _, tagged = c.run("CREATE deep/er/name")  # three new mailboxes, one place left
+        assert tagged.startswith("NO [LIMIT]"), tagged
+        c.ok("CREATE box6")
+        _, tagged = c.run("RENAME box1 new/box1")  # its new parent would be the 13th
+        assert tagged.startswith("NO [LIMIT]") and "12" in tagged, tagged
+        c.ok("RENAME box1 box1b")  # a rename that makes nothing new is fine
+        names = [l for l in c.ok('LIST "" "*"')]
+        assert len(names) == 12 and not any("deep" in l or "new" in l for l in names), names
+        for i in range(5):
+            c.ok(f"SUBSCRIBE s{i}")
+        c.ok("SUBSCRIBE s0")  # already subscribed: no new name
+        _, tagged = c.run("SUBSCRIBE s5")
+        assert tagged.startswith("NO [LIMIT]") and "5" in tagged, tagged
+        c.ok("UNSUBSCRIBE s0")
+        c.ok("SUBSCRIBE s5")
+        assert len(c.ok('LSUB "" "*"')) == 5
+        c.close()
+    finally:
+        stop_server(srv)
+    # the default limit applies where serve was not told otherwise, and the tool says so
+    r = alice.run("mailbox", "create", "alice", "tool", check=False)
+    assert r.returncode == 0, r.stderr
+
+
+def test_limits_tool(alice):
+    """`mailfs mailbox create` past the (default) limit exits non-zero and says why."""
+    srv = start_server(alice, ["--max-mailboxes", "20000"])
+    try:
+        c = srv.conn()
+        pipeline(c, [f"CREATE m{i}" for i in range(10000 - 6)])
+        c.close()
+    finally:
+        stop_server(srv)
+    r = alice.run("mailbox", "create", "alice", "one-more", check=False)
+    err = r.stderr.decode()
+    assert r.returncode != 0
+    assert "10000 mailboxes" in err and "alice" in err and "delete some" in err, err
+    r = alice.run("mailbox", "list", "alice")
+    assert b"one-more" not in r.stdout and len(r.stdout.splitlines()) == 10000
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"),
+                    reason="FUSE is not available")
+def test_limits_mount(alice, tmp_path):
+    """The mount's mkdir past serve's --max-mailboxes fails with EDQUOT and makes nothing."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    srv = start_server(alice, ["--max-mailboxes", "10", "--mount", f"alice:{mnt}"])
+    try:
+        assert wait_for(lambda: (mnt / "INBOX").is_dir()), "the mount did not appear"
+        for i in range(4):
+            os.mkdir(mnt / f"d{i}")
+        with pytest.raises(OSError) as e:
+            os.mkdir(mnt / "d4")
+        assert e.value.errno == errno.EDQUOT
+        assert not (mnt / "d4").exists()
+        c = srv.conn()
+        _, tagged = c.run("CREATE d4")  # the same rule over IMAP
+        assert tagged.startswith("NO [LIMIT]") and "10" in tagged, tagged
+        c.close()
+    finally:
+        stop_server(srv)
+        unmount(mnt)
