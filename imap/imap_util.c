@@ -647,7 +647,7 @@ static int cmp_extra(const void *pa, const void *pb)
 /* Keeps the matched entries, with the missing parents worth showing before their entries. */
 static void finish(imap_mblist *l)
 {
-    qsort(l->extra, l->nextra, sizeof(*l->extra), cmp_extra);
+    if (l->nextra) qsort(l->extra, l->nextra, sizeof(*l->extra), cmp_extra);
     size_t nout = 0, x = 0;
     for (size_t j = 0; j < l->n; j++)
         if (l->v[j].flags & IMAP_MB_MATCHED) nout++;
