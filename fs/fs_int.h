@@ -70,6 +70,12 @@ static inline enum fs_ino_kind fs_ino_kind(uint64_t ino)
     return fs_ino_uid(ino) ? FS_K_MSG : FS_K_DIR;
 }
 
+static inline bool fs_ino_is_dir(uint64_t ino)
+{
+    enum fs_ino_kind k = fs_ino_kind(ino);
+    return k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR;
+}
+
 /* How long the kernel may trust what we told it; every change is invalidated explicitly. */
 #define FS_TIMEOUT (86400.0)
 
@@ -174,6 +180,12 @@ bool fs_utf8_valid(const char *s, size_t len);
 size_t fs_flags_format(uint32_t flags, const char *keywords, char *buf, size_t size);
 /* Parses the text of user.mail.flags. *keywords gets a malloc'ed space-separated list. */
 int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keywords);
+
+/* stat.c */
+void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st);
+void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st);
+void fs_root_attr(fs_mount *m, struct stat *st);
+void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st);
 int64_t fs_now_ns(void);
 
 /* nodes.c (all with m->lock held unless noted) */
@@ -188,12 +200,44 @@ int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t o
 /* Marks N failed with RC (its first error is kept): nothing of it is stored, and the next
  * FLUSH returns RC and drops it. */
 void fs_node_fail(fs_node *n, int rc);
-void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st);
+/* Unpins N; frees it when it is detached and holds nothing left to store. */
+void fs_node_unpin(fs_mount *m, fs_node *n);
+/* The in-memory file of INO, pinned, or NULL. */
+fs_node *fs_node_pin(fs_mount *m, uint64_t ino);
+/* The write buffer of stored message INO (made from the store unless TRUNC), pinned. If the
+ * message does not fit in memory, KEEP_FAILED (a descriptor writes: its FLUSH will come) leaves
+ * a failed buffer behind, so that the descriptor's later writes fail too and its close reports
+ * the error, rather than writing into a fresh copy with a part missing. */
+int fs_node_open_msg(fs_mount *m, uint64_t ino, bool trunc, bool keep_failed, fs_node **out);
+void fs_node_mark_unlinked(fs_mount *m, uint64_t ino);
+
+/* inodes.c */
+void fs_forward_add(fs_mount *m, uint64_t from, uint64_t to);
+uint64_t fs_forward(fs_mount *m, uint64_t ino); /* 0 if unknown; m->lock not held */
+
+/* commit.c */
 /* Stores a node's content as a message (replacing the one it was, or the one of that name);
  * called WITHOUT m->lock held, with the node pinned (open > 0 or listed). */
 int fs_node_commit(fs_mount *m, fs_node *n);
-void fs_forward_add(fs_mount *m, uint64_t from, uint64_t to);
-uint64_t fs_forward(fs_mount *m, uint64_t ino); /* 0 if unknown; m->lock not held */
+/* Stores what was written to INO. A failed store, or a file whose write failed, drops the
+ * content: nothing half-written is stored, a stored message keeps its stored version, a new
+ * file is gone. Only a close (CLOSING) drops a failed file: after fsync its descriptor's
+ * writes still fail and its close still reports the error. */
+int fs_commit_ino(fs_mount *m, uint64_t ino, bool closing);
+
+/* lookup.c */
+/* Resolves the mailbox of a directory inode (root: -ENOENT with *mb zeroed). */
+int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb);
+/* Finds message INO, following forwards of this mount; *ino_out gets the current inode. */
+int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg);
+void fs_entry_mem(struct fuse_entry_param *e, const struct stat *st);
+void fs_entry_store(struct fuse_entry_param *e, const struct stat *st);
+int fs_child_mailbox_name(fs_mount *m, store_txn *t, uint64_t parent, const char *name, char *buf,
+                          size_t size);
+int fs_full_name(fs_mount *m, uint64_t parent, const char *name, char *buf, size_t size);
+const char *fs_mailbox_leaf(const char *name);
+int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name, struct stat *st);
+int fs_stat_ino(fs_mount *m, uint64_t ino, struct stat *st, bool *mem);
 
 /* maildir.c: names in the Maildir view */
 /* FS_MD_CUR/NEW/TMP for "cur", "new", "tmp", else 0 */
@@ -207,20 +251,15 @@ size_t fs_md_name(const store_msg *msg, char *buf, size_t size);
 int fs_md_parse(const char *name, char *filename, size_t size, uint32_t *flags, bool *passed);
 /* KEYWORDS with $Forwarded added or removed, malloc'ed */
 char *fs_md_keywords(const char *keywords, bool passed);
-
-/* attr.c */
-void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st);
-void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st);
-void fs_root_attr(fs_mount *m, struct stat *st);
 /* A Maildir view directory of MB: its mtime moves with every change, flags included, since
  * flags are part of the names in cur/. */
 void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct stat *st);
 /* The mailbox of a Maildir view directory inode. */
 int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb);
-/* Resolves the mailbox of a directory inode (root: -ENOENT with *mb zeroed). */
-int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb);
-/* Finds message INO, following forwards of this mount; *ino_out gets the current inode. */
-int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg);
+int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg);
+
+/* file.c */
+int fs_refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *from);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -1,4 +1,5 @@
-/* maildir.c: names in the Maildir view, where a message's flags are part of its name */
+/* maildir.c: the Maildir view (cur/, new/, tmp/ in every mailbox), where a message's flags are
+ * part of its name: names, its directories, lookups by name */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,4 +110,41 @@ char *fs_md_keywords(const char *keywords, bool passed)
     }
     *q = 0;
     return out;
+}
+
+void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct stat *st)
+{
+    fs_dir_attr(m, mb, st);
+    st->st_ino = fs_ino_mdir(mb->id, which);
+    st->st_mtim = st->st_ctim;
+    st->st_atim = st->st_mtim;
+}
+
+int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb)
+{
+    if (fs_ino_kind(mdir) != FS_K_MDIR) return -ENOENT;
+    return fs_dir_mailbox(m, t, fs_ino_dir(fs_ino_mailbox(mdir)), mb);
+}
+
+/* A stored message by its name in cur/ of the Maildir view: the flags in the name must be its
+ * flags now, as a name in a real Maildir would be (in any order: what cp copied in as
+ * "x:2,SF" is found under that name too, though listed as "x:2,FS"). */
+int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg)
+{
+    char filename[STORE_COMPONENT_MAX + 8], now[STORE_COMPONENT_MAX + 16];
+    char nowfile[STORE_COMPONENT_MAX + 8];
+    uint32_t flags, nowflags;
+    bool passed, nowpassed;
+    store_mailbox mb;
+    int rc = fs_mdir_mailbox(m, t, mdir, &mb);
+    if (rc) return rc;
+    if (fs_ino_md_which(mdir) != FS_MD_CUR) return -ENOENT;
+    if (fs_md_parse(name, filename, sizeof filename, &flags, &passed) != 0) return -ENOENT;
+    rc = store_msg_by_name(t, mb.id, filename, msg);
+    if (rc) return rc;
+    if (!fs_md_name(msg, now, sizeof now) ||
+        fs_md_parse(now, nowfile, sizeof nowfile, &nowflags, &nowpassed) != 0 ||
+        nowflags != flags || nowpassed != passed)
+        return -ENOENT;
+    return 0;
 }

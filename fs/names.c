@@ -204,10 +204,3 @@ int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keyword
     *keywords = kw;
     return 0;
 }
-
-int64_t fs_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}

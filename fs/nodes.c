@@ -1,4 +1,5 @@
-/* nodes.c: in-memory files (scratch files, messages being written) and their commit to the store */
+/* nodes.c: in-memory files (scratch files, messages being written, write buffers of stored
+ * messages): the list, pins, sizes and writes */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,251 +132,108 @@ int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t o
     return 0;
 }
 
-void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st)
+/* Unpins N; frees it when it is detached and holds nothing left to store. */
+void fs_node_unpin(fs_mount *m, fs_node *n)
 {
-    memset(st, 0, sizeof *st);
-    st->st_ino = n->ino;
-    st->st_mode = S_IFREG | (n->mode & 0666);
-    st->st_nlink = n->parent ? 1 : 0;
-    if (n->msg_mb) st->st_nlink = 1;
-    st->st_uid = m->uid;
-    st->st_gid = m->gid;
-    st->st_size = (off_t)n->len;
-    st->st_blksize = 4096;
-    st->st_blocks = (blkcnt_t)((n->len + 511) / 512);
-    st->st_mtim = n->mtime;
-    st->st_atim = n->mtime;
-    st->st_ctim = n->ctime;
-}
-
-/* ---- forwards: where a message went that this mount replaced or moved ------------------- */
-
-void fs_forward_add(fs_mount *m, uint64_t from, uint64_t to)
-{
-    if (from == to) return;
     pthread_mutex_lock(&m->lock);
-    m->fwd[m->fwd_next].from = from;
-    m->fwd[m->fwd_next].to = to;
-    m->fwd_next = (m->fwd_next + 1) % FS_FORWARDS;
-    if (atomic_load(&m->fwd_count) < FS_FORWARDS) atomic_fetch_add(&m->fwd_count, 1);
+    n->pins--;
+    fs_node_put(m, n);
     pthread_mutex_unlock(&m->lock);
 }
 
-uint64_t fs_forward(fs_mount *m, uint64_t ino)
+/* The in-memory file of INO, pinned, or NULL. */
+fs_node *fs_node_pin(fs_mount *m, uint64_t ino)
 {
-    if (atomic_load(&m->fwd_count) == 0) return 0;
-    uint64_t cur = ino, found = 0;
+    if (!atomic_load(&m->node_count)) return NULL;
     pthread_mutex_lock(&m->lock);
-    for (int hop = 0; hop < 16; hop++) {
-        uint64_t next = 0;
-        for (unsigned i = 0; i < FS_FORWARDS; i++) {
-            unsigned k = (m->fwd_next + FS_FORWARDS - 1 - i) % FS_FORWARDS;
-            if (m->fwd[k].from == cur && m->fwd[k].to) {
-                next = m->fwd[k].to;
-                break;
-            }
+    fs_node *n = fs_node_find_ino(m, ino);
+    if (n) n->pins++;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+/* The write buffer of stored message INO (made from the store unless TRUNC), pinned. If the
+ * message does not fit in memory, KEEP_FAILED (a descriptor writes: its FLUSH will come) leaves
+ * a failed buffer behind, so that the descriptor's later writes fail too and its close reports
+ * the error, rather than writing into a fresh copy with a part missing. */
+int fs_node_open_msg(fs_mount *m, uint64_t ino, bool trunc, bool keep_failed, fs_node **out)
+{
+    fs_node *n = fs_node_pin(m, ino);
+    if (n) {
+        int rc = 0;
+        if (trunc) {
+            pthread_mutex_lock(&m->lock);
+            rc = fs_node_resize(m, n, 0);
+            pthread_mutex_unlock(&m->lock);
         }
-        if (!next) break;
-        found = cur = next;
+        if (rc) {
+            fs_node_unpin(m, n);
+            return rc;
+        }
+        *out = n;
+        return 0;
     }
-    pthread_mutex_unlock(&m->lock);
-    return found;
-}
-
-/* ---- commit ------------------------------------------------------------------------------ */
-
-typedef struct commit_ctx {
-    uint32_t mb;
-    uint32_t old_uid; /* replace this message (0: none) */
-    const char *name; /* file name when not replacing OLD_UID */
-    const char *data;
-    size_t len;
-    int64_t internaldate;
-    bool flags_set;
-    uint32_t flags;
-    const char *keywords;
-    uint32_t replaced_uid; /* out: the message that was expunged (0: none) */
-    store_msg out;
-} commit_ctx;
-
-static int commit_cb(store_txn *w, void *arg)
-{
-    commit_ctx *c = arg;
-    char name[STORE_COMPONENT_MAX + 1];
-    char kw[STORE_KEYWORDS_MAX + 1];
-    store_msg old;
-    int rc = -ENOENT;
-    c->replaced_uid = 0;
-    if (c->old_uid) rc = store_msg_get(w, c->mb, c->old_uid, &old);
-    if (rc == -ENOENT && c->name)
-        rc = store_msg_by_name(w, c->mb, c->name, &old);
-    else if (rc == -ENOENT && !c->name)
-        return -ENOENT;
-    store_append opt = {.internaldate = c->internaldate};
-    if (rc == 0) {
-        snprintf(name, sizeof name, "%s", old.filename);
-        snprintf(kw, sizeof kw, "%s", old.keywords ? old.keywords : "");
-        opt.flags = old.flags;
-        opt.keywords = kw;
-        opt.filename = name;
-        c->replaced_uid = old.uid;
-        rc = store_msg_expunge(w, c->mb, old.uid);
-        if (rc) return rc;
-    } else if (rc == -ENOENT) {
-        opt.filename = c->name;
-    } else {
+    store_txn *t;
+    store_msg msg;
+    const char *data = NULL;
+    size_t len = 0;
+    int rc = store_read_begin(m->st, &t);
+    if (rc) return rc;
+    rc = fs_msg_lookup(m, t, ino, &msg);
+    if (rc == 0 && !trunc) rc = store_msg_body(t, &msg, &data, &len);
+    if (rc) {
+        store_read_end(&t);
         return rc;
     }
-    if (c->flags_set) {
-        opt.flags = c->flags;
-        opt.keywords = c->keywords;
+    pthread_mutex_lock(&m->lock);
+    n = fs_node_find_ino(m, ino); /* another writer may have won the race */
+    if (n) {
+        n->pins++;
+        pthread_mutex_unlock(&m->lock);
+        store_read_end(&t);
+        *out = n;
+        return 0;
     }
-    return store_msg_append(w, c->mb, c->data, c->len, &opt, &c->out);
-}
-
-/*
- * Group commit. Each stored message costs a durable store commit (an fdatasync); writers that
- * close files at the same time (restic restoring, parallel cp) would wait for each other's
- * syncs one by one. A commit that finds another running queues itself; when the running one
- * ends, the first queued takes the whole queue and stores it in one transaction. If that fails,
- * each is stored alone, so one bad message never costs the others theirs. Every FLUSH still
- * returns only once its own message is stored.
- */
-typedef struct commit_req {
-    commit_ctx *c;
-    int rc;
-    bool done;
-    struct commit_req *next;
-} commit_req;
-
-static int batch_cb(store_txn *w, void *arg)
-{
-    for (commit_req *r = arg; r; r = r->next) {
-        int rc = commit_cb(w, r->c);
-        if (rc) return rc;
+    n = fs_node_new(m, 0, msg.filename, 0600);
+    if (!n) {
+        pthread_mutex_unlock(&m->lock);
+        store_read_end(&t);
+        return -ENOMEM;
     }
+    n->ino = ino;
+    n->eml = true;
+    n->msg_mb = msg.mailbox_id;
+    n->msg_uid = msg.uid;
+    n->pins = 1;
+    rc = fs_node_resize(m, n, len);
+    if (rc == 0 && len) memcpy(n->data, data, len);
+    n->mtime.tv_sec = msg.internaldate;
+    n->mtime.tv_nsec = 0;
+    n->dirty = trunc;
+    store_read_end(&t);
+    if (rc) {
+        n->pins = 0;
+        if (keep_failed)
+            fs_node_fail(n, rc);
+        else
+            n->unlinked = true;
+        fs_node_put(m, n);
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    pthread_mutex_unlock(&m->lock);
+    *out = n;
     return 0;
 }
 
-static int commit_grouped(fs_mount *m, commit_ctx *c)
+void fs_node_mark_unlinked(fs_mount *m, uint64_t ino)
 {
-    commit_req me = {.c = c};
-    pthread_mutex_lock(&m->commit_lock);
-    *m->commit_tail = &me;
-    m->commit_tail = &me.next;
-    while (!me.done) {
-        if (m->committing) {
-            pthread_cond_wait(&m->commit_cond, &m->commit_lock);
-            continue;
-        }
-        m->committing = true;
-        commit_req *batch = m->commit_queue;
-        m->commit_queue = NULL;
-        m->commit_tail = &m->commit_queue;
-        pthread_mutex_unlock(&m->commit_lock);
-        int rc = store_write(m->st, batch->next ? batch_cb : commit_cb,
-                             batch->next ? (void *)batch : (void *)batch->c);
-        for (commit_req *r = batch; r; r = r->next)
-            r->rc = rc && batch->next ? store_write(m->st, commit_cb, r->c) : rc;
-        pthread_mutex_lock(&m->commit_lock);
-        for (commit_req *r = batch, *next; r; r = next) {
-            next = r->next; /* a woken waiter's request goes away with its stack */
-            r->done = true;
-        }
-        m->committing = false;
-        pthread_cond_broadcast(&m->commit_cond);
-    }
-    pthread_mutex_unlock(&m->commit_lock);
-    return me.rc;
-}
-
-int fs_node_commit(fs_mount *m, fs_node *n)
-{
-    commit_ctx c = {0};
-    char *data = NULL, *name = NULL, *kw = NULL;
-    uint64_t parent;
-    int rc = 0;
-
+    if (!atomic_load(&m->node_count)) return;
     pthread_mutex_lock(&m->lock);
-    if (n->failed && !n->unlinked) {
-        rc = n->failed;
-        pthread_mutex_unlock(&m->lock);
-        return rc;
+    fs_node *n = fs_node_find_ino(m, ino);
+    if (n) {
+        n->unlinked = true;
+        fs_node_put(m, n);
     }
-    if (!n->eml || n->unlinked || !n->dirty) {
-        pthread_mutex_unlock(&m->lock);
-        return 0;
-    }
-    if (n->len == 0) { /* mail cannot be empty: nothing to store yet */
-        pthread_mutex_unlock(&m->lock);
-        return 0;
-    }
-    parent = n->parent;
-    c.mb = n->msg_mb ? n->msg_mb : fs_ino_mailbox(parent);
-    c.old_uid = n->msg_uid;
-    c.len = n->len;
-    c.internaldate = n->mtime.tv_sec;
-    c.flags_set = n->flags_set;
-    c.flags = n->flags;
-    data = malloc(n->len);
-    name = strdup(n->name ? n->name : "");
-    kw = strdup(n->keywords ? n->keywords : "");
-    if (!data || !name || !kw) {
-        pthread_mutex_unlock(&m->lock);
-        rc = -ENOMEM;
-        goto out;
-    }
-    memcpy(data, n->data, n->len);
-    n->dirty = false; /* writes from now on make it dirty again */
     pthread_mutex_unlock(&m->lock);
-
-    if (fs_ino_kind(parent) == FS_K_MDIR && !n->msg_mb) { /* cur/BASE:2,FLAGS */
-        char file[STORE_COMPONENT_MAX + 8];
-        bool passed;
-        rc = fs_md_parse(name, file, sizeof file, &c.flags, &passed);
-        char *f = rc ? NULL : strdup(file), *k = rc ? NULL : fs_md_keywords(kw, passed);
-        if (!rc && (!f || !k)) rc = -ENOMEM;
-        if (rc) {
-            free(f);
-            free(k);
-            goto fail;
-        }
-        free(name);
-        free(kw);
-        name = f;
-        kw = k;
-        c.flags_set = true;
-    } else if (c.mb == 0 || (parent && fs_ino_kind(parent) != FS_K_DIR && !n->msg_mb)) {
-        rc = -EPERM; /* a message must live in a mailbox */
-        goto fail;
-    }
-    c.data = data;
-    c.name = name[0] ? name : NULL;
-    c.keywords = kw;
-    rc = commit_grouped(m, &c);
-    if (rc) goto fail;
-
-    uint64_t new_ino = fs_ino_msg(c.mb, c.out.uid);
-    pthread_mutex_lock(&m->lock);
-    n->msg_mb = c.mb;
-    n->msg_uid = c.out.uid;
-    bool listed = n->parent != 0;
-    pthread_mutex_unlock(&m->lock);
-    fs_forward_add(m, n->ino, new_ino);
-    if (c.replaced_uid) fs_forward_add(m, fs_ino_msg(c.mb, c.replaced_uid), new_ino);
-    if (listed) { /* the name is a stored message now */
-        pthread_mutex_lock(&m->lock);
-        if (n->parent) n->parent = 0;
-        pthread_mutex_unlock(&m->lock);
-    }
-    goto out;
-fail:
-    pthread_mutex_lock(&m->lock);
-    n->dirty = true;
-    pthread_mutex_unlock(&m->lock);
-out:
-    free(data);
-    free(name);
-    free(kw);
-    return rc;
 }

@@ -1,6 +1,8 @@
-/* attr.c: stat data of the root, mailbox directories and messages, and inode resolution */
+/* stat.c: stat data of the root, mailbox directories, messages and in-memory files, and the clock
+ */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs/fs_int.h"
 
@@ -46,14 +48,6 @@ void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st)
     st->st_ctim = ts_from_ns(mb->ctime_ns > mb->mtime_ns ? mb->ctime_ns : mb->mtime_ns);
 }
 
-void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct stat *st)
-{
-    fs_dir_attr(m, mb, st);
-    st->st_ino = fs_ino_mdir(mb->id, which);
-    st->st_mtim = st->st_ctim;
-    st->st_atim = st->st_mtim;
-}
-
 void fs_root_attr(fs_mount *m, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -70,32 +64,26 @@ void fs_root_attr(fs_mount *m, struct stat *st)
     st->st_ctim = st->st_mtim;
 }
 
-int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb)
+void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st)
 {
-    if (fs_ino_kind(dir) != FS_K_DIR) {
-        memset(mb, 0, sizeof *mb);
-        return -ENOENT;
-    }
-    int rc = store_mailbox_get_id(t, fs_ino_mailbox(dir), mb);
-    if (rc == 0 && mb->user_id != m->user_id) rc = -ENOENT;
-    return rc;
+    memset(st, 0, sizeof *st);
+    st->st_ino = n->ino;
+    st->st_mode = S_IFREG | (n->mode & 0666);
+    st->st_nlink = n->parent ? 1 : 0;
+    if (n->msg_mb) st->st_nlink = 1;
+    st->st_uid = m->uid;
+    st->st_gid = m->gid;
+    st->st_size = (off_t)n->len;
+    st->st_blksize = 4096;
+    st->st_blocks = (blkcnt_t)((n->len + 511) / 512);
+    st->st_mtim = n->mtime;
+    st->st_atim = n->mtime;
+    st->st_ctim = n->ctime;
 }
 
-int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb)
+int64_t fs_now_ns(void)
 {
-    if (fs_ino_kind(mdir) != FS_K_MDIR) return -ENOENT;
-    return fs_dir_mailbox(m, t, fs_ino_dir(fs_ino_mailbox(mdir)), mb);
-}
-
-int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg)
-{
-    int rc = -ENOENT;
-    if (fs_ino_kind(ino) == FS_K_MSG)
-        rc = store_msg_get(t, fs_ino_mailbox(ino), fs_ino_uid(ino), msg);
-    if (rc == -ENOENT) {
-        uint64_t to = fs_forward(m, ino);
-        if (to && fs_ino_kind(to) == FS_K_MSG)
-            rc = store_msg_get(t, fs_ino_mailbox(to), fs_ino_uid(to), msg);
-    }
-    return rc;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
