@@ -327,25 +327,38 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_err(req, 0);
 }
 
+/* A message expunged by its name (expunge_cb) or by its UID (uid_cb). */
+typedef struct expunge_op {
+    uint32_t mb;
+    const char *name;
+    uint32_t uid; /* in for uid_cb, out for expunge_cb */
+} expunge_op;
+
 static int expunge_cb(store_txn *w, void *arg)
 {
-    name_op *o = arg;
+    expunge_op *o = arg;
     store_msg msg;
     int rc = store_msg_by_name(w, o->mb, o->name, &msg);
     if (rc) return rc;
-    o->expunged_uid = msg.uid;
+    o->uid = msg.uid;
     return store_msg_expunge(w, o->mb, msg.uid);
 }
 
-int fs_expunge_uid_cb(store_txn *w, void *arg)
+static int uid_cb(store_txn *w, void *arg)
 {
-    name_op *o = arg;
+    expunge_op *o = arg;
     return store_msg_expunge(w, o->mb, o->uid);
 }
 
-void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+int fs_msg_expunge(fs_mount *m, uint32_t mb, uint32_t uid)
 {
-    fs_mount *m = M(req);
+    expunge_op o = {.mb = mb, .uid = uid};
+    return store_write(m->st, uid_cb, &o);
+}
+
+/* Removes NAME from PARENT: an in-memory file, a message, or one in cur/ by its Maildir name. */
+static int unlink_name(fs_mount *m, uint64_t parent, const char *name)
+{
     if (atomic_load(&m->node_count)) {
         pthread_mutex_lock(&m->lock);
         fs_node *n = fs_node_find_name(m, parent, name);
@@ -354,33 +367,35 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
             fs_node_detach(m, n);
         }
         pthread_mutex_unlock(&m->lock);
-        if (n) {
-            fuse_reply_err(req, 0);
-            return;
-        }
+        if (n) return 0;
     }
+    expunge_op o = {.mb = fs_ino_mailbox(parent), .name = name};
+    int rc;
     if (fs_ino_kind(parent) == FS_K_MDIR) { /* cur/NAME:2,FLAGS */
         store_txn *t;
-        store_msg msg = {0};
-        int rc = store_read_begin(m->st, &t);
+        store_msg msg;
+        rc = store_read_begin(m->st, &t);
         if (rc == 0) {
             rc = fs_md_msg(m, t, parent, name, &msg);
             store_read_end(&t);
         }
-        name_op o = {.mb = msg.mailbox_id, .uid = msg.uid};
-        if (rc == 0) rc = store_write(m->st, fs_expunge_uid_cb, &o);
-        if (rc == 0) fs_node_mark_unlinked(m, fs_ino_msg(o.mb, o.uid));
-        fuse_reply_err(req, -rc);
-        return;
+        if (rc == 0) {
+            o.mb = msg.mailbox_id;
+            o.uid = msg.uid;
+            rc = store_write(m->st, uid_cb, &o);
+        }
+    } else if (fs_ino_kind(parent) == FS_K_DIR) {
+        rc = store_write(m->st, expunge_cb, &o);
+    } else {
+        rc = -ENOENT;
     }
-    if (fs_ino_kind(parent) != FS_K_DIR) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    name_op o = {.mb = fs_ino_mailbox(parent), .name = name};
-    int rc = store_write(m->st, expunge_cb, &o);
-    if (rc == 0) fs_node_mark_unlinked(m, fs_ino_msg(o.mb, o.expunged_uid));
-    fuse_reply_err(req, -rc);
+    if (rc == 0) fs_node_mark_unlinked(m, fs_ino_msg(o.mb, o.uid));
+    return rc;
+}
+
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -unlink_name(M(req), parent, name));
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)

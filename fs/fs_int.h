@@ -257,8 +257,23 @@ void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct s
 /* The mailbox of a Maildir view directory inode. */
 int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb);
 int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg);
+/* A file renamed into cur/ or new/ of the Maildir view: "BASE:2,FLAGS" is the message BASE.eml
+ * of that mailbox with those flags. */
+typedef struct fs_md_target {
+    uint64_t dir;                       /* the mailbox directory; 0: not into cur/ or new/ */
+    char name[STORE_COMPONENT_MAX + 8]; /* BASE.eml */
+    uint32_t flags;
+    bool passed; /* P: $Forwarded */
+} fs_md_target;
+/* What a file renamed to NAME in directory DIR becomes: T->dir stays 0 unless DIR is cur/ or
+ * new/; there, -EINVAL (or -ENAMETOOLONG) if NAME is not the Maildir name of a message. */
+int fs_md_target_parse(uint64_t dir, const char *name, fs_md_target *t);
+/* Gives message UID of MAILBOX_ID the flags of its Maildir name T, in write transaction W. */
+int fs_md_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, const fs_md_target *t);
 
 /* file.c */
+/* Expunges message UID of mailbox MB in a write transaction of its own. */
+int fs_msg_expunge(fs_mount *m, uint32_t mb, uint32_t uid);
 int fs_refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *from);
 
 /* ops.c */

@@ -148,3 +148,23 @@ int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_
         return -ENOENT;
     return 0;
 }
+
+int fs_md_target_parse(uint64_t dir, const char *name, fs_md_target *t)
+{
+    memset(t, 0, sizeof *t);
+    if (fs_ino_kind(dir) != FS_K_MDIR || fs_ino_md_which(dir) == FS_MD_TMP) return 0;
+    t->dir = fs_ino_dir(fs_ino_mailbox(dir));
+    return fs_md_parse(name, t->name, sizeof t->name, &t->flags, &t->passed);
+}
+
+int fs_md_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, const fs_md_target *t)
+{
+    store_msg msg;
+    int rc = store_msg_get(w, mailbox_id, uid, &msg);
+    if (rc) return rc;
+    char *kw = fs_md_keywords(msg.keywords, t->passed);
+    if (!kw) return -ENOMEM;
+    rc = store_msg_set_flags(w, mailbox_id, uid, STORE_FLAGS_SET, t->flags, kw, 0, NULL);
+    free(kw);
+    return rc;
+}

@@ -56,23 +56,11 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                   const char *newname, unsigned int flags);
 
-/* the store writes that file.c, dir.c and rename.c share */
-typedef struct name_op {
-    uint32_t mb, uid;
-    const char *name;
-    uint32_t dst_mb;
-    const char *dst_name;
-    bool noreplace;
-    uint32_t out_uid;
-    uint32_t expunged_uid;
-} name_op;
-
+/* the store writes on mailboxes (dir.c: mkdir, rmdir; rename.c: a folder's rename) */
 typedef struct mbox_op {
     uint32_t user_id;
     const char *name, *to;
     store_mailbox out;
 } mbox_op;
-
-int fs_expunge_uid_cb(store_txn *w, void *arg);
 
 #endif

@@ -9,15 +9,65 @@
 #include "fs/fs_int.h"
 #include "fs/ops.h"
 
-static int mvdir_cb(store_txn *w, void *arg)
+/*
+ * A rename, worked out once: where the file lands and what it becomes there. For a file, the
+ * new name decides (fs_name_kind_in): a message name stores it, a temporary name keeps it in
+ * memory, anything else is refused. In cur/ or new/ of the Maildir view "BASE:2,FLAGS" is the
+ * message BASE.eml of that mailbox with those flags (md).
+ */
+typedef struct rename_req {
+    uint64_t parent, newparent;
+    const char *name, *newname;
+    bool noreplace;
+    fs_name_kind kind; /* what NEWNAME in NEWPARENT is for a file (not for a folder) */
+    bool to_msg;       /* the file is a stored message afterwards */
+    unsigned dst_md;   /* FS_MD_CUR/NEW/TMP if NEWPARENT is in the Maildir view, else 0 */
+    fs_md_target md;   /* md.dir != 0: into cur/ or new/ */
+} rename_req;
+
+/* Where the file lands: the mailbox directory and the message name for a Maildir target. */
+static uint64_t to_dir(const rename_req *r)
 {
-    mbox_op *o = arg;
-    return store_mailbox_rename(w, o->user_id, o->name, o->to);
+    return r->md.dir ? r->md.dir : r->newparent;
 }
+
+static const char *to_name(const rename_req *r)
+{
+    return r->md.dir ? r->md.name : r->newname;
+}
+
+static int rename_prepare(rename_req *r, uint64_t parent, const char *name, uint64_t newparent,
+                          const char *newname, unsigned flags)
+{
+    *r = (rename_req){.parent = parent,
+                      .newparent = newparent,
+                      .name = name,
+                      .newname = newname,
+                      .noreplace = flags & RENAME_NOREPLACE};
+    if (flags & ~RENAME_NOREPLACE) return -EINVAL; /* RENAME_EXCHANGE and RENAME_WHITEOUT */
+    if (!fs_ino_is_dir(parent) || !fs_ino_is_dir(newparent)) return -ENOTDIR;
+    r->kind = fs_name_kind_in(newparent, newname);
+    r->dst_md = fs_ino_kind(newparent) == FS_K_MDIR ? fs_ino_md_which(newparent) : 0;
+    int rc = fs_name_check(newname);
+    if (rc == 0) rc = fs_md_target_parse(newparent, newname, &r->md);
+    r->to_msg = r->kind == FS_NAME_MESSAGE || r->md.dir;
+    return rc;
+}
+
+/* The store write of a message's rename or move (move_cb). */
+typedef struct move_op {
+    uint32_t mb, uid; /* the message */
+    uint32_t dst_mb;  /* where it goes, and its name there */
+    const char *dst_name;
+    bool noreplace;
+    const fs_md_target *md; /* into cur/ or new/: it gets the flags of its name (else NULL) */
+    uint32_t out_uid;       /* out: its UID now */
+    uint32_t expunged_uid;  /* out: the message of that name it replaced (0: none) */
+} move_op;
 
 static int move_cb(store_txn *w, void *arg)
 {
-    name_op *o = arg;
+    move_op *o = arg;
     store_msg msg, dst;
     int rc;
     o->expunged_uid = 0;
@@ -25,25 +75,33 @@ static int move_cb(store_txn *w, void *arg)
     if (rc) return rc;
     if (o->dst_mb == o->mb && strcmp(msg.filename, o->dst_name) == 0) {
         o->out_uid = o->uid;
-        return 0;
+    } else {
+        rc = store_msg_by_name(w, o->dst_mb, o->dst_name, &dst);
+        if (rc == 0) {
+            if (o->noreplace) return -EEXIST;
+            o->expunged_uid = dst.uid;
+            rc = store_msg_expunge(w, o->dst_mb, dst.uid);
+        } else if (rc == -ENOENT) {
+            rc = 0;
+        }
+        if (rc) return rc;
+        if (o->dst_mb == o->mb) {
+            o->out_uid = o->uid;
+            rc = store_msg_rename(w, o->mb, o->uid, o->dst_name);
+        } else {
+            store_msg out;
+            rc = store_msg_move(w, o->mb, o->uid, o->dst_mb, o->dst_name, &out);
+            o->out_uid = out.uid;
+        }
     }
-    rc = store_msg_by_name(w, o->dst_mb, o->dst_name, &dst);
-    if (rc == 0) {
-        if (o->noreplace) return -EEXIST;
-        o->expunged_uid = dst.uid;
-        rc = store_msg_expunge(w, o->dst_mb, dst.uid);
-    } else if (rc == -ENOENT) {
-        rc = 0;
-    }
-    if (rc) return rc;
-    if (o->dst_mb == o->mb) {
-        o->out_uid = o->uid;
-        return store_msg_rename(w, o->mb, o->uid, o->dst_name);
-    }
-    store_msg out;
-    rc = store_msg_move(w, o->mb, o->uid, o->dst_mb, o->dst_name, &out);
-    o->out_uid = out.uid;
+    if (rc == 0 && o->md) rc = fs_md_set_flags(w, o->dst_mb, o->out_uid, o->md);
     return rc;
+}
+
+static int mvdir_cb(store_txn *w, void *arg)
+{
+    mbox_op *o = arg;
+    return store_mailbox_rename(w, o->user_id, o->name, o->to);
 }
 
 /* Drops an in-memory file that a rename replaces. With m->lock held. */
@@ -96,10 +154,10 @@ static int message_to_mem(fs_mount *m, uint64_t msg_ino, uint64_t newparent, con
         }
     }
     pthread_mutex_unlock(&m->lock);
-    name_op o = {.mb = msg.mailbox_id, .uid = msg.uid};
+    uint32_t mb = msg.mailbox_id, uid = msg.uid;
     store_read_end(&t);
     if (rc) return rc;
-    rc = store_write(m->st, fs_expunge_uid_cb, &o);
+    rc = fs_msg_expunge(m, mb, uid);
     if (rc) {
         pthread_mutex_lock(&m->lock);
         fs_node_detach(m, n);
@@ -108,187 +166,134 @@ static int message_to_mem(fs_mount *m, uint64_t msg_ino, uint64_t newparent, con
     return rc;
 }
 
-/* A rename into cur/ or new/ of the Maildir view: "BASE:2,FLAGS" is the message BASE.eml of
- * that mailbox with those flags. */
-typedef struct md_target {
-    uint64_t dir; /* the mailbox directory */
-    char name[STORE_COMPONENT_MAX + 8];
-    uint32_t flags;
-    bool passed;
-} md_target;
-
-static int md_move_cb(store_txn *w, void *arg)
+/* Renames in-memory file SRC; called with m->lock held, returns with it released. To a message
+ * name it is stored (replacing a message of that name, keeping its flags); if that fails, the
+ * rename is undone. */
+static int rename_node(fs_mount *m, const rename_req *r, fs_node *src)
 {
-    md_target *md = ((void **)arg)[0];
-    name_op *o = ((void **)arg)[1];
-    int rc = move_cb(w, o);
-    if (rc) return rc;
-    store_msg msg;
-    if ((rc = store_msg_get(w, o->dst_mb, o->out_uid, &msg)) != 0) return rc;
-    char *kw = fs_md_keywords(msg.keywords, md->passed);
-    if (!kw) return -ENOMEM;
-    rc = store_msg_set_flags(w, o->dst_mb, o->out_uid, STORE_FLAGS_SET, md->flags, kw, 0, NULL);
-    free(kw);
+    if (r->kind == FS_NAME_REFUSED) {
+        pthread_mutex_unlock(&m->lock);
+        return fs_refuse_name(m, r->newparent, r->newname, r->name);
+    }
+    char *old_name = src->name, *old_kw = src->keywords;
+    uint64_t old_parent = src->parent;
+    bool old_eml = src->eml, old_set = src->flags_set, pinned = false;
+    uint32_t old_flags = src->flags;
+    int rc = replace_mem_target(m, to_dir(r), to_name(r), r->noreplace, src);
+    if (rc == 0) {
+        char *nn = strdup(to_name(r));
+        char *kw = r->md.dir ? fs_md_keywords(old_kw, r->md.passed) : old_kw;
+        if (!nn || (r->md.dir && !kw)) {
+            free(nn);
+            if (kw != old_kw) free(kw);
+            rc = -ENOMEM;
+        } else {
+            src->name = nn;
+            src->parent = to_dir(r);
+            src->eml = r->to_msg;
+            src->dirty = true;
+            if (r->md.dir) { /* the flags are in the name */
+                src->flags_set = true;
+                src->flags = r->md.flags;
+                src->keywords = kw;
+            }
+            src->pins++; /* pinned while it is committed */
+            pinned = true;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (rc == 0 && r->to_msg) rc = fs_node_commit(m, src);
+    pthread_mutex_lock(&m->lock);
+    if (rc && pinned && !src->msg_mb) { /* not stored: undo the rename */
+        free(src->name);
+        src->name = old_name;
+        src->parent = old_parent;
+        src->eml = old_eml;
+        if (src->keywords != old_kw) free(src->keywords);
+        src->keywords = old_kw;
+        src->flags_set = old_set;
+        src->flags = old_flags;
+    } else if (pinned) {
+        free(old_name);
+        if (src->keywords != old_kw) free(old_kw);
+    }
+    if (pinned) {
+        src->pins--;
+        fs_node_put(m, src);
+    }
+    pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+/* Renames folder (mailbox) NAME of PARENT; the Maildir view's directories stay where they are. */
+static int rename_folder(fs_mount *m, const rename_req *r, uint64_t dir)
+{
+    if (fs_ino_kind(dir) == FS_K_MDIR || fs_ino_kind(r->newparent) == FS_K_MDIR) return -EPERM;
+    char from[STORE_NAME_MAX + 1], to[STORE_NAME_MAX + 1];
+    const char *why;
+    int rc = fs_full_name(m, r->parent, r->name, from, sizeof from);
+    if (rc == 0) rc = fs_full_name(m, r->newparent, r->newname, to, sizeof to);
+    if (rc == 0 && store_mailbox_name_check(to, &why) != 0) rc = -EINVAL;
+    if (rc == 0 && (strncmp(to, from, strlen(from)) == 0 && to[strlen(from)] == '/'))
+        rc = -EINVAL; /* into itself */
+    mbox_op o = {.user_id = m->user_id, .name = from, .to = to};
+    if (rc == 0) rc = store_write(m->st, mvdir_cb, &o);
+    return rc;
+}
+
+/* Renames or moves stored message INO to a message name. */
+static int move_message(fs_mount *m, const rename_req *r, uint64_t ino)
+{
+    pthread_mutex_lock(&m->lock);
+    int rc = replace_mem_target(m, to_dir(r), to_name(r), r->noreplace, NULL);
+    pthread_mutex_unlock(&m->lock);
+    move_op o = {.mb = fs_ino_mailbox(ino),
+                 .uid = fs_ino_uid(ino),
+                 .dst_mb = fs_ino_mailbox(to_dir(r)),
+                 .dst_name = to_name(r),
+                 .noreplace = r->noreplace,
+                 .md = r->md.dir ? &r->md : NULL};
+    if (rc == 0) rc = store_write(m->st, move_cb, &o);
+    if (rc == 0) {
+        fs_forward_add(m, ino, fs_ino_msg(o.dst_mb, o.out_uid));
+        if (o.expunged_uid) fs_node_mark_unlinked(m, fs_ino_msg(o.dst_mb, o.expunged_uid));
+    }
+    return rc;
+}
+
+/* Renames what the store holds under NAME in PARENT: a folder or a message. */
+static int rename_stored(fs_mount *m, const rename_req *r)
+{
+    struct stat st;
+    store_txn *t;
+    int rc = store_read_begin(m->st, &t);
+    if (rc) return rc;
+    rc = fs_lookup_store(m, t, r->parent, r->name, &st);
+    store_read_end(&t);
+    if (rc) return rc;
+    if (S_ISDIR(st.st_mode)) return rename_folder(m, r, st.st_ino);
+    if (r->dst_md == FS_MD_TMP) return -EXDEV; /* tools copy instead; no tmp/ stage here */
+    if (r->kind == FS_NAME_REFUSED) return fs_refuse_name(m, r->newparent, r->newname, r->name);
+    if (!r->to_msg) /* a backup name: vim's "x.eml~" */
+        return message_to_mem(m, st.st_ino, r->newparent, r->newname, r->noreplace);
+    return move_message(m, r, st.st_ino);
 }
 
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                   const char *newname, unsigned int flags)
 {
     fs_mount *m = M(req);
-    bool noreplace = flags & RENAME_NOREPLACE;
-    fs_name_kind kind = fs_name_kind_in(newparent, newname); /* for a file, not a folder */
-    bool to_msg = kind == FS_NAME_MESSAGE;
-    unsigned dst_md = fs_ino_kind(newparent) == FS_K_MDIR ? fs_ino_md_which(newparent) : 0;
-    md_target md = {0};
-    int rc;
-
-    if (flags & ~RENAME_NOREPLACE) {
-        fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE and RENAME_WHITEOUT */
-        return;
-    }
-    if (!fs_ino_is_dir(parent) || !fs_ino_is_dir(newparent)) {
-        fuse_reply_err(req, ENOTDIR);
-        return;
-    }
-    rc = fs_name_check(newname);
-    if (rc == 0 && (dst_md == FS_MD_CUR || dst_md == FS_MD_NEW)) {
-        rc = fs_md_parse(newname, md.name, sizeof md.name, &md.flags, &md.passed);
-        md.dir = fs_ino_dir(fs_ino_mailbox(newparent));
-        to_msg = true;
-    }
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    /* where the file lands: the mailbox directory and message name for a Maildir target */
-    uint64_t to_dir = md.dir ? md.dir : newparent;
-    const char *to_name = md.dir ? md.name : newname;
-
-    /* an in-memory file */
-    pthread_mutex_lock(&m->lock);
-    fs_node *src = atomic_load(&m->node_count) ? fs_node_find_name(m, parent, name) : NULL;
-    if (src && kind == FS_NAME_REFUSED) {
-        pthread_mutex_unlock(&m->lock);
-        fuse_reply_err(req, -fs_refuse_name(m, newparent, newname, name));
-        return;
-    }
-    if (src) {
-        char *old_name = src->name, *old_kw = src->keywords;
-        uint64_t old_parent = src->parent;
-        bool old_eml = src->eml, old_set = src->flags_set, pinned = false;
-        uint32_t old_flags = src->flags;
-        rc = replace_mem_target(m, to_dir, to_name, noreplace, src);
-        if (rc == 0) {
-            char *nn = strdup(to_name);
-            char *kw = md.dir ? fs_md_keywords(old_kw, md.passed) : old_kw;
-            if (!nn || (md.dir && !kw)) {
-                free(nn);
-                if (kw != old_kw) free(kw);
-                rc = -ENOMEM;
-            } else {
-                src->name = nn;
-                src->parent = to_dir;
-                src->eml = to_msg;
-                src->dirty = true;
-                if (md.dir) { /* the flags are in the name */
-                    src->flags_set = true;
-                    src->flags = md.flags;
-                    src->keywords = kw;
-                }
-                src->pins++; /* pinned while it is committed */
-                pinned = true;
-            }
-        }
-        pthread_mutex_unlock(&m->lock);
-        if (rc == 0 && to_msg)
-            rc = fs_node_commit(m, src); /* replaces a message of that name, keeping its flags */
-        pthread_mutex_lock(&m->lock);
-        if (rc && pinned && !src->msg_mb) { /* not stored: undo the rename */
-            free(src->name);
-            src->name = old_name;
-            src->parent = old_parent;
-            src->eml = old_eml;
-            if (src->keywords != old_kw) free(src->keywords);
-            src->keywords = old_kw;
-            src->flags_set = old_set;
-            src->flags = old_flags;
-        } else if (pinned) {
-            free(old_name);
-            if (src->keywords != old_kw) free(old_kw);
-        }
-        if (pinned) {
-            src->pins--;
-            fs_node_put(m, src);
-        }
-        pthread_mutex_unlock(&m->lock);
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    pthread_mutex_unlock(&m->lock);
-
-    /* a stored message or mailbox */
-    struct stat st;
-    store_txn *t;
-    rc = store_read_begin(m->st, &t);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    rc = fs_lookup_store(m, t, parent, name, &st);
-    store_read_end(&t);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    if (S_ISDIR(st.st_mode) &&
-        (fs_ino_kind(st.st_ino) == FS_K_MDIR || fs_ino_kind(newparent) == FS_K_MDIR)) {
-        fuse_reply_err(req, EPERM); /* the Maildir view's directories stay where they are */
-        return;
-    }
-    if (dst_md == FS_MD_TMP) {
-        fuse_reply_err(req, EXDEV); /* tools copy instead; a stored message has no tmp/ stage */
-        return;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        char from[STORE_NAME_MAX + 1], to[STORE_NAME_MAX + 1];
-        const char *why;
-        rc = fs_full_name(m, parent, name, from, sizeof from);
-        if (rc == 0) rc = fs_full_name(m, newparent, newname, to, sizeof to);
-        if (rc == 0 && store_mailbox_name_check(to, &why) != 0) rc = -EINVAL;
-        if (rc == 0 && (strncmp(to, from, strlen(from)) == 0 && to[strlen(from)] == '/'))
-            rc = -EINVAL; /* into itself */
-        mbox_op o = {.user_id = m->user_id, .name = from, .to = to};
-        if (rc == 0) rc = store_write(m->st, mvdir_cb, &o);
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    if (kind == FS_NAME_REFUSED) {
-        fuse_reply_err(req, -fs_refuse_name(m, newparent, newname, name));
-        return;
-    }
-    if (!to_msg) { /* a backup name: vim's "x.eml~" */
-        rc = message_to_mem(m, st.st_ino, newparent, newname, noreplace);
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    pthread_mutex_lock(&m->lock);
-    rc = replace_mem_target(m, to_dir, to_name, noreplace, NULL);
-    pthread_mutex_unlock(&m->lock);
-    name_op o = {.mb = fs_ino_mailbox(st.st_ino),
-                 .uid = fs_ino_uid(st.st_ino),
-                 .dst_mb = fs_ino_mailbox(to_dir),
-                 .dst_name = to_name,
-                 .noreplace = noreplace};
-    void *md_args[2] = {&md, &o};
-    if (rc == 0 && md.dir)
-        rc = store_write(m->st, md_move_cb, md_args);
-    else if (rc == 0)
-        rc = store_write(m->st, move_cb, &o);
+    rename_req r;
+    int rc = rename_prepare(&r, parent, name, newparent, newname, flags);
     if (rc == 0) {
-        uint64_t to = fs_ino_msg(o.dst_mb, o.out_uid);
-        fs_forward_add(m, st.st_ino, to);
-        if (o.expunged_uid) fs_node_mark_unlinked(m, fs_ino_msg(o.dst_mb, o.expunged_uid));
+        pthread_mutex_lock(&m->lock);
+        fs_node *src = atomic_load(&m->node_count) ? fs_node_find_name(m, parent, name) : NULL;
+        if (src) {
+            rc = rename_node(m, &r, src); /* releases m->lock */
+        } else {
+            pthread_mutex_unlock(&m->lock);
+            rc = rename_stored(m, &r);
+        }
     }
     fuse_reply_err(req, -rc);
 }
