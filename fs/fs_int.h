@@ -175,11 +175,6 @@ bool fs_name_is_message(const char *name);
 typedef enum { FS_NAME_REFUSED, FS_NAME_MESSAGE, FS_NAME_TEMP } fs_name_kind;
 fs_name_kind fs_name_kind_in(uint64_t parent, const char *name);
 int fs_name_check(const char *name); /* 0, -EINVAL or -ENAMETOOLONG */
-bool fs_utf8_valid(const char *s, size_t len);
-/* Formats flags and keywords as "\Seen \Flagged kw" into BUF; returns the length. */
-size_t fs_flags_format(uint32_t flags, const char *keywords, char *buf, size_t size);
-/* Parses the text of user.mail.flags. *keywords gets a malloc'ed space-separated list. */
-int fs_flags_parse(const char *text, size_t len, uint32_t *flags, char **keywords);
 
 /* stat.c */
 void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st);

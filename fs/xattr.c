@@ -34,7 +34,8 @@ static int stored_xattrs(fs_mount *m, uint64_t ino, char *flags, size_t fsize, s
     if (rc) return rc;
     rc = fs_msg_lookup(m, t, ino, &msg);
     if (rc == 0) {
-        *flen = fs_flags_format(msg.flags, msg.keywords, flags, fsize);
+        *flen = store_flags_format(msg.flags, msg.keywords, flags, fsize);
+        if (*flen >= fsize) rc = -E2BIG;
         *uid = msg.uid;
         *modseq = msg.modseq;
     }
@@ -42,44 +43,45 @@ static int stored_xattrs(fs_mount *m, uint64_t ino, char *flags, size_t fsize, s
     return rc;
 }
 
-void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* The value of xattr NAME of INO into BUF (SIZE bytes), its length into *LEN. */
+static int xattr_value(fs_mount *m, uint64_t ino, const char *name, char *buf, size_t size,
+                       size_t *len)
 {
-    fs_mount *m = M(req);
-    char buf[STORE_KEYWORDS_MAX + 128];
-    size_t len;
     bool flags = strcmp(name, XA_FLAGS) == 0;
     bool uid = strcmp(name, XA_UID) == 0, modseq = strcmp(name, XA_MODSEQ) == 0;
     enum fs_ino_kind k = fs_ino_kind(ino);
+    int rc;
 
-    if ((!flags && !uid && !modseq) || k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR ||
-        k == FS_K_BAD) {
-        fuse_reply_err(req, ENODATA);
-        return;
-    }
+    if ((!flags && !uid && !modseq) || (k != FS_K_MEM && k != FS_K_MSG)) return -ENODATA;
     if (atomic_load(&m->node_count) && k == FS_K_MEM) {
+        rc = 1; /* not an in-memory file (any more) */
         pthread_mutex_lock(&m->lock);
         fs_node *n = fs_node_find_ino(m, ino);
-        bool found = n && !n->msg_mb;
-        if (found && flags && (n->flags_set || n->eml))
-            len = fs_flags_format(n->flags, n->keywords, buf, sizeof buf);
-        else if (found)
-            len = (size_t)-1;
-        pthread_mutex_unlock(&m->lock);
-        if (found) {
-            if (len == (size_t)-1)
-                fuse_reply_err(req, ENODATA);
-            else
-                reply_xattr_value(req, buf, len, size);
-            return;
+        if (n && !n->msg_mb) {
+            rc = -ENODATA;
+            if (flags && (n->flags_set || n->eml)) {
+                *len = store_flags_format(n->flags, n->keywords, buf, size);
+                rc = *len < size ? 0 : -E2BIG;
+            }
         }
+        pthread_mutex_unlock(&m->lock);
+        if (rc <= 0) return rc;
     }
     uint32_t msg_uid;
     uint64_t msg_modseq;
-    int rc = stored_xattrs(m, ino, buf, sizeof buf, &len, &msg_uid, &msg_modseq);
+    rc = stored_xattrs(m, ino, buf, size, len, &msg_uid, &msg_modseq);
     if (rc == 0 && uid)
-        len = (size_t)snprintf(buf, sizeof buf, "%u", msg_uid);
+        *len = (size_t)snprintf(buf, size, "%u", msg_uid);
     else if (rc == 0 && modseq)
-        len = (size_t)snprintf(buf, sizeof buf, "%llu", (unsigned long long)msg_modseq);
+        *len = (size_t)snprintf(buf, size, "%llu", (unsigned long long)msg_modseq);
+    return rc;
+}
+
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char buf[STORE_KEYWORDS_MAX + 128];
+    size_t len = 0;
+    int rc = xattr_value(M(req), ino, name, buf, sizeof buf, &len);
     if (rc)
         fuse_reply_err(req, -rc);
     else
@@ -138,69 +140,68 @@ static int flags_cb(store_txn *w, void *arg)
                                0, NULL);
 }
 
-static void set_flags(fuse_req_t req, fuse_ino_t ino, uint32_t flags, char *kw)
+/* Gives INO flags and keywords: an in-memory file keeps them until it is stored, a stored
+ * message gets them now. */
+static int set_flags(fs_mount *m, uint64_t ino, uint32_t flags, const char *kw)
 {
-    fs_mount *m = M(req);
     enum fs_ino_kind k = fs_ino_kind(ino);
-    bool stored = k == FS_K_MSG;
+    bool stored = true; /* committed and gone from memory: the store has it (forwards) */
     int rc = 0;
-    if (k == FS_K_MEM || k == FS_K_MSG) {
-        pthread_mutex_lock(&m->lock);
-        fs_node *n = atomic_load(&m->node_count) ? fs_node_find_ino(m, ino) : NULL;
-        if (n) {
+    if (k != FS_K_MEM && k != FS_K_MSG) return -ENOTSUP; /* folders have no flags */
+    pthread_mutex_lock(&m->lock);
+    fs_node *n = atomic_load(&m->node_count) ? fs_node_find_ino(m, ino) : NULL;
+    if (n) {
+        char *dup = strdup(kw);
+        if (dup) {
             free(n->keywords);
-            n->keywords = strdup(kw);
+            n->keywords = dup;
             n->flags = flags;
             n->flags_set = true;
             clock_gettime(CLOCK_REALTIME, &n->ctime);
-            stored = n->msg_mb != 0;
         } else {
-            stored = true; /* committed and gone from memory: the store has it (forwards) */
+            rc = -ENOMEM;
         }
-        pthread_mutex_unlock(&m->lock);
-    } else {
-        rc = -ENOTSUP; /* folders have no flags */
+        stored = n->msg_mb != 0;
     }
+    pthread_mutex_unlock(&m->lock);
     if (rc == 0 && stored) {
         flags_op o = {.m = m, .ino = ino, .flags = flags, .keywords = kw};
         rc = store_write(m->st, flags_cb, &o);
         if (rc == -ENOENT && k == FS_K_MEM) rc = 0;
     }
-    free(kw);
-    fuse_reply_err(req, -rc);
+    return rc;
+}
+
+/* user.mail.flags set to the SIZE bytes at VALUE (store_flags_parse: taken whole or refused). */
+static int set_flags_text(fs_mount *m, uint64_t ino, const char *value, size_t size)
+{
+    uint32_t f;
+    char kw[STORE_KEYWORDS_MAX + 1];
+    if (size && value[size - 1] == 0) size--; /* a C string's terminator, which some count */
+    int rc = store_flags_parse(value, size, &f, kw, sizeof kw, NULL);
+    if (rc == -E2BIG) rc = -EINVAL; /* more keywords than a message can hold */
+    return rc ? rc : set_flags(m, ino, f, kw);
 }
 
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                     size_t size, int flags)
 {
-    if (strcmp(name, "user.mail.uid") == 0 || strcmp(name, "user.mail.modseq") == 0) {
-        fuse_reply_err(req, EPERM); /* read-only */
-        return;
-    }
-    if (strcmp(name, "user.mail.flags") != 0) {
-        fuse_reply_err(req, ENOTSUP);
-        return;
-    }
-    uint32_t f;
-    char *kw;
-    int rc = fs_flags_parse(value, size, &f, &kw);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    set_flags(req, ino, f, kw);
+    int rc;
+    if (strcmp(name, XA_UID) == 0 || strcmp(name, XA_MODSEQ) == 0)
+        rc = -EPERM; /* read-only */
+    else if (strcmp(name, XA_FLAGS) != 0)
+        rc = -ENOTSUP;
+    else
+        rc = set_flags_text(M(req), ino, value, size);
+    fuse_reply_err(req, -rc);
 }
 
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-    if (strcmp(name, "user.mail.flags") != 0) {
-        fuse_reply_err(req, strncmp(name, "user.mail.", 10) == 0 ? EPERM : ENODATA);
-        return;
-    }
-    char *kw = strdup("");
-    if (!kw) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    set_flags(req, ino, 0, kw);
+    int rc;
+    if (strcmp(name, XA_FLAGS) != 0)
+        rc = strncmp(name, "user.mail.", 10) == 0 ? -EPERM : -ENODATA;
+    else
+        rc = set_flags(M(req), ino, 0, "");
+    fuse_reply_err(req, -rc);
 }

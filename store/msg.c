@@ -313,7 +313,7 @@ static int normalize_keywords(const char *in, char *out, size_t outlen)
         out[0] = 0;
         return 0;
     }
-    int rc = store_flags_parse(in, &f, out, outlen, NULL);
+    int rc = store_flags_parse(in, strlen(in), &f, out, outlen, NULL);
     return rc;
 }
 

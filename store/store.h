@@ -38,9 +38,10 @@
  */
 
 #define STORE_SCHEMA_VERSION                                                                       \
-    4                           /* 2: bodies in packs; 3: summary blob version 3; 4: a table of    \
-                                   subscriptions instead of a flag on each mailbox */
-#define STORE_NAME_MAX 500 /* bytes in a full mailbox name (+ a 4-byte id: under LMDB's 511-byte key) */
+    4 /* 2: bodies in packs; 3: summary blob version 3; 4: a table of                              \
+         subscriptions instead of a flag on each mailbox */
+#define STORE_NAME_MAX                                                                             \
+    500 /* bytes in a full mailbox name (+ a 4-byte id: under LMDB's 511-byte key) */
 #define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
 #define STORE_USER_MAX 64       /* bytes in a user name */
 #define STORE_KEYWORDS_MAX 2000 /* bytes of space-separated keywords on one message */
@@ -294,13 +295,18 @@ int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
 
 /* ---- flags as text ---------------------------------------------------------------------- */
 
-/* Parses "\Seen \Flagged $Work" (space or comma separated, case-insensitive system flags) into
- * STORE_F_* bits and a space-separated keyword list written to KW (KWLEN bytes).
- * -EINVAL (with *why) for an unknown \flag or a keyword with characters IMAP forbids;
- * -E2BIG if the keywords do not fit. */
-int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen, const char **why);
-/* Formats flags and keywords as "\Seen \Flagged $Work" into BUF; returns the length, or the
- * length it would need (like snprintf). */
+/* Parses the LEN bytes at TEXT, flags as text ("\Seen \Flagged $Work"): tokens separated by
+ * blanks, commas or newlines, system flags in any case. Sets *FLAGS to the STORE_F_* bits and
+ * writes the keywords, space-separated, without duplicates (compared in any case), to KW
+ * (KWLEN bytes). The text is taken whole or refused, never cut: -EINVAL (with *why) for a NUL
+ * byte, an unknown system flag or \Recent (which cannot be set), a keyword IMAP does not allow
+ * (store_keyword_valid); -E2BIG if the keywords do not fit in KWLEN. On failure *FLAGS is 0
+ * and KW empty. WHY may be NULL; *why is a static string. */
+int store_flags_parse(const char *text, size_t len, uint32_t *flags, char *kw, size_t kwlen,
+                      const char **why);
+/* Formats flags and keywords as "\Seen \Flagged $Work" into BUF (BUFLEN bytes). Returns the
+ * length of the text (without its NUL); if that is BUFLEN or more, BUF did not hold it and
+ * holds "" instead: the text is never cut. */
 size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen);
 
 /* True if the N bytes at K make a keyword IMAP allows (an atom: 1-200 bytes, no specials,

@@ -130,63 +130,95 @@ static bool kw_has(const char *kw, size_t kwn, const char *k, size_t n)
     return false;
 }
 
-int store_flags_parse(const char *text, uint32_t *flags, char *kw, size_t kwlen, const char **why)
+/* Separators between the tokens of a flags text. */
+static bool flag_sep(char c)
+{
+    return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The STORE_F_* bit of system flag P (N bytes, starting with '\\'), 0 if unknown. */
+static uint32_t sysflag_bit(const char *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
+        if (strlen(sysflags[i].name) == n && strncasecmp(sysflags[i].name, p, n) == 0)
+            return sysflags[i].bit;
+    return 0;
+}
+
+int store_flags_parse(const char *text, size_t len, uint32_t *flags, char *kw, size_t kwlen,
+                      const char **why)
 {
     const char *w = NULL;
+    int rc = 0;
     size_t used = 0;
     *flags = 0;
     if (kwlen) kw[0] = 0;
-    for (const char *p = text; *p && !w;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n' || *p == '\r')
-            p++;
-        if (!*p) break;
-        const char *e = p;
-        while (*e && *e != ' ' && *e != ',' && *e != '\t' && *e != '\n' && *e != '\r')
-            e++;
-        size_t n = (size_t)(e - p);
+    if (memchr(text, 0, len)) {
+        w = "the flags hold a NUL byte";
+        rc = -EINVAL;
+    }
+    for (size_t i = 0; i < len && !rc;) {
+        while (i < len && flag_sep(text[i]))
+            i++;
+        size_t start = i;
+        while (i < len && !flag_sep(text[i]))
+            i++;
+        const char *p = text + start;
+        size_t n = i - start;
+        if (n == 0) break;
         if (*p == '\\') {
-            size_t i;
-            for (i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
-                if (strlen(sysflags[i].name) == n && strncasecmp(sysflags[i].name, p, n) == 0)
-                    break;
-            if (i < sizeof sysflags / sizeof *sysflags)
-                *flags |= sysflags[i].bit;
-            else if (n == 7 && strncasecmp(p, "\\Recent", 7) == 0) {
-                /* session state, not stored: ignored */
-            } else
+            uint32_t bit = sysflag_bit(p, n);
+            if (bit)
+                *flags |= bit;
+            else if (n == 7 && strncasecmp(p, "\\Recent", 7) == 0)
+                w = "\\Recent cannot be set: the server gives it to new messages";
+            else
                 w = "unknown system flag (known: \\Seen \\Answered \\Flagged \\Deleted \\Draft)";
+            if (w) rc = -EINVAL;
         } else if (!store_keyword_valid(p, n)) {
-            w = "a keyword holds a character IMAP does not allow in flags";
+            w = "a keyword is empty, longer than 200 bytes or holds a character IMAP does not "
+                "allow";
+            rc = -EINVAL;
         } else if (!kw_has(kw, used, p, n)) {
             if (used + (used ? 1 : 0) + n + 1 > kwlen) {
-                if (why) *why = "too many keywords";
-                return -E2BIG;
+                w = "too many keywords";
+                rc = -E2BIG;
+                break;
             }
             if (used) kw[used++] = ' ';
             memcpy(kw + used, p, n);
             used += n;
             kw[used] = 0;
         }
-        p = e;
+    }
+    if (rc) { /* nothing half-parsed */
+        *flags = 0;
+        if (kwlen) kw[0] = 0;
     }
     if (why) *why = w;
-    return w ? -EINVAL : 0;
+    return rc;
+}
+
+/* Appends word W to the list of N bytes in BUF if it fits; returns the list's length with it. */
+static size_t put_word(char *buf, size_t buflen, size_t n, const char *w)
+{
+    size_t l = strlen(w), sep = n ? 1 : 0;
+    if (n + sep + l < buflen) {
+        if (sep) buf[n] = ' ';
+        memcpy(buf + n + sep, w, l);
+    }
+    return n + sep + l;
 }
 
 size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen)
 {
     size_t n = 0;
-    for (size_t i = 0; i < sizeof sysflags / sizeof *sysflags; i++) {
-        if (!(flags & sysflags[i].bit)) continue;
-        int r = snprintf(buf + (n < buflen ? n : buflen), n < buflen ? buflen - n : 0, "%s%s",
-                         n ? " " : "", sysflags[i].name);
-        n += (size_t)r;
-    }
-    if (keywords && *keywords) {
-        int r = snprintf(buf + (n < buflen ? n : buflen), n < buflen ? buflen - n : 0, "%s%s",
-                         n ? " " : "", keywords);
-        n += (size_t)r;
-    }
-    if (buflen && n == 0) buf[0] = 0;
+    for (size_t i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
+        if (flags & sysflags[i].bit) n = put_word(buf, buflen, n, sysflags[i].name);
+    if (keywords && *keywords) n = put_word(buf, buflen, n, keywords);
+    if (n < buflen)
+        buf[n] = 0;
+    else if (buflen)
+        buf[0] = 0; /* too small: nothing rather than a cut list */
     return n;
 }

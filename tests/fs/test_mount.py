@@ -269,6 +269,18 @@ def test_xattr_flags_round_trip(mount, alice):
     assert os.getxattr(p, "user.mail.flags") == b"" and os.listxattr(p) == []
 
 
+def test_xattr_flags_read_back_alike_before_and_after_storing(mount):
+    """A file not stored yet (empty: mail cannot be) and a stored message read their flags back
+    the same way: each keyword once, whatever the case of its repetitions."""
+    mnt = mount()
+    empty, stored = mnt / "INBOX" / "empty.eml", mnt / "INBOX" / "stored.eml"
+    empty.write_bytes(b"")
+    stored.write_bytes(SAMPLE)
+    for p in (empty, stored):
+        os.setxattr(p, "user.mail.flags", b"$a,$A \\seen\n$b $a")
+        assert os.getxattr(p, "user.mail.flags") == b"\\Seen $a $b", p.name
+
+
 def test_edit_replaces_message_keeping_name_and_flags(mount):
     mnt = mount()
     p = mnt / "INBOX" / "e.eml"

@@ -527,24 +527,6 @@ static void test_feed_wakes_other_process(void)
     store_close(&s);
 }
 
-static void test_flags_text(void)
-{
-    uint32_t f;
-    char kw[64];
-    const char *why;
-    CHECK(store_flags_parse("\\seen \\FLAGGED $Work,later $work", &f, kw, sizeof kw, &why) == 0,
-          "parse");
-    CHECK(f == (STORE_F_SEEN | STORE_F_FLAGGED) && !strcmp(kw, "$Work later"), "f=%x kw=%s", f, kw);
-    CHECK(store_flags_parse("\\Bogus", &f, kw, sizeof kw, &why) == -EINVAL && why, "unknown flag");
-    char buf[128];
-    size_t n = store_flags_format(STORE_F_SEEN | STORE_F_DRAFT, "$Work", buf, sizeof buf);
-    CHECK(!strcmp(buf, "\\Seen \\Draft $Work") && n == strlen(buf), "format: %s", buf);
-    CHECK(store_flags_format(STORE_F_SEEN, "", buf, 3) == 5, "format reports needed length");
-    CHECK(store_utf8_valid("h\xc3\xa9", 3) && !store_utf8_valid("\xc0\xaf", 2) &&
-              !store_utf8_valid("\xed\xa0\x80", 3) && !store_utf8_valid("\xe2\x82", 2),
-          "utf8");
-}
-
 static int problems_seen;
 static char last_problem[4096]; /* every problem reported, one per line */
 
@@ -1099,7 +1081,6 @@ int main(void)
     test_map_growth();
     test_two_writers();
     test_feed_wakes_other_process();
-    test_flags_text();
     test_check();
     test_subscriptions();
     test_packs();
