@@ -33,7 +33,13 @@ typedef struct dir_fill {
     char *buf;
     size_t size, used;
     bool full;
+    uint64_t *inos; /* readdirplus: the inodes handed to the kernel (each counts a lookup) */
+    size_t ninos, maxinos;
 } dir_fill;
+
+/* The least a readdirplus entry takes (struct fuse_entry_out, then a fuse_dirent): a buffer of
+ * SIZE bytes holds at most SIZE / DIRENTPLUS_MIN + 1 entries. */
+#define DIRENTPLUS_MIN 152
 
 static bool dir_add(dir_fill *d, const char *name, const struct stat *st, off_t next, bool mem)
 {
@@ -46,6 +52,9 @@ static bool dir_add(dir_fill *d, const char *name, const struct stat *st, off_t 
             fs_entry_store(&e, st);
         if (d->md) e.entry_timeout = 0;
         need = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e, next);
+        if (need <= d->size - d->used && d->ninos < d->maxinos && strcmp(name, ".") != 0 &&
+            strcmp(name, "..") != 0)
+            d->inos[d->ninos++] = e.ino;
     } else {
         need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, st, next);
     }
@@ -162,12 +171,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
         fuse_reply_err(req, ENOTDIR);
         return;
     }
-    char *buf = thread_buf(size);
+    size_t maxinos = plus ? size / DIRENTPLUS_MIN + 1 : 0;
+    char *buf = thread_buf(maxinos * sizeof(uint64_t) + size);
     if (!buf) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    dir_fill d = {.m = m, .req = req, .plus = plus, .buf = buf, .size = size};
+    dir_fill d = {.m = m,
+                  .req = req,
+                  .plus = plus,
+                  .buf = buf + maxinos * sizeof(uint64_t),
+                  .size = size,
+                  .inos = (uint64_t *)(void *)buf,
+                  .maxinos = maxinos};
     rc = store_read_begin(m->st, &t);
     if (rc) goto err;
     if (k == FS_K_MDIR) {
@@ -237,7 +253,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 done:
     store_read_end(&t);
     free(kids.v);
-    fuse_reply_buf(req, d.buf, d.used);
+    fs_inode_ref_many(m, d.inos, d.ninos);       /* before the reply: FORGETs may come at once */
+    if (fuse_reply_buf(req, d.buf, d.used) != 0) /* the kernel never saw them */
+        for (size_t i = 0; i < d.ninos; i++)
+            fs_inode_forget(m, d.inos[i], 1);
     return;
 err:
     if (t) store_read_end(&t);
@@ -294,7 +313,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     fs_dir_attr(m, &o.out, &e.attr);
     e.ino = e.attr.st_ino;
     e.attr_timeout = e.entry_timeout = FS_TIMEOUT;
-    fuse_reply_entry(req, &e);
+    fs_reply_entry(m, req, &e);
 }
 
 static bool has_mem_children(fs_mount *m, uint64_t dir)

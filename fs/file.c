@@ -221,7 +221,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
     }
     fi->fh = 0;
     fi->keep_cache = 0;
-    fuse_reply_create(req, &e, fi);
+    fs_reply_create(M(req), req, &e, fi);
 }
 
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -235,7 +235,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     if (rc)
         fuse_reply_err(req, -rc);
     else
-        fuse_reply_entry(req, &e);
+        fs_reply_entry(M(req), req, &e);
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

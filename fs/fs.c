@@ -198,6 +198,8 @@ static void mount_free(fs_mount *m)
         free(n);
     }
     if (m->se) fuse_session_destroy(m->se);
+    free(m->inodes);
+    pthread_mutex_destroy(&m->ino_lock);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->commit_lock);
     pthread_cond_destroy(&m->commit_cond);
@@ -259,6 +261,7 @@ int fs_mount_begin(const char *user, const char *dir, const fs_options *opt, fs_
         return -ENOMEM;
     }
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->ino_lock, NULL);
     pthread_mutex_init(&m->commit_lock, NULL);
     pthread_cond_init(&m->commit_cond, NULL);
     m->commit_tail = &m->commit_queue;

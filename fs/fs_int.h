@@ -109,6 +109,14 @@ typedef struct fs_node {
     int pins; /* requests working on it right now (it is not freed meanwhile) */
 } fs_node;
 
+/* A file's inode the kernel holds (inodes.c). */
+typedef struct fs_inode {
+    uint64_t ino;     /* 0: a free slot */
+    uint64_t nlookup; /* the kernel's lookup count */
+    uint64_t to;      /* forward: the message's inode now (0: none) */
+    uint32_t refs;    /* forwards to this inode from other entries */
+} fs_inode;
+
 struct fs_mount {
     store *st;
     uint32_t user_id;
@@ -128,19 +136,18 @@ struct fs_mount {
     _Atomic int64_t refused_sec; /* refuse_name() in write.c: log lines this second */
     _Atomic int refused_logged, refused_left_out;
 
-    pthread_mutex_t lock; /* guards nodes, scratch_bytes, next_mem, forwards, inval_data */
+    pthread_mutex_t lock; /* guards nodes, scratch_bytes, next_mem, inval_data */
     fs_node *nodes;
     _Atomic int node_count;
     uint64_t scratch_bytes;
     uint64_t next_mem;
 
-    /* where messages went that this mount replaced or moved (old inode -> new inode) */
-#define FS_FORWARDS 4096
-    struct {
-        uint64_t from, to;
-    } fwd[FS_FORWARDS];
-    unsigned fwd_next;
-    _Atomic int fwd_count;
+    /* the files' inodes the kernel holds, with their forwards (inodes.c); never locked
+     * together with m->lock */
+    pthread_mutex_t ino_lock; /* guards inodes, ino_cap, ino_used */
+    fs_inode *inodes;
+    size_t ino_cap, ino_used;
+    _Atomic int fwd_count; /* entries with a forward (fs_forward's fast path) */
 
     pthread_t loop_thread;
     bool loop_started;
@@ -206,9 +213,22 @@ fs_node *fs_node_pin(fs_mount *m, uint64_t ino);
 int fs_node_open_msg(fs_mount *m, uint64_t ino, bool trunc, bool keep_failed, fs_node **out);
 void fs_node_mark_unlinked(fs_mount *m, uint64_t ino);
 
-/* inodes.c */
+/* inodes.c: the kernel's lookup counts of files and the forwards (m->lock not held) */
+/* The kernel holds one more lookup of each of the N inodes (directories are not counted). */
+void fs_inode_ref_many(fs_mount *m, const uint64_t *ino, size_t n);
+/* FORGET: the kernel dropped NLOOKUP lookups of INO; at zero its entry and forward go. */
+void fs_inode_forget(fs_mount *m, uint64_t ino, uint64_t nlookup);
+void fs_inode_forget_many(fs_mount *m, const struct fuse_forget_data *f, size_t n);
+/* fuse_reply_entry and fuse_reply_create, counting the lookup they hand the kernel: every
+ * entry reply goes through them (readdirplus counts its entries with fs_inode_ref_many). */
+void fs_reply_entry(fs_mount *m, fuse_req_t req, const struct fuse_entry_param *e);
+void fs_reply_create(fs_mount *m, fuse_req_t req, const struct fuse_entry_param *e,
+                     const struct fuse_file_info *fi);
+/* Message FROM is message TO now: requests on FROM reach TO while the kernel holds FROM
+ * (nothing is kept for an inode the kernel does not hold). */
 void fs_forward_add(fs_mount *m, uint64_t from, uint64_t to);
-uint64_t fs_forward(fs_mount *m, uint64_t ino); /* 0 if unknown; m->lock not held */
+/* Where message INO went (following forwards), 0 if it did not. */
+uint64_t fs_forward(fs_mount *m, uint64_t ino);
 
 /* commit.c */
 /* Stores a node's content as a message (replacing the one it was, or the one of that name);

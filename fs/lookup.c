@@ -128,61 +128,61 @@ int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name
     return rc;
 }
 
-void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* The reply to LOOKUP NAME in PARENT: the entry, or a negative one (ino 0). */
+static int lookup_entry(fs_mount *m, uint64_t parent, const char *name, struct fuse_entry_param *e)
 {
-    fs_mount *m = M(req);
-    struct fuse_entry_param e;
     struct stat st;
     enum fs_ino_kind k = fs_ino_kind(parent);
-    if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR) {
-        fuse_reply_err(req, k == FS_K_MEM || k == FS_K_MSG ? ENOTDIR : ENOENT);
-        return;
-    }
-    if (strlen(name) > STORE_COMPONENT_MAX) {
-        fuse_reply_err(req, ENAMETOOLONG);
-        return;
-    }
+    if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR)
+        return k == FS_K_MEM || k == FS_K_MSG ? -ENOTDIR : -ENOENT;
+    if (strlen(name) > STORE_COMPONENT_MAX) return -ENAMETOOLONG;
     if (atomic_load(&m->node_count)) {
         pthread_mutex_lock(&m->lock);
         fs_node *n = fs_node_find_name(m, parent, name);
         if (n) fs_node_attr(m, n, &st);
         pthread_mutex_unlock(&m->lock);
         if (n) {
-            fs_entry_mem(&e, &st);
-            fuse_reply_entry(req, &e);
-            return;
+            fs_entry_mem(e, &st);
+            return 0;
         }
     }
     store_txn *t;
     int rc = store_read_begin(m->st, &t);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
+    if (rc) return rc;
     rc = fs_lookup_store(m, t, parent, name, &st);
     store_read_end(&t);
     if (rc == -ENOENT && k != FS_K_MDIR) { /* cached until the change feed says otherwise */
-        memset(&e, 0, sizeof e);
-        e.entry_timeout = FS_TIMEOUT;
-        fuse_reply_entry(req, &e);
-        return;
+        memset(e, 0, sizeof *e);
+        e->entry_timeout = FS_TIMEOUT;
+        return 0;
     }
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    fs_entry_store(&e, &st);
-    if (k == FS_K_MDIR) e.entry_timeout = 0; /* a flag change elsewhere renames it */
-    fuse_reply_entry(req, &e);
+    if (rc) return rc;
+    fs_entry_store(e, &st);
+    if (k == FS_K_MDIR) e->entry_timeout = 0; /* a flag change elsewhere renames it */
+    return 0;
 }
 
+void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fs_mount *m = M(req);
+    struct fuse_entry_param e;
+    int rc = lookup_entry(m, parent, name, &e);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fs_reply_entry(m, req, &e);
+}
+
+/* The kernel dropped inodes from its cache: their lookup counts go down (inodes.c). */
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+    fs_inode_forget(M(req), ino, nlookup);
     fuse_reply_none(req);
 }
 
 void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+    fs_inode_forget_many(M(req), forgets, count);
     fuse_reply_none(req);
 }
 

@@ -22,6 +22,6 @@ def test_unit(binary):
 
 
 def test_units_were_built():
-    want = {"unit_store", "unit_log", "unit_text", "unit_mime", "unit_imap_parser",
+    want = {"unit_store", "unit_log", "unit_text", "unit_inodes", "unit_mime", "unit_imap_parser",
             "unit_imap_seqset", "unit_imap_utf7", "unit_imap_msg", "unit_imap_list"}
     assert want <= {p.name for p in UNITS}, f"missing under {BUILD / 'tests'}"

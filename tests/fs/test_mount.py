@@ -520,6 +520,28 @@ def test_deliver_from_another_process_shows_at_once(mount, alice):
                     and not os.path.exists(mnt / "Elsewhere"), timeout=0.1, step=0.002)
 
 
+def test_an_open_file_finds_its_message_however_many_are_stored_after_it(mount):
+    """A descriptor of a new file is on the inode the file was created with; once the file is
+    stored, requests on that inode reach the message for as long as the kernel holds it, not
+    only until 4,096 other files were stored (the table of forwards was a ring)."""
+    mnt = mount()
+    fd = os.open(mnt / "INBOX" / "first.eml", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.write(fd, SAMPLE)
+        os.fsync(fd)  # stored: the inode forwards to the message now
+        ino = os.fstat(fd).st_ino
+        for i in range(4200):
+            (mnt / "INBOX" / f"m{i}.eml").write_bytes(SAMPLE)
+        # xattrs are never cached: these reach the mount, on the first inode
+        os.setxattr(fd, "user.mail.flags", b"\\Seen")
+        assert os.getxattr(fd, "user.mail.uid") == b"1"
+        assert os.fstat(fd).st_ino == ino
+    finally:
+        os.close(fd)
+    assert (mnt / "INBOX" / "first.eml").read_bytes() == SAMPLE
+    assert os.getxattr(mnt / "INBOX" / "first.eml", "user.mail.flags") == b"\\Seen"
+
+
 def test_two_mounts_see_each_other(mount):
     a, b = mount(), mount()
     assert os.listdir(b / "INBOX") == []
