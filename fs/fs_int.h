@@ -1,4 +1,5 @@
-/* fs_int.h: what the files of fs/ share: the mount context, inode numbers, in-memory files */
+/* fs_int.h: what the files of fs/ share: inode numbers, in-memory files, the mount context, and
+ * the functions of each file that others call (the request handlers are in ops.h) */
 #ifndef MAILFS_FS_INT_H
 #define MAILFS_FS_INT_H
 
@@ -20,9 +21,12 @@
  *   root                          1
  *   mailbox directory             mailbox_id << 32
  *   message                       (mailbox_id << 32) | uid
- *   in-memory file (scratch)      FS_INO_MEM | counter
+ *   in-memory file (scratch)      FS_INO_MEM | counter (a write buffer of a stored message
+ *                                 has the message's inode)
  *   Maildir view directory        FS_INO_MD | mailbox_id << 32 | FS_MD_CUR/NEW/TMP
- * Mailbox ids stay below 2^30, so bits 62 and 63 never belong to one.
+ * The mount takes 30 bits of a mailbox id (fs_ino_mailbox), so that bits 62 and 63 mark the
+ * other kinds. The store counts ids up from 1 and never reuses one: only a store that created
+ * 2^30 mailboxes would reach bit 30, and nothing checks it.
  */
 #define FS_INO_ROOT 1ull
 #define FS_INO_MEM (1ull << 63)
@@ -133,7 +137,7 @@ struct fs_mount {
     bool no_opendir; /* same for OPENDIR */
     _Atomic int64_t root_mtime_ns;
 
-    _Atomic int64_t refused_sec; /* refuse_name() in write.c: log lines this second */
+    _Atomic int64_t refused_sec; /* fs_refuse_name() in file.c: log lines this second */
     _Atomic int refused_logged, refused_left_out;
 
     pthread_mutex_t lock; /* guards nodes, scratch_bytes, next_mem, inval_data */
@@ -160,7 +164,7 @@ struct fs_mount {
     uint64_t inval_data[FS_INVAL_DATA_MAX];
     unsigned ninval_data;
 
-    /* group commit (nodes.c): messages closed while a commit runs are stored together */
+    /* group commit (commit.c): messages closed while a commit runs are stored together */
     pthread_mutex_t commit_lock;
     pthread_cond_t commit_cond;
     struct commit_req *commit_queue, **commit_tail;
@@ -170,7 +174,6 @@ struct fs_mount {
     pthread_cond_t end_cond;
     bool ended;
     int waiters;
-    bool unmounted;
 };
 
 /* names.c */
@@ -183,19 +186,25 @@ typedef enum { FS_NAME_REFUSED, FS_NAME_MESSAGE, FS_NAME_TEMP } fs_name_kind;
 fs_name_kind fs_name_kind_in(uint64_t parent, const char *name);
 int fs_name_check(const char *name); /* 0, -EINVAL or -ENAMETOOLONG */
 
-/* stat.c */
+/* stat.c: stat data (the mount's owner owns everything); fs_node_attr with m->lock held */
 void fs_msg_attr(fs_mount *m, const store_msg *msg, struct stat *st);
 void fs_dir_attr(fs_mount *m, const store_mailbox *mb, struct stat *st);
 void fs_root_attr(fs_mount *m, struct stat *st);
 void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st);
-int64_t fs_now_ns(void);
+int64_t fs_now_ns(void); /* CLOCK_REALTIME in nanoseconds */
 
-/* nodes.c (all with m->lock held unless noted) */
+/* nodes.c (with m->lock held, up to fs_node_fail; the others take it themselves) */
+/* The in-memory file of inode INO, or listed as NAME in directory PARENT; NULL if none. */
 fs_node *fs_node_find_ino(fs_mount *m, uint64_t ino);
 fs_node *fs_node_find_name(fs_mount *m, uint64_t parent, const char *name);
+/* A new empty file NAME listed in PARENT (0: detached), with a fresh FS_INO_MEM inode and
+ * MODE's read and write bits (0644 if none), a message if NAME is a message name there;
+ * NULL when out of memory. */
 fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode);
+/* Takes N out of its directory (its name is kept), then as fs_node_put. */
 void fs_node_detach(fs_mount *m, fs_node *n);
-void fs_node_put(fs_mount *m, fs_node *n); /* frees a detached node nobody has open */
+/* Frees N if it is detached, unpinned and holds nothing left to store (N is gone then). */
+void fs_node_put(fs_mount *m, fs_node *n);
 /* Both fail with N's error once it failed; fs_node_write marks N failed when it fails. */
 int fs_node_resize(fs_mount *m, fs_node *n, uint64_t size);
 int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t off);
@@ -206,11 +215,13 @@ void fs_node_fail(fs_node *n, int rc);
 void fs_node_unpin(fs_mount *m, fs_node *n);
 /* The in-memory file of INO, pinned, or NULL. */
 fs_node *fs_node_pin(fs_mount *m, uint64_t ino);
-/* The write buffer of stored message INO (made from the store unless TRUNC), pinned. If the
+/* Into *OUT: the write buffer of stored message INO (made from the store unless TRUNC), pinned;
+ * 0 or -errno (-ENOENT: no such message, following forwards). If the
  * message does not fit in memory, KEEP_FAILED (a descriptor writes: its FLUSH will come) leaves
  * a failed buffer behind, so that the descriptor's later writes fail too and its close reports
  * the error, rather than writing into a fresh copy with a part missing. */
 int fs_node_open_msg(fs_mount *m, uint64_t ino, bool trunc, bool keep_failed, fs_node **out);
+/* The write buffer of INO, if there is one, is never stored: its message is gone. */
 void fs_node_mark_unlinked(fs_mount *m, uint64_t ino);
 
 /* inodes.c: the kernel's lookup counts of files and the forwards (m->lock not held) */
@@ -232,26 +243,36 @@ uint64_t fs_forward(fs_mount *m, uint64_t ino);
 
 /* commit.c */
 /* Stores a node's content as a message (replacing the one it was, or the one of that name);
- * called WITHOUT m->lock held, with the node pinned (open > 0 or listed). */
+ * called WITHOUT m->lock held, with the node pinned (pins > 0) or listed. 0 also when there is
+ * nothing to store (not a message name, unlinked, unchanged, or empty). */
 int fs_node_commit(fs_mount *m, fs_node *n);
 /* Stores what was written to INO. A failed store, or a file whose write failed, drops the
  * content: nothing half-written is stored, a stored message keeps its stored version, a new
  * file is gone. Only a close (CLOSING) drops a failed file: after fsync its descriptor's
- * writes still fail and its close still reports the error. */
+ * writes still fail and its close still reports the error. m->lock not held. */
 int fs_commit_ino(fs_mount *m, uint64_t ino, bool closing);
 
-/* lookup.c */
-/* Resolves the mailbox of a directory inode (root: -ENOENT with *mb zeroed). */
+/* lookup.c (m->lock not held; T is a transaction of the caller, valid while it lasts) */
+/* The mailbox of mailbox directory DIR, this user's; any other inode (the root too): -ENOENT
+ * with *mb zeroed. */
 int fs_dir_mailbox(fs_mount *m, store_txn *t, uint64_t dir, store_mailbox *mb);
-/* Finds message INO, following forwards of this mount; *ino_out gets the current inode. */
+/* Message INO, or where it went (fs_forward); -ENOENT if neither is stored. */
 int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg);
+/* Entry replies for ST: of an in-memory file (timeouts 0: the kernel asks again each time), or
+ * of what the store holds (cached FS_TIMEOUT; the change feed invalidates it). */
 void fs_entry_mem(struct fuse_entry_param *e, const struct stat *st);
 void fs_entry_store(struct fuse_entry_param *e, const struct stat *st);
+/* The full mailbox name of child NAME of directory PARENT into BUF (SIZE bytes);
+ * -ENAMETOOLONG if it does not fit. fs_full_name reads in a transaction of its own. */
 int fs_child_mailbox_name(fs_mount *m, store_txn *t, uint64_t parent, const char *name, char *buf,
                           size_t size);
 int fs_full_name(fs_mount *m, uint64_t parent, const char *name, char *buf, size_t size);
+/* The last level of mailbox name NAME (a pointer into it). */
 const char *fs_mailbox_leaf(const char *name);
+/* Looks NAME up in directory PARENT among what the store holds (not the in-memory files): a
+ * message, a mailbox or a Maildir view directory; 0 with *st, -ENOENT, or another -errno. */
 int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name, struct stat *st);
+/* Stat data of any inode: 0 with *st and *mem (true for an in-memory file), or -errno. */
 int fs_stat_ino(fs_mount *m, uint64_t ino, struct stat *st, bool *mem);
 
 /* maildir.c: names in the Maildir view */
@@ -261,16 +282,18 @@ unsigned fs_md_which(const char *name);
  * too long with its flags, or ending in ".EML" or another case of ".eml"). */
 size_t fs_md_name(const store_msg *msg, char *buf, size_t size);
 /* Parses a Maildir name ("BASE" or "BASE:2,LETTERS"): the message file name BASE.eml into
- * FILENAME, the flags (D F R S T) and whether P ($Forwarded) is set. -EINVAL if BASE.eml is
- * not a message name. */
+ * FILENAME (SIZE bytes), the flags (D F R S T) and whether P ($Forwarded) is set. -EINVAL if
+ * BASE.eml is not a message name, -ENAMETOOLONG if it does not fit. */
 int fs_md_parse(const char *name, char *filename, size_t size, uint32_t *flags, bool *passed);
-/* KEYWORDS with $Forwarded added or removed, malloc'ed */
+/* KEYWORDS with $Forwarded added or removed, malloc'ed (NULL when out of memory) */
 char *fs_md_keywords(const char *keywords, bool passed);
 /* A Maildir view directory of MB: its mtime moves with every change, flags included, since
  * flags are part of the names in cur/. */
 void fs_mdir_attr(fs_mount *m, const store_mailbox *mb, unsigned which, struct stat *st);
-/* The mailbox of a Maildir view directory inode. */
+/* The mailbox of a Maildir view directory inode; -ENOENT for any other inode. */
 int fs_mdir_mailbox(fs_mount *m, store_txn *t, uint64_t mdir, store_mailbox *mb);
+/* The stored message named NAME in cur/ directory MDIR ("BASE:2,FLAGS" with its flags now, in
+ * any order); -ENOENT if there is none or its flags are others now, or another -errno. */
 int fs_md_msg(fs_mount *m, store_txn *t, uint64_t mdir, const char *name, store_msg *msg);
 /* A file renamed into cur/ or new/ of the Maildir view: "BASE:2,FLAGS" is the message BASE.eml
  * of that mailbox with those flags. */
@@ -289,12 +312,17 @@ int fs_md_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, const fs_md
 /* file.c */
 /* Expunges message UID of mailbox MB in a write transaction of its own. */
 int fs_msg_expunge(fs_mount *m, uint32_t mb, uint32_t uid);
+/* A file named NAME in DIR (created, or renamed from FROM) could not be kept: logs why (at most
+ * 20 lines a second) and returns -EPERM. */
 int fs_refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *from);
 
-/* ops.c */
+/* fs.c: the request table (the handlers are declared in ops.h) */
 extern const struct fuse_lowlevel_ops fs_ops;
 
 /* watch.c */
+/* Starts the thread that follows the store's change feed and invalidates what the kernel
+ * caches; on failure *err (ERRLEN bytes) says why. fs_watch_stop ends it and closes its
+ * descriptors (also after a failed start). */
 int fs_watch_start(fs_mount *m, char *err, size_t errlen);
 void fs_watch_stop(fs_mount *m);
 /* Has the watch thread drop what the kernel caches of INO's data and attributes (request

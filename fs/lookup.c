@@ -51,7 +51,6 @@ int fs_msg_lookup(fs_mount *m, store_txn *t, uint64_t ino, store_msg *msg)
     return rc;
 }
 
-/* Full mailbox name of child NAME of directory PARENT, into BUF. */
 int fs_child_mailbox_name(fs_mount *m, store_txn *t, uint64_t parent, const char *name, char *buf,
                           size_t size)
 {
@@ -83,7 +82,6 @@ const char *fs_mailbox_leaf(const char *name)
     return s ? s + 1 : name;
 }
 
-/* Looks NAME up in directory PARENT: fills *st and returns 0, or -ENOENT. */
 int fs_lookup_store(fs_mount *m, store_txn *t, uint64_t parent, const char *name, struct stat *st)
 {
     char full[STORE_NAME_MAX + 1];
