@@ -17,42 +17,45 @@
  * first write or truncation; FLUSH (which close() waits for) stores it, then drops it.
  */
 
+/* O_TRUNC on OPEN (atomic_o_trunc: the truncation comes with it): empties the in-memory file
+ * of INO, or a write buffer made for stored message INO. */
+static int truncate_on_open(fs_mount *m, uint64_t ino)
+{
+    fs_node *n = fs_node_pin(m, ino);
+    int rc = 0;
+    if (n) {
+        pthread_mutex_lock(&m->lock);
+        rc = fs_node_resize(m, n, 0);
+        pthread_mutex_unlock(&m->lock);
+        fs_node_unpin(m, n);
+    } else if (fs_ino_kind(ino) == FS_K_MEM && !fs_forward(m, ino)) {
+        rc = -ENOENT;
+    } else {
+        rc = fs_node_open_msg(m, ino, true, false, &n);
+        if (rc == 0) fs_node_unpin(m, n);
+    }
+    return rc;
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_mount *m = M(req);
     int acc = fi->flags & O_ACCMODE;
     bool wr = acc != O_RDONLY || (fi->flags & O_TRUNC);
-    enum fs_ino_kind k = fs_ino_kind(ino);
+    int rc = 0;
 
-    if (m->no_open) {
-        fuse_reply_err(req, ENOSYS); /* the kernel stops sending OPEN and RELEASE */
-        return;
-    }
-    if (k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR) {
-        fuse_reply_err(req, EISDIR);
+    if (m->no_open)
+        rc = -ENOSYS; /* the kernel stops sending OPEN and RELEASE */
+    else if (fs_ino_is_dir(ino))
+        rc = -EISDIR;
+    else if (wr && (fi->flags & O_TRUNC))
+        rc = truncate_on_open(m, ino);
+    if (rc) {
+        fuse_reply_err(req, -rc);
         return;
     }
     fi->fh = 0;
-    if (wr && (fi->flags & O_TRUNC)) { /* atomic_o_trunc: truncation comes with OPEN */
-        fs_node *n = fs_node_pin(m, ino);
-        int rc = 0;
-        if (n) {
-            pthread_mutex_lock(&m->lock);
-            rc = fs_node_resize(m, n, 0);
-            pthread_mutex_unlock(&m->lock);
-            fs_node_unpin(m, n);
-        } else if (k == FS_K_MEM && !fs_forward(m, ino)) {
-            rc = -ENOENT;
-        } else {
-            rc = fs_node_open_msg(m, ino, true, false, &n);
-            if (rc == 0) fs_node_unpin(m, n);
-        }
-        if (rc) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-    }
-    if (!wr && k == FS_K_MSG) {
+    if (!wr && fs_ino_kind(ino) == FS_K_MSG) {
         fi->keep_cache = 1; /* messages never change: a new content is a new inode */
         fi->noflush = 1;
     }
@@ -210,11 +213,9 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
                   struct fuse_file_info *fi)
 {
     struct fuse_entry_param e;
-    if (!S_ISREG(mode) && (mode & S_IFMT)) {
-        fuse_reply_err(req, EPERM);
-        return;
-    }
-    int rc = make_file(M(req), parent, name, mode, fi->flags, true, &e);
+    int rc = -EPERM; /* only regular files */
+    if (S_ISREG(mode) || !(mode & S_IFMT))
+        rc = make_file(M(req), parent, name, mode, fi->flags, true, &e);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
@@ -227,11 +228,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
     struct fuse_entry_param e;
-    if (!S_ISREG(mode)) {
-        fuse_reply_err(req, EPERM); /* mail has no device nodes, fifos or sockets */
-        return;
-    }
-    int rc = make_file(M(req), parent, name, mode, O_EXCL, false, &e);
+    int rc = -EPERM; /* mail has no device nodes, fifos or sockets */
+    if (S_ISREG(mode)) rc = make_file(M(req), parent, name, mode, O_EXCL, false, &e);
     if (rc)
         fuse_reply_err(req, -rc);
     else

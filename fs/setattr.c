@@ -7,17 +7,6 @@
 #include "fs/fs_int.h"
 #include "fs/ops.h"
 
-static void reply_attr_of(fuse_req_t req, fs_mount *m, uint64_t ino)
-{
-    struct stat st;
-    bool mem;
-    int rc = fs_stat_ino(m, ino, &st, &mem);
-    if (rc)
-        fuse_reply_err(req, -rc);
-    else
-        fuse_reply_attr(req, &st, mem ? 0 : FS_TIMEOUT);
-}
-
 /* A truncation through a descriptor (FH) that fails marks the file failed, as a failed write
  * does; by path (truncate(2), or O_TRUNC, which comes as a SETATTR without a descriptor) it
  * changes nothing and nothing closes the file later, so it only fails. */
@@ -42,30 +31,19 @@ static int apply_setattr(fs_mount *m, fs_node *n, const struct stat *attr, int t
     return rc;
 }
 
-void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                   struct fuse_file_info *fi)
+/* Does what SETATTR asks of INO (FH: through a descriptor); 0 when the reply is INO's
+ * attributes, else -errno. */
+static int setattr_ino(fs_mount *m, uint64_t ino, const struct stat *attr, int to_set, bool fh)
 {
-    fs_mount *m = M(req);
     enum fs_ino_kind k = fs_ino_kind(ino);
     int rc;
 
-    if (k == FS_K_ROOT || k == FS_K_DIR || k == FS_K_MDIR) {
-        /* modes, owners and times of folders are not kept: accept them (rsync -a sets them) */
-        if (to_set & FUSE_SET_ATTR_SIZE)
-            fuse_reply_err(req, EISDIR);
-        else
-            reply_attr_of(req, m, ino);
-        return;
-    }
-    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07111)) {
-        fuse_reply_err(req, EPERM); /* mail cannot be executable, setuid or sticky */
-        return;
-    }
+    /* modes, owners and times of folders are not kept: accept them (rsync -a sets them) */
+    if (fs_ino_is_dir(ino)) return (to_set & FUSE_SET_ATTR_SIZE) ? -EISDIR : 0;
+    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07111))
+        return -EPERM; /* mail cannot be executable, setuid or sticky */
     fs_node *n = fs_node_pin(m, ino);
-    if (!n && k != FS_K_MSG && !fs_forward(m, ino)) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
+    if (!n && k != FS_K_MSG && !fs_forward(m, ino)) return -ENOENT;
     if (!n) {
         /* a stored message nobody is writing: a new size or mtime stores it again */
         bool change = (to_set & FUSE_SET_ATTR_SIZE) != 0;
@@ -73,31 +51,33 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
             struct stat cur;
             bool mem;
             rc = fs_stat_ino(m, ino, &cur, &mem);
-            if (rc) {
-                fuse_reply_err(req, -rc);
-                return;
-            }
+            if (rc) return rc;
             time_t want = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? time(NULL) : attr->st_mtim.tv_sec;
             if (want != cur.st_mtim.tv_sec) change = true;
         }
-        if (!change) { /* modes, owners, atime: nothing mail keeps */
-            reply_attr_of(req, m, ino);
-            return;
-        }
-        rc = fs_node_open_msg(m, ino, false, fi != NULL, &n);
-        if (rc) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
+        if (!change) return 0; /* modes, owners, atime: nothing mail keeps */
+        rc = fs_node_open_msg(m, ino, false, fh, &n);
+        if (rc) return rc;
     }
-    rc = apply_setattr(m, n, attr, to_set, fi != NULL);
+    rc = apply_setattr(m, n, attr, to_set, fh);
     /* ftruncate/futimens (FH given): the FLUSH of that descriptor stores it. truncate(1) and
      * touch(1) by path send nothing after this: store a message's buffer now. */
-    bool now = rc == 0 && !fi && !n->parent && n->msg_mb && !n->failed;
+    bool now = rc == 0 && !fh && !n->parent && n->msg_mb && !n->failed;
     fs_node_unpin(m, n);
     if (now) rc = fs_commit_ino(m, ino, true);
+    return rc;
+}
+
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                   struct fuse_file_info *fi)
+{
+    fs_mount *m = M(req);
+    struct stat st;
+    bool mem = false;
+    int rc = setattr_ino(m, ino, attr, to_set, fi != NULL);
+    if (rc == 0) rc = fs_stat_ino(m, ino, &st, &mem);
     if (rc)
         fuse_reply_err(req, -rc);
     else
-        reply_attr_of(req, m, ino);
+        fuse_reply_attr(req, &st, mem ? 0 : FS_TIMEOUT);
 }
