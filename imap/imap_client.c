@@ -729,7 +729,6 @@ void imap_client_kick(imap_client *c)
             break;
         }
         moved = moved || c->out.len != out2;
-        if (c->cont) break; /* one step of a long command per loop pass: the others go next */
         if (c->out.len == 0 && c->close_after_flush) {
             c->dead = true;
             break;
@@ -737,6 +736,13 @@ void imap_client_kick(imap_client *c)
         if (c->out.len == 0 && c->starttls_after_flush) {
             start_tls_now(c);
             continue;
+        }
+        /* one step of a long command per loop pass, the others go next. The next step waits
+         * for a writable socket, so the write-timeout clock runs even when the step's output
+         * all fitted: a client that stops reading just then is still dropped */
+        if (c->cont) {
+            if (!c->out_waiting) c->out_waiting = true, c->out_progress_ms = imap_now_ms();
+            break;
         }
         if (!moved) break;
     }
@@ -747,8 +753,8 @@ void imap_client_kick(imap_client *c)
      * without pausing (pushes): past it, the same clock is checked at every wake-up. */
     if (c->out.len > IMAP_OUT_MAX && !c->dead &&
         imap_now_ms() - c->out_progress_ms >= (int64_t)c->srv->opt.write_timeout_s * 1000) {
-        log_info("imap", "%s took no output for %u s with %zu MiB waiting; disconnecting",
-                 c->addr, c->srv->opt.write_timeout_s, c->out.len >> 20);
+        log_info("imap", "%s took no output for %u s with %zu MiB waiting; disconnecting", c->addr,
+                 c->srv->opt.write_timeout_s, c->out.len >> 20);
         c->dead = true;
     }
     if (c->dead) {
