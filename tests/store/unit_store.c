@@ -476,7 +476,10 @@ static void test_two_writers(void)
     store_close(&s);
 }
 
-/* A commit in one process wakes a waiter in another within milliseconds. */
+/* A commit in one process wakes a waiter in another: the inotify watch, not the waiter's
+ * 5 s timeout, ends the wait. How fast is a benchmark's business; the figure is printed, and
+ * the bound only tells a wake-up from a timeout (a commit's fsync on a loaded CI machine under
+ * ASan took 130 ms once). */
 static void test_feed_wakes_other_process(void)
 {
     store *s = fresh("wake");
@@ -523,7 +526,7 @@ static void test_feed_wakes_other_process(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child woke (status %d)", status);
     double ms = (double)(woke - sent) / 1e6;
     printf("cross-process wake-up after %.2f ms (commit included)\n", ms);
-    CHECK(ms < 100, "woke within 100 ms: %.2f", ms);
+    CHECK(ms < 2500, "woke by the change, well before the 5000 ms timeout: %.2f ms", ms);
     store_close(&s);
 }
 
