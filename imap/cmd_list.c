@@ -26,7 +26,7 @@ static const struct {
 
 static int get_pattern(imap_client *c, const imap_arg *a, char *out, size_t outlen)
 {
-    return imap_mailbox_arg(c, a, out, outlen);
+    return imap_pattern_arg(c, a, out, outlen);
 }
 
 void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,

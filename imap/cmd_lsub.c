@@ -14,8 +14,8 @@ void imap_cmd_lsub(imap_client *c, const imap_command *cmd, const imap_arg *args
         imap_bad(c, "usage: LSUB reference pattern");
         return;
     }
-    if (imap_mailbox_arg(c, &args[0], ref, sizeof(ref)) < 0 ||
-        imap_mailbox_arg(c, &args[1], pat, sizeof(pat)) < 0)
+    if (imap_pattern_arg(c, &args[0], ref, sizeof(ref)) < 0 ||
+        imap_pattern_arg(c, &args[1], pat, sizeof(pat)) < 0)
         return;
     snprintf(full, sizeof(full), "%s%s", ref, pat);
     if (strncasecmp(full, "INBOX", 5) == 0 && (full[5] == '\0' || full[5] == '/'))

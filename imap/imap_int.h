@@ -387,8 +387,12 @@ bool imap_auth_allowed(const imap_client *c);
 /* ---- helpers (imap_util.c) ----------------------------------------------------------- */
 
 /* Converts a mailbox name argument to the store's UTF-8 name ('/' delimited, INBOX folded).
- * Returns 0, or -1 after answering BAD. */
+ * Returns 0, or -1 after answering: BAD for a missing or too long name, NO [CANNOT] for one
+ * that is not valid modified UTF-7 / UTF-8 (a name that cannot exist, not a syntax error). */
 int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);
+/* The same for a LIST/LSUB reference or pattern, which may be anything printable: one that is
+ * not valid modified UTF-7 is matched as written. */
+int imap_pattern_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);
 /* Appends a mailbox name as the client wants it (modified UTF-7 or UTF-8), quoted. */
 void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name);
 /* Appends "(\Seen kw ...)" for system flags and space-separated keywords. */
@@ -413,7 +417,7 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
 
 #define IMAP_LIST_PATTERNS_MAX 64    /* patterns in one LIST */
 #define IMAP_LIST_PATTERN_BYTES 4096 /* their bytes in all, the reference counted with each */
-#define IMAP_STEP_MS 5 /* a command that runs in steps gives the loop back after this long */
+#define IMAP_STEP_MS 5    /* a command that runs in steps gives the loop back after this long */
 #define IMAP_COMMIT_MS 25 /* what a batch's commit should take at most, roughly */
 
 /* A command that commits in batches (STORE, EXPUNGE, COPY, MOVE) works at most IMAP_STEP_MS

@@ -219,6 +219,23 @@ static void b64_run(conv_sink *k, const char *s, size_t len)
     }
 }
 
+/* RFC 2045 6.7 (3): if S[I, ...) is spaces and tabs up to a line break or the end, where that
+ * line break (or the end) starts; else 0. */
+static size_t padding_end(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i == len || s[i] == '\n' || (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')) return i;
+    return 0;
+}
+
+/* Past the line break at S[I] (LF or CRLF; none at the end). */
+static size_t line_next(const char *s, size_t len, size_t i)
+{
+    if (i < len && s[i] == '\r') i++;
+    return i < len ? i + 1 : i;
+}
+
 static void qp_run(conv_sink *k, const char *s, size_t len)
 {
     imap_conv *cv = k->cv;
@@ -228,14 +245,15 @@ static void qp_run(conv_sink *k, const char *s, size_t len)
         size_t i = cv->in;
         char ch = s[i];
         cv->in++;
+        size_t eol;
         if (header && ch == '_') {
             put(k, " ", 1);
+        } else if (!header && (ch == ' ' || ch == '\t') && (eol = padding_end(s, len, i)) > 0) {
+            cv->in = eol; /* whitespace before a line break is transport padding: dropped */
+        } else if (!header && ch == '=' && (eol = padding_end(s, len, i + 1)) > 0) {
+            cv->in = line_next(s, len, eol); /* soft line break, padding allowed before it */
         } else if (ch == '=' && i + 1 < len) {
-            if (s[i + 1] == '\n') {
-                cv->in = i + 2; /* soft line break */
-            } else if (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n') {
-                cv->in = i + 3;
-            } else if (i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            if (i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
                 char o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
                 put(k, &o, 1);
                 cv->in = i + 3;

@@ -11,7 +11,10 @@
 #include "imap/imap_quote.h"
 #include "imap/imap_utf7.h"
 
-int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen)
+/* A mailbox name, or with 'pattern' a LIST pattern. A string that is not a valid name is not a
+ * syntax error: SELECT and the rest answer NO (imaptest's atoms script, as Dovecot does), and a
+ * LIST pattern that is not valid modified UTF-7 is taken as written. */
+static int mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen, bool pattern)
 {
     if (!imap_arg_is_string(a)) {
         imap_bad(c, "missing mailbox name");
@@ -21,16 +24,30 @@ int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen
     if (imap_has_8bit(a->str, a->len)) {
         /* UTF-8: what UTF8=ACCEPT clients send; tolerated from others when well-formed */
         if (!imap_utf8_valid(a->str, a->len)) {
-            imap_bad(c, "mailbox name is not valid UTF-8");
+            imap_no(c, "[CANNOT] mailbox name is not valid UTF-8; send it in UTF-8 or in "
+                       "modified UTF-7 (RFC 3501 5.1.3)");
             return -1;
         }
         imap_buf_append(&b, a->str, a->len);
     } else if (c->utf8) {
         imap_buf_append(&b, a->str, a->len);
     } else if (imap_utf7_decode(a->str, a->len, &b) < 0) {
-        imap_bad(c, "mailbox name is not valid modified UTF-7");
-        imap_buf_free(&b);
-        return -1;
+        b.len = 0;
+        bool printable = true;
+        for (size_t i = 0; i < a->len; i++)
+            printable = printable && a->str[i] >= 0x20 && a->str[i] < 0x7f;
+        if (!pattern || !printable) {
+            imap_buf q = {0};
+            imap_quote_string(&q, a->str, a->len < 200 ? a->len : 200, false);
+            imap_no(c,
+                    "[CANNOT] mailbox name %s is not valid modified UTF-7 (RFC 3501 5.1.3): "
+                    "write '&' as \"&-\", other non-ASCII as \"&...-\" runs",
+                    q.data ? q.data : "");
+            imap_buf_free(&q);
+            imap_buf_free(&b);
+            return -1;
+        }
+        imap_buf_append(&b, a->str, a->len);
     }
     if (b.len == 0) imap_buf_puts(&b, "");
     if (b.len >= outlen || memchr(b.data, '\0', b.len)) {
@@ -43,6 +60,16 @@ int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen
     if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == '\0' || out[5] == '/'))
         memcpy(out, "INBOX", 5);
     return 0;
+}
+
+int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen)
+{
+    return mailbox_arg(c, a, out, outlen, false);
+}
+
+int imap_pattern_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen)
+{
+    return mailbox_arg(c, a, out, outlen, true);
 }
 
 void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name)
@@ -76,7 +103,6 @@ static const struct {
     {"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
     {"\\Draft", STORE_F_DRAFT},
 };
-
 
 void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
 {

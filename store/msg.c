@@ -420,7 +420,6 @@ int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid)
 int store_msg_move(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
                    const char *filename, store_msg *out)
 {
-    if (mailbox_id == dst_mailbox_id) return -EINVAL;
     store_msg copy;
     int rc = store_msg_copy(w, mailbox_id, uid, dst_mailbox_id, filename, &copy);
     if (rc) return rc;
@@ -571,8 +570,8 @@ int st_msgs_purge(store_txn *w, uint32_t mailbox_id)
 {
     static const int tables[] = {DB_MSGS, DB_NAMES, DB_DUPS, DB_EXPUNGED};
     for (size_t ti = 0; ti < sizeof tables / sizeof *tables; ti++) {
-        int rc = st_del_prefix(w, tables[ti], mailbox_id,
-                               tables[ti] == DB_MSGS ? purge_body : NULL, NULL);
+        int rc = st_del_prefix(w, tables[ti], mailbox_id, tables[ti] == DB_MSGS ? purge_body : NULL,
+                               NULL);
         if (rc) return rc;
     }
     return 0;

@@ -263,7 +263,8 @@ int store_msg_append(store_txn *w, uint32_t mailbox_id, const void *data, size_t
  * flags. FILENAME NULL: generated from the new UID. */
 int store_msg_copy(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
                    const char *filename, store_msg *out);
-/* Copy + expunge in one step (IMAP MOVE). */
+/* Copy + expunge in one step (IMAP MOVE). Into its own mailbox too: the message gets a new UID
+ * there, as RFC 6851 allows and Dovecot does (the mount renames in place with store_msg_rename). */
 int store_msg_move(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
                    const char *filename, store_msg *out);
 int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid);

@@ -352,3 +352,76 @@ def test_fetch_body_and_binary_mime_sections(server):
     assert u[0].endswith("{20}\r\n<p>Hello world</p>\r\n)"), u
     u = c.ok("FETCH 1 BODY.PEEK[2.HEADER.FIELDS (from subject X-foo)]")
     assert u[0].endswith("From: sub@domain.org\r\nSubject: submsg\r\n\r\n)"), u
+
+
+def test_names_that_cannot_exist_get_no(server):
+    """imaptest atoms: a name of atom-specials that is not valid modified UTF-7 is not a syntax
+    error: SELECT answers NO and the session goes on; LIST takes such a pattern as written."""
+    c = server.conn()
+    odd = "!#$&'+,-.0123456789:;<=>?@^_`|[}"
+    c.ok('LIST "" ~foo')
+    c.no("SELECT ~foo", "NONEXISTENT")
+    u, t = c.run(f"SELECT {odd}")
+    assert t.startswith("NO [CANNOT]") and "modified UTF-7" in t and odd in t, t
+    for cmd in (f"EXAMINE {odd}", f"CREATE {odd}", f'STATUS "{odd}" (MESSAGES)',
+                f"DELETE {odd}", f"SUBSCRIBE {odd}", "CREATE &Jjo", 'RENAME INBOX "a&b"'):
+        c.no(cmd, "CANNOT")
+    assert c.ok(f'LIST "" {odd}%*') == []
+    c.ok("CREATE a&-b")  # '&' written the right way
+    expect(c.ok('LIST "" a&*'), r'\* LIST \(.*\) "/" "?a&-b"?')
+    c.ok("NOOP")
+
+
+def test_move_into_its_own_mailbox(server):
+    """imaptest move: MOVE to the selected mailbox gives the message a new UID (COPYUID, then
+    EXPUNGE, then EXISTS), as RFC 6851 allows; UID MOVE the same."""
+    c = server.conn()
+    fill(c, 3)
+    c.ok("SELECT INBOX")
+    c.ok("STORE 1 +FLAGS (\\Flagged)")
+    u, t = c.run("MOVE 1 INBOX")
+    assert t.startswith("OK"), t
+    m = re.match(r"\* OK \[COPYUID (\d+) 1 4\]", u[0])
+    assert m, u
+    assert u[1:3] == ["* 1 EXPUNGE", "* 3 EXISTS"], u
+    u, t = c.run("UID MOVE 2 INBOX")
+    assert t.startswith("OK") and u[0].startswith(f"* OK [COPYUID {m.group(1)} 2 5]"), (u, t)
+    u = c.ok("FETCH 1:* (UID FLAGS)")
+    assert [re.search(r"UID (\d+)", l).group(1) for l in u] == ["3", "4", "5"], u
+    assert "\\Flagged" in u[1], u  # flags move with the message
+    s = c.ok("STATUS INBOX (MESSAGES UIDNEXT)")
+    expect(s, r'\* STATUS "?INBOX"? \(MESSAGES 3 UIDNEXT 6\)')
+
+
+QP_MSG = (b"From: q@example.org\r\nSubject: qp\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+          b"Content-Type: text/plain; charset=us-ascii\r\n"
+          b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+          b"one  \r\n"          # padding before a line break goes
+          b"two=\r\n"           # soft break
+          b"\r\n"
+          b"th\t=\r\n"          # soft break after a tab
+          b"ree\r\n"
+          b"fo \t= \t\r\n"      # padding after '=' is still a soft break
+          b"=75r\r\n"
+          b"fi = \r\n"          # padding dropped, so '=' ends the line: soft break
+          b"ve\r\n"
+          b"a=3Db c_d\r\n"      # '=3D' is '=', '_' stays '_' in a body
+          b"--b--\r\n")
+
+
+def test_binary_of_quoted_printable_with_padding(server):
+    """imaptest fetch-binary-mime-qp: RFC 2045 6.7's transport padding and soft line breaks,
+    in BINARY[], its partials and BINARY.SIZE (which must agree)."""
+    c = server.conn()
+    c.send(b"ap APPEND INBOX {%d+}\r\n" % len(QP_MSG) + QP_MSG + b"\r\n")
+    assert c.wait("ap")[1].startswith("OK")
+    c.ok("SELECT INBOX")
+    want = b"one\r\ntwo\r\nth\tree\r\nfo \tur\r\nfi ve\r\na=b c_d"  # the last CRLF is the boundary's
+    u = c.ok("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
+    assert f"BINARY.SIZE[1] {len(want)} " in u[0], u
+    assert u[0].endswith("{%d}\r\n%s)" % (len(want), want.decode())), u
+    for start, n in ((0, 10), (3, 7), (10, 10), (17, 30)):
+        u = c.ok(f"FETCH 1 BINARY.PEEK[1]<{start}.{n}>")
+        part = want[start:start + n]
+        assert u[0].endswith("{%d}\r\n%s)" % (len(part), part.decode())), (start, u)
