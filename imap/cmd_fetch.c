@@ -686,6 +686,7 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
         x->phase = PH_ITEM;
         x->msg_seen_now = x->nseen && is_seen_now(x, uid);
         memset(x->counted, 0, sizeof(x->counted));
+        imap_keywords_announce(c, m.keywords);
         imap_buf_puts(o, "* ");
         imap_buf_put_u64(o, seq);
         imap_buf_puts(o, " FETCH (");

@@ -7,31 +7,7 @@
 typedef struct select_ctx {
     imap_client *c;
     uint32_t first_unseen;
-    imap_buf keywords; /* distinct keywords, " kw1 kw2 " */
-    size_t nkw;
 } select_ctx;
-
-static void add_keywords(select_ctx *x, const char *kws)
-{
-    while (kws && *kws && x->nkw < 200) {
-        const char *sp = strchr(kws, ' ');
-        size_t l = sp ? (size_t)(sp - kws) : strlen(kws);
-        if (l) {
-            char key[128];
-            if (l + 3 > sizeof(key)) l = sizeof(key) - 3;
-            key[0] = ' ';
-            memcpy(key + 1, kws, l);
-            key[l + 1] = ' ';
-            key[l + 2] = '\0';
-            if (!x->keywords.data || !strstr(x->keywords.data, key)) {
-                if (!x->keywords.len) imap_buf_putc(&x->keywords, ' ');
-                imap_buf_append(&x->keywords, key + 1, l + 1);
-                x->nkw++;
-            }
-        }
-        kws = sp ? sp + 1 : kws + l;
-    }
-}
 
 static int list_cb(void *ctx, const store_msg *m)
 {
@@ -46,7 +22,7 @@ static int list_cb(void *ctx, const store_msg *m)
     s->uids[s->n++] = m->uid;
     imap_recent_claim(x->c, m->uid);
     if (!x->first_unseen && !(m->flags & STORE_F_SEEN)) x->first_unseen = (uint32_t)s->n;
-    if (m->keywords && m->keywords[0]) add_keywords(x, m->keywords);
+    if (m->keywords && m->keywords[0]) imap_keywords_add(s, m->keywords);
     return 0;
 }
 
@@ -85,21 +61,13 @@ void imap_cmd_select(imap_client *c, const imap_command *cmd, const imap_arg *ar
     rc = store_msg_list(t, mb.id, 1, list_cb, &x);
     store_read_end(&t);
     if (rc < 0) {
-        imap_buf_free(&x.keywords);
         imap_unselect(c);
         imap_no_store(c, rc, name);
         return;
     }
     c->state = IMAP_ST_SELECTED;
     imap_buf *o = &c->out;
-    const char *kw = x.keywords.len ? x.keywords.data : "";
-    size_t kwl = x.keywords.len ? x.keywords.len - 1 : 0; /* without the trailing space */
-    imap_buf_printf(o, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s)\r\n", (int)kwl,
-                    kw);
-    imap_buf_printf(o,
-                    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s "
-                    "\\*)] flags permitted\r\n",
-                    (int)kwl, kw);
+    imap_keywords_put(c);
     imap_buf_printf(o, "* %zu EXISTS\r\n", c->sel.n);
     if (!c->rev2) {
         imap_buf_printf(o, "* %zu RECENT\r\n", c->sel.nrecent);
@@ -112,6 +80,5 @@ void imap_cmd_select(imap_client *c, const imap_command *cmd, const imap_arg *ar
         imap_mailbox_put(c, o, mb.name);
         imap_buf_puts(o, "\r\n");
     }
-    imap_buf_free(&x.keywords);
     imap_ok(c, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", cmd->name);
 }

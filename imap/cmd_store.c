@@ -91,6 +91,7 @@ static int store_step(imap_client *c, void *ctx)
         store_res *r = &x->res[i];
         imap_sync_own(c, r->modseq);
         if (x->silent) continue;
+        imap_keywords_announce(c, x->kws.data + r->kw_off);
         imap_buf_printf(&c->out, "* %u FETCH (FLAGS ", r->seq);
         imap_flags_put_msg(c, &c->out, r->uid, r->flags, x->kws.data + r->kw_off);
         if (x->uid) imap_buf_printf(&c->out, " UID %u", r->uid);

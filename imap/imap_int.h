@@ -89,6 +89,8 @@ typedef struct imap_selected {
     size_t nown, cap_own;
     uint32_t *recent; /* UIDs that are \Recent in this session (ascending) */
     size_t nrecent, cap_recent;
+    imap_buf keywords; /* keywords announced in FLAGS: " kw1 kw2 " (empty: none yet) */
+    size_t nkeywords;
 } imap_selected;
 
 /* Which UIDs some session has already seen as \Recent, per mailbox (this process only). */
@@ -395,6 +397,17 @@ int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen
 int imap_pattern_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);
 /* Appends a mailbox name as the client wants it (modified UTF-7 or UTF-8), quoted. */
 void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name);
+/* The selected mailbox's keywords, as FLAGS and PERMANENTFLAGS announce them (RFC 9051 7.3.5).
+ * imap_keywords_add adds those of space-separated KEYWORDS the session has not been told of and
+ * returns whether there were any; imap_keywords_put writes the two untagged responses;
+ * imap_keywords_announce does both, and is called before any FETCH response that names
+ * keywords, so a client never meets a keyword its FLAGS list lacks. At most
+ * IMAP_KEYWORDS_MAX are announced; a mailbox with more (the store allows it) gets the first
+ * ones only. */
+enum { IMAP_KEYWORDS_MAX = 1000 };
+bool imap_keywords_add(imap_selected *s, const char *keywords);
+void imap_keywords_put(imap_client *c);
+void imap_keywords_announce(imap_client *c, const char *keywords);
 /* Appends "(\Seen kw ...)" for system flags and space-separated keywords. */
 void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords);
 /* The same with \Recent for a message that is recent in C's session. */

@@ -79,6 +79,7 @@ void imap_unselect(imap_client *c)
     free(s->pending_exp);
     free(s->pending_flg);
     free(s->own);
+    imap_buf_free(&s->keywords);
     memset(s, 0, sizeof(*s));
     if (c->state == IMAP_ST_SELECTED) c->state = IMAP_ST_AUTH;
 }
@@ -265,6 +266,7 @@ static void fetch_flags(imap_client *c, store_txn *t, uint32_t uid)
     uint32_t seq = imap_seq_of(c, uid);
     store_msg m;
     if (!seq || store_msg_get(t, c->sel.mailbox_id, uid, &m) < 0) return;
+    imap_keywords_announce(c, m.keywords);
     imap_buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, uid);
     imap_flags_put_msg(c, &c->out, uid, m.flags, m.keywords);
     imap_buf_puts(&c->out, ")\r\n");

@@ -129,6 +129,51 @@ void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
     imap_buf_putc(b, ')');
 }
 
+bool imap_keywords_add(imap_selected *s, const char *kws)
+{
+    bool added = false;
+    while (kws && *kws && s->nkeywords < IMAP_KEYWORDS_MAX) {
+        const char *sp = strchr(kws, ' ');
+        size_t l = sp ? (size_t)(sp - kws) : strlen(kws);
+        if (l) {
+            char key[STORE_KEYWORDS_MAX + 3];
+            if (l + 3 > sizeof(key)) l = sizeof(key) - 3;
+            key[0] = ' ';
+            memcpy(key + 1, kws, l);
+            key[l + 1] = ' ';
+            key[l + 2] = '\0';
+            if (!s->keywords.data || !strcasestr(s->keywords.data, key)) {
+                if (!s->keywords.len) imap_buf_putc(&s->keywords, ' ');
+                imap_buf_append(&s->keywords, key + 1, l + 1);
+                s->nkeywords++;
+                added = true;
+            }
+        }
+        kws = sp ? sp + 1 : kws + l;
+    }
+    return added;
+}
+
+void imap_keywords_put(imap_client *c)
+{
+    const imap_buf *k = &c->sel.keywords;
+    const char *kw = k->len ? k->data : "";
+    int kwl = k->len ? (int)k->len - 1 : 0; /* without the trailing space */
+    imap_buf_printf(&c->out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s)\r\n", kwl,
+                    kw);
+    imap_buf_printf(&c->out,
+                    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s "
+                    "\\*)] flags permitted\r\n",
+                    kwl, kw);
+}
+
+void imap_keywords_announce(imap_client *c, const char *keywords)
+{
+    if (c->state == IMAP_ST_SELECTED && keywords && keywords[0] &&
+        imap_keywords_add(&c->sel, keywords))
+        imap_keywords_put(c);
+}
+
 void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flags,
                         const char *keywords)
 {

@@ -425,3 +425,35 @@ def test_binary_of_quoted_printable_with_padding(server):
         u = c.ok(f"FETCH 1 BINARY.PEEK[1]<{start}.{n}>")
         part = want[start:start + n]
         assert u[0].endswith("{%d}\r\n%s)" % (len(part), part.decode())), (start, u)
+
+
+def test_keywords_are_announced_before_use(server):
+    """imaptest's "Keyword used without being in FLAGS": a keyword set by STORE or APPEND, here
+    or in another session, is in an untagged FLAGS and PERMANENTFLAGS before any FETCH names
+    it (RFC 9051 7.3.5); one already announced is not announced again."""
+    a = server.conn()
+    fill(a, 2)
+    a.ok("SELECT INBOX")
+    b = server.conn(select="INBOX")
+
+    def flags_then_fetch(u, kw):
+        i = next(i for i, l in enumerate(u) if l.startswith("* FLAGS"))
+        assert kw in u[i] and kw in u[i + 1] and u[i + 1].startswith("* OK [PERMANENTFLAGS"), u
+        j = next(i for i, l in enumerate(u) if "FETCH" in l and kw in l)
+        assert i < j, u
+
+    flags_then_fetch(a.ok("STORE 1 +FLAGS (Work)"), "Work")
+    flags_then_fetch(b.ok("NOOP"), "Work")  # the other session learns it before the FETCH
+    u = a.ok("STORE 2 +FLAGS (work)")  # keywords are case-insensitive: nothing new
+    assert not any(l.startswith("* FLAGS") for l in u), u
+    msg = b"Subject: k\r\n\r\nx\r\n"
+    a.send(b"ap APPEND INBOX (Later $Label1) {%d+}\r\n" % len(msg) + msg + b"\r\n")
+    assert a.wait("ap")[1].startswith("OK")
+    a.ok("NOOP")
+    flags_then_fetch(a.ok("FETCH 3 FLAGS"), "$Label1")
+    b.ok("NOOP")  # EXISTS (and the FETCH of message 2's flags: "work" was announced already)
+    flags_then_fetch(b.ok("FETCH 1:* FLAGS"), "Later")
+    u = b.ok("FETCH 1:* FLAGS")
+    assert not any(l.startswith("* FLAGS") for l in u), u
+    u = b.ok("SELECT INBOX")  # a new SELECT lists them all at once
+    expect(u, r"\* FLAGS \(.*Work.*\)", r"\* OK \[PERMANENTFLAGS \(.*Later.*\\\*\)\] .*")
