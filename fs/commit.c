@@ -128,10 +128,6 @@ int fs_node_commit(fs_mount *m, fs_node *n)
         pthread_mutex_unlock(&m->lock);
         return 0;
     }
-    if (n->len == 0) { /* mail cannot be empty: nothing to store yet */
-        pthread_mutex_unlock(&m->lock);
-        return 0;
-    }
     parent = n->parent;
     c.mb = n->msg_mb ? n->msg_mb : fs_ino_mailbox(parent);
     c.old_uid = n->msg_uid;
@@ -139,7 +135,7 @@ int fs_node_commit(fs_mount *m, fs_node *n)
     c.internaldate = n->mtime.tv_sec;
     c.flags_set = n->flags_set;
     c.flags = n->flags;
-    data = malloc(n->len);
+    data = malloc(n->len ? n->len : 1); /* an empty file is an empty message */
     name = strdup(n->name ? n->name : "");
     kw = strdup(n->keywords ? n->keywords : "");
     if (!data || !name || !kw) {
@@ -219,7 +215,6 @@ int fs_commit_ino(fs_mount *m, uint64_t ino, bool closing)
     }
     if (!rc) rc = fs_node_commit(m, n);
     pthread_mutex_lock(&m->lock);
-    /* an emptied message stays in memory (mail cannot be empty) until it is written again */
     if (rc) n->unlinked = true; /* dropped when unpinned */
     if (rc && n->parent) fs_node_detach(m, n);
     pthread_mutex_unlock(&m->lock);

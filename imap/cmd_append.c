@@ -94,10 +94,6 @@ void imap_cmd_append(imap_client *c, const imap_command *cmd, const imap_arg *ar
             imap_bad(c, "APPEND needs the message as a literal");
             goto out;
         }
-        if (lit->len == 0) {
-            imap_no(c, "cannot append an empty message");
-            goto out;
-        }
         m->data = lit->str;
         m->len = lit->len;
         i++;

@@ -270,8 +270,8 @@ def test_xattr_flags_round_trip(mount, alice):
 
 
 def test_xattr_flags_read_back_alike_before_and_after_storing(mount):
-    """A file not stored yet (empty: mail cannot be) and a stored message read their flags back
-    the same way: each keyword once, whatever the case of its repetitions."""
+    """An empty message and one with content read their flags back the same way: each keyword
+    once, whatever the case of its repetitions."""
     mnt = mount()
     empty, stored = mnt / "INBOX" / "empty.eml", mnt / "INBOX" / "stored.eml"
     empty.write_bytes(b"")
@@ -368,11 +368,13 @@ def test_scratch_files_touch_truncate(mount, alice):
         f.write(b"mid")
     data = (inbox / ".empty.eml.swp").read_bytes()
     assert data[50:53] == b"mid" and len(data) == 100
+    assert mailbox_counts(alice)["INBOX"] == 0  # scratch files are not messages
     subprocess.run(["touch", str(inbox / "empty.eml")], check=True)
     assert sorted(os.listdir(inbox)) == [".empty.eml.swp", "empty.eml"]
-    assert mailbox_counts(alice)["INBOX"] == 0
-    (inbox / "empty.eml").write_bytes(SAMPLE)  # non-empty on release: a message
+    assert mailbox_counts(alice)["INBOX"] == 1  # an empty message, as APPEND {0} and import make
+    (inbox / "empty.eml").write_bytes(SAMPLE)  # written: replaces it
     assert mailbox_counts(alice)["INBOX"] == 1
+    assert (inbox / "empty.eml").read_bytes() == SAMPLE
     os.unlink(inbox / ".empty.eml.swp")
     assert os.listdir(inbox) == ["empty.eml"]
 

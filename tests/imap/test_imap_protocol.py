@@ -195,6 +195,24 @@ def test_mailboxes(server):
     expect(u, r'.*"?Gr&APwA3w-e"?')
 
 
+def test_empty_message_is_a_message_every_way_in(server):
+    """One rule for APPEND, deliver and the importer: a zero-byte message is stored and served
+    (a backup restored through IMAP, doveadm import, failed a whole mailbox on it)."""
+    c = server.conn()
+    c.send(b"a APPEND INBOX {0}\r\n")
+    assert c.line().startswith("+")
+    c.send(b"\r\n")
+    u, t = c.wait("a")
+    assert t.startswith("OK [APPENDUID"), t
+    c.send(b"b APPEND INBOX (\\Seen) {0+}\r\n\r\n")
+    assert c.wait("b")[1].startswith("OK [APPENDUID"), t
+    server.deliver(b"")
+    c.ok("SELECT INBOX")
+    u = c.ok("FETCH 1:* (RFC822.SIZE BODY.PEEK[] BINARY.SIZE[1])")
+    assert len(u) == 3 and all("RFC822.SIZE 0 BODY[] {0}" in l and "BINARY.SIZE[1] 0" in l
+                               for l in u), u
+
+
 def test_append_and_fetch(server):
     c = server.conn(select="INBOX")
     # with LITERAL+ the literal follows at once
