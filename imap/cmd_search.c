@@ -9,278 +9,9 @@
 
 #include "imap/imap_int.h"
 #include "imap/imap_msg.h"
+#include "imap/imap_search.h"
 #include "imap/imap_seqset.h"
 #include "store/mime.h"
-
-enum skind {
-    K_ALL,
-    K_NONE,
-    K_AND,
-    K_OR,
-    K_NOT,
-    K_FLAG,
-    K_KEYWORD,
-    K_SEQ,
-    K_UID,
-    K_LARGER,
-    K_SMALLER,
-    K_BEFORE,
-    K_ON,
-    K_SINCE,
-    K_SENTBEFORE,
-    K_SENTON,
-    K_SENTSINCE,
-    K_HEADER,
-    K_BODY,
-    K_TEXT,
-    K_RECENT,
-};
-
-#define MAX_KEYS 1000
-#define MAX_SEARCH_DEPTH 32
-
-typedef struct skey {
-    enum skind kind;
-    bool set; /* K_FLAG/K_KEYWORD: must be set (true) or clear */
-    uint32_t flag;
-    uint64_t num;    /* LARGER/SMALLER; dates as days since the epoch */
-    char field[80];  /* K_HEADER */
-    const char *str; /* points into the parsed command */
-    size_t slen;
-    imap_seqset seqs;
-    struct skey **kids; /* AND: children; OR: two; NOT: one */
-    size_t nkids;
-    size_t slot; /* keys that read the message's text: their answer for the current one */
-} skey;
-
-typedef struct search_ctx {
-    imap_client *c;
-    bool uid;
-    size_t nkeys;
-    size_t nslots; /* keys that read text (HEADER, BODY, TEXT, SENT*) */
-    bool bad;
-} search_ctx;
-
-static void skey_free(skey *k)
-{
-    if (!k) return;
-    for (size_t i = 0; i < k->nkids; i++)
-        skey_free(k->kids[i]);
-    free(k->kids);
-    imap_seqset_free(&k->seqs);
-    free(k);
-}
-
-static bool reads_text(enum skind kind)
-{
-    return kind == K_HEADER || kind == K_BODY || kind == K_TEXT || kind == K_SENTBEFORE ||
-           kind == K_SENTON || kind == K_SENTSINCE;
-}
-
-static skey *skey_new(search_ctx *x, enum skind kind)
-{
-    if (++x->nkeys > MAX_KEYS) return NULL;
-    skey *k = calloc(1, sizeof(*k));
-    if (!k) abort();
-    k->kind = kind;
-    if (reads_text(kind)) k->slot = x->nslots++;
-    return k;
-}
-
-static void kid_add(skey *k, skey *kid)
-{
-    skey **v = realloc(k->kids, (k->nkids + 1) * sizeof(*v));
-    if (!v) abort();
-    k->kids = v;
-    k->kids[k->nkids++] = kid;
-}
-
-static int64_t days_of(int64_t t)
-{
-    return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
-
-static skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth);
-
-static skey *fail(search_ctx *x, skey *k, const char *why, const char *what)
-{
-    if (!x->bad)
-        imap_bad(x->c, "%s%s%.60s%s", why, what ? " '" : "", what ? what : "", what ? "'" : "");
-    x->bad = true;
-    skey_free(k);
-    return NULL;
-}
-
-static const imap_arg *need_arg(const imap_arg *a, size_t n, size_t *i)
-{
-    if (*i >= n) return NULL;
-    return &a[(*i)++];
-}
-
-static skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth)
-{
-    if (depth > MAX_SEARCH_DEPTH) return fail(x, NULL, "search keys nested too deep", NULL);
-    const imap_arg *k = need_arg(a, n, i);
-    if (!k) return fail(x, NULL, "missing search key", NULL);
-    skey *r;
-    if (k->type == IMAP_ARG_LIST) {
-        if (!(r = skey_new(x, K_AND))) return fail(x, NULL, "too many search keys", NULL);
-        size_t j = 0;
-        if (k->count == 0) return fail(x, r, "empty search key list", NULL);
-        while (j < k->count) {
-            skey *kid = parse_key(x, k->list, k->count, &j, depth + 1);
-            if (!kid) return fail(x, r, "", NULL);
-            kid_add(r, kid);
-        }
-        return r;
-    }
-    if (k->type != IMAP_ARG_ATOM) return fail(x, NULL, "invalid search key", k->str);
-    const char *w = k->str;
-    static const struct {
-        const char *name;
-        uint32_t flag;
-        bool set;
-    } flags[] = {
-        {"ANSWERED", STORE_F_ANSWERED, true},  {"DELETED", STORE_F_DELETED, true},
-        {"DRAFT", STORE_F_DRAFT, true},        {"FLAGGED", STORE_F_FLAGGED, true},
-        {"SEEN", STORE_F_SEEN, true},          {"UNANSWERED", STORE_F_ANSWERED, false},
-        {"UNDELETED", STORE_F_DELETED, false}, {"UNDRAFT", STORE_F_DRAFT, false},
-        {"UNFLAGGED", STORE_F_FLAGGED, false}, {"UNSEEN", STORE_F_SEEN, false},
-    };
-    for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
-        if (strcasecmp(w, flags[f].name) == 0) {
-            if (!(r = skey_new(x, K_FLAG))) return fail(x, NULL, "too many search keys", NULL);
-            r->flag = flags[f].flag;
-            r->set = flags[f].set;
-            return r;
-        }
-    }
-    if (strcasecmp(w, "ALL") == 0) return skey_new(x, K_ALL);
-    if (strcasecmp(w, "RECENT") == 0 || strcasecmp(w, "OLD") == 0 || strcasecmp(w, "NEW") == 0) {
-        /* OLD is NOT RECENT; NEW is RECENT UNSEEN */
-        skey *rk = skey_new(x, K_RECENT);
-        if (!rk || toupper((unsigned char)w[0]) == 'R') return rk;
-        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'O' ? K_NOT : K_AND))) {
-            skey_free(rk);
-            return NULL;
-        }
-        kid_add(r, rk);
-        if (r->kind == K_AND) {
-            skey *unseen = skey_new(x, K_FLAG);
-            if (!unseen) {
-                skey_free(r);
-                return NULL;
-            }
-            unseen->flag = STORE_F_SEEN;
-            unseen->set = false;
-            kid_add(r, unseen);
-        }
-        return r;
-    }
-    if (strcasecmp(w, "NOT") == 0 || strcasecmp(w, "OR") == 0) {
-        bool or = toupper((unsigned char)w[0]) == 'O';
-        if (!(r = skey_new(x, or ? K_OR : K_NOT)))
-            return fail(x, NULL, "too many search keys", NULL);
-        for (int m = 0; m < (or ? 2 : 1); m++) {
-            skey *kid = parse_key(x, a, n, i, depth + 1);
-            if (!kid) return fail(x, r, "", NULL);
-            kid_add(r, kid);
-        }
-        return r;
-    }
-    if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
-        const imap_arg *v = need_arg(a, n, i);
-        if (!v || v->type != IMAP_ARG_ATOM) return fail(x, NULL, "KEYWORD needs a flag", NULL);
-        if (!(r = skey_new(x, K_KEYWORD))) return fail(x, NULL, "too many search keys", NULL);
-        r->set = toupper((unsigned char)w[0]) == 'K';
-        r->str = v->str;
-        r->slen = v->len;
-        if (v->str[0] == '\\') { /* a system flag given as a keyword */
-            static const char *sys[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
-                                        "\\Draft"};
-            for (int s = 0; s < 5; s++)
-                if (strcasecmp(v->str, sys[s]) == 0) {
-                    r->kind = K_FLAG;
-                    r->flag = 1u << s;
-                }
-        }
-        return r;
-    }
-    if (strcasecmp(w, "LARGER") == 0 || strcasecmp(w, "SMALLER") == 0) {
-        const imap_arg *v = need_arg(a, n, i);
-        uint64_t num;
-        if (!v || imap_arg_number(v, &num) < 0)
-            return fail(x, NULL, "LARGER and SMALLER need a number", NULL);
-        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'L' ? K_LARGER : K_SMALLER)))
-            return fail(x, NULL, "too many search keys", NULL);
-        r->num = num;
-        return r;
-    }
-    static const struct {
-        const char *name;
-        enum skind kind;
-    } dates[] = {
-        {"BEFORE", K_BEFORE},         {"ON", K_ON},         {"SINCE", K_SINCE},
-        {"SENTBEFORE", K_SENTBEFORE}, {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE},
-    };
-    for (size_t d = 0; d < sizeof(dates) / sizeof(dates[0]); d++) {
-        if (strcasecmp(w, dates[d].name) == 0) {
-            const imap_arg *v = need_arg(a, n, i);
-            int64_t t;
-            if (!v || !imap_arg_is_string(v) || imap_date_parse(v->str, &t) < 0)
-                return fail(x, NULL, "invalid date for", w);
-            if (!(r = skey_new(x, dates[d].kind)))
-                return fail(x, NULL, "too many search keys", NULL);
-            r->num = (uint64_t)days_of(t);
-            return r;
-        }
-    }
-    static const char *hdrs[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
-    for (size_t h = 0; h < 5; h++) {
-        if (strcasecmp(w, hdrs[h]) == 0) {
-            const imap_arg *v = need_arg(a, n, i);
-            if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
-            if (!(r = skey_new(x, K_HEADER))) return fail(x, NULL, "too many search keys", NULL);
-            snprintf(r->field, sizeof(r->field), "%s", hdrs[h]);
-            r->str = v->str;
-            r->slen = v->len;
-            return r;
-        }
-    }
-    if (strcasecmp(w, "HEADER") == 0) {
-        const imap_arg *f = need_arg(a, n, i), *v = need_arg(a, n, i);
-        if (!f || !v || !imap_arg_is_string(f) || !imap_arg_is_string(v) || f->len == 0 ||
-            f->len >= 80)
-            return fail(x, NULL, "HEADER needs a field name and a string", NULL);
-        if (!(r = skey_new(x, K_HEADER))) return fail(x, NULL, "too many search keys", NULL);
-        snprintf(r->field, sizeof(r->field), "%s", f->str);
-        r->str = v->str;
-        r->slen = v->len;
-        return r;
-    }
-    if (strcasecmp(w, "BODY") == 0 || strcasecmp(w, "TEXT") == 0) {
-        const imap_arg *v = need_arg(a, n, i);
-        if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
-        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'B' ? K_BODY : K_TEXT)))
-            return fail(x, NULL, "too many search keys", NULL);
-        r->str = v->str;
-        r->slen = v->len;
-        return r;
-    }
-    bool is_uid = strcasecmp(w, "UID") == 0;
-    const imap_arg *sv = is_uid ? need_arg(a, n, i) : k;
-    if (sv && sv->type == IMAP_ARG_ATOM && imap_seqset_syntax(sv->str, sv->len)) {
-        if (!(r = skey_new(x, is_uid ? K_UID : K_SEQ)))
-            return fail(x, NULL, "too many search keys", NULL);
-        const char *why;
-        if (imap_seqset_parse(sv->str, sv->len, 0, &r->seqs, &why) < 0)
-            return fail(x, r, why, NULL);
-        const imap_selected *s = &x->c->sel;
-        imap_seqset_resolve(&r->seqs, is_uid ? (s->n ? s->uids[s->n - 1] : 0) : (uint32_t)s->n);
-        return r;
-    }
-    return fail(x, NULL, "unknown search key", w);
-}
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 
@@ -306,7 +37,7 @@ typedef struct text_block {
  * decoded once per message, whatever the number of keys that search it. */
 typedef struct msg_memo {
     uint32_t uid;   /* the message (0: none yet) */
-    int8_t *answer; /* per text key (skey.slot): -1 not known yet, else 0 or 1 */
+    int8_t *answer; /* per text key (imap_skey.slot): -1 not known yet, else 0 or 1 */
     size_t nslots;
     text_block *blocks; /* ascending key */
     size_t nblocks, cap;
@@ -578,8 +309,8 @@ static int parts_have(msg_view *v, const void *blob, size_t bl, const char *sec,
     if (!in_msg(v, p.body_off, p.body_len)) return 0;
     bool plain_enc = !p.encoding[0] || strcmp(p.encoding, "7bit") == 0 ||
                      strcmp(p.encoding, "8bit") == 0 || strcmp(p.encoding, "binary") == 0;
-    bool utf8 = !p.charset[0] || strcmp(p.charset, "utf-8") == 0 ||
-                strcmp(p.charset, "us-ascii") == 0;
+    bool utf8 =
+        !p.charset[0] || strcmp(p.charset, "utf-8") == 0 || strcmp(p.charset, "us-ascii") == 0;
     if (plain_enc && utf8) return scan(v, 2 * p.body_off, v->data + p.body_off, p.body_len, s, sl);
     const imap_buf *text;
     int r = part_text(v, &p, utf8, &text);
@@ -618,7 +349,7 @@ static int64_t sent_days(msg_view *v)
                     year += 1900;
                 struct tm tm = {
                     .tm_mday = day, .tm_mon = (int)(f - ms) / 3, .tm_year = year - 1900};
-                r = days_of((int64_t)timegm(&tm));
+                r = imap_search_days((int64_t)timegm(&tm));
             }
         }
     }
@@ -639,7 +370,7 @@ static bool keyword_has(const char *kws, const char *k, size_t kl)
 
 /* A key that reads the message's text: its answer is kept for the message; once the step's
  * time is used up (and one such key ran in it), the rest wait for the next step. */
-static int text_key(const skey *k, msg_view *v)
+static int text_key(const imap_skey *k, msg_view *v)
 {
     int8_t *a = &v->memo->answer[k->slot];
     if (*a >= 0) return *a;
@@ -648,13 +379,13 @@ static int text_key(const skey *k, msg_view *v)
     v->slot = k->slot;
     int r = 0;
     switch (k->kind) {
-    case K_HEADER:
+    case IMAP_SK_HEADER:
         r = header_has(v, k->field, k->str, k->slen);
         break;
-    case K_BODY:
+    case IMAP_SK_BODY:
         r = body_has(v, k->str, k->slen);
         break;
-    case K_TEXT:
+    case IMAP_SK_TEXT:
         load(v);
         r = header_block_has(v, 0, v->data, v->hlen, k->str, k->slen)
                 ? 1
@@ -662,9 +393,9 @@ static int text_key(const skey *k, msg_view *v)
         break;
     default: { /* SENT* */
         int64_t d = sent_days(v), want = (int64_t)k->num;
-        r = d >= 0 && (k->kind == K_SENTBEFORE ? d < want
-                       : k->kind == K_SENTON   ? d == want
-                                               : d >= want);
+        r = d >= 0 && (k->kind == IMAP_SK_SENTBEFORE ? d < want
+                       : k->kind == IMAP_SK_SENTON   ? d == want
+                                                     : d >= want);
         break;
     }
     }
@@ -676,55 +407,55 @@ static int text_key(const skey *k, msg_view *v)
 }
 
 /* 1 or 0, or PENDING: the message must be taken up again in the next step. */
-static int eval(const skey *k, msg_view *v)
+static int eval(const imap_skey *k, msg_view *v)
 {
     const store_msg *m = v->m;
     switch (k->kind) {
-    case K_ALL:
+    case IMAP_SK_ALL:
         return 1;
-    case K_RECENT:
+    case IMAP_SK_RECENT:
         return imap_is_recent(v->c, m->uid);
-    case K_NONE:
+    case IMAP_SK_NONE:
         return 0;
-    case K_AND:
+    case IMAP_SK_AND:
         for (size_t i = 0; i < k->nkids; i++) {
             int r = eval(k->kids[i], v);
             if (r != 1) return r;
         }
         return 1;
-    case K_OR: {
+    case IMAP_SK_OR: {
         int r = eval(k->kids[0], v);
         return r != 0 ? r : eval(k->kids[1], v);
     }
-    case K_NOT: {
+    case IMAP_SK_NOT: {
         int r = eval(k->kids[0], v);
         return r == PENDING ? r : !r;
     }
-    case K_FLAG:
+    case IMAP_SK_FLAG:
         return ((m->flags & k->flag) != 0) == k->set;
-    case K_KEYWORD:
+    case IMAP_SK_KEYWORD:
         return keyword_has(m->keywords, k->str, k->slen) == k->set;
-    case K_SEQ:
+    case IMAP_SK_SEQ:
         return imap_seqset_contains(&k->seqs, v->seq);
-    case K_UID:
+    case IMAP_SK_UID:
         return imap_seqset_contains(&k->seqs, m->uid);
-    case K_LARGER:
+    case IMAP_SK_LARGER:
         return m->crlf_size > k->num;
-    case K_SMALLER:
+    case IMAP_SK_SMALLER:
         return m->crlf_size < k->num;
-    case K_BEFORE:
-    case K_ON:
-    case K_SINCE: {
-        int64_t d = days_of(m->internaldate + (int64_t)m->tz_min * 60);
+    case IMAP_SK_BEFORE:
+    case IMAP_SK_ON:
+    case IMAP_SK_SINCE: {
+        int64_t d = imap_search_days(m->internaldate + (int64_t)m->tz_min * 60);
         int64_t want = (int64_t)k->num;
-        return k->kind == K_BEFORE ? d < want : k->kind == K_ON ? d == want : d >= want;
+        return k->kind == IMAP_SK_BEFORE ? d < want : k->kind == IMAP_SK_ON ? d == want : d >= want;
     }
-    case K_SENTBEFORE:
-    case K_SENTON:
-    case K_SENTSINCE:
-    case K_HEADER:
-    case K_BODY:
-    case K_TEXT:
+    case IMAP_SK_SENTBEFORE:
+    case IMAP_SK_SENTON:
+    case IMAP_SK_SENTSINCE:
+    case IMAP_SK_HEADER:
+    case IMAP_SK_BODY:
+    case IMAP_SK_TEXT:
         return text_key(k, v);
     }
     return 0;
@@ -733,7 +464,7 @@ static int eval(const skey *k, msg_view *v)
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
 
 typedef struct search_run {
-    skey *root;
+    imap_skey *root;
     bool uid, esearch;
     unsigned ret;
     uint32_t *hits;
@@ -744,7 +475,7 @@ typedef struct search_run {
 static void search_run_free(void *p)
 {
     search_run *r = p;
-    skey_free(r->root);
+    imap_skey_free(r->root);
     free(r->hits);
     memo_reset(&r->memo, 0);
     free(r->memo.blocks);
@@ -854,22 +585,9 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
         esearch = true;
         ret = RET_ALL;
     }
-    search_ctx x = {.c = c, .uid = uid};
-    skey *root = skey_new(&x, K_AND);
-    while (i < nargs) {
-        skey *k = parse_key(&x, args, nargs, &i, 0);
-        if (!k) {
-            if (!x.bad) imap_bad(c, "invalid search");
-            skey_free(root);
-            return;
-        }
-        kid_add(root, k);
-    }
-    if (root->nkids == 0) {
-        skey_free(root);
-        imap_bad(c, "missing search keys");
-        return;
-    }
+    size_t nslots;
+    imap_skey *root = imap_search_parse(c, args, nargs, i, &nslots);
+    if (!root) return;
     search_run *r = calloc(1, sizeof(*r));
     if (!r) abort();
     r->root = root;
@@ -877,8 +595,8 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
     r->esearch = esearch;
     r->ret = ret;
     r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
-    r->memo.nslots = x.nslots;
-    r->memo.answer = malloc(x.nslots ? x.nslots : 1);
+    r->memo.nslots = nslots;
+    r->memo.answer = malloc(nslots ? nslots : 1);
     if (!r->hits || !r->memo.answer) abort();
     /* evaluated in steps so one big SEARCH does not hold up the loop's other sessions; the
      * view cannot change meanwhile (changes are pushed only between commands) */
