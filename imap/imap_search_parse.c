@@ -69,25 +69,29 @@ static const imap_arg *need_arg(const imap_arg *a, size_t n, size_t *i)
     return &a[(*i)++];
 }
 
-static imap_skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth)
+/* One family of keys: parses the arguments that follow the key word W (from A[*I], N in all)
+ * into a key of kind KIND (the family's entry below). NULL after fail(). */
+typedef imap_skey *key_parser(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                              size_t n, size_t *i, unsigned depth);
+
+/* "(key key ...)": an AND of the keys in the list K. */
+static imap_skey *key_list(search_ctx *x, const imap_arg *k, unsigned depth)
 {
-    if (depth > MAX_SEARCH_DEPTH) return fail(x, NULL, "search keys nested too deep", NULL);
-    const imap_arg *k = need_arg(a, n, i);
-    if (!k) return fail(x, NULL, "missing search key", NULL);
     imap_skey *r;
-    if (k->type == IMAP_ARG_LIST) {
-        if (!(r = skey_new(x, IMAP_SK_AND))) return fail(x, NULL, "too many search keys", NULL);
-        size_t j = 0;
-        if (k->count == 0) return fail(x, r, "empty search key list", NULL);
-        while (j < k->count) {
-            imap_skey *kid = parse_key(x, k->list, k->count, &j, depth + 1);
-            if (!kid) return fail(x, r, "", NULL);
-            kid_add(r, kid);
-        }
-        return r;
+    if (!(r = skey_new(x, IMAP_SK_AND))) return fail(x, NULL, "too many search keys", NULL);
+    size_t j = 0;
+    if (k->count == 0) return fail(x, r, "empty search key list", NULL);
+    while (j < k->count) {
+        imap_skey *kid = parse_key(x, k->list, k->count, &j, depth + 1);
+        if (!kid) return fail(x, r, "", NULL);
+        kid_add(r, kid);
     }
-    if (k->type != IMAP_ARG_ATOM) return fail(x, NULL, "invalid search key", k->str);
-    const char *w = k->str;
+    return r;
+}
+
+/* ANSWERED, UNSEEN, ...: a system flag that must be set or clear. NULL if W is none. */
+static imap_skey *key_flag(search_ctx *x, const char *w, bool *known)
+{
     static const struct {
         const char *name;
         uint32_t flag;
@@ -99,8 +103,10 @@ static imap_skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *
         {"UNDELETED", STORE_F_DELETED, false}, {"UNDRAFT", STORE_F_DRAFT, false},
         {"UNFLAGGED", STORE_F_FLAGGED, false}, {"UNSEEN", STORE_F_SEEN, false},
     };
+    imap_skey *r;
     for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
         if (strcasecmp(w, flags[f].name) == 0) {
+            *known = true;
             if (!(r = skey_new(x, IMAP_SK_FLAG)))
                 return fail(x, NULL, "too many search keys", NULL);
             r->flag = flags[f].flag;
@@ -108,121 +114,157 @@ static imap_skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *
             return r;
         }
     }
-    if (strcasecmp(w, "ALL") == 0) return skey_new(x, IMAP_SK_ALL);
-    if (strcasecmp(w, "RECENT") == 0 || strcasecmp(w, "OLD") == 0 || strcasecmp(w, "NEW") == 0) {
-        /* OLD is NOT RECENT; NEW is RECENT UNSEEN */
-        imap_skey *rk = skey_new(x, IMAP_SK_RECENT);
-        if (!rk || toupper((unsigned char)w[0]) == 'R') return rk;
-        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'O' ? IMAP_SK_NOT : IMAP_SK_AND))) {
-            imap_skey_free(rk);
+    *known = false;
+    return NULL;
+}
+
+/* RECENT, OLD (NOT RECENT) and NEW (RECENT UNSEEN). */
+static imap_skey *key_recent(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                             size_t n, size_t *i, unsigned depth)
+{
+    (void)kind, (void)a, (void)n, (void)i, (void)depth;
+    imap_skey *r;
+    imap_skey *rk = skey_new(x, IMAP_SK_RECENT);
+    if (!rk || toupper((unsigned char)w[0]) == 'R') return rk;
+    if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'O' ? IMAP_SK_NOT : IMAP_SK_AND))) {
+        imap_skey_free(rk);
+        return NULL;
+    }
+    kid_add(r, rk);
+    if (r->kind == IMAP_SK_AND) {
+        imap_skey *unseen = skey_new(x, IMAP_SK_FLAG);
+        if (!unseen) {
+            imap_skey_free(r);
             return NULL;
         }
-        kid_add(r, rk);
-        if (r->kind == IMAP_SK_AND) {
-            imap_skey *unseen = skey_new(x, IMAP_SK_FLAG);
-            if (!unseen) {
-                imap_skey_free(r);
-                return NULL;
+        unseen->flag = STORE_F_SEEN;
+        unseen->set = false;
+        kid_add(r, unseen);
+    }
+    return r;
+}
+
+/* NOT key, OR key key. */
+static imap_skey *key_not_or(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                             size_t n, size_t *i, unsigned depth)
+{
+    (void)w;
+    imap_skey *r;
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    for (int m = 0; m < (kind == IMAP_SK_OR ? 2 : 1); m++) {
+        imap_skey *kid = parse_key(x, a, n, i, depth + 1);
+        if (!kid) return fail(x, r, "", NULL);
+        kid_add(r, kid);
+    }
+    return r;
+}
+
+/* KEYWORD flag, UNKEYWORD flag; a system flag given as a keyword becomes a flag key. */
+static imap_skey *key_keyword(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                              size_t n, size_t *i, unsigned depth)
+{
+    (void)depth;
+    imap_skey *r;
+    const imap_arg *v = need_arg(a, n, i);
+    if (!v || v->type != IMAP_ARG_ATOM) return fail(x, NULL, "KEYWORD needs a flag", NULL);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    r->set = toupper((unsigned char)w[0]) == 'K';
+    r->str = v->str;
+    r->slen = v->len;
+    if (v->str[0] == '\\') { /* a system flag given as a keyword */
+        static const char *sys[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};
+        for (int s = 0; s < 5; s++)
+            if (strcasecmp(v->str, sys[s]) == 0) {
+                r->kind = IMAP_SK_FLAG;
+                r->flag = 1u << s;
             }
-            unseen->flag = STORE_F_SEEN;
-            unseen->set = false;
-            kid_add(r, unseen);
-        }
-        return r;
     }
-    if (strcasecmp(w, "NOT") == 0 || strcasecmp(w, "OR") == 0) {
-        bool or = toupper((unsigned char)w[0]) == 'O';
-        if (!(r = skey_new(x, or ? IMAP_SK_OR : IMAP_SK_NOT)))
-            return fail(x, NULL, "too many search keys", NULL);
-        for (int m = 0; m < (or ? 2 : 1); m++) {
-            imap_skey *kid = parse_key(x, a, n, i, depth + 1);
-            if (!kid) return fail(x, r, "", NULL);
-            kid_add(r, kid);
-        }
-        return r;
-    }
-    if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
-        const imap_arg *v = need_arg(a, n, i);
-        if (!v || v->type != IMAP_ARG_ATOM) return fail(x, NULL, "KEYWORD needs a flag", NULL);
-        if (!(r = skey_new(x, IMAP_SK_KEYWORD))) return fail(x, NULL, "too many search keys", NULL);
-        r->set = toupper((unsigned char)w[0]) == 'K';
-        r->str = v->str;
-        r->slen = v->len;
-        if (v->str[0] == '\\') { /* a system flag given as a keyword */
-            static const char *sys[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted",
-                                        "\\Draft"};
-            for (int s = 0; s < 5; s++)
-                if (strcasecmp(v->str, sys[s]) == 0) {
-                    r->kind = IMAP_SK_FLAG;
-                    r->flag = 1u << s;
-                }
-        }
-        return r;
-    }
-    if (strcasecmp(w, "LARGER") == 0 || strcasecmp(w, "SMALLER") == 0) {
-        const imap_arg *v = need_arg(a, n, i);
-        uint64_t num;
-        if (!v || imap_arg_number(v, &num) < 0)
-            return fail(x, NULL, "LARGER and SMALLER need a number", NULL);
-        if (!(r = skey_new(x,
-                           toupper((unsigned char)w[0]) == 'L' ? IMAP_SK_LARGER : IMAP_SK_SMALLER)))
-            return fail(x, NULL, "too many search keys", NULL);
-        r->num = num;
-        return r;
-    }
-    static const struct {
-        const char *name;
-        enum imap_skind kind;
-    } dates[] = {
-        {"BEFORE", IMAP_SK_BEFORE}, {"ON", IMAP_SK_ON},
-        {"SINCE", IMAP_SK_SINCE},   {"SENTBEFORE", IMAP_SK_SENTBEFORE},
-        {"SENTON", IMAP_SK_SENTON}, {"SENTSINCE", IMAP_SK_SENTSINCE},
-    };
-    for (size_t d = 0; d < sizeof(dates) / sizeof(dates[0]); d++) {
-        if (strcasecmp(w, dates[d].name) == 0) {
-            const imap_arg *v = need_arg(a, n, i);
-            int64_t t;
-            if (!v || !imap_arg_is_string(v) || imap_date_parse(v->str, &t) < 0)
-                return fail(x, NULL, "invalid date for", w);
-            if (!(r = skey_new(x, dates[d].kind)))
-                return fail(x, NULL, "too many search keys", NULL);
-            r->num = (uint64_t)imap_search_days(t);
-            return r;
-        }
-    }
-    static const char *hdrs[] = {"FROM", "TO", "CC", "BCC", "SUBJECT"};
-    for (size_t h = 0; h < 5; h++) {
-        if (strcasecmp(w, hdrs[h]) == 0) {
-            const imap_arg *v = need_arg(a, n, i);
-            if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
-            if (!(r = skey_new(x, IMAP_SK_HEADER)))
-                return fail(x, NULL, "too many search keys", NULL);
-            snprintf(r->field, sizeof(r->field), "%s", hdrs[h]);
-            r->str = v->str;
-            r->slen = v->len;
-            return r;
-        }
-    }
-    if (strcasecmp(w, "HEADER") == 0) {
-        const imap_arg *f = need_arg(a, n, i), *v = need_arg(a, n, i);
-        if (!f || !v || !imap_arg_is_string(f) || !imap_arg_is_string(v) || f->len == 0 ||
-            f->len >= 80)
-            return fail(x, NULL, "HEADER needs a field name and a string", NULL);
-        if (!(r = skey_new(x, IMAP_SK_HEADER))) return fail(x, NULL, "too many search keys", NULL);
-        snprintf(r->field, sizeof(r->field), "%s", f->str);
-        r->str = v->str;
-        r->slen = v->len;
-        return r;
-    }
-    if (strcasecmp(w, "BODY") == 0 || strcasecmp(w, "TEXT") == 0) {
-        const imap_arg *v = need_arg(a, n, i);
-        if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
-        if (!(r = skey_new(x, toupper((unsigned char)w[0]) == 'B' ? IMAP_SK_BODY : IMAP_SK_TEXT)))
-            return fail(x, NULL, "too many search keys", NULL);
-        r->str = v->str;
-        r->slen = v->len;
-        return r;
-    }
+    return r;
+}
+
+/* LARGER n, SMALLER n. */
+static imap_skey *key_size(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                           size_t n, size_t *i, unsigned depth)
+{
+    (void)w, (void)depth;
+    imap_skey *r;
+    const imap_arg *v = need_arg(a, n, i);
+    uint64_t num;
+    if (!v || imap_arg_number(v, &num) < 0)
+        return fail(x, NULL, "LARGER and SMALLER need a number", NULL);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    r->num = num;
+    return r;
+}
+
+/* BEFORE, ON, SINCE and their SENT* twins: a date, kept as days since the epoch. */
+static imap_skey *key_date(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                           size_t n, size_t *i, unsigned depth)
+{
+    (void)depth;
+    imap_skey *r;
+    const imap_arg *v = need_arg(a, n, i);
+    int64_t t;
+    if (!v || !imap_arg_is_string(v) || imap_date_parse(v->str, &t) < 0)
+        return fail(x, NULL, "invalid date for", w);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    r->num = (uint64_t)imap_search_days(t);
+    return r;
+}
+
+/* FROM, TO, CC, BCC, SUBJECT string: a header key for the field named like the key. */
+static imap_skey *key_address(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                              size_t n, size_t *i, unsigned depth)
+{
+    (void)depth;
+    imap_skey *r;
+    const imap_arg *v = need_arg(a, n, i);
+    if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    snprintf(r->field, sizeof(r->field), "%s", w);
+    for (char *p = r->field; *p; p++) /* named as in the table: upper case */
+        *p = (char)toupper((unsigned char)*p);
+    r->str = v->str;
+    r->slen = v->len;
+    return r;
+}
+
+/* HEADER field-name string. */
+static imap_skey *key_header(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                             size_t n, size_t *i, unsigned depth)
+{
+    (void)w, (void)depth;
+    imap_skey *r;
+    const imap_arg *f = need_arg(a, n, i), *v = need_arg(a, n, i);
+    if (!f || !v || !imap_arg_is_string(f) || !imap_arg_is_string(v) || f->len == 0 || f->len >= 80)
+        return fail(x, NULL, "HEADER needs a field name and a string", NULL);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    snprintf(r->field, sizeof(r->field), "%s", f->str);
+    r->str = v->str;
+    r->slen = v->len;
+    return r;
+}
+
+/* BODY string, TEXT string. */
+static imap_skey *key_text(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                           size_t n, size_t *i, unsigned depth)
+{
+    imap_skey *r;
+    (void)depth;
+    const imap_arg *v = need_arg(a, n, i);
+    if (!v || !imap_arg_is_string(v)) return fail(x, NULL, "missing string for", w);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    r->str = v->str;
+    r->slen = v->len;
+    return r;
+}
+
+/* A sequence set (the atom K itself), or UID and a UID set; resolved against the view. */
+static imap_skey *key_seqset(search_ctx *x, const imap_arg *k, const imap_arg *a, size_t n,
+                             size_t *i)
+{
+    const char *w = k->str;
+    imap_skey *r;
     bool is_uid = strcasecmp(w, "UID") == 0;
     const imap_arg *sv = is_uid ? need_arg(a, n, i) : k;
     if (sv && sv->type == IMAP_ARG_ATOM && imap_seqset_syntax(sv->str, sv->len)) {
@@ -236,6 +278,57 @@ static imap_skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *
         return r;
     }
     return fail(x, NULL, "unknown search key", w);
+}
+
+/* The keys that take arguments or stand for several keys, by family. */
+static const struct {
+    const char *name;
+    key_parser *parse;
+    enum imap_skind kind;
+} families[] = {
+    {"RECENT", key_recent, IMAP_SK_RECENT},
+    {"OLD", key_recent, IMAP_SK_NOT},
+    {"NEW", key_recent, IMAP_SK_AND},
+    {"NOT", key_not_or, IMAP_SK_NOT},
+    {"OR", key_not_or, IMAP_SK_OR},
+    {"KEYWORD", key_keyword, IMAP_SK_KEYWORD},
+    {"UNKEYWORD", key_keyword, IMAP_SK_KEYWORD},
+    {"LARGER", key_size, IMAP_SK_LARGER},
+    {"SMALLER", key_size, IMAP_SK_SMALLER},
+    {"BEFORE", key_date, IMAP_SK_BEFORE},
+    {"ON", key_date, IMAP_SK_ON},
+    {"SINCE", key_date, IMAP_SK_SINCE},
+    {"SENTBEFORE", key_date, IMAP_SK_SENTBEFORE},
+    {"SENTON", key_date, IMAP_SK_SENTON},
+    {"SENTSINCE", key_date, IMAP_SK_SENTSINCE},
+    {"FROM", key_address, IMAP_SK_HEADER},
+    {"TO", key_address, IMAP_SK_HEADER},
+    {"CC", key_address, IMAP_SK_HEADER},
+    {"BCC", key_address, IMAP_SK_HEADER},
+    {"SUBJECT", key_address, IMAP_SK_HEADER},
+    {"HEADER", key_header, IMAP_SK_HEADER},
+    {"BODY", key_text, IMAP_SK_BODY},
+    {"TEXT", key_text, IMAP_SK_TEXT},
+};
+
+/* One search key from A[*I] (N in all), with its arguments; NULL after answering BAD (or,
+ * past MAX_KEYS for ALL and RECENT/OLD/NEW, without an answer, as before the split). */
+static imap_skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth)
+{
+    if (depth > MAX_SEARCH_DEPTH) return fail(x, NULL, "search keys nested too deep", NULL);
+    const imap_arg *k = need_arg(a, n, i);
+    if (!k) return fail(x, NULL, "missing search key", NULL);
+    if (k->type == IMAP_ARG_LIST) return key_list(x, k, depth);
+    if (k->type != IMAP_ARG_ATOM) return fail(x, NULL, "invalid search key", k->str);
+    const char *w = k->str;
+    bool known;
+    imap_skey *r = key_flag(x, w, &known);
+    if (known) return r;
+    if (strcasecmp(w, "ALL") == 0) return skey_new(x, IMAP_SK_ALL);
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+        if (strcasecmp(w, families[f].name) == 0)
+            return families[f].parse(x, w, families[f].kind, a, n, i, depth);
+    return key_seqset(x, k, a, n, i);
 }
 
 imap_skey *imap_search_parse(imap_client *c, const imap_arg *args, size_t nargs, size_t i,
