@@ -32,46 +32,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_fetch.h"
 #include "imap/imap_int.h"
 #include "imap/imap_msg.h"
 #include "imap/imap_quote.h"
 #include "store/log.h"
 #include "store/mime.h"
 
-enum item_kind {
-    I_UID,
-    I_FLAGS,
-    I_INTERNALDATE,
-    I_SIZE,
-    I_ENVELOPE,
-    I_BODY, /* BODY without a section: the non-extensible BODYSTRUCTURE */
-    I_BODYSTRUCTURE,
-    I_SECTION, /* BODY[...] and the RFC822 forms */
-    I_BINARY,
-    I_BINARY_SIZE,
-};
-
-enum spec { SP_NONE, SP_HEADER, SP_FIELDS, SP_FIELDS_NOT, SP_TEXT, SP_MIME };
-
-#define MAX_ITEMS 64
-#define MAX_FIELDS 1000               /* header field names in one HEADER.FIELDS list */
 #define FETCH_STEP 500                /* messages per read transaction */
 #define FETCH_CHUNK (256u << 10)      /* literal bytes produced at a time */
 #define FETCH_SMALL (256u << 10)      /* sources decoded whole into the scratch buffer */
 #define FETCH_COUNT_STEP (4ull << 20) /* bytes measured or skipped per step (CPU per pass) */
-
-typedef struct fetch_item {
-    enum item_kind kind;
-    bool peek;
-    char part[64]; /* "1.2", "" for the whole message */
-    enum spec spec;
-    char **fields;
-    size_t nfields;
-    bool partial;
-    uint64_t off, len;
-    char *name;  /* how the answer names it, without the <origin> (malloc'ed) */
-    size_t same; /* the first item with the same section (they share its length) */
-} fetch_item;
 
 /* Where the answer to the current item stands. */
 enum phase {
@@ -81,11 +52,8 @@ enum phase {
 };
 
 typedef struct fetch_ctx {
-    fetch_item items[MAX_ITEMS];
-    size_t nitems;
+    imap_fetch_req req; /* the items asked for */
     bool uid;
-    bool set_seen; /* some item sets \Seen */
-    bool need_body, need_summary;
     uint32_t *uids, *seqs;
     size_t n, pos;
     uint32_t *seen_now; /* messages that got \Seen from this FETCH (ascending UIDs) */
@@ -103,21 +71,16 @@ typedef struct fetch_ctx {
     imap_buf scratch;
     size_t scratch_off;
     uint64_t lit_skip, lit_left; /* text bytes before the literal's start; literal bytes left */
-    uint64_t total[MAX_ITEMS];   /* per section of this message: its length, */
-    bool has_nul[MAX_ITEMS];     /* whether it holds a NUL (BINARY: literal8), */
-    bool counted[MAX_ITEMS];     /* and whether those are known */
+    uint64_t total[IMAP_FETCH_MAX_ITEMS]; /* per section of this message: its length, */
+    bool has_nul[IMAP_FETCH_MAX_ITEMS];   /* whether it holds a NUL (BINARY: literal8), */
+    bool counted[IMAP_FETCH_MAX_ITEMS];   /* and whether those are known */
 } fetch_ctx;
 
 static void fetch_free(void *p)
 {
     fetch_ctx *x = p;
     if (!x) return;
-    for (size_t i = 0; i < x->nitems; i++) {
-        for (size_t k = 0; k < x->items[i].nfields; k++)
-            free(x->items[i].fields[k]);
-        free(x->items[i].fields);
-        free(x->items[i].name);
-    }
+    imap_fetch_req_free(&x->req);
     free(x->uids);
     free(x->seqs);
     free(x->seen_now);
@@ -125,298 +88,12 @@ static void fetch_free(void *p)
     free(x);
 }
 
-static fetch_item *add_item(fetch_ctx *x, enum item_kind k, const char *name)
-{
-    for (size_t i = 0; i < x->nitems; i++)
-        if (x->items[i].kind == k && k != I_SECTION && k != I_BINARY && k != I_BINARY_SIZE)
-            return &x->items[i];
-    if (x->nitems == MAX_ITEMS) return NULL;
-    fetch_item *it = &x->items[x->nitems];
-    memset(it, 0, sizeof(*it));
-    if (!(it->name = strdup(name))) abort(); /* as imap_buf does: no half-built answer */
-    it->kind = k;
-    x->nitems++;
-    return it;
-}
-
-/* Whether A and B name the same text (BINARY sections are decoded, BODY ones are not). */
-static bool same_section(const fetch_item *a, const fetch_item *b)
-{
-    if (a->kind < I_SECTION || b->kind < I_SECTION) return false; /* not sections at all */
-    if ((a->kind == I_SECTION) != (b->kind == I_SECTION) || a->spec != b->spec ||
-        strcmp(a->part, b->part) != 0 || a->nfields != b->nfields)
-        return false;
-    for (size_t i = 0; i < a->nfields; i++)
-        if (strcasecmp(a->fields[i], b->fields[i]) != 0) return false;
-    return true;
-}
-
-/* Drops the last item if an earlier one asks for the same answer: it would repeat the same
- * bytes (BODY[] and BODY.PEEK[] answer alike; \Seen is set for the whole command). */
-static void drop_repeat(fetch_ctx *x)
-{
-    fetch_item *it = &x->items[x->nitems - 1];
-    for (size_t i = 0; i + 1 < x->nitems; i++) {
-        const fetch_item *e = &x->items[i];
-        if (e->kind == it->kind && strcmp(e->name, it->name) == 0 && e->partial == it->partial &&
-            e->off == it->off && e->len == it->len && same_section(e, it)) {
-            for (size_t k = 0; k < it->nfields; k++)
-                free(it->fields[k]);
-            free(it->fields);
-            free(it->name);
-            x->nitems--;
-            return;
-        }
-    }
-}
-
-/* Parses the section text between brackets into IT; returns 0 or -1. */
-static int parse_section(fetch_item *it, const char *s, size_t len, bool binary)
-{
-    size_t i = 0, pl = 0;
-    /* part numbers */
-    while (i < len && isdigit((unsigned char)s[i])) {
-        size_t j = i;
-        while (j < len && isdigit((unsigned char)s[j]))
-            j++;
-        if (s[i] == '0' || j - i > 5) return -1;
-        if (pl + (j - i) + 2 > sizeof(it->part)) return -1;
-        if (pl) it->part[pl++] = '.';
-        memcpy(it->part + pl, s + i, j - i);
-        pl += j - i;
-        it->part[pl] = '\0';
-        i = j;
-        if (i < len && s[i] == '.')
-            i++;
-        else
-            break;
-    }
-    const char *rest = s + i;
-    size_t rl = len - i;
-    if (rl == 0) {
-        it->spec = SP_NONE;
-        return 0;
-    }
-    (void)binary; /* BINARY takes the same section texts (as Dovecot does) */
-    if (rl == 6 && strncasecmp(rest, "HEADER", 6) == 0) {
-        it->spec = SP_HEADER;
-        return 0;
-    }
-    if (rl == 4 && strncasecmp(rest, "TEXT", 4) == 0) {
-        it->spec = SP_TEXT;
-        return 0;
-    }
-    if (rl == 4 && strncasecmp(rest, "MIME", 4) == 0) {
-        if (!pl) return -1;
-        it->spec = SP_MIME;
-        return 0;
-    }
-    size_t kl;
-    if (rl > 18 && strncasecmp(rest, "HEADER.FIELDS.NOT ", 18) == 0) {
-        it->spec = SP_FIELDS_NOT;
-        kl = 18;
-    } else if (rl > 14 && strncasecmp(rest, "HEADER.FIELDS ", 14) == 0) {
-        it->spec = SP_FIELDS;
-        kl = 14;
-    } else {
-        return -1;
-    }
-    const char *f = rest + kl, *end = rest + rl;
-    while (f < end && *f == ' ')
-        f++;
-    if (f >= end || *f != '(' || end[-1] != ')') return -1;
-    f++;
-    end--;
-    it->fields = calloc(MAX_FIELDS, sizeof(char *));
-    if (!it->fields) abort();
-    while (f < end) {
-        while (f < end && *f == ' ')
-            f++;
-        if (f >= end) break;
-        const char *st = f;
-        size_t fl;
-        if (*f == '"') {
-            st = ++f;
-            while (f < end && *f != '"')
-                f++;
-            fl = (size_t)(f - st);
-            if (f < end) f++;
-        } else {
-            while (f < end && *f != ' ')
-                f++;
-            fl = (size_t)(f - st);
-        }
-        if (it->nfields == MAX_FIELDS || fl == 0 || fl > 200) return -1;
-        if (!(it->fields[it->nfields++] = strndup(st, fl))) abort();
-    }
-    imap_fields_sort(it->fields, it->nfields); /* each header field is looked up in log n */
-    return it->nfields ? 0 : -1;
-}
-
-/* Reads a number64 (RFC 9051: 1*DIGIT, at most 2^63-1) at *P, moving *P past it; false if there
- * are no digits or the number is too big. */
-static bool parse_number64(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*s)) return false;
-    for (; isdigit((unsigned char)*s); s++) {
-        if (v > (UINT64_C(0x7fffffffffffffff) - (uint64_t)(*s - '0')) / 10) return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *p = s;
-    *out = v;
-    return true;
-}
-
-/* Parses one fetch attribute; returns 0 or -1 after answering BAD. */
-static int parse_att(imap_client *c, fetch_ctx *x, const imap_arg *a)
-{
-    if (a->type != IMAP_ARG_ATOM) {
-        imap_bad(c, "invalid FETCH item");
-        return -1;
-    }
-    const char *s = a->str;
-    static const struct {
-        const char *name;
-        enum item_kind kind;
-    } simple[] = {
-        {"UID", I_UID},
-        {"FLAGS", I_FLAGS},
-        {"INTERNALDATE", I_INTERNALDATE},
-        {"RFC822.SIZE", I_SIZE},
-        {"ENVELOPE", I_ENVELOPE},
-        {"BODY", I_BODY},
-        {"BODYSTRUCTURE", I_BODYSTRUCTURE},
-    };
-    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
-        if (strcasecmp(s, simple[i].name) == 0) {
-            if (!add_item(x, simple[i].kind, simple[i].name)) goto toomany;
-            if (simple[i].kind == I_ENVELOPE || simple[i].kind == I_BODY ||
-                simple[i].kind == I_BODYSTRUCTURE)
-                x->need_summary = true;
-            return 0;
-        }
-    }
-    if (strcasecmp(s, "ALL") == 0 || strcasecmp(s, "FAST") == 0 || strcasecmp(s, "FULL") == 0) {
-        add_item(x, I_FLAGS, "FLAGS");
-        add_item(x, I_INTERNALDATE, "INTERNALDATE");
-        add_item(x, I_SIZE, "RFC822.SIZE");
-        if (strcasecmp(s, "FAST") != 0) {
-            add_item(x, I_ENVELOPE, "ENVELOPE");
-            x->need_summary = true;
-        }
-        if (strcasecmp(s, "FULL") == 0) add_item(x, I_BODY, "BODY");
-        return 0;
-    }
-    fetch_item *it;
-    if (strcasecmp(s, "RFC822") == 0 || strcasecmp(s, "RFC822.HEADER") == 0 ||
-        strcasecmp(s, "RFC822.TEXT") == 0) {
-        if (!(it = add_item(x, I_SECTION, s))) goto toomany;
-        for (char *p = it->name; *p; p++)
-            *p = (char)toupper((unsigned char)*p);
-        it->spec = s[6] == '\0'                          ? SP_NONE
-                   : toupper((unsigned char)s[7]) == 'H' ? SP_HEADER
-                                                         : SP_TEXT;
-        it->peek = it->spec == SP_HEADER;
-        x->need_body = true;
-        if (!it->peek) x->set_seen = true;
-        drop_repeat(x);
-        return 0;
-    }
-    const char *br = strchr(s, '[');
-    if (!br) goto unknown;
-    size_t pre = (size_t)(br - s);
-    enum item_kind k;
-    bool peek = false;
-    const char *resp;
-    if (pre == 4 && strncasecmp(s, "BODY", 4) == 0) {
-        k = I_SECTION;
-        resp = "BODY";
-    } else if (pre == 9 && strncasecmp(s, "BODY.PEEK", 9) == 0) {
-        k = I_SECTION;
-        peek = true;
-        resp = "BODY";
-    } else if (pre == 6 && strncasecmp(s, "BINARY", 6) == 0) {
-        k = I_BINARY;
-        resp = "BINARY";
-    } else if (pre == 11 && strncasecmp(s, "BINARY.PEEK", 11) == 0) {
-        k = I_BINARY;
-        peek = true;
-        resp = "BINARY";
-    } else if (pre == 11 && strncasecmp(s, "BINARY.SIZE", 11) == 0) {
-        k = I_BINARY_SIZE;
-        peek = true;
-        resp = "BINARY.SIZE";
-    } else {
-        goto unknown;
-    }
-    const char *close = strrchr(s, ']');
-    if (!close || close < br) {
-        imap_bad(c, "missing ']' in FETCH item");
-        return -1;
-    }
-    if (!(it = add_item(x, k, resp))) goto toomany;
-    it->peek = peek;
-    if (parse_section(it, br + 1, (size_t)(close - br - 1), k != I_SECTION) < 0) {
-        imap_bad(c, "invalid section in '%.60s'", s);
-        return -1;
-    }
-    /* the answer repeats the section as given, whole, upper-cased outside quotes */
-    size_t rl = strlen(resp), sl = (size_t)(close - br - 1);
-    char *nm = malloc(rl + sl + 3);
-    if (!nm) abort();
-    memcpy(nm, resp, rl);
-    size_t w = rl;
-    nm[w++] = '[';
-    bool q = false;
-    for (const char *p = br + 1; p < close; p++) {
-        if (*p == '"') q = !q;
-        nm[w++] = q ? *p : (char)toupper((unsigned char)*p);
-    }
-    nm[w++] = ']';
-    nm[w] = '\0';
-    free(it->name);
-    it->name = nm;
-    const char *part = close + 1;
-    if (*part == '<') {
-        /* <origin.length> (RFC 9051: number64 "." nz-number64), and <origin> (to the end) as
-         * Dovecot also takes it; digits only, no sign, no overflow */
-        const char *r = part + 1;
-        uint64_t o = 0, l = UINT64_MAX;
-        bool ok = k != I_BINARY_SIZE && parse_number64(&r, &o);
-        if (ok && *r == '.') {
-            r++;
-            ok = parse_number64(&r, &l) && l > 0;
-        }
-        if (!ok || r[0] != '>' || r[1] != '\0') {
-            imap_bad(c, "invalid partial in '%.60s': give <origin.length>, numbers below 2^63", s);
-            return -1;
-        }
-        it->partial = true;
-        it->off = o;
-        it->len = l;
-    } else if (*part) {
-        goto unknown;
-    }
-    x->need_body = true;
-    x->need_summary = true;
-    if (!it->peek) x->set_seen = true;
-    drop_repeat(x);
-    return 0;
-unknown:
-    imap_bad(c, "unknown FETCH item '%.60s'", s);
-    return -1;
-toomany:
-    imap_bad(c, "too many FETCH items");
-    return -1;
-}
-
 /* Finds the bytes a section names and how they become its text: SRC_OFF and SRC_LEN in the
  * message, CV set up for them. Returns 0, -ENOENT for a missing part, or -EPROTO for an unknown
  * transfer encoding. */
-static int section_source(const fetch_item *it, const char *data, size_t dlen, const void *blob,
-                          size_t bloblen, imap_conv *cv, size_t *src_off, size_t *src_len)
+static int section_source(const imap_fetch_item *it, const char *data, size_t dlen,
+                          const void *blob, size_t bloblen, imap_conv *cv, size_t *src_off,
+                          size_t *src_len)
 {
     uint64_t hoff = 0, hlen = 0, boff = 0, blen = 0;
     store_mime_part p;
@@ -436,16 +113,16 @@ static int section_source(const fetch_item *it, const char *data, size_t dlen, c
             boff = bo;
             blen = dlen - bo;
         }
-        if (it->spec == SP_NONE) {
+        if (it->spec == IMAP_FS_NONE) {
             *src_len = dlen; /* BODY[] and BINARY[] alike */
             return 0;
         }
     } else {
         if (!have) return -ENOENT;
-        if (it->spec == SP_MIME) {
+        if (it->spec == IMAP_FS_MIME) {
             hoff = p.header_off;
             hlen = p.header_len;
-        } else if (it->spec == SP_NONE) {
+        } else if (it->spec == IMAP_FS_NONE) {
             boff = p.body_off;
             blen = p.body_len;
         } else {
@@ -460,7 +137,8 @@ static int section_source(const fetch_item *it, const char *data, size_t dlen, c
         }
     }
     if (hoff + hlen > dlen || boff + blen > dlen) return -ENOENT;
-    if (it->kind != I_SECTION && it->spec == SP_NONE && !p.is_multipart && !p.is_message) {
+    if (it->kind != IMAP_FI_SECTION && it->spec == IMAP_FS_NONE && !p.is_multipart &&
+        !p.is_message) {
         /* BINARY of a leaf part: undo its transfer encoding; anything else is as BODY */
         if (imap_conv_init_cte(cv, p.encoding) < 0) return -EPROTO;
         *src_off = (size_t)boff;
@@ -468,19 +146,19 @@ static int section_source(const fetch_item *it, const char *data, size_t dlen, c
         return 0;
     }
     switch (it->spec) {
-    case SP_HEADER:
-    case SP_MIME:
+    case IMAP_FS_HEADER:
+    case IMAP_FS_MIME:
         *src_off = (size_t)hoff;
         *src_len = (size_t)hlen;
         break;
-    case SP_FIELDS:
-    case SP_FIELDS_NOT:
-        imap_conv_init_fields(cv, it->fields, it->nfields, it->spec == SP_FIELDS_NOT);
+    case IMAP_FS_FIELDS:
+    case IMAP_FS_FIELDS_NOT:
+        imap_conv_init_fields(cv, it->fields, it->nfields, it->spec == IMAP_FS_FIELDS_NOT);
         *src_off = (size_t)hoff;
         *src_len = (size_t)hlen;
         break;
-    case SP_TEXT:
-    case SP_NONE:
+    case IMAP_FS_TEXT:
+    case IMAP_FS_NONE:
         *src_off = (size_t)boff;
         *src_len = (size_t)blen;
         break;
@@ -506,18 +184,18 @@ static void charge(uint64_t *budget, size_t made, size_t read)
  * the step must stop inside it (output full, or BUDGET of measuring used up), -EPROTO for an
  * unknown transfer encoding (nothing written), -ESTALE if the text no longer matches what was
  * announced. */
-static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, const char *data,
+static int section_step(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *data,
                         size_t dlen, const void *blob, size_t bloblen, uint64_t *budget)
 {
     imap_buf *o = &c->out;
-    bool binary = it->kind != I_SECTION;
+    bool binary = it->kind != IMAP_FI_SECTION;
     size_t sec = it->same;
     if (x->phase == PH_ITEM) {
         int rc = section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
         if (rc == -EPROTO) return rc;
         if (rc == -ENOENT) {
             sep(x, o);
-            if (it->kind == I_BINARY_SIZE) {
+            if (it->kind == IMAP_FI_BINARY_SIZE) {
                 imap_buf_printf(o, "%s 0", it->name);
                 return 0;
             }
@@ -525,7 +203,7 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
                 imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
             else
                 imap_buf_printf(o, "%s ", it->name);
-            imap_buf_puts(o, it->kind == I_SECTION ? "NIL" : "{0}\r\n");
+            imap_buf_puts(o, it->kind == IMAP_FI_SECTION ? "NIL" : "{0}\r\n");
             return 0;
         }
         const char *src = data + x->src_off;
@@ -573,7 +251,7 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
         /* measured: announce it */
         uint64_t total = x->total[sec];
         sep(x, o);
-        if (it->kind == I_BINARY_SIZE) {
+        if (it->kind == IMAP_FI_BINARY_SIZE) {
             imap_buf_printf(o, "%s %llu", it->name, (unsigned long long)total);
             return 0;
         }
@@ -587,7 +265,7 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
         }
         /* literal8 if the part sent has a NUL (for a partial of a big decoded text: if the
          * text has one) */
-        bool nul = it->kind == I_BINARY && x->has_nul[sec];
+        bool nul = it->kind == IMAP_FI_BINARY && x->has_nul[sec];
         if (nul && x->from_scratch) {
             nul = memchr(x->scratch.data + start, '\0', (size_t)n) != NULL;
         } else if (nul && n < total &&
@@ -628,7 +306,7 @@ static int section_step(imap_client *c, fetch_ctx *x, const fetch_item *it, cons
             return -ESTALE;
         }
         /* NUL may not appear in a literal outside BINARY: send it as 0x80, as Dovecot does */
-        if (it->kind == I_SECTION)
+        if (it->kind == IMAP_FI_SECTION)
             for (char *z = memchr(o->data + at, '\0', n); z;
                  z = memchr(z, '\0', n - (size_t)(z - (o->data + at))))
                 *z = (char)0x80;
@@ -662,8 +340,8 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
     if (rc == -ENOENT) {
         /* expunged, not yet announced: the UID is still known, nothing else is */
         bool uid_only = true;
-        for (size_t i = 0; i < x->nitems; i++)
-            uid_only = uid_only && x->items[i].kind == I_UID;
+        for (size_t i = 0; i < x->req.nitems; i++)
+            uid_only = uid_only && x->req.items[i].kind == IMAP_FI_UID;
         if (uid_only) {
             imap_buf_printf(&c->out, "* %u FETCH (UID %u)\r\n", seq, uid);
             return 0;
@@ -674,9 +352,9 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
     size_t dlen = 0;
     const void *blob = NULL;
     size_t bloblen = 0;
-    if (x->need_body && store_msg_body(t, &m, &data, &dlen) < 0)
+    if (x->req.need_body && store_msg_body(t, &m, &data, &dlen) < 0)
         return x->in_msg ? -ESTALE : -ENOENT;
-    if (x->need_summary && store_msg_summary(t, &m, &blob, &bloblen) < 0) blob = NULL;
+    if (x->req.need_summary && store_msg_summary(t, &m, &blob, &bloblen) < 0) blob = NULL;
     imap_buf *o = &c->out;
     if (!x->in_msg) {
         x->in_msg = true;
@@ -696,33 +374,33 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
             imap_buf_put_u64(o, uid);
         }
     }
-    for (; x->item < x->nitems; x->item++) {
-        fetch_item *it = &x->items[x->item];
+    for (; x->item < x->req.nitems; x->item++) {
+        imap_fetch_item *it = &x->req.items[x->item];
         switch (it->kind) {
-        case I_UID:
+        case IMAP_FI_UID:
             if (!x->uid) {
                 sep(x, o);
                 imap_buf_puts(o, "UID ");
                 imap_buf_put_u64(o, uid);
             }
             break;
-        case I_FLAGS:
+        case IMAP_FI_FLAGS:
             sep(x, o);
             imap_buf_puts(o, "FLAGS ");
             imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
             x->flags_done = true;
             break;
-        case I_INTERNALDATE:
+        case IMAP_FI_INTERNALDATE:
             sep(x, o);
             imap_buf_puts(o, "INTERNALDATE ");
             imap_date_time_put(o, m.internaldate, m.tz_min);
             break;
-        case I_SIZE:
+        case IMAP_FI_SIZE:
             sep(x, o);
             imap_buf_puts(o, "RFC822.SIZE ");
             imap_buf_put_u64(o, m.crlf_size);
             break;
-        case I_ENVELOPE: {
+        case IMAP_FI_ENVELOPE: {
             const char *e;
             size_t el;
             sep(x, o);
@@ -733,11 +411,11 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
                 imap_buf_puts(o, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
             break;
         }
-        case I_BODY:
-        case I_BODYSTRUCTURE: {
+        case IMAP_FI_BODY:
+        case IMAP_FI_BODYSTRUCTURE: {
             const char *e;
             size_t el;
-            bool ext = it->kind == I_BODYSTRUCTURE;
+            bool ext = it->kind == IMAP_FI_BODYSTRUCTURE;
             sep(x, o);
             imap_buf_puts(o, ext ? "BODYSTRUCTURE " : "BODY ");
             if (blob && store_mime_bodystructure(blob, bloblen, ext, &e, &el) == 0)
@@ -749,9 +427,9 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
                                 (unsigned long long)m.crlf_size, m.lines);
             break;
         }
-        case I_SECTION:
-        case I_BINARY:
-        case I_BINARY_SIZE:
+        case IMAP_FI_SECTION:
+        case IMAP_FI_BINARY:
+        case IMAP_FI_BINARY_SIZE:
             rc = section_step(c, x, it, data, dlen, blob, bloblen, budget);
             if (rc == 1 || rc == -ESTALE) return rc;
             x->phase = PH_ITEM;
@@ -871,26 +549,9 @@ void imap_cmd_fetch(imap_client *c, const imap_command *cmd, const imap_arg *arg
     fetch_ctx *x = calloc(1, sizeof(*x));
     if (!x) abort();
     x->uid = uid;
-    if (args[1].type == IMAP_ARG_LIST) {
-        if (args[1].count == 0) {
-            imap_bad(c, "empty FETCH item list");
-            goto fail;
-        }
-        for (size_t i = 0; i < args[1].count; i++)
-            if (parse_att(c, x, &args[1].list[i]) < 0) goto fail;
-    } else if (parse_att(c, x, &args[1]) < 0) {
-        goto fail;
-    }
-    for (size_t i = 0; i < x->nitems; i++) {
-        x->items[i].same = i;
-        for (size_t j = 0; j < i; j++)
-            if (same_section(&x->items[j], &x->items[i])) {
-                x->items[i].same = j;
-                break;
-            }
-    }
+    if (imap_fetch_parse(c, &x->req, &args[1]) < 0) goto fail;
     if (imap_set_resolve(c, &args[0], uid, &x->uids, &x->seqs, &x->n) < 0) goto fail;
-    if (x->set_seen && !c->sel.readonly && x->n) {
+    if (x->req.set_seen && !c->sel.readonly && x->n) {
         x->seen_now = malloc(x->n * sizeof(uint32_t));
         seen_ctx s = {x, c->sel.mailbox_id, malloc(x->n * sizeof(uint64_t))};
         if (!x->seen_now || !s.modseqs) abort();

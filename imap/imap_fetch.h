@@ -1,0 +1,62 @@
+/* imap_fetch.h: the items a FETCH asks for, as imap_fetch_parse.c parses them for cmd_fetch.c */
+#ifndef MAILFS_IMAP_FETCH_H
+#define MAILFS_IMAP_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/imap_int.h"
+
+#define IMAP_FETCH_MAX_ITEMS 64 /* items in one FETCH */
+
+enum imap_fetch_kind {
+    IMAP_FI_UID,
+    IMAP_FI_FLAGS,
+    IMAP_FI_INTERNALDATE,
+    IMAP_FI_SIZE,
+    IMAP_FI_ENVELOPE,
+    IMAP_FI_BODY, /* BODY without a section: the non-extensible BODYSTRUCTURE */
+    IMAP_FI_BODYSTRUCTURE,
+    IMAP_FI_SECTION, /* BODY[...] and the RFC822 forms */
+    IMAP_FI_BINARY,
+    IMAP_FI_BINARY_SIZE,
+};
+
+enum imap_fetch_spec {
+    IMAP_FS_NONE,
+    IMAP_FS_HEADER,
+    IMAP_FS_FIELDS,
+    IMAP_FS_FIELDS_NOT,
+    IMAP_FS_TEXT,
+    IMAP_FS_MIME
+};
+
+typedef struct imap_fetch_item {
+    enum imap_fetch_kind kind;
+    bool peek;
+    char part[64]; /* "1.2", "" for the whole message */
+    enum imap_fetch_spec spec;
+    char **fields;
+    size_t nfields;
+    bool partial;
+    uint64_t off, len;
+    char *name;  /* how the answer names it, without the <origin> (malloc'ed) */
+    size_t same; /* the first item with the same section (they share its length) */
+} imap_fetch_item;
+
+/* What one FETCH asks for. */
+typedef struct imap_fetch_req {
+    imap_fetch_item items[IMAP_FETCH_MAX_ITEMS];
+    size_t nitems;
+    bool set_seen; /* some item sets \Seen */
+    bool need_body, need_summary;
+} imap_fetch_req;
+
+/* Parses FETCH's item argument A (one item, a macro or a list) into X (zeroed by the caller),
+ * each item's `same` set to the first item with the same section. Returns 0, or -1 after
+ * answering BAD; either way X is freed with imap_fetch_req_free(). */
+int imap_fetch_parse(imap_client *c, imap_fetch_req *x, const imap_arg *a);
+void imap_fetch_req_free(imap_fetch_req *x);
+
+#endif

@@ -1,0 +1,334 @@
+/* imap_fetch_parse.c: FETCH's items (attributes, sections, partials) parsed into imap_fetch_req */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/imap_fetch.h"
+#include "imap/imap_msg.h"
+
+#define MAX_FIELDS 1000 /* header field names in one HEADER.FIELDS list */
+
+static imap_fetch_item *add_item(imap_fetch_req *x, enum imap_fetch_kind k, const char *name)
+{
+    for (size_t i = 0; i < x->nitems; i++)
+        if (x->items[i].kind == k && k != IMAP_FI_SECTION && k != IMAP_FI_BINARY &&
+            k != IMAP_FI_BINARY_SIZE)
+            return &x->items[i];
+    if (x->nitems == IMAP_FETCH_MAX_ITEMS) return NULL;
+    imap_fetch_item *it = &x->items[x->nitems];
+    memset(it, 0, sizeof(*it));
+    if (!(it->name = strdup(name))) abort(); /* as imap_buf does: no half-built answer */
+    it->kind = k;
+    x->nitems++;
+    return it;
+}
+
+/* Whether A and B name the same text (BINARY sections are decoded, BODY ones are not). */
+static bool same_section(const imap_fetch_item *a, const imap_fetch_item *b)
+{
+    if (a->kind < IMAP_FI_SECTION || b->kind < IMAP_FI_SECTION)
+        return false; /* not sections at all */
+    if ((a->kind == IMAP_FI_SECTION) != (b->kind == IMAP_FI_SECTION) || a->spec != b->spec ||
+        strcmp(a->part, b->part) != 0 || a->nfields != b->nfields)
+        return false;
+    for (size_t i = 0; i < a->nfields; i++)
+        if (strcasecmp(a->fields[i], b->fields[i]) != 0) return false;
+    return true;
+}
+
+/* Drops the last item if an earlier one asks for the same answer: it would repeat the same
+ * bytes (BODY[] and BODY.PEEK[] answer alike; \Seen is set for the whole command). */
+static void drop_repeat(imap_fetch_req *x)
+{
+    imap_fetch_item *it = &x->items[x->nitems - 1];
+    for (size_t i = 0; i + 1 < x->nitems; i++) {
+        const imap_fetch_item *e = &x->items[i];
+        if (e->kind == it->kind && strcmp(e->name, it->name) == 0 && e->partial == it->partial &&
+            e->off == it->off && e->len == it->len && same_section(e, it)) {
+            for (size_t k = 0; k < it->nfields; k++)
+                free(it->fields[k]);
+            free(it->fields);
+            free(it->name);
+            x->nitems--;
+            return;
+        }
+    }
+}
+
+/* Parses the section text between brackets into IT; returns 0 or -1. */
+static int parse_section(imap_fetch_item *it, const char *s, size_t len, bool binary)
+{
+    size_t i = 0, pl = 0;
+    /* part numbers */
+    while (i < len && isdigit((unsigned char)s[i])) {
+        size_t j = i;
+        while (j < len && isdigit((unsigned char)s[j]))
+            j++;
+        if (s[i] == '0' || j - i > 5) return -1;
+        if (pl + (j - i) + 2 > sizeof(it->part)) return -1;
+        if (pl) it->part[pl++] = '.';
+        memcpy(it->part + pl, s + i, j - i);
+        pl += j - i;
+        it->part[pl] = '\0';
+        i = j;
+        if (i < len && s[i] == '.')
+            i++;
+        else
+            break;
+    }
+    const char *rest = s + i;
+    size_t rl = len - i;
+    if (rl == 0) {
+        it->spec = IMAP_FS_NONE;
+        return 0;
+    }
+    (void)binary; /* BINARY takes the same section texts (as Dovecot does) */
+    if (rl == 6 && strncasecmp(rest, "HEADER", 6) == 0) {
+        it->spec = IMAP_FS_HEADER;
+        return 0;
+    }
+    if (rl == 4 && strncasecmp(rest, "TEXT", 4) == 0) {
+        it->spec = IMAP_FS_TEXT;
+        return 0;
+    }
+    if (rl == 4 && strncasecmp(rest, "MIME", 4) == 0) {
+        if (!pl) return -1;
+        it->spec = IMAP_FS_MIME;
+        return 0;
+    }
+    size_t kl;
+    if (rl > 18 && strncasecmp(rest, "HEADER.FIELDS.NOT ", 18) == 0) {
+        it->spec = IMAP_FS_FIELDS_NOT;
+        kl = 18;
+    } else if (rl > 14 && strncasecmp(rest, "HEADER.FIELDS ", 14) == 0) {
+        it->spec = IMAP_FS_FIELDS;
+        kl = 14;
+    } else {
+        return -1;
+    }
+    const char *f = rest + kl, *end = rest + rl;
+    while (f < end && *f == ' ')
+        f++;
+    if (f >= end || *f != '(' || end[-1] != ')') return -1;
+    f++;
+    end--;
+    it->fields = calloc(MAX_FIELDS, sizeof(char *));
+    if (!it->fields) abort();
+    while (f < end) {
+        while (f < end && *f == ' ')
+            f++;
+        if (f >= end) break;
+        const char *st = f;
+        size_t fl;
+        if (*f == '"') {
+            st = ++f;
+            while (f < end && *f != '"')
+                f++;
+            fl = (size_t)(f - st);
+            if (f < end) f++;
+        } else {
+            while (f < end && *f != ' ')
+                f++;
+            fl = (size_t)(f - st);
+        }
+        if (it->nfields == MAX_FIELDS || fl == 0 || fl > 200) return -1;
+        if (!(it->fields[it->nfields++] = strndup(st, fl))) abort();
+    }
+    imap_fields_sort(it->fields, it->nfields); /* each header field is looked up in log n */
+    return it->nfields ? 0 : -1;
+}
+
+/* Reads a number64 (RFC 9051: 1*DIGIT, at most 2^63-1) at *P, moving *P past it; false if there
+ * are no digits or the number is too big. */
+static bool parse_number64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*s)) return false;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (v > (UINT64_C(0x7fffffffffffffff) - (uint64_t)(*s - '0')) / 10) return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
+/* Parses one fetch attribute; returns 0 or -1 after answering BAD. */
+static int parse_att(imap_client *c, imap_fetch_req *x, const imap_arg *a)
+{
+    if (a->type != IMAP_ARG_ATOM) {
+        imap_bad(c, "invalid FETCH item");
+        return -1;
+    }
+    const char *s = a->str;
+    static const struct {
+        const char *name;
+        enum imap_fetch_kind kind;
+    } simple[] = {
+        {"UID", IMAP_FI_UID},
+        {"FLAGS", IMAP_FI_FLAGS},
+        {"INTERNALDATE", IMAP_FI_INTERNALDATE},
+        {"RFC822.SIZE", IMAP_FI_SIZE},
+        {"ENVELOPE", IMAP_FI_ENVELOPE},
+        {"BODY", IMAP_FI_BODY},
+        {"BODYSTRUCTURE", IMAP_FI_BODYSTRUCTURE},
+    };
+    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+        if (strcasecmp(s, simple[i].name) == 0) {
+            if (!add_item(x, simple[i].kind, simple[i].name)) goto toomany;
+            if (simple[i].kind == IMAP_FI_ENVELOPE || simple[i].kind == IMAP_FI_BODY ||
+                simple[i].kind == IMAP_FI_BODYSTRUCTURE)
+                x->need_summary = true;
+            return 0;
+        }
+    }
+    if (strcasecmp(s, "ALL") == 0 || strcasecmp(s, "FAST") == 0 || strcasecmp(s, "FULL") == 0) {
+        add_item(x, IMAP_FI_FLAGS, "FLAGS");
+        add_item(x, IMAP_FI_INTERNALDATE, "INTERNALDATE");
+        add_item(x, IMAP_FI_SIZE, "RFC822.SIZE");
+        if (strcasecmp(s, "FAST") != 0) {
+            add_item(x, IMAP_FI_ENVELOPE, "ENVELOPE");
+            x->need_summary = true;
+        }
+        if (strcasecmp(s, "FULL") == 0) add_item(x, IMAP_FI_BODY, "BODY");
+        return 0;
+    }
+    imap_fetch_item *it;
+    if (strcasecmp(s, "RFC822") == 0 || strcasecmp(s, "RFC822.HEADER") == 0 ||
+        strcasecmp(s, "RFC822.TEXT") == 0) {
+        if (!(it = add_item(x, IMAP_FI_SECTION, s))) goto toomany;
+        for (char *p = it->name; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        it->spec = s[6] == '\0'                          ? IMAP_FS_NONE
+                   : toupper((unsigned char)s[7]) == 'H' ? IMAP_FS_HEADER
+                                                         : IMAP_FS_TEXT;
+        it->peek = it->spec == IMAP_FS_HEADER;
+        x->need_body = true;
+        if (!it->peek) x->set_seen = true;
+        drop_repeat(x);
+        return 0;
+    }
+    const char *br = strchr(s, '[');
+    if (!br) goto unknown;
+    size_t pre = (size_t)(br - s);
+    enum imap_fetch_kind k;
+    bool peek = false;
+    const char *resp;
+    if (pre == 4 && strncasecmp(s, "BODY", 4) == 0) {
+        k = IMAP_FI_SECTION;
+        resp = "BODY";
+    } else if (pre == 9 && strncasecmp(s, "BODY.PEEK", 9) == 0) {
+        k = IMAP_FI_SECTION;
+        peek = true;
+        resp = "BODY";
+    } else if (pre == 6 && strncasecmp(s, "BINARY", 6) == 0) {
+        k = IMAP_FI_BINARY;
+        resp = "BINARY";
+    } else if (pre == 11 && strncasecmp(s, "BINARY.PEEK", 11) == 0) {
+        k = IMAP_FI_BINARY;
+        peek = true;
+        resp = "BINARY";
+    } else if (pre == 11 && strncasecmp(s, "BINARY.SIZE", 11) == 0) {
+        k = IMAP_FI_BINARY_SIZE;
+        peek = true;
+        resp = "BINARY.SIZE";
+    } else {
+        goto unknown;
+    }
+    const char *close = strrchr(s, ']');
+    if (!close || close < br) {
+        imap_bad(c, "missing ']' in FETCH item");
+        return -1;
+    }
+    if (!(it = add_item(x, k, resp))) goto toomany;
+    it->peek = peek;
+    if (parse_section(it, br + 1, (size_t)(close - br - 1), k != IMAP_FI_SECTION) < 0) {
+        imap_bad(c, "invalid section in '%.60s'", s);
+        return -1;
+    }
+    /* the answer repeats the section as given, whole, upper-cased outside quotes */
+    size_t rl = strlen(resp), sl = (size_t)(close - br - 1);
+    char *nm = malloc(rl + sl + 3);
+    if (!nm) abort();
+    memcpy(nm, resp, rl);
+    size_t w = rl;
+    nm[w++] = '[';
+    bool q = false;
+    for (const char *p = br + 1; p < close; p++) {
+        if (*p == '"') q = !q;
+        nm[w++] = q ? *p : (char)toupper((unsigned char)*p);
+    }
+    nm[w++] = ']';
+    nm[w] = '\0';
+    free(it->name);
+    it->name = nm;
+    const char *part = close + 1;
+    if (*part == '<') {
+        /* <origin.length> (RFC 9051: number64 "." nz-number64), and <origin> (to the end) as
+         * Dovecot also takes it; digits only, no sign, no overflow */
+        const char *r = part + 1;
+        uint64_t o = 0, l = UINT64_MAX;
+        bool ok = k != IMAP_FI_BINARY_SIZE && parse_number64(&r, &o);
+        if (ok && *r == '.') {
+            r++;
+            ok = parse_number64(&r, &l) && l > 0;
+        }
+        if (!ok || r[0] != '>' || r[1] != '\0') {
+            imap_bad(c, "invalid partial in '%.60s': give <origin.length>, numbers below 2^63", s);
+            return -1;
+        }
+        it->partial = true;
+        it->off = o;
+        it->len = l;
+    } else if (*part) {
+        goto unknown;
+    }
+    x->need_body = true;
+    x->need_summary = true;
+    if (!it->peek) x->set_seen = true;
+    drop_repeat(x);
+    return 0;
+unknown:
+    imap_bad(c, "unknown FETCH item '%.60s'", s);
+    return -1;
+toomany:
+    imap_bad(c, "too many FETCH items");
+    return -1;
+}
+
+int imap_fetch_parse(imap_client *c, imap_fetch_req *x, const imap_arg *a)
+{
+    if (a->type == IMAP_ARG_LIST) {
+        if (a->count == 0) {
+            imap_bad(c, "empty FETCH item list");
+            return -1;
+        }
+        for (size_t i = 0; i < a->count; i++)
+            if (parse_att(c, x, &a->list[i]) < 0) return -1;
+    } else if (parse_att(c, x, a) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < x->nitems; i++) {
+        x->items[i].same = i;
+        for (size_t j = 0; j < i; j++)
+            if (same_section(&x->items[j], &x->items[i])) {
+                x->items[i].same = j;
+                break;
+            }
+    }
+    return 0;
+}
+
+void imap_fetch_req_free(imap_fetch_req *x)
+{
+    for (size_t i = 0; i < x->nitems; i++) {
+        for (size_t k = 0; k < x->items[i].nfields; k++)
+            free(x->items[i].fields[k]);
+        free(x->items[i].fields);
+        free(x->items[i].name);
+    }
+    x->nitems = 0;
+}
