@@ -180,109 +180,129 @@ static void charge(uint64_t *budget, size_t made, size_t read)
     *budget -= *budget < used ? *budget : used;
 }
 
-/* Writes the current section item, or goes on with it: returns 0 when it is written, 1 when
- * the step must stop inside it (output full, or BUDGET of measuring used up), -EPROTO for an
- * unknown transfer encoding (nothing written), -ESTALE if the text no longer matches what was
- * announced. */
-static int section_step(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *data,
-                        size_t dlen, const void *blob, size_t bloblen, uint64_t *budget)
+#define SECTION_GOES_ON 2 /* section_begin(): the item is set up, to be measured and sent */
+
+/* The start of a section item: finds its source and converter; a small decoded one is built
+ * whole into the scratch buffer (and so measured). Returns SECTION_GOES_ON, 0 when the item
+ * is answered already (a missing part), or -EPROTO (nothing written). */
+static int section_begin(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *data,
+                         size_t dlen, const void *blob, size_t bloblen, uint64_t *budget)
 {
     imap_buf *o = &c->out;
     bool binary = it->kind != IMAP_FI_SECTION;
     size_t sec = it->same;
-    if (x->phase == PH_ITEM) {
-        int rc = section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
-        if (rc == -EPROTO) return rc;
-        if (rc == -ENOENT) {
-            sep(x, o);
-            if (it->kind == IMAP_FI_BINARY_SIZE) {
-                imap_buf_printf(o, "%s 0", it->name);
-                return 0;
-            }
-            if (it->partial)
-                imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
-            else
-                imap_buf_printf(o, "%s ", it->name);
-            imap_buf_puts(o, it->kind == IMAP_FI_SECTION ? "NIL" : "{0}\r\n");
-            return 0;
-        }
-        const char *src = data + x->src_off;
-        bool cheap = x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY;
-        x->from_scratch = false;
-        x->phase = PH_COUNT;
-        if (!cheap && x->src_len <= FETCH_SMALL) {
-            /* small and decoded: build it once, measure what was built */
-            x->scratch.len = 0;
-            imap_conv_run(&x->cv, src, x->src_len, &x->scratch, 2 * x->src_len + 4);
-            charge(budget, x->src_len, 0);
-            x->from_scratch = true;
-            x->total[sec] = x->scratch.len;
-            x->has_nul[sec] = memchr(x->scratch.data, '\0', x->scratch.len) != NULL;
-            x->counted[sec] = true;
-        } else if (!x->counted[sec] && !cheap) {
-            x->count = x->cv;
-            x->count.want_nul = binary;
-        }
-    }
-    const char *src = data + x->src_off;
-    if (x->src_off + x->src_len > dlen) return -ESTALE;
-    if (x->phase == PH_COUNT) {
-        if (!x->counted[sec] && (x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY)) {
-            /* a scan at memory speed, but a step that has used some of its budget leaves a big
-             * one to the next */
-            if (x->src_len > *budget && *budget < FETCH_COUNT_STEP) return 1;
-            x->total[sec] =
-                x->cv.kind == IMAP_CONV_CRLF ? imap_crlf_len(src, x->src_len) : x->src_len;
-            x->has_nul[sec] = binary && memchr(src, '\0', x->src_len) != NULL;
-            x->counted[sec] = true;
-            charge(budget, x->src_len, 0);
-        } else if (!x->counted[sec]) {
-            while (!imap_conv_done(&x->count, x->src_len)) {
-                if (*budget == 0) return 1; /* the next step goes on */
-                size_t step = (size_t)*budget, in = x->count.in;
-                x->count.in_stop = in + step;
-                size_t got = imap_conv_run(&x->count, src, x->src_len, NULL, step);
-                charge(budget, got, x->count.in - in);
-            }
-            x->total[sec] = x->count.out;
-            x->has_nul[sec] = x->count.nul;
-            x->counted[sec] = true;
-        }
-        /* measured: announce it */
-        uint64_t total = x->total[sec];
+    int rc = section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
+    if (rc == -EPROTO) return rc;
+    if (rc == -ENOENT) {
         sep(x, o);
         if (it->kind == IMAP_FI_BINARY_SIZE) {
-            imap_buf_printf(o, "%s %llu", it->name, (unsigned long long)total);
+            imap_buf_printf(o, "%s 0", it->name);
             return 0;
         }
-        uint64_t start = 0, n = total;
-        if (it->partial) {
+        if (it->partial)
             imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
-            start = it->off < total ? it->off : total;
-            n = total - start < it->len ? total - start : it->len;
-        } else {
+        else
             imap_buf_printf(o, "%s ", it->name);
-        }
-        /* literal8 if the part sent has a NUL (for a partial of a big decoded text: if the
-         * text has one) */
-        bool nul = it->kind == IMAP_FI_BINARY && x->has_nul[sec];
-        if (nul && x->from_scratch) {
-            nul = memchr(x->scratch.data + start, '\0', (size_t)n) != NULL;
-        } else if (nul && n < total &&
-                   (x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY)) {
-            imap_conv probe = x->cv; /* a scan at memory speed */
-            imap_conv_run(&probe, src, x->src_len, NULL, (size_t)start);
-            probe.want_nul = true;
-            imap_conv_run(&probe, src, x->src_len, NULL, (size_t)n);
-            nul = probe.nul;
-        }
-        imap_buf_printf(o, "%s{%llu}\r\n", nul ? "~" : "", (unsigned long long)n);
-        x->lit_skip = start;
-        x->lit_left = n;
-        x->scratch_off = (size_t)start;
-        x->phase = PH_SEND;
+        imap_buf_puts(o, it->kind == IMAP_FI_SECTION ? "NIL" : "{0}\r\n");
+        return 0;
     }
-    /* PH_SEND */
+    const char *src = data + x->src_off;
+    bool cheap = x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY;
+    x->from_scratch = false;
+    x->phase = PH_COUNT;
+    if (!cheap && x->src_len <= FETCH_SMALL) {
+        /* small and decoded: build it once, measure what was built */
+        x->scratch.len = 0;
+        imap_conv_run(&x->cv, src, x->src_len, &x->scratch, 2 * x->src_len + 4);
+        charge(budget, x->src_len, 0);
+        x->from_scratch = true;
+        x->total[sec] = x->scratch.len;
+        x->has_nul[sec] = memchr(x->scratch.data, '\0', x->scratch.len) != NULL;
+        x->counted[sec] = true;
+    } else if (!x->counted[sec] && !cheap) {
+        x->count = x->cv;
+        x->count.want_nul = binary;
+    }
+    return SECTION_GOES_ON;
+}
+
+/* Measures the section's text SRC (not measured yet): 0 when its length is known, 1 when the
+ * step's BUDGET is used up first. */
+static int section_measure(fetch_ctx *x, const imap_fetch_item *it, const char *src,
+                           uint64_t *budget)
+{
+    bool binary = it->kind != IMAP_FI_SECTION;
+    size_t sec = it->same;
+    if (x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY) {
+        /* a scan at memory speed, but a step that has used some of its budget leaves a big
+         * one to the next */
+        if (x->src_len > *budget && *budget < FETCH_COUNT_STEP) return 1;
+        x->total[sec] = x->cv.kind == IMAP_CONV_CRLF ? imap_crlf_len(src, x->src_len) : x->src_len;
+        x->has_nul[sec] = binary && memchr(src, '\0', x->src_len) != NULL;
+        x->counted[sec] = true;
+        charge(budget, x->src_len, 0);
+        return 0;
+    }
+    while (!imap_conv_done(&x->count, x->src_len)) {
+        if (*budget == 0) return 1; /* the next step goes on */
+        size_t step = (size_t)*budget, in = x->count.in;
+        x->count.in_stop = in + step;
+        size_t got = imap_conv_run(&x->count, src, x->src_len, NULL, step);
+        charge(budget, got, x->count.in - in);
+    }
+    x->total[sec] = x->count.out;
+    x->has_nul[sec] = x->count.nul;
+    x->counted[sec] = true;
+    return 0;
+}
+
+/* Announces the measured section: its name, and the literal's length (BINARY.SIZE: the length
+ * alone, and the item is complete: returns true). */
+static bool section_announce(imap_client *c, fetch_ctx *x, const imap_fetch_item *it,
+                             const char *src)
+{
+    imap_buf *o = &c->out;
+    size_t sec = it->same;
+    uint64_t total = x->total[sec];
+    sep(x, o);
+    if (it->kind == IMAP_FI_BINARY_SIZE) {
+        imap_buf_printf(o, "%s %llu", it->name, (unsigned long long)total);
+        return true;
+    }
+    uint64_t start = 0, n = total;
+    if (it->partial) {
+        imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
+        start = it->off < total ? it->off : total;
+        n = total - start < it->len ? total - start : it->len;
+    } else {
+        imap_buf_printf(o, "%s ", it->name);
+    }
+    /* literal8 if the part sent has a NUL (for a partial of a big decoded text: if the
+     * text has one) */
+    bool nul = it->kind == IMAP_FI_BINARY && x->has_nul[sec];
+    if (nul && x->from_scratch) {
+        nul = memchr(x->scratch.data + start, '\0', (size_t)n) != NULL;
+    } else if (nul && n < total && (x->cv.kind == IMAP_CONV_CRLF || x->cv.kind == IMAP_CONV_COPY)) {
+        imap_conv probe = x->cv; /* a scan at memory speed */
+        imap_conv_run(&probe, src, x->src_len, NULL, (size_t)start);
+        probe.want_nul = true;
+        imap_conv_run(&probe, src, x->src_len, NULL, (size_t)n);
+        nul = probe.nul;
+    }
+    imap_buf_printf(o, "%s{%llu}\r\n", nul ? "~" : "", (unsigned long long)n);
+    x->lit_skip = start;
+    x->lit_left = n;
+    x->scratch_off = (size_t)start;
+    x->phase = PH_SEND;
+    return false;
+}
+
+/* Sends the announced literal, or goes on with it: skips to its start, then sends it in
+ * FETCH_CHUNK pieces while the output has room. 0 when sent, 1 to stop, -ESTALE. */
+static int section_send(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *src,
+                        uint64_t *budget)
+{
+    imap_buf *o = &c->out;
     if (!x->from_scratch && x->cv.out < x->lit_skip) {
         while (x->cv.out < x->lit_skip) {
             if (*budget == 0) return 1;
@@ -313,6 +333,26 @@ static int section_step(imap_client *c, fetch_ctx *x, const imap_fetch_item *it,
         x->lit_left -= n;
     }
     return 0;
+}
+
+/* Writes the current section item, or goes on with it: returns 0 when it is written, 1 when
+ * the step must stop inside it (output full, or BUDGET of measuring used up), -EPROTO for an
+ * unknown transfer encoding (nothing written), -ESTALE if the text no longer matches what was
+ * announced. */
+static int section_step(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *data,
+                        size_t dlen, const void *blob, size_t bloblen, uint64_t *budget)
+{
+    if (x->phase == PH_ITEM) {
+        int rc = section_begin(c, x, it, data, dlen, blob, bloblen, budget);
+        if (rc != SECTION_GOES_ON) return rc;
+    }
+    const char *src = data + x->src_off;
+    if (x->src_off + x->src_len > dlen) return -ESTALE;
+    if (x->phase == PH_COUNT) {
+        if (!x->counted[it->same] && section_measure(x, it, src, budget) == 1) return 1;
+        if (section_announce(c, x, it, src)) return 0;
+    }
+    return section_send(c, x, it, src, budget); /* PH_SEND */
 }
 
 static bool is_seen_now(const fetch_ctx *x, uint32_t uid)

@@ -156,14 +156,15 @@ static bool parse_number64(const char **p, uint64_t *out)
     return true;
 }
 
-/* Parses one fetch attribute; returns 0 or -1 after answering BAD. */
-static int parse_att(imap_client *c, imap_fetch_req *x, const imap_arg *a)
+/* What att_*() return besides 0 (parsed) and -1 (answered BAD). */
+#define ATT_NOT_MINE 1 /* S is not one of the items this helper parses */
+#define ATT_TOO_MANY 2 /* S is, but there is no room for another item */
+#define ATT_UNKNOWN 3  /* S looks like one, but is not a FETCH item */
+
+/* UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, and the macros ALL,
+ * FAST and FULL. */
+static int att_simple(imap_fetch_req *x, const char *s)
 {
-    if (a->type != IMAP_ARG_ATOM) {
-        imap_bad(c, "invalid FETCH item");
-        return -1;
-    }
-    const char *s = a->str;
     static const struct {
         const char *name;
         enum imap_fetch_kind kind;
@@ -178,7 +179,7 @@ static int parse_att(imap_client *c, imap_fetch_req *x, const imap_arg *a)
     };
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
         if (strcasecmp(s, simple[i].name) == 0) {
-            if (!add_item(x, simple[i].kind, simple[i].name)) goto toomany;
+            if (!add_item(x, simple[i].kind, simple[i].name)) return ATT_TOO_MANY;
             if (simple[i].kind == IMAP_FI_ENVELOPE || simple[i].kind == IMAP_FI_BODY ||
                 simple[i].kind == IMAP_FI_BODYSTRUCTURE)
                 x->need_summary = true;
@@ -196,60 +197,33 @@ static int parse_att(imap_client *c, imap_fetch_req *x, const imap_arg *a)
         if (strcasecmp(s, "FULL") == 0) add_item(x, IMAP_FI_BODY, "BODY");
         return 0;
     }
+    return ATT_NOT_MINE;
+}
+
+/* RFC822, RFC822.HEADER, RFC822.TEXT: the old names of BODY[], BODY.PEEK[HEADER], BODY[TEXT]. */
+static int att_rfc822(imap_fetch_req *x, const char *s)
+{
     imap_fetch_item *it;
-    if (strcasecmp(s, "RFC822") == 0 || strcasecmp(s, "RFC822.HEADER") == 0 ||
-        strcasecmp(s, "RFC822.TEXT") == 0) {
-        if (!(it = add_item(x, IMAP_FI_SECTION, s))) goto toomany;
-        for (char *p = it->name; *p; p++)
-            *p = (char)toupper((unsigned char)*p);
-        it->spec = s[6] == '\0'                          ? IMAP_FS_NONE
-                   : toupper((unsigned char)s[7]) == 'H' ? IMAP_FS_HEADER
-                                                         : IMAP_FS_TEXT;
-        it->peek = it->spec == IMAP_FS_HEADER;
-        x->need_body = true;
-        if (!it->peek) x->set_seen = true;
-        drop_repeat(x);
-        return 0;
-    }
-    const char *br = strchr(s, '[');
-    if (!br) goto unknown;
-    size_t pre = (size_t)(br - s);
-    enum imap_fetch_kind k;
-    bool peek = false;
-    const char *resp;
-    if (pre == 4 && strncasecmp(s, "BODY", 4) == 0) {
-        k = IMAP_FI_SECTION;
-        resp = "BODY";
-    } else if (pre == 9 && strncasecmp(s, "BODY.PEEK", 9) == 0) {
-        k = IMAP_FI_SECTION;
-        peek = true;
-        resp = "BODY";
-    } else if (pre == 6 && strncasecmp(s, "BINARY", 6) == 0) {
-        k = IMAP_FI_BINARY;
-        resp = "BINARY";
-    } else if (pre == 11 && strncasecmp(s, "BINARY.PEEK", 11) == 0) {
-        k = IMAP_FI_BINARY;
-        peek = true;
-        resp = "BINARY";
-    } else if (pre == 11 && strncasecmp(s, "BINARY.SIZE", 11) == 0) {
-        k = IMAP_FI_BINARY_SIZE;
-        peek = true;
-        resp = "BINARY.SIZE";
-    } else {
-        goto unknown;
-    }
-    const char *close = strrchr(s, ']');
-    if (!close || close < br) {
-        imap_bad(c, "missing ']' in FETCH item");
-        return -1;
-    }
-    if (!(it = add_item(x, k, resp))) goto toomany;
-    it->peek = peek;
-    if (parse_section(it, br + 1, (size_t)(close - br - 1), k != IMAP_FI_SECTION) < 0) {
-        imap_bad(c, "invalid section in '%.60s'", s);
-        return -1;
-    }
-    /* the answer repeats the section as given, whole, upper-cased outside quotes */
+    if (strcasecmp(s, "RFC822") != 0 && strcasecmp(s, "RFC822.HEADER") != 0 &&
+        strcasecmp(s, "RFC822.TEXT") != 0)
+        return ATT_NOT_MINE;
+    if (!(it = add_item(x, IMAP_FI_SECTION, s))) return ATT_TOO_MANY;
+    for (char *p = it->name; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    it->spec = s[6] == '\0'                          ? IMAP_FS_NONE
+               : toupper((unsigned char)s[7]) == 'H' ? IMAP_FS_HEADER
+                                                     : IMAP_FS_TEXT;
+    it->peek = it->spec == IMAP_FS_HEADER;
+    x->need_body = true;
+    if (!it->peek) x->set_seen = true;
+    drop_repeat(x);
+    return 0;
+}
+
+/* The name of a section item in the answer: RESP and the section between BR and CLOSE as
+ * given, whole, upper-cased outside quotes (malloc'ed). */
+static char *section_name(const char *resp, const char *br, const char *close)
+{
     size_t rl = strlen(resp), sl = (size_t)(close - br - 1);
     char *nm = malloc(rl + sl + 3);
     if (!nm) abort();
@@ -263,40 +237,96 @@ static int parse_att(imap_client *c, imap_fetch_req *x, const imap_arg *a)
     }
     nm[w++] = ']';
     nm[w] = '\0';
+    return nm;
+}
+
+/* The partial after a section, "<origin.length>" at PART (RFC 9051: number64 "."
+ * nz-number64), and <origin> (to the end) as Dovecot also takes it; digits only, no sign, no
+ * overflow. Returns 0 with IT's partial set, or -1. */
+static int parse_partial(imap_fetch_item *it, const char *part)
+{
+    const char *r = part + 1;
+    uint64_t o = 0, l = UINT64_MAX;
+    bool ok = it->kind != IMAP_FI_BINARY_SIZE && parse_number64(&r, &o);
+    if (ok && *r == '.') {
+        r++;
+        ok = parse_number64(&r, &l) && l > 0;
+    }
+    if (!ok || r[0] != '>' || r[1] != '\0') return -1;
+    it->partial = true;
+    it->off = o;
+    it->len = l;
+    return 0;
+}
+
+/* BODY[...], BODY.PEEK[...], BINARY[...], BINARY.PEEK[...], BINARY.SIZE[...], each but the
+ * last with an optional partial. */
+static int att_section(imap_client *c, imap_fetch_req *x, const char *s)
+{
+    static const struct {
+        const char *prefix;
+        enum imap_fetch_kind kind;
+        bool peek;
+        const char *resp;
+    } forms[] = {
+        {"BODY", IMAP_FI_SECTION, false, "BODY"},
+        {"BODY.PEEK", IMAP_FI_SECTION, true, "BODY"},
+        {"BINARY", IMAP_FI_BINARY, false, "BINARY"},
+        {"BINARY.PEEK", IMAP_FI_BINARY, true, "BINARY"},
+        {"BINARY.SIZE", IMAP_FI_BINARY_SIZE, true, "BINARY.SIZE"},
+    };
+    const char *br = strchr(s, '[');
+    if (!br) return ATT_UNKNOWN;
+    size_t pre = (size_t)(br - s), f = 0;
+    while (f < sizeof(forms) / sizeof(forms[0]) &&
+           (strlen(forms[f].prefix) != pre || strncasecmp(s, forms[f].prefix, pre) != 0))
+        f++;
+    if (f == sizeof(forms) / sizeof(forms[0])) return ATT_UNKNOWN;
+    enum imap_fetch_kind k = forms[f].kind;
+    const char *close = strrchr(s, ']');
+    if (!close || close < br) {
+        imap_bad(c, "missing ']' in FETCH item");
+        return -1;
+    }
+    imap_fetch_item *it;
+    if (!(it = add_item(x, k, forms[f].resp))) return ATT_TOO_MANY;
+    it->peek = forms[f].peek;
+    if (parse_section(it, br + 1, (size_t)(close - br - 1), k != IMAP_FI_SECTION) < 0) {
+        imap_bad(c, "invalid section in '%.60s'", s);
+        return -1;
+    }
     free(it->name);
-    it->name = nm;
+    it->name = section_name(forms[f].resp, br, close);
     const char *part = close + 1;
     if (*part == '<') {
-        /* <origin.length> (RFC 9051: number64 "." nz-number64), and <origin> (to the end) as
-         * Dovecot also takes it; digits only, no sign, no overflow */
-        const char *r = part + 1;
-        uint64_t o = 0, l = UINT64_MAX;
-        bool ok = k != IMAP_FI_BINARY_SIZE && parse_number64(&r, &o);
-        if (ok && *r == '.') {
-            r++;
-            ok = parse_number64(&r, &l) && l > 0;
-        }
-        if (!ok || r[0] != '>' || r[1] != '\0') {
+        if (parse_partial(it, part) < 0) {
             imap_bad(c, "invalid partial in '%.60s': give <origin.length>, numbers below 2^63", s);
             return -1;
         }
-        it->partial = true;
-        it->off = o;
-        it->len = l;
     } else if (*part) {
-        goto unknown;
+        return ATT_UNKNOWN;
     }
     x->need_body = true;
     x->need_summary = true;
     if (!it->peek) x->set_seen = true;
     drop_repeat(x);
     return 0;
-unknown:
-    imap_bad(c, "unknown FETCH item '%.60s'", s);
-    return -1;
-toomany:
-    imap_bad(c, "too many FETCH items");
-    return -1;
+}
+
+/* Parses one fetch attribute; returns 0 or -1 after answering BAD. */
+static int parse_att(imap_client *c, imap_fetch_req *x, const imap_arg *a)
+{
+    if (a->type != IMAP_ARG_ATOM) {
+        imap_bad(c, "invalid FETCH item");
+        return -1;
+    }
+    const char *s = a->str;
+    int r = att_simple(x, s);
+    if (r == ATT_NOT_MINE) r = att_rfc822(x, s);
+    if (r == ATT_NOT_MINE) r = att_section(c, x, s);
+    if (r == ATT_UNKNOWN) imap_bad(c, "unknown FETCH item '%.60s'", s);
+    if (r == ATT_TOO_MANY) imap_bad(c, "too many FETCH items");
+    return r == 0 ? 0 : -1;
 }
 
 int imap_fetch_parse(imap_client *c, imap_fetch_req *x, const imap_arg *a)
