@@ -324,348 +324,401 @@ static imap_parse_result end_of_line(imap_parser *p)
     return IMAP_PARSE_COMMAND;
 }
 
+/* ---- the state machine ------------------------------------------------------------------
+ * imap_parser_feed() hands each byte to the handler of the current state. A handler looks at
+ * C, the byte at *I of the input, and moves *I past what it used: past C, or not at all when
+ * the state it enters must read C again. It returns IMAP_PARSE_MORE to go on with the next
+ * byte, or the result that ends this feed (never MORE: fail_at() gives IMAP_PARSE_ERROR). */
+
+/* C is used, and R ends the feed. */
+static imap_parse_result done(size_t *i, imap_parse_result r)
+{
+    (*i)++;
+    return r;
+}
+
+/* The states that take many bytes at once (a literal's data, a bad line or literal being
+ * skipped): true if one of them took what it could from DATA at *I. */
+static bool bulk_bytes(imap_parser *p, const char *data, size_t len, size_t *i)
+{
+    if (p->st == ST_LITDATA) {
+        node *n = &p->nodes[p->nnodes - 1];
+        size_t want = (size_t)p->lit_size - (p->sb.len - n->off);
+        size_t take = len - *i < want ? len - *i : want;
+        imap_buf_append(&p->sb, data + *i, take);
+        *i += take;
+        if (take == want) {
+            tok_end(p, (long)p->nnodes - 1);
+            p->st = ST_ARGS;
+        }
+        return true;
+    }
+    if (p->st == ST_SKIP_LIT) {
+        size_t take = len - *i < p->skip_n ? len - *i : (size_t)p->skip_n;
+        *i += take;
+        p->skip_n -= take;
+        if (p->skip_n == 0) {
+            p->st = ST_SKIP;
+            p->skip_st = 0;
+        }
+        return true;
+    }
+    if (p->st == ST_SKIP) {
+        skip_char(p, (unsigned char)data[(*i)++]);
+        return true;
+    }
+    return false;
+}
+
+/* The line and command bounds, checked for every byte of a line (C just counted). */
+static imap_parse_result over_limits(imap_parser *p, unsigned char c, size_t *i)
+{
+    /* the LF after a literal's {n} does not end the line: the literal's bytes follow it */
+    bool in_lithdr = p->st == ST_LIT_CR || p->st == ST_LIT_LF;
+    bool eol = c == '\n' && !in_lithdr;
+    if (p->line_bytes > p->lim.max_line)
+        return done(i, fail_at(p, IMAP_PERR_TOOLONG, "line too long", eol));
+    if (p->line_bytes + p->lit_bytes > command_limit(p)) {
+        size_t max = command_limit(p);
+        snprintf(p->errbuf, sizeof(p->errbuf), "command too long: more than %zu bytes", max);
+        return done(i, fail_at(p, IMAP_PERR_TOOLONG, p->errbuf, eol));
+    }
+    return IMAP_PARSE_MORE;
+}
+
+static imap_parse_result st_tag(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (c == '\r' || c == '\n') {
+        if (p->sb.len == 0) { /* empty line: ignore */
+            p->line_bytes = 0;
+            (*i)++;
+            return IMAP_PARSE_MORE;
+        }
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
+    }
+    if (c == ' ') {
+        if (p->sb.len == 0) return done(i, fail_at(p, IMAP_PERR_SYNTAX, "missing tag", false));
+        imap_buf_putc(&p->sb, '\0');
+        p->name_off = p->sb.len;
+        p->st = ST_NAME;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (!is_tag_char(c))
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid character in tag", false));
+    if (p->sb.len >= 64) {
+        /* a tag longer than this is garbage; errtag copies only the start */
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "tag too long", false));
+    }
+    imap_buf_putc(&p->sb, (char)c);
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+static imap_parse_result st_name(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (c == ' ' || c == '\r' || c == '\n') {
+        if (p->sb.len == p->name_off)
+            return done(i, fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
+        imap_buf_putc(&p->sb, '\0');
+        p->is_append = strcmp(p->sb.data + p->name_off, "APPEND") == 0;
+        if (c == '\n') return done(i, end_of_line(p));
+        p->st = c == ' ' ? ST_ARGS : ST_EOL_LF;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (!is_name_char(c) || p->sb.len - p->name_off >= 32)
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid command name", false));
+    imap_buf_putc(&p->sb, (char)toupper(c));
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+/* '{' (or "~{" with LIT8) seen: a literal's header follows. */
+static imap_parse_result start_literal(imap_parser *p, size_t *i, bool lit8)
+{
+    p->lit8 = lit8;
+    if (add_node(p, IMAP_ARG_LITERAL) < 0)
+        return done(i, fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+    p->nodes[p->nnodes - 1].lit8 = p->lit8;
+    p->lit_size = 0;
+    p->lit_plus = p->lit_minus = p->lit_digits = false;
+    p->st = ST_LITHDR;
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+/* Between arguments: a space, the line's end, a list's start or end, or a token's start. */
+static imap_parse_result st_args(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (c == ' ') {
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '\r') {
+        p->st = ST_EOL_LF;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '\n') return done(i, end_of_line(p));
+    if (c == '(') {
+        if (p->depth >= p->lim.max_depth)
+            return done(i, fail_at(p, IMAP_PERR_TOODEEP, "lists nested too deep", false));
+        long n = add_node(p, IMAP_ARG_LIST);
+        if (n < 0) return done(i, fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+        p->cur = n;
+        p->depth++;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == ')') {
+        if (p->depth == 0) return done(i, fail_at(p, IMAP_PERR_SYNTAX, "unexpected ')'", false));
+        p->cur = p->nodes[p->cur].parent;
+        p->depth--;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '"') {
+        if (add_node(p, IMAP_ARG_STRING) < 0)
+            return done(i, fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+        p->st = ST_QUOTED;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '{') return start_literal(p, i, false);
+    if (c < 0x20 || c == 0x7f)
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "control character in command", false));
+    if (add_node(p, IMAP_ARG_ATOM) < 0)
+        return done(i, fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
+    p->bracket = 0;
+    p->bracket_quote = p->bracket_esc = false;
+    p->st = ST_ATOM;
+    p->line_bytes--;
+    return IMAP_PARSE_MORE; /* reprocess c as the atom's first byte */
+}
+
+/* Inside brackets of an atom (BODY[HEADER.FIELDS (A B)]): spaces and quotes belong to it. */
+static imap_parse_result atom_bracketed(imap_parser *p, unsigned char c, size_t *i, long idx)
+{
+    if (c == '\r' || c == '\n') {
+        tok_end(p, idx);
+        p->st = ST_ARGS;
+        p->line_bytes--;
+        return IMAP_PARSE_MORE; /* lenient: the line ends the atom */
+    }
+    if (c == 0 || c == 0x7f)
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "control character in command", false));
+    if (p->bracket_quote) {
+        if (p->bracket_esc)
+            p->bracket_esc = false;
+        else if (c == '\\')
+            p->bracket_esc = true;
+        else if (c == '"')
+            p->bracket_quote = false;
+    } else if (c == '"') {
+        p->bracket_quote = true;
+    } else if (c == '[') {
+        p->bracket++;
+    } else if (c == ']') {
+        p->bracket--;
+    }
+    imap_buf_putc(&p->sb, (char)c);
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+/* Takes back the atom IDX ("~", the start of "~{n}"): it was the last token of its list. */
+static void atom_unadd(imap_parser *p, long idx)
+{
+    p->nnodes--;
+    node *par = &p->nodes[p->cur];
+    par->count--;
+    if (par->first == idx) {
+        par->first = par->last = -1;
+    } else {
+        long j = par->first;
+        while (p->nodes[j].next != idx)
+            j = p->nodes[j].next;
+        p->nodes[j].next = -1;
+        par->last = j;
+    }
+    p->sb.len = p->nodes[idx].off;
+}
+
+static imap_parse_result st_atom(imap_parser *p, unsigned char c, size_t *i)
+{
+    long idx = (long)p->nnodes - 1;
+    if (p->bracket > 0) return atom_bracketed(p, c, i, idx);
+    if (c == ' ' || c == ')' || c == '(' || c == '\r' || c == '\n') {
+        tok_end(p, idx);
+        p->st = ST_ARGS;
+        p->line_bytes--;
+        return IMAP_PARSE_MORE; /* ST_ARGS handles the delimiter */
+    }
+    if (c == '{' && p->sb.len - p->nodes[idx].off == 1 && p->sb.data[p->nodes[idx].off] == '~') {
+        atom_unadd(p, idx); /* ~{n}: literal8 */
+        p->st = ST_ARGS;
+        return start_literal(p, i, true);
+    }
+    if (c < 0x20 || c == 0x7f || c == '"')
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid character in atom", false));
+    if (c == '[') p->bracket++;
+    imap_buf_putc(&p->sb, (char)c);
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+static imap_parse_result st_quoted(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (c == '"') {
+        tok_end(p, (long)p->nnodes - 1);
+        p->st = ST_ARGS;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '\\') {
+        p->st = ST_QUOTED_ESC;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '\r' || c == '\n' || c == 0)
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "unterminated quoted string", c == '\n'));
+    imap_buf_putc(&p->sb, (char)c);
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+static imap_parse_result st_quoted_esc(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (c != '"' && c != '\\')
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid escape in quoted string", c == '\n'));
+    imap_buf_putc(&p->sb, (char)c);
+    p->st = ST_QUOTED;
+    (*i)++;
+    return IMAP_PARSE_MORE;
+}
+
+/* After '{': the digits of the size, an optional '+', then '}'. */
+static imap_parse_result st_lithdr(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (isdigit(c) && !p->lit_plus && !p->lit_minus) {
+        if (p->lit_size > (1ull << 40))
+            return done(i, fail_at(p, IMAP_PERR_TOOBIG, "literal too large", false));
+        p->lit_size = p->lit_size * 10 + (c - '0');
+        p->lit_digits = true;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '+' && p->lit_digits && !p->lit_plus) {
+        p->lit_plus = true;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c == '}' && p->lit_digits) {
+        p->st = ST_LIT_CR;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid literal size", c == '\n'));
+}
+
+/* The literal of the header just read is too large (for a literal, or for the command with
+ * it): the error's kind, with the text in p->errbuf; IMAP_PERR_NONE if it fits. */
+static imap_parse_error literal_too_large(imap_parser *p)
+{
+    if (p->lit_size > literal_limit(p)) {
+        snprintf(p->errbuf, sizeof(p->errbuf), "literal too large: %llu bytes, at most %zu",
+                 (unsigned long long)p->lit_size, literal_limit(p));
+        return IMAP_PERR_TOOBIG;
+    }
+    if (p->line_bytes + p->lit_bytes + p->lit_size > command_limit(p)) {
+        snprintf(p->errbuf, sizeof(p->errbuf),
+                 "command too large: %llu bytes with this literal, at most %zu",
+                 (unsigned long long)(p->line_bytes + p->lit_bytes + p->lit_size),
+                 command_limit(p));
+        return IMAP_PERR_TOOBIG;
+    }
+    return IMAP_PERR_NONE;
+}
+
+/* After '}': the line's end, then the literal's bytes (a synchronizing one asks for them). */
+static imap_parse_result st_lit_eol(imap_parser *p, unsigned char c, size_t *i)
+{
+    if (c == '\r' && p->st == ST_LIT_CR) {
+        p->st = ST_LIT_LF;
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+    if (c != '\n')
+        return done(i, fail_at(p, IMAP_PERR_SYNTAX, "literal size not at end of line", false));
+    (*i)++;
+    imap_parse_error kind = literal_too_large(p);
+    if (kind != IMAP_PERR_NONE) {
+        if (!p->lit_plus)
+            return fail_at(p, kind, p->errbuf, true); /* the client sends nothing more */
+        /* its bytes are on the way: skip them, never read them as commands */
+        uint64_t n = p->lit_size;
+        imap_parse_result r = fail_at(p, kind, p->errbuf, false);
+        p->st = ST_SKIP_LIT;
+        p->skip_n = n;
+        p->skip_st = 0;
+        return r;
+    }
+    p->lit_bytes += p->lit_size;
+    imap_buf_reserve(&p->sb, (size_t)p->lit_size + 1);
+    if (p->lit_size == 0) {
+        tok_end(p, (long)p->nnodes - 1);
+        p->st = ST_ARGS;
+    } else {
+        p->st = ST_LITDATA;
+    }
+    return p->lit_plus ? IMAP_PARSE_MORE : IMAP_PARSE_CONTINUE;
+}
+
+/* C, in a state that reads a byte at a time. */
+static imap_parse_result state_byte(imap_parser *p, unsigned char c, size_t *i)
+{
+    switch (p->st) {
+    case ST_TAG:
+        return st_tag(p, c, i);
+    case ST_NAME:
+        return st_name(p, c, i);
+    case ST_EOL_LF:
+        if (c != '\n') return done(i, fail_at(p, IMAP_PERR_SYNTAX, "CR without LF", false));
+        return done(i, end_of_line(p));
+    case ST_ARGS:
+        return st_args(p, c, i);
+    case ST_ATOM:
+        return st_atom(p, c, i);
+    case ST_QUOTED:
+        return st_quoted(p, c, i);
+    case ST_QUOTED_ESC:
+        return st_quoted_esc(p, c, i);
+    case ST_LITHDR:
+        return st_lithdr(p, c, i);
+    case ST_LIT_CR:
+    case ST_LIT_LF:
+        return st_lit_eol(p, c, i);
+    default: /* the bulk states: bulk_bytes() took them */
+        (*i)++;
+        return IMAP_PARSE_MORE;
+    }
+}
+
 imap_parse_result imap_parser_feed(imap_parser *p, const char *data, size_t len, size_t *consumed)
 {
     drop_command(p);
     p->err = IMAP_PERR_NONE;
     size_t i = 0;
     imap_parse_result r = IMAP_PARSE_MORE;
-#define DONE(res)                                                                                  \
-    do {                                                                                           \
-        i++;                                                                                       \
-        r = (res);                                                                                 \
-        goto out;                                                                                  \
-    } while (0)
-
-    while (i < len) {
+    while (i < len && r == IMAP_PARSE_MORE) {
+        if (bulk_bytes(p, data, len, &i)) continue;
         unsigned char c = (unsigned char)data[i];
-
-        if (p->st == ST_LITDATA) {
-            node *n = &p->nodes[p->nnodes - 1];
-            size_t want = (size_t)p->lit_size - (p->sb.len - n->off);
-            size_t take = len - i < want ? len - i : want;
-            imap_buf_append(&p->sb, data + i, take);
-            i += take;
-            if (take == want) {
-                tok_end(p, (long)p->nnodes - 1);
-                p->st = ST_ARGS;
-            }
-            continue;
-        }
-        if (p->st == ST_SKIP_LIT) {
-            size_t take = len - i < p->skip_n ? len - i : (size_t)p->skip_n;
-            i += take;
-            p->skip_n -= take;
-            if (p->skip_n == 0) {
-                p->st = ST_SKIP;
-                p->skip_st = 0;
-            }
-            continue;
-        }
-        if (p->st == ST_SKIP) {
-            i++;
-            skip_char(p, c);
-            continue;
-        }
-
         p->cur_c = c;
         p->line_bytes++;
-        /* the LF after a literal's {n} does not end the line: the literal's bytes follow it */
-        bool in_lithdr = p->st == ST_LIT_CR || p->st == ST_LIT_LF;
-        if (p->line_bytes > p->lim.max_line) {
-            bool eol = c == '\n' && !in_lithdr;
-            i++;
-            r = fail_at(p, IMAP_PERR_TOOLONG, "line too long", eol);
-            goto out;
-        }
-        if (p->line_bytes + p->lit_bytes > command_limit(p)) {
-            bool eol = c == '\n' && !in_lithdr;
-            size_t max = command_limit(p);
-            i++;
-            snprintf(p->errbuf, sizeof(p->errbuf), "command too long: more than %zu bytes", max);
-            r = fail_at(p, IMAP_PERR_TOOLONG, p->errbuf, eol);
-            goto out;
-        }
-
-        switch (p->st) {
-        case ST_TAG:
-            if (c == '\r' || c == '\n') {
-                if (p->sb.len == 0) { /* empty line: ignore */
-                    p->line_bytes = 0;
-                    i++;
-                    continue;
-                }
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
-            }
-            if (c == ' ') {
-                if (p->sb.len == 0) DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing tag", false));
-                imap_buf_putc(&p->sb, '\0');
-                p->name_off = p->sb.len;
-                p->st = ST_NAME;
-                i++;
-                continue;
-            }
-            if (!is_tag_char(c))
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid character in tag", false));
-            if (p->sb.len >= 64) {
-                /* a tag longer than this is garbage; errtag copies only the start */
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "tag too long", false));
-            }
-            imap_buf_putc(&p->sb, (char)c);
-            i++;
-            continue;
-
-        case ST_NAME:
-            if (c == ' ' || c == '\r' || c == '\n') {
-                if (p->sb.len == p->name_off)
-                    DONE(fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
-                imap_buf_putc(&p->sb, '\0');
-                p->is_append = strcmp(p->sb.data + p->name_off, "APPEND") == 0;
-                if (c == ' ') {
-                    p->st = ST_ARGS;
-                } else if (c == '\r') {
-                    p->st = ST_EOL_LF;
-                } else {
-                    DONE(end_of_line(p));
-                }
-                i++;
-                continue;
-            }
-            if (!is_name_char(c) || p->sb.len - p->name_off >= 32)
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid command name", false));
-            imap_buf_putc(&p->sb, (char)toupper(c));
-            i++;
-            continue;
-
-        case ST_EOL_LF:
-            if (c != '\n') DONE(fail_at(p, IMAP_PERR_SYNTAX, "CR without LF", false));
-            DONE(end_of_line(p));
-
-        case ST_ARGS:
-            if (c == ' ') {
-                i++;
-                continue;
-            }
-            if (c == '\r') {
-                p->st = ST_EOL_LF;
-                i++;
-                continue;
-            }
-            if (c == '\n') DONE(end_of_line(p));
-            if (c == '(') {
-                if (p->depth >= p->lim.max_depth)
-                    DONE(fail_at(p, IMAP_PERR_TOODEEP, "lists nested too deep", false));
-                long n = add_node(p, IMAP_ARG_LIST);
-                if (n < 0) DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
-                p->cur = n;
-                p->depth++;
-                i++;
-                continue;
-            }
-            if (c == ')') {
-                if (p->depth == 0) DONE(fail_at(p, IMAP_PERR_SYNTAX, "unexpected ')'", false));
-                p->cur = p->nodes[p->cur].parent;
-                p->depth--;
-                i++;
-                continue;
-            }
-            if (c == '"') {
-                if (add_node(p, IMAP_ARG_STRING) < 0)
-                    DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
-                p->st = ST_QUOTED;
-                i++;
-                continue;
-            }
-            if (c == '{') {
-                p->lit8 = false;
-                goto start_literal;
-            }
-            if (c < 0x20 || c == 0x7f)
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "control character in command", false));
-            if (add_node(p, IMAP_ARG_ATOM) < 0)
-                DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
-            p->bracket = 0;
-            p->bracket_quote = p->bracket_esc = false;
-            p->st = ST_ATOM;
-            p->line_bytes--;
-            continue; /* reprocess c as the atom's first byte */
-
-        start_literal:
-            if (add_node(p, IMAP_ARG_LITERAL) < 0)
-                DONE(fail_at(p, IMAP_PERR_TOOLONG, "too many arguments", false));
-            p->nodes[p->nnodes - 1].lit8 = p->lit8;
-            p->lit_size = 0;
-            p->lit_plus = p->lit_minus = p->lit_digits = false;
-            p->st = ST_LITHDR;
-            i++;
-            continue;
-
-        case ST_ATOM: {
-            long idx = (long)p->nnodes - 1;
-            if (p->bracket > 0) {
-                if (c == '\r' || c == '\n') {
-                    tok_end(p, idx);
-                    p->st = ST_ARGS;
-                    p->line_bytes--;
-                    continue; /* lenient: the line ends the atom */
-                }
-                if (c == 0 || c == 0x7f)
-                    DONE(fail_at(p, IMAP_PERR_SYNTAX, "control character in command", false));
-                if (p->bracket_quote) {
-                    if (p->bracket_esc)
-                        p->bracket_esc = false;
-                    else if (c == '\\')
-                        p->bracket_esc = true;
-                    else if (c == '"')
-                        p->bracket_quote = false;
-                } else if (c == '"') {
-                    p->bracket_quote = true;
-                } else if (c == '[') {
-                    p->bracket++;
-                } else if (c == ']') {
-                    p->bracket--;
-                }
-                imap_buf_putc(&p->sb, (char)c);
-                i++;
-                continue;
-            }
-            if (c == ' ' || c == ')' || c == '(' || c == '\r' || c == '\n') {
-                tok_end(p, idx);
-                p->st = ST_ARGS;
-                p->line_bytes--;
-                continue; /* ST_ARGS handles the delimiter */
-            }
-            if (c == '{' && p->sb.len - p->nodes[idx].off == 1 &&
-                p->sb.data[p->nodes[idx].off] == '~') {
-                /* ~{n}: literal8 */
-                p->nnodes--;
-                node *par = &p->nodes[p->cur];
-                par->count--;
-                if (par->first == idx) {
-                    par->first = par->last = -1;
-                } else {
-                    long j = par->first;
-                    while (p->nodes[j].next != idx)
-                        j = p->nodes[j].next;
-                    p->nodes[j].next = -1;
-                    par->last = j;
-                }
-                p->sb.len = p->nodes[idx].off;
-                p->st = ST_ARGS;
-                p->lit8 = true;
-                goto start_literal;
-            }
-            if (c < 0x20 || c == 0x7f || c == '"')
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid character in atom", false));
-            if (c == '[') p->bracket++;
-            imap_buf_putc(&p->sb, (char)c);
-            i++;
-            continue;
-        }
-
-        case ST_QUOTED:
-            if (c == '"') {
-                tok_end(p, (long)p->nnodes - 1);
-                p->st = ST_ARGS;
-                i++;
-                continue;
-            }
-            if (c == '\\') {
-                p->st = ST_QUOTED_ESC;
-                i++;
-                continue;
-            }
-            if (c == '\r' || c == '\n' || c == 0)
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "unterminated quoted string", c == '\n'));
-            imap_buf_putc(&p->sb, (char)c);
-            i++;
-            continue;
-
-        case ST_QUOTED_ESC:
-            if (c != '"' && c != '\\')
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid escape in quoted string", c == '\n'));
-            imap_buf_putc(&p->sb, (char)c);
-            p->st = ST_QUOTED;
-            i++;
-            continue;
-
-        case ST_LITHDR:
-            if (isdigit(c) && !p->lit_plus && !p->lit_minus) {
-                if (p->lit_size > (1ull << 40))
-                    DONE(fail_at(p, IMAP_PERR_TOOBIG, "literal too large", false));
-                p->lit_size = p->lit_size * 10 + (c - '0');
-                p->lit_digits = true;
-                i++;
-                continue;
-            }
-            if (c == '+' && p->lit_digits && !p->lit_plus) {
-                p->lit_plus = true;
-                i++;
-                continue;
-            }
-            if (c == '}' && p->lit_digits) {
-                p->st = ST_LIT_CR;
-                i++;
-                continue;
-            }
-            DONE(fail_at(p, IMAP_PERR_SYNTAX, "invalid literal size", c == '\n'));
-
-        case ST_LIT_CR:
-        case ST_LIT_LF:
-            if (c == '\r' && p->st == ST_LIT_CR) {
-                p->st = ST_LIT_LF;
-                i++;
-                continue;
-            }
-            if (c != '\n')
-                DONE(fail_at(p, IMAP_PERR_SYNTAX, "literal size not at end of line", false));
-            i++;
-            imap_parse_error kind = IMAP_PERR_NONE;
-            if (p->lit_size > literal_limit(p)) {
-                kind = IMAP_PERR_TOOBIG;
-                snprintf(p->errbuf, sizeof(p->errbuf), "literal too large: %llu bytes, at most %zu",
-                         (unsigned long long)p->lit_size, literal_limit(p));
-            } else if (p->line_bytes + p->lit_bytes + p->lit_size > command_limit(p)) {
-                kind = IMAP_PERR_TOOBIG;
-                snprintf(p->errbuf, sizeof(p->errbuf),
-                         "command too large: %llu bytes with this literal, at most %zu",
-                         (unsigned long long)(p->line_bytes + p->lit_bytes + p->lit_size),
-                         command_limit(p));
-            }
-            if (kind != IMAP_PERR_NONE) {
-                if (p->lit_plus) {
-                    /* its bytes are on the way: skip them, never read them as commands */
-                    uint64_t n = p->lit_size;
-                    r = fail_at(p, kind, p->errbuf, false);
-                    p->st = ST_SKIP_LIT;
-                    p->skip_n = n;
-                    p->skip_st = 0;
-                } else {
-                    r = fail_at(p, kind, p->errbuf, true); /* the client sends nothing more */
-                }
-                goto out;
-            }
-            p->lit_bytes += p->lit_size;
-            imap_buf_reserve(&p->sb, (size_t)p->lit_size + 1);
-            if (p->lit_size == 0) {
-                tok_end(p, (long)p->nnodes - 1);
-                p->st = ST_ARGS;
-            } else {
-                p->st = ST_LITDATA;
-            }
-            if (!p->lit_plus) {
-                r = IMAP_PARSE_CONTINUE;
-                goto out;
-            }
-            continue;
-
-        default:
-            i++;
-            continue;
-        }
+        r = over_limits(p, c, &i);
+        if (r == IMAP_PARSE_MORE) r = state_byte(p, c, &i);
     }
-out:
-#undef DONE
     *consumed = i;
     return r;
 }
