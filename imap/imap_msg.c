@@ -229,11 +229,11 @@ static size_t padding_end(const char *s, size_t len, size_t i)
     return 0;
 }
 
-/* Past the line break at S[I] (LF or CRLF; none at the end). */
+/* Past the line break (LF or CRLF) at S[I]. */
 static size_t line_next(const char *s, size_t len, size_t i)
 {
     if (i < len && s[i] == '\r') i++;
-    return i < len ? i + 1 : i;
+    return i + 1;
 }
 
 static void qp_run(conv_sink *k, const char *s, size_t len)
@@ -250,8 +250,9 @@ static void qp_run(conv_sink *k, const char *s, size_t len)
             put(k, " ", 1);
         } else if (!header && (ch == ' ' || ch == '\t') && (eol = padding_end(s, len, i)) > 0) {
             cv->in = eol; /* whitespace before a line break is transport padding: dropped */
-        } else if (!header && ch == '=' && (eol = padding_end(s, len, i + 1)) > 0) {
-            cv->in = line_next(s, len, eol); /* soft line break, padding allowed before it */
+        } else if (!header && ch == '=' && (eol = padding_end(s, len, i + 1)) > 0 && eol < len) {
+            cv->in = line_next(s, len, eol); /* soft line break, padding allowed before it (a
+                                              * '=' that ends the data stays a '=') */
         } else if (ch == '=' && i + 1 < len) {
             if (i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
                 char o = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));

@@ -246,6 +246,7 @@ int main(void)
         KIND(IMAP_CONV_BASE64, "!!a*G=", "h");
         KIND(IMAP_CONV_QP, "caf=C3=A9 =\r\nau lait=3D\n=", "caf\xc3\xa9 au lait=\r\n=");
         KIND(IMAP_CONV_QP, "\n=\n=0=00=x\r\n", "\r\n=0\0=x\r\n");
+        KIND(IMAP_CONV_QP, "a  \r\nb=  \r\nc \t\nd \t", "a\r\nbc\r\nd"); /* RFC 2045 6.7 padding */
 #undef KIND
         const char *hd = "From: a@b\nSubject: one\n two\nTo: c@d\nsubject: again\nbad line\n"
                          "Last: x";
