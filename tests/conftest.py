@@ -58,7 +58,7 @@ def unmount(path):
 def mailfs_argv(args):
     """The command line for `mailfs ARGS`. As root, `serve` gets `--user root` unless it names a
     user: the suites keep the server as root, as they run it on stores in root's own temporary
-    directories; tests/imap/test_privileges.py covers the drop to an unprivileged user."""
+    directories; tests/tools/test_privileges.py covers the drop to an unprivileged user."""
     args = [str(a) for a in args]
     if args[:1] == ["serve"] and os.geteuid() == 0 and "--user" not in args:
         args += ["--user", "root"]

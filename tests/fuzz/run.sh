@@ -53,11 +53,12 @@ tmp=$(mktemp -d /tmp/mailfs-fuzz.XXXXXX)
 
 # the command lines of the protocol tests, as parser inputs (2 option bytes, then the line)
 mkdir -p "$tmp/imap_lines"
-/usr/bin/python3 - "$root/tests/imap" "$tmp/imap_lines" <<'PY' || true
+/usr/bin/python3 - "$tmp/imap_lines" "$root/tests/imapfix.py" "$root"/tests/imap/*.py \
+    "$root"/tests/tools/*.py <<'PY' || true
 import pathlib, re, sys
-src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+out, srcs = pathlib.Path(sys.argv[1]), sorted(set(pathlib.Path(a) for a in sys.argv[2:]))
 lines = set()
-for f in sorted(src.glob("*.py")):
+for f in srcs:
     for m in re.finditer(r'''b?["']((?:[A-Za-z0-9.]{1,8}) [A-Za-z]+(?: [^"'\n]*)?)["']''',
                          f.read_text(errors="replace")):
         s = m.group(1)

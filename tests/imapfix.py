@@ -1,4 +1,5 @@
-"""Helpers for the IMAP protocol tests: a `mailfs serve` fixture and a transcript client."""
+"""Helpers for the IMAP protocol tests: a `mailfs serve` fixture and a transcript client (used by
+tests/imap and tests/tools/test_sandbox.py, so it sits next to conftest.py)."""
 import re
 import signal
 import socket
