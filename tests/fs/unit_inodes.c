@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fs/fs_int.h"
-#include "tests/imap/unit.h"
+#include "tests/unit.h"
 
 #define N 20000
 
@@ -28,7 +28,7 @@ static void ref(fs_mount *m, uint64_t ino, int times)
         fs_inode_ref_many(m, &ino, 1);
 }
 
-static void test_counts_and_forwards(unit_ctx *u)
+static void test_counts_and_forwards(void)
 {
     fs_mount *m = mount_new();
     uint64_t a = fs_ino_msg(1, 1), b = fs_ino_msg(1, 2), c = fs_ino_msg(2, 1);
@@ -37,49 +37,49 @@ static void test_counts_and_forwards(unit_ctx *u)
     /* directories are not counted; files are */
     uint64_t dirs[] = {FS_INO_ROOT, fs_ino_dir(1), fs_ino_mdir(1, FS_MD_CUR)};
     fs_inode_ref_many(m, dirs, 3);
-    CHECK(u, m->ino_used == 0);
+    CHECK(m->ino_used == 0);
     ref(m, a, 2);
     ref(m, mem, 1);
-    CHECK(u, m->ino_used == 2);
+    CHECK(m->ino_used == 2);
 
     /* a forward from an inode the kernel does not hold keeps nothing */
     fs_forward_add(m, b, c);
-    CHECK(u, fs_forward(m, b) == 0 && m->ino_used == 2);
+    CHECK(fs_forward(m, b) == 0 && m->ino_used == 2);
     /* a forward lives as long as the kernel's lookups of its inode */
     fs_forward_add(m, a, b);
     fs_forward_add(m, mem, c);
-    CHECK(u, fs_forward(m, a) == b && fs_forward(m, mem) == c);
+    CHECK(fs_forward(m, a) == b && fs_forward(m, mem) == c);
     fs_inode_forget(m, a, 1);
-    CHECK(u, fs_forward(m, a) == b);
+    CHECK(fs_forward(m, a) == b);
     fs_inode_forget(m, a, 1);
-    CHECK(u, fs_forward(m, a) == 0);
+    CHECK(fs_forward(m, a) == 0);
     struct fuse_forget_data f = {.ino = mem, .nlookup = 5}; /* more than held: all gone */
     fs_inode_forget_many(m, &f, 1);
-    CHECK(u, fs_forward(m, mem) == 0 && m->ino_used == 0 && atomic_load(&m->fwd_count) == 0);
+    CHECK(fs_forward(m, mem) == 0 && m->ino_used == 0 && atomic_load(&m->fwd_count) == 0);
 
     /* a chain holds while the kernel holds its first inode, even when it forgot the middle */
     ref(m, a, 1);
     ref(m, b, 1);
     fs_forward_add(m, a, b);
     fs_forward_add(m, b, c);
-    CHECK(u, fs_forward(m, a) == c && fs_forward(m, b) == c);
+    CHECK(fs_forward(m, a) == c && fs_forward(m, b) == c);
     fs_inode_forget(m, b, 1);
-    CHECK(u, fs_forward(m, a) == c);
+    CHECK(fs_forward(m, a) == c);
     /* a new forward replaces the old one, and what only the old one held goes */
     fs_forward_add(m, a, d);
-    CHECK(u, fs_forward(m, a) == d && fs_forward(m, b) == 0);
-    CHECK(u, m->ino_used == 2); /* a, and d that a forwards to */
+    CHECK(fs_forward(m, a) == d && fs_forward(m, b) == 0);
+    CHECK(m->ino_used == 2); /* a, and d that a forwards to */
     fs_inode_forget(m, a, 1);
-    CHECK(u, m->ino_used == 0 && atomic_load(&m->fwd_count) == 0);
+    CHECK(m->ino_used == 0 && atomic_load(&m->fwd_count) == 0);
     /* forgetting what was never counted, or a directory, changes nothing */
     fs_inode_forget(m, c, 3);
     fs_inode_forget(m, fs_ino_dir(1), 1);
-    CHECK(u, m->ino_used == 0);
+    CHECK(m->ino_used == 0);
     mount_free(m);
 }
 
 /* Many entries in and out in a scrambled order: every one left is still found. */
-static void test_many(unit_ctx *u)
+static void test_many(void)
 {
     fs_mount *m = mount_new();
     static uint64_t ino[N];
@@ -90,7 +90,7 @@ static void test_many(unit_ctx *u)
     fs_inode_ref_many(m, ino, N);  /* as a readdirplus buffer counts them */
     for (size_t i = 0; i < N; i++) /* each forwards to a message nobody looked up */
         fs_forward_add(m, ino[i], fs_ino_msg(100, 1 + (uint32_t)i));
-    CHECK(u, m->ino_used == 2 * N && atomic_load(&m->fwd_count) == N);
+    CHECK(m->ino_used == 2 * N && atomic_load(&m->fwd_count) == N);
     size_t peak = m->ino_cap;
     unsigned seed = 12345;
     for (size_t i = N - 1; i > 0; i--) { /* shuffle */
@@ -108,16 +108,15 @@ static void test_many(unit_ctx *u)
                 lost += fs_forward(m, ino[j]) == 0;
         lost += fs_forward(m, ino[i]) != 0;
     }
-    CHECK(u, lost == 0);
-    CHECK(u, m->ino_used == 0 && atomic_load(&m->fwd_count) == 0);
-    CHECK(u, peak >= 2 * N && m->ino_cap < peak / 64); /* the table shrank back */
+    CHECK(lost == 0);
+    CHECK(m->ino_used == 0 && atomic_load(&m->fwd_count) == 0);
+    CHECK(peak >= 2 * N && m->ino_cap < peak / 64); /* the table shrank back */
     mount_free(m);
 }
 
 int main(void)
 {
-    unit_ctx u = {0};
-    test_counts_and_forwards(&u);
-    test_many(&u);
-    return unit_finish(&u);
+    test_counts_and_forwards();
+    test_many();
+    return unit_finish();
 }

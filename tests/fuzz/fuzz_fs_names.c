@@ -13,20 +13,15 @@
 #include "imap/imap_utf7.h"
 #include "store/store.h"
 
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
+
 /*
  * The input is a file name as the kernel hands it over (no '/', no NUL) or the value of a
  * setfattr. Name checks must agree with what they promise (and the store's UTF-8 validator,
  * which the mount uses, with the IMAP library's); flags text must parse, format and parse again
  * to the same flags and keywords, and a formatter short of room must say so, not cut.
  */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_fs_names: check failed: %s (line %d)\n", #cond, __LINE__);       \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define ALL_FLAGS                                                                                  \
     (STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED | STORE_F_DELETED | STORE_F_DRAFT)

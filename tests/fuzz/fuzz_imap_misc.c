@@ -12,13 +12,8 @@
 #include "imap/imap_seqset.h"
 #include "imap/imap_utf7.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_imap_misc: check failed: %s (line %d)\n", #cond, __LINE__);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
 
 /* Sequence sets: after resolve the ranges are ordered, disjoint and not adjacent; contains()
  * and count() agree with them; formatting a sample and parsing it back gives the sample. */

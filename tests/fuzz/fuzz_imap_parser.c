@@ -9,6 +9,9 @@
 #include "imap/imap_buf.h"
 #include "imap/imap_parser.h"
 
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
+
 /*
  * The input is fed twice: in one piece, and cut at points derived from the input itself. Both
  * runs must give the same transcript (every command, error and literal invitation, in order):
@@ -16,14 +19,6 @@
  * promises of imap_parser.h are checked: progress on every call, whole input consumed on MORE,
  * well-formed NUL-terminated arguments, limits respected, errors reported with a tag.
  */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_imap_parser: check failed: %s (line %d)\n", #cond, __LINE__);    \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const imap_parser_limits limits = {
     .max_line = 2048,

@@ -8,6 +8,9 @@
 
 #include "imap/imap_proxy.h"
 
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
+
 /*
  * The input is a connection's first bytes. They are parsed the way the server reads them, in
  * steps of exactly the length the parser asks for (so it never takes a byte past the header),
@@ -16,14 +19,6 @@
  * reason. The same bytes, as text, go to imap_net_parse: a range it accepts must contain its
  * own address and be printable again.
  */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_imap_proxy: check failed: %s (line %d)\n", #cond, __LINE__);     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void check_info(const imap_proxy_info *info)
 {

@@ -11,19 +11,14 @@
 #include "store/store.h"
 #include "tools/mailio.h"
 
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
+
 /*
  * The input is an mbox (or anything). Framing must always advance and keep every message inside
  * the file; unquoting never grows a message and undoes mboxrd quoting exactly; Maildir info
  * suffixes and Maildir++ folder names survive a round trip.
  */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_mbox: check failed: %s (line %d)\n", #cond, __LINE__);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define ALL_FLAGS                                                                                  \
     (STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED | STORE_F_DELETED | STORE_F_DRAFT)

@@ -11,6 +11,9 @@
 #include "imap/imap_parser.h"
 #include "store/mime.h"
 
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
+
 /*
  * The whole input is the message. Its summary must not depend on how the message is cut (two
  * pieces at a point derived from the input, then many small pieces), and every reader must
@@ -18,14 +21,6 @@
  * rendered strings lie inside the blob and are IMAP syntax a client can read (checked with our
  * own command parser). Truncated and corrupted blobs give errors, not crashes.
  */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_mime: check failed: %s (line %d)\n", #cond, __LINE__);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const char *const sections[] = {
     "",         "1",

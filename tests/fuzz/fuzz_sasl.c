@@ -10,6 +10,9 @@
 #include "imap/imap_msg.h"
 #include "imap/imap_sasl.h"
 
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
+
 /*
  * Three uses of the input: as an AUTHENTICATE PLAIN response (it must be decoded or refused,
  * the results always NUL-terminated and in bounds); split into authzid, user and password
@@ -17,14 +20,6 @@
  * refuse them for the documented reasons); and as base64, quoted-printable and encoded-word
  * text for the FETCH/SEARCH decoders (base64 of the input must decode to the input).
  */
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_sasl: check failed: %s (line %d)\n", #cond, __LINE__);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define USER_LEN 65
 #define PASS_LEN 1024

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "imap/imap_int.h"
-#include "tests/imap/unit.h"
+#include "tests/unit.h"
 
 /* The obvious backtracking matcher: exponential, but right, for short inputs. */
 static bool ref_match(const char *p, const char *n)
@@ -41,57 +41,57 @@ static void rnd_str(char *out, size_t maxlen, const char *alphabet)
     out[len] = '\0';
 }
 
-static void test_examples(unit_ctx *u)
+static void test_examples(void)
 {
-    CHECK(u, imap_pattern_match("*", ""));
-    CHECK(u, imap_pattern_match("%", ""));
-    CHECK(u, imap_pattern_match("", ""));
-    CHECK(u, !imap_pattern_match("", "a"));
-    CHECK(u, imap_pattern_match("*", "a/b/c"));
-    CHECK(u, !imap_pattern_match("%", "a/b"));
-    CHECK(u, imap_pattern_match("%", "Sent Items"));
-    CHECK(u, imap_pattern_match("a/%", "a/b"));
-    CHECK(u, !imap_pattern_match("a/%", "a/b/c"));
-    CHECK(u, imap_pattern_match("a/*", "a/b/c"));
-    CHECK(u, imap_pattern_match("%/%", "a/b"));
-    CHECK(u, imap_pattern_match("*/c", "a/b/c"));
-    CHECK(u, !imap_pattern_match("%/c", "a/b/c"));
-    CHECK(u, imap_pattern_match("a%", "abc"));
-    CHECK(u, imap_pattern_match("a%c", "abc"));
-    CHECK(u, !imap_pattern_match("a%c", "ab/c"));
-    CHECK(u, imap_pattern_match("a*c", "ab/c"));
-    CHECK(u, imap_pattern_match("%*%", "x/y")); /* a run with '*' is '*' */
-    CHECK(u, imap_pattern_match("%%%", "xyz")); /* a run of '%' is '%' */
-    CHECK(u, !imap_pattern_match("%%%", "x/z"));
-    CHECK(u, imap_pattern_match("INBOX", "INBOX"));
-    CHECK(u, !imap_pattern_match("INBOX", "INBOX/x"));
-    CHECK(u, !imap_pattern_match("INBOX", "INBOXES"));
-    CHECK(u, imap_pattern_match("Caf\xc3\xa9/%", "Caf\xc3\xa9/x"));
-    CHECK(u, imap_pattern_match("*b", "aaaaab"));
-    CHECK(u, !imap_pattern_match("*b", "aaaaaba"));
+    CHECK(imap_pattern_match("*", ""));
+    CHECK(imap_pattern_match("%", ""));
+    CHECK(imap_pattern_match("", ""));
+    CHECK(!imap_pattern_match("", "a"));
+    CHECK(imap_pattern_match("*", "a/b/c"));
+    CHECK(!imap_pattern_match("%", "a/b"));
+    CHECK(imap_pattern_match("%", "Sent Items"));
+    CHECK(imap_pattern_match("a/%", "a/b"));
+    CHECK(!imap_pattern_match("a/%", "a/b/c"));
+    CHECK(imap_pattern_match("a/*", "a/b/c"));
+    CHECK(imap_pattern_match("%/%", "a/b"));
+    CHECK(imap_pattern_match("*/c", "a/b/c"));
+    CHECK(!imap_pattern_match("%/c", "a/b/c"));
+    CHECK(imap_pattern_match("a%", "abc"));
+    CHECK(imap_pattern_match("a%c", "abc"));
+    CHECK(!imap_pattern_match("a%c", "ab/c"));
+    CHECK(imap_pattern_match("a*c", "ab/c"));
+    CHECK(imap_pattern_match("%*%", "x/y")); /* a run with '*' is '*' */
+    CHECK(imap_pattern_match("%%%", "xyz")); /* a run of '%' is '%' */
+    CHECK(!imap_pattern_match("%%%", "x/z"));
+    CHECK(imap_pattern_match("INBOX", "INBOX"));
+    CHECK(!imap_pattern_match("INBOX", "INBOX/x"));
+    CHECK(!imap_pattern_match("INBOX", "INBOXES"));
+    CHECK(imap_pattern_match("Caf\xc3\xa9/%", "Caf\xc3\xa9/x"));
+    CHECK(imap_pattern_match("*b", "aaaaab"));
+    CHECK(!imap_pattern_match("*b", "aaaaaba"));
 
     /* many patterns at once: any may match; prefixes report matching ancestors */
     char *pats[] = {"x", "a/%", "*z"};
     imap_patterns *p = imap_patterns_new(pats, 3);
-    CHECK(u, imap_patterns_match(p, "x", 1, NULL, 0, NULL));
-    CHECK(u, imap_patterns_match(p, "a/q", 3, NULL, 0, NULL));
-    CHECK(u, imap_patterns_match(p, "q/q/z", 5, NULL, 0, NULL));
-    CHECK(u, !imap_patterns_match(p, "xx", 2, NULL, 0, NULL));
-    CHECK(u, !imap_patterns_match(p, "a/q/r", 5, NULL, 0, NULL));
+    CHECK(imap_patterns_match(p, "x", 1, NULL, 0, NULL));
+    CHECK(imap_patterns_match(p, "a/q", 3, NULL, 0, NULL));
+    CHECK(imap_patterns_match(p, "q/q/z", 5, NULL, 0, NULL));
+    CHECK(!imap_patterns_match(p, "xx", 2, NULL, 0, NULL));
+    CHECK(!imap_patterns_match(p, "a/q/r", 5, NULL, 0, NULL));
     uint16_t pre[16];
     size_t npre = 99;
-    CHECK(u, !imap_patterns_match(p, "x/a/b/c", 7, pre, 16, &npre));
-    CHECK(u, npre == 1 && pre[0] == 1); /* "x" */
-    CHECK(u, !imap_patterns_match(p, "a/b/c", 5, pre, 16, &npre));
-    CHECK(u, npre == 1 && pre[0] == 3); /* "a/b" */
-    CHECK(u, imap_patterns_match(p, "z/z/z", 5, pre, 16, &npre));
-    CHECK(u, npre == 2 && pre[0] == 1 && pre[1] == 3);
+    CHECK(!imap_patterns_match(p, "x/a/b/c", 7, pre, 16, &npre));
+    CHECK(npre == 1 && pre[0] == 1); /* "x" */
+    CHECK(!imap_patterns_match(p, "a/b/c", 5, pre, 16, &npre));
+    CHECK(npre == 1 && pre[0] == 3); /* "a/b" */
+    CHECK(imap_patterns_match(p, "z/z/z", 5, pre, 16, &npre));
+    CHECK(npre == 2 && pre[0] == 1 && pre[1] == 3);
     imap_patterns_free(&p);
-    CHECK(u, p == NULL);
+    CHECK(p == NULL);
 }
 
 /* Random patterns and names over a small alphabet, against the reference. */
-static void test_random(unit_ctx *u)
+static void test_random(void)
 {
     int bad = 0;
     for (int round = 0; round < 20000; round++) {
@@ -110,7 +110,7 @@ static void test_random(unit_ctx *u)
         if (got != want && bad++ < 5)
             fprintf(stderr, "patterns [%s] [%s] [%s] (%zu) name [%s]: got %d want %d\n", pats[0],
                     np > 1 ? pats[1] : "", np > 2 ? pats[2] : "", np, name, got, want);
-        CHECK(u, got == want);
+        CHECK(got == want);
         /* the reported prefixes are exactly the matching ancestors (when the walk got there) */
         size_t k = 0;
         for (size_t i = 0; name[i]; i++) {
@@ -122,18 +122,18 @@ static void test_random(unit_ctx *u)
                 bool listed = k < npre && pre[k] == i;
                 /* the walk stops once no pattern can match a longer name: nothing after */
                 bool stopped = !listed && k == npre;
-                CHECK(u, listed || (stopped && !got));
+                CHECK(listed || (stopped && !got));
                 if (listed) k++;
             }
         }
-        CHECK(u, k == npre);
+        CHECK(k == npre);
         imap_patterns_free(&p);
     }
 }
 
 /* Patterns that cost the old matcher O(pattern x name) per pair cost one pass now; this only
  * checks the answers (tests/imap/test_security_slow.py measures the time). */
-static void test_big(unit_ctx *u)
+static void test_big(void)
 {
     char *pats[IMAP_LIST_PATTERNS_MAX];
     for (size_t k = 0; k < IMAP_LIST_PATTERNS_MAX; k++) {
@@ -146,11 +146,11 @@ static void test_big(unit_ctx *u)
     memset(name, 'x', 250);
     name[250] = '\0';
     imap_patterns *p = imap_patterns_new(pats, IMAP_LIST_PATTERNS_MAX);
-    CHECK(u, !imap_patterns_match(p, name, 250, NULL, 0, NULL));
+    CHECK(!imap_patterns_match(p, name, 250, NULL, 0, NULL));
     name[249] = 'b';
-    CHECK(u, imap_patterns_match(p, name, 250, NULL, 0, NULL));
+    CHECK(imap_patterns_match(p, name, 250, NULL, 0, NULL));
     name[100] = '/';
-    CHECK(u, imap_patterns_match(p, name, 250, NULL, 0, NULL)); /* the '*' ones */
+    CHECK(imap_patterns_match(p, name, 250, NULL, 0, NULL)); /* the '*' ones */
     imap_patterns_free(&p);
     for (size_t k = 0; k < IMAP_LIST_PATTERNS_MAX; k++)
         free(pats[k]);
@@ -236,7 +236,7 @@ static void got_list(imap_mblist *l, imap_buf *out)
     }
 }
 
-static void test_list_random(unit_ctx *u)
+static void test_list_random(void)
 {
     int bad = 0;
     for (int round = 0; round < 3000; round++) {
@@ -271,8 +271,8 @@ static void test_list_random(unit_ctx *u)
         int rc, steps = 0;
         while ((rc = imap_mblist_scan(&l, p, round % 2 ? 0 : INT64_MAX)) == 1)
             steps++;
-        CHECK(u, rc == 0);
-        CHECK(u, round % 2 || steps == 0);
+        CHECK(rc == 0);
+        CHECK(round % 2 || steps == 0);
         imap_buf want = {0}, got = {0};
         imap_buf_puts(&want, "");
         imap_buf_puts(&got, "");
@@ -281,7 +281,7 @@ static void test_list_random(unit_ctx *u)
         if (strcmp(want.data, got.data) != 0 && bad++ < 3)
             fprintf(stderr, "patterns '%s' '%s':\n got:\n%s want:\n%s", pats[0],
                     np > 1 ? pats[1] : "", got.data, want.data);
-        CHECK(u, strcmp(want.data, got.data) == 0);
+        CHECK(strcmp(want.data, got.data) == 0);
         imap_buf_free(&want);
         imap_buf_free(&got);
         imap_mblist_free(&l);
@@ -289,7 +289,7 @@ static void test_list_random(unit_ctx *u)
     }
 }
 
-static void test_list_cases(unit_ctx *u)
+static void test_list_cases(void)
 {
     /* "a b" sorts after "a/x" in path order, so the parent "a" comes right before its child */
     char *pats[] = {"*"};
@@ -298,11 +298,11 @@ static void test_list_cases(unit_ctx *u)
     imap_mblist_add(&l, "a b", 1, 0, 0);
     imap_mblist_add(&l, "a/x/y", 2, 0, IMAP_MB_SUBSCRIBED);
     imap_mblist_add(&l, "INBOX", 3, 0, 0);
-    CHECK(u, imap_mblist_scan(&l, p, INT64_MAX) == 0);
+    CHECK(imap_mblist_scan(&l, p, INT64_MAX) == 0);
     imap_buf got = {0};
     imap_buf_puts(&got, "");
     got_list(&l, &got);
-    CHECK_STR(u, got.data, "INBOX 3\na 0 children\na/x 0 children\na/x/y 2 sub\na b 1\n");
+    CHECK_STR(got.data, "INBOX 3\na 0 children\na/x 0 children\na/x/y 2 sub\na b 1\n");
     imap_buf_free(&got);
     imap_mblist_free(&l);
     imap_patterns_free(&p);
@@ -316,10 +316,10 @@ static void test_list_cases(unit_ctx *u)
         snprintf(name, sizeof(name), "s%d/b/b/b/b/b/b/b", i);
         imap_mblist_add(&l, name, 0, 0, IMAP_MB_SUBSCRIBED);
     }
-    CHECK(u, imap_mblist_scan(&l, p, INT64_MAX) == 0);
+    CHECK(imap_mblist_scan(&l, p, INT64_MAX) == 0);
     imap_buf_puts(&got, "");
     got_list(&l, &got);
-    CHECK_STR(u, got.data, "s0 0 hidden\ns1 0 hidden\ns2 0 hidden\n");
+    CHECK_STR(got.data, "s0 0 hidden\ns1 0 hidden\ns2 0 hidden\n");
     imap_buf_free(&got);
     imap_mblist_free(&l);
     imap_patterns_free(&p);
@@ -327,11 +327,10 @@ static void test_list_cases(unit_ctx *u)
 
 int main(void)
 {
-    unit_ctx u = {0};
-    test_examples(&u);
-    test_random(&u);
-    test_big(&u);
-    test_list_cases(&u);
-    test_list_random(&u);
-    return unit_finish(&u);
+    test_examples();
+    test_random();
+    test_big();
+    test_list_cases();
+    test_list_random();
+    return unit_finish();
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "imap/imap_msg.h"
-#include "tests/imap/unit.h"
+#include "tests/unit.h"
 
 static char *crlf(const char *s)
 {
@@ -68,8 +68,8 @@ static bool run_pieces(const imap_conv *cv0, const char *src, size_t len, size_t
 
 /* Every way of cutting the text of SRC gives the same bytes as producing it at once (WANT),
  * counting gives its length, and skipping to any offset then producing gives the rest. */
-static void check_conv(unit_ctx *u, const imap_conv *cv0, const char *src, size_t len,
-                       const char *want, size_t wlen)
+static void check_conv(const imap_conv *cv0, const char *src, size_t len, const char *want,
+                       size_t wlen)
 {
     unsigned bad = 0;
     imap_buf b = {0};
@@ -139,84 +139,81 @@ static void check_conv(unit_ctx *u, const imap_conv *cv0, const char *src, size_
     imap_conv_run(&cv, src, len, &b, 4 * len + 16);
     if (cv.nul != has_nul) bad++;
     imap_buf_free(&b);
-    CHECK(u, bad == 0);
+    CHECK(bad == 0);
 }
 
-static void check_kind(unit_ctx *u, imap_conv_kind kind, const char *src, size_t len,
-                       const char *want, size_t wlen)
+static void check_kind(imap_conv_kind kind, const char *src, size_t len, const char *want,
+                       size_t wlen)
 {
     imap_conv cv;
     imap_conv_init(&cv, kind);
-    check_conv(u, &cv, src, len, want, wlen);
+    check_conv(&cv, src, len, want, wlen);
 }
 
-#define FREE_CHECK(u, expr, want)                                                                  \
+#define FREE_CHECK(expr, want)                                                                     \
     do {                                                                                           \
         char *g = (expr);                                                                          \
-        CHECK_STR(u, g, want);                                                                     \
+        CHECK_STR(g, want);                                                                        \
         free(g);                                                                                   \
     } while (0)
 
 int main(void)
 {
-    unit_ctx u = {0};
     /* bare LF becomes CRLF; CRLF stays; sizes agree */
-    FREE_CHECK(&u, crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
-    FREE_CHECK(&u, crlf("\n\n"), "\r\n\r\n");
-    FREE_CHECK(&u, crlf("no newline"), "no newline");
-    CHECK(&u, imap_crlf_len("a\nb\r\nc\n", 7) == 9);
-    CHECK(&u, imap_crlf_len("\r\n", 2) == 2);
+    FREE_CHECK(crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
+    FREE_CHECK(crlf("\n\n"), "\r\n\r\n");
+    FREE_CHECK(crlf("no newline"), "no newline");
+    CHECK(imap_crlf_len("a\nb\r\nc\n", 7) == 9);
+    CHECK(imap_crlf_len("\r\n", 2) == 2);
     /* header/body split */
     {
         size_t hl, bo;
         const char *m = "A: 1\nB: 2\n\nbody\n";
         imap_msg_split(m, strlen(m), &hl, &bo);
-        CHECK(&u, hl == 11 && bo == 11);
+        CHECK(hl == 11 && bo == 11);
         m = "A: 1\r\n\r\nbody";
         imap_msg_split(m, strlen(m), &hl, &bo);
-        CHECK(&u, hl == 8 && bo == 8);
+        CHECK(hl == 8 && bo == 8);
         m = "A: 1\nB: 2\n"; /* no body at all */
         imap_msg_split(m, strlen(m), &hl, &bo);
-        CHECK(&u, hl == strlen(m) && bo == strlen(m));
+        CHECK(hl == strlen(m) && bo == strlen(m));
     }
     /* HEADER.FIELDS keeps folded lines, matches names case-insensitively, ends with CRLF */
     const char *h = "From: a@b\nSubject: one\n two\nTo: c@d\nsubject: again\n\n";
-    FREE_CHECK(&u, filter(h, "SUBJECT", NULL, false),
-               "Subject: one\r\n two\r\nsubject: again\r\n\r\n");
-    FREE_CHECK(&u, filter(h, "subject", "from", true), "To: c@d\r\n\r\n");
-    FREE_CHECK(&u, filter(h, "x-none", NULL, false), "\r\n");
-    FREE_CHECK(&u, filter("Subj: x", "Subj", NULL, false), "Subj: x\r\n\r\n");
+    FREE_CHECK(filter(h, "SUBJECT", NULL, false), "Subject: one\r\n two\r\nsubject: again\r\n\r\n");
+    FREE_CHECK(filter(h, "subject", "from", true), "To: c@d\r\n\r\n");
+    FREE_CHECK(filter(h, "x-none", NULL, false), "\r\n");
+    FREE_CHECK(filter("Subj: x", "Subj", NULL, false), "Subj: x\r\n\r\n");
     /* unfolded values */
     {
         imap_buf b = {0};
-        CHECK(&u, imap_header_get(h, strlen(h), "Subject", false, &b));
-        CHECK_STR(&u, b.data, "one two");
+        CHECK(imap_header_get(h, strlen(h), "Subject", false, &b));
+        CHECK_STR(b.data, "one two");
         b.len = 0;
-        CHECK(&u, imap_header_get(h, strlen(h), "subject", true, &b));
-        CHECK_STR(&u, b.data, "one two\nagain");
+        CHECK(imap_header_get(h, strlen(h), "subject", true, &b));
+        CHECK_STR(b.data, "one two\nagain");
         b.len = 0;
-        CHECK(&u, !imap_header_get(h, strlen(h), "Cc", false, &b));
+        CHECK(!imap_header_get(h, strlen(h), "Cc", false, &b));
         imap_buf_free(&b);
     }
     /* RFC 2047 words, whitespace between adjacent words dropped, charsets via iconv */
-    FREE_CHECK(&u, words("=?UTF-8?B?R3LDvMOfZQ==?="),
-               "Gr\xc3\xbc\xc3\x9f"
-               "e");
-    FREE_CHECK(&u, words("=?iso-8859-1?q?caf=E9_au_lait?="), "caf\xc3\xa9 au lait");
-    FREE_CHECK(&u, words("=?utf-8?q?a?= =?utf-8?q?b?= c"), "ab c");
-    FREE_CHECK(&u, words("plain =?x-unknown?q?z?= text"), "plain z text");
-    FREE_CHECK(&u, words("=?broken"), "=?broken");
-    FREE_CHECK(&u, words("=?utf-8?B?"), "=?utf-8?B?");
+    FREE_CHECK(words("=?UTF-8?B?R3LDvMOfZQ==?="), "Gr\xc3\xbc\xc3\x9f"
+                                                  "e");
+    FREE_CHECK(words("=?iso-8859-1?q?caf=E9_au_lait?="), "caf\xc3\xa9 au lait");
+    FREE_CHECK(words("=?utf-8?q?a?= =?utf-8?q?b?= c"), "ab c");
+    FREE_CHECK(words("plain =?x-unknown?q?z?= text"), "plain z text");
+    FREE_CHECK(words("=?broken"), "=?broken");
+    FREE_CHECK(words("=?utf-8?B?"), "=?utf-8?B?");
     /* transfer encodings */
     int rc;
-    FREE_CHECK(&u, cte("base64", "aGVs\r\nbG8=\r\n", &rc), "hello");
-    CHECK(&u, rc == 0);
-    FREE_CHECK(&u, cte("quoted-printable", "caf=C3=A9 =\r\nau lait=3D\n", &rc),
+    FREE_CHECK(cte("base64", "aGVs\r\nbG8=\r\n", &rc), "hello");
+    CHECK(rc == 0);
+    FREE_CHECK(cte("quoted-printable", "caf=C3=A9 =\r\nau lait=3D\n", &rc),
                "caf\xc3\xa9 au lait=\r\n");
-    FREE_CHECK(&u, cte("7bit", "a\nb", &rc), "a\r\nb");
-    FREE_CHECK(&u, cte("binary", "a\nb", &rc), "a\nb");
+    FREE_CHECK(cte("7bit", "a\nb", &rc), "a\r\nb");
+    FREE_CHECK(cte("binary", "a\nb", &rc), "a\nb");
     free(cte("x-uuencode", "abc", &rc));
-    CHECK(&u, rc < 0);
+    CHECK(rc < 0);
     /* the converters behind those, cut at every point */
     {
         static const char *crlf_src[] = {
@@ -235,12 +232,12 @@ int main(void)
             size_t l = i == 9 ? 5 : strlen(crlf_src[i]);
             imap_buf want = {0};
             crlf_ref(crlf_src[i], l, &want);
-            check_kind(&u, IMAP_CONV_CRLF, crlf_src[i], l, want.data, want.len);
-            CHECK(&u, imap_crlf_len(crlf_src[i], l) == want.len);
-            check_kind(&u, IMAP_CONV_COPY, crlf_src[i], l, crlf_src[i], l);
+            check_kind(IMAP_CONV_CRLF, crlf_src[i], l, want.data, want.len);
+            CHECK(imap_crlf_len(crlf_src[i], l) == want.len);
+            check_kind(IMAP_CONV_COPY, crlf_src[i], l, crlf_src[i], l);
             imap_buf_free(&want);
         }
-#define KIND(k, src, want) check_kind(&u, k, src, sizeof(src) - 1, want, sizeof(want) - 1)
+#define KIND(k, src, want) check_kind(k, src, sizeof(src) - 1, want, sizeof(want) - 1)
         KIND(IMAP_CONV_BASE64, "aGVs\r\nbG8=\r\nignored", "hello");
         KIND(IMAP_CONV_BASE64, "AAEC", "\0\1\2");
         KIND(IMAP_CONV_BASE64, "!!a*G=", "h");
@@ -257,15 +254,15 @@ int main(void)
         imap_conv cv;
         imap_conv_init_fields(&cv, two, 2, false);
         const char *w1 = "Subject: one\r\n two\r\nsubject: again\r\nLast: x\r\n\r\n";
-        check_conv(&u, &cv, hd, strlen(hd), w1, strlen(w1));
+        check_conv(&cv, hd, strlen(hd), w1, strlen(w1));
         imap_conv_init_fields(&cv, three, 3, true);
-        check_conv(&u, &cv, hd, strlen(hd), "To: c@d\r\n\r\n", 11);
+        check_conv(&cv, hd, strlen(hd), "To: c@d\r\n\r\n", 11);
         imap_conv_init_fields(&cv, one, 1, false);
-        check_conv(&u, &cv, "\r\nSubject: x\n", 14, "\r\n", 2);
-        check_conv(&u, &cv, "", 0, "\r\n", 2);
-        CHECK(&u, imap_conv_init_cte(&cv, "x-uuencode") < 0);
-        CHECK(&u, imap_conv_init_cte(&cv, "BASE64") == 0 && cv.kind == IMAP_CONV_BASE64);
-        CHECK(&u, imap_conv_init_cte(&cv, NULL) == 0 && cv.kind == IMAP_CONV_CRLF);
+        check_conv(&cv, "\r\nSubject: x\n", 14, "\r\n", 2);
+        check_conv(&cv, "", 0, "\r\n", 2);
+        CHECK(imap_conv_init_cte(&cv, "x-uuencode") < 0);
+        CHECK(imap_conv_init_cte(&cv, "BASE64") == 0 && cv.kind == IMAP_CONV_BASE64);
+        CHECK(imap_conv_init_cte(&cv, NULL) == 0 && cv.kind == IMAP_CONV_CRLF);
     }
     /* field names are looked up in a sorted list: every subset of 2-letter names, any case */
     {
@@ -300,7 +297,7 @@ int main(void)
             for (size_t i = 0; i < n; i++)
                 free(pick[i]);
         }
-        CHECK(&u, bad == 0);
+        CHECK(bad == 0);
     }
     /* longer random text (across the 16-byte blocks of the CRLF count) against the reference */
     {
@@ -314,9 +311,9 @@ int main(void)
             imap_buf want = {0};
             crlf_ref(src, l, &want);
             if (imap_crlf_len(src, l) != want.len) bad++;
-            int before = u.failed;
-            if (round < 40) check_kind(&u, IMAP_CONV_CRLF, src, l, want.data, want.len);
-            bad += (unsigned)(u.failed - before);
+            int before = unit_tally.failed;
+            if (round < 40) check_kind(IMAP_CONV_CRLF, src, l, want.data, want.len);
+            bad += (unsigned)(unit_tally.failed - before);
             /* a skip to every offset then a count gives the rest's length */
             for (size_t off = 0; off <= want.len; off += 7) {
                 imap_conv cv;
@@ -327,13 +324,13 @@ int main(void)
             }
             imap_buf_free(&want);
         }
-        CHECK(&u, bad == 0);
+        CHECK(bad == 0);
     }
     /* case-insensitive search */
-    CHECK(&u, imap_ci_contains("Hello World", 11, "world", 5));
-    CHECK(&u, !imap_ci_contains("Hello", 5, "hello!", 6));
-    CHECK(&u, imap_ci_contains("x", 1, "", 0));
-    CHECK(&u, !imap_ci_contains("abcab", 5, "abd", 3));
+    CHECK(imap_ci_contains("Hello World", 11, "world", 5));
+    CHECK(!imap_ci_contains("Hello", 5, "hello!", 6));
+    CHECK(imap_ci_contains("x", 1, "", 0));
+    CHECK(!imap_ci_contains("abcab", 5, "abd", 3));
     /* the vector scan against a naive one: needles of 1-20 bytes at every offset of haystacks
      * up to 70 bytes (across the 16-byte blocks and the scalar tail), case and non-letters
      * whose OR 0x20 would collide with letters ('@' and '`', 'A' and 'a', 0xC1 and 0xE1) */
@@ -367,6 +364,6 @@ int main(void)
         if (imap_ci_contains(hay, hl, nee, nl) != want && bad++ < 3)
             printf("ci_contains(%.*s, %.*s) != %d\n", (int)hl, hay, (int)nl, nee, want);
     }
-    CHECK(&u, bad == 0);
-    return unit_finish(&u);
+    CHECK(bad == 0);
+    return unit_finish();
 }

@@ -4,7 +4,7 @@
 
 #include "imap/imap_buf.h"
 #include "imap/imap_parser.h"
-#include "tests/imap/unit.h"
+#include "tests/unit.h"
 
 static void render_args(imap_buf *b, const imap_arg *a, size_t n)
 {
@@ -79,11 +79,11 @@ static char *run(const char *in, size_t inlen, const size_t *pieces, size_t npie
 
 /* Feeds IN whole, split in two at every boundary, in three at a few, and bytewise: every way
  * must give WANT. */
-static void expect(unit_ctx *u, const char *in, const char *want, const imap_parser_limits *lim)
+static void expect(const char *in, const char *want, const imap_parser_limits *lim)
 {
     size_t len = strlen(in);
     char *got = run(in, len, NULL, 0, lim);
-    CHECK_STR(u, got, want);
+    CHECK_STR(got, want);
     free(got);
     int bad = 0;
     for (size_t k = 1; k < len; k++) {
@@ -109,70 +109,69 @@ static void expect(unit_ctx *u, const char *in, const char *want, const imap_par
         fprintf(stderr, "bytewise [%s]:\n got: [%s]\n", in, got);
     free(got);
     free(ones);
-    CHECK(u, bad == 0);
+    CHECK(bad == 0);
 }
 
 int main(void)
 {
-    unit_ctx u = {0};
     /* simple commands, pipelining, case of the name */
-    expect(&u, "a1 noop\r\n", "a1 NOOP\n", NULL);
-    expect(&u, "a1 NOOP\r\na2 capability\r\na3 LOGOUT\r\n", "a1 NOOP\na2 CAPABILITY\na3 LOGOUT\n",
+    expect("a1 noop\r\n", "a1 NOOP\n", NULL);
+    expect("a1 NOOP\r\na2 capability\r\na3 LOGOUT\r\n", "a1 NOOP\na2 CAPABILITY\na3 LOGOUT\n",
            NULL);
-    expect(&u, "a1 NOOP\n", "a1 NOOP\n", NULL);       /* bare LF tolerated */
-    expect(&u, "\r\na1 NOOP\r\n", "a1 NOOP\n", NULL); /* empty line ignored */
+    expect("a1 NOOP\n", "a1 NOOP\n", NULL);       /* bare LF tolerated */
+    expect("\r\na1 NOOP\r\n", "a1 NOOP\n", NULL); /* empty line ignored */
     /* atoms, quoted strings with escapes, NIL, lists */
-    expect(&u, "t LOGIN alice \"pa ss\\\"w\\\\d\"\r\n", "t LOGIN alice \"pa ss\"w\\d\"\n", NULL);
-    expect(&u, "t STORE 1:* +FLAGS (\\Seen \\Deleted)\r\n",
-           "t STORE 1:* +FLAGS (\\Seen \\Deleted)\n", NULL);
-    expect(&u, "t LIST \"\" %\r\n", "t LIST \"\" %\n", NULL);
-    expect(&u, "t SEARCH (OR (SEEN) (UNSEEN)) NOT DELETED\r\n",
+    expect("t LOGIN alice \"pa ss\\\"w\\\\d\"\r\n", "t LOGIN alice \"pa ss\"w\\d\"\n", NULL);
+    expect("t STORE 1:* +FLAGS (\\Seen \\Deleted)\r\n", "t STORE 1:* +FLAGS (\\Seen \\Deleted)\n",
+           NULL);
+    expect("t LIST \"\" %\r\n", "t LIST \"\" %\n", NULL);
+    expect("t SEARCH (OR (SEEN) (UNSEEN)) NOT DELETED\r\n",
            "t SEARCH (OR (SEEN) (UNSEEN)) NOT DELETED\n", NULL);
-    expect(&u, "t SELECT \"\"\r\n", "t SELECT \"\"\n", NULL);
-    expect(&u, "t X ()\r\n", "t X ()\n", NULL);
+    expect("t SELECT \"\"\r\n", "t SELECT \"\"\n", NULL);
+    expect("t X ()\r\n", "t X ()\n", NULL);
     /* fetch items with brackets stay one atom */
-    expect(&u, "t FETCH 1 (BODY.PEEK[HEADER.FIELDS (From To)]<0.100> UID)\r\n",
+    expect("t FETCH 1 (BODY.PEEK[HEADER.FIELDS (From To)]<0.100> UID)\r\n",
            "t FETCH 1 (BODY.PEEK[HEADER.FIELDS (From To)]<0.100> UID)\n", NULL);
-    expect(&u, "t FETCH 1 BODY[]\r\n", "t FETCH 1 BODY[]\n", NULL);
-    expect(&u, "t FETCH 1 (BODY[HEADER.FIELDS (\"X-A]\")])\r\n",
+    expect("t FETCH 1 BODY[]\r\n", "t FETCH 1 BODY[]\n", NULL);
+    expect("t FETCH 1 (BODY[HEADER.FIELDS (\"X-A]\")])\r\n",
            "t FETCH 1 (BODY[HEADER.FIELDS (\"X-A]\")])\n", NULL);
     /* literals: synchronizing, non-synchronizing, empty, literal8, with CRLF inside */
-    expect(&u, "t LOGIN {5}\r\nalice {3}\r\nx y\r\n", "+ LOGIN\n+ LOGIN\nt LOGIN {5}alice {3}x y\n",
+    expect("t LOGIN {5}\r\nalice {3}\r\nx y\r\n", "+ LOGIN\n+ LOGIN\nt LOGIN {5}alice {3}x y\n",
            NULL);
-    expect(&u, "t LOGIN {5+}\r\nalice {0+}\r\n\r\n", "t LOGIN {5}alice {0}\n", NULL);
-    expect(&u, "t APPEND INBOX {4}\r\na\r\nb\r\n", "+ APPEND\nt APPEND INBOX {4}a\r\nb\n", NULL);
-    expect(&u, "t APPEND INBOX ~{3+}\r\na\001b\r\n", "t APPEND INBOX ~{3}a\001b\n", NULL);
-    expect(&u, "t APPEND INBOX (\\Seen) {2+}\r\nab {2+}\r\ncd\r\n",
+    expect("t LOGIN {5+}\r\nalice {0+}\r\n\r\n", "t LOGIN {5}alice {0}\n", NULL);
+    expect("t APPEND INBOX {4}\r\na\r\nb\r\n", "+ APPEND\nt APPEND INBOX {4}a\r\nb\n", NULL);
+    expect("t APPEND INBOX ~{3+}\r\na\001b\r\n", "t APPEND INBOX ~{3}a\001b\n", NULL);
+    expect("t APPEND INBOX (\\Seen) {2+}\r\nab {2+}\r\ncd\r\n",
            "t APPEND INBOX (\\Seen) {2}ab {2}cd\n", NULL);
     /* errors, and recovery on the next line */
-    expect(&u, "t FOO )\r\nu NOOP\r\n", "t ERR1 unexpected ')'\nu NOOP\n", NULL);
-    expect(&u, "t FOO (a\r\nu NOOP\r\n", "t ERR1 missing ')'\nu NOOP\n", NULL);
-    expect(&u, "t FOO \"abc\r\nu NOOP\r\n", "t ERR1 unterminated quoted string\nu NOOP\n", NULL);
-    expect(&u, "t FOO \"a\\qb\"\r\nu NOOP\r\n", "t ERR1 invalid escape in quoted string\nu NOOP\n",
+    expect("t FOO )\r\nu NOOP\r\n", "t ERR1 unexpected ')'\nu NOOP\n", NULL);
+    expect("t FOO (a\r\nu NOOP\r\n", "t ERR1 missing ')'\nu NOOP\n", NULL);
+    expect("t FOO \"abc\r\nu NOOP\r\n", "t ERR1 unterminated quoted string\nu NOOP\n", NULL);
+    expect("t FOO \"a\\qb\"\r\nu NOOP\r\n", "t ERR1 invalid escape in quoted string\nu NOOP\n",
            NULL);
-    expect(&u, "t+x NOOP\r\nu NOOP\r\n", "* ERR1 invalid character in tag\nu NOOP\n", NULL);
-    expect(&u, "t\r\nu NOOP\r\n", "* ERR1 missing command\nu NOOP\n", NULL);
-    expect(&u, "t FOO {x}\r\nu NOOP\r\n", "t ERR1 invalid literal size\nu NOOP\n", NULL);
+    expect("t+x NOOP\r\nu NOOP\r\n", "* ERR1 invalid character in tag\nu NOOP\n", NULL);
+    expect("t\r\nu NOOP\r\n", "* ERR1 missing command\nu NOOP\n", NULL);
+    expect("t FOO {x}\r\nu NOOP\r\n", "t ERR1 invalid literal size\nu NOOP\n", NULL);
     /* limits */
     imap_parser_limits lim = {
         .max_line = 40, .max_literal = 10, .max_append_literal = 20, .max_depth = 3};
-    expect(&u, "t NOOP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nu NOOP\r\n",
+    expect("t NOOP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nu NOOP\r\n",
            "t ERR2 line too long\nu NOOP\n", &lim);
-    expect(&u, "t X (((a)))\r\nu X ((((a))))\r\nv NOOP\r\n",
+    expect("t X (((a)))\r\nu X ((((a))))\r\nv NOOP\r\n",
            "t X (((a)))\nu ERR4 lists nested too deep\nv NOOP\n", &lim);
     /* a synchronizing literal over the limit is refused; the client sends nothing more */
-    expect(&u, "t LOGIN {11}\r\nu NOOP\r\n",
-           "t ERR3 literal too large: 11 bytes, at most 10\nu NOOP\n", &lim);
+    expect("t LOGIN {11}\r\nu NOOP\r\n", "t ERR3 literal too large: 11 bytes, at most 10\nu NOOP\n",
+           &lim);
     /* APPEND has its own limit */
-    expect(&u, "t APPEND x {11+}\r\n01234567890\r\nu NOOP\r\n",
-           "t APPEND x {11}01234567890\nu NOOP\n", &lim);
+    expect("t APPEND x {11+}\r\n01234567890\r\nu NOOP\r\n", "t APPEND x {11}01234567890\nu NOOP\n",
+           &lim);
     /* a non-synchronizing literal over the limit is skipped without reading it as commands */
-    expect(&u, "t APPEND x {21+}\r\nv NOOP\r\nv NOOP\r\nvvv\r\n\r\nu NOOP\r\n",
+    expect("t APPEND x {21+}\r\nv NOOP\r\nv NOOP\r\nvvv\r\n\r\nu NOOP\r\n",
            "t ERR3 literal too large: 21 bytes, at most 20\nu NOOP\n", &lim);
-    expect(&u, "t X (a) {2+}\r\nab {30+}\r\nw NOOP\r\nw NOOP\r\nw NOOP\r\nwwww\r\n\r\nu NOOP\r\n",
+    expect("t X (a) {2+}\r\nab {30+}\r\nw NOOP\r\nw NOOP\r\nw NOOP\r\nwwww\r\n\r\nu NOOP\r\n",
            "t ERR3 literal too large: 30 bytes, at most 10\nu NOOP\n", &lim);
     /* a long line that contains a non-synchronizing literal is skipped whole */
-    expect(&u, "t NOOP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {5+}\r\nw NOO\r\nu NOOP\r\n",
+    expect("t NOOP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {5+}\r\nw NOO\r\nu NOOP\r\n",
            "t ERR2 line too long\nu NOOP\n", &lim);
     /* limits of the kind a server sets before login: every command small, literals included,
      * non-synchronizing ones too */
@@ -181,29 +180,25 @@ int main(void)
                               .max_append_literal = 32,
                               .max_command = 64,
                               .max_append_command = 64};
-    expect(&u, "t LOGIN {5+}\r\nalice {8+}\r\npassword\r\n", "t LOGIN {5}alice {8}password\n",
-           &pre);
+    expect("t LOGIN {5+}\r\nalice {8+}\r\npassword\r\n", "t LOGIN {5}alice {8}password\n", &pre);
     /* one literal over its limit */
-    expect(&u, "t LOGIN {33+}\r\n012345678901234567890123456789012\r\nu NOOP\r\n",
+    expect("t LOGIN {33+}\r\n012345678901234567890123456789012\r\nu NOOP\r\n",
            "t ERR3 literal too large: 33 bytes, at most 32\nu NOOP\n", &pre);
     /* literals each under the limit, the command over it: refused at the byte that passes it
      * (the '{' of the third), and that literal is skipped, never read as commands */
-    expect(&u,
-           "t LOGIN {20+}\r\n01234567890123456789 {20+}\r\n01234567890123456789 {20+}\r\n"
+    expect("t LOGIN {20+}\r\n01234567890123456789 {20+}\r\n01234567890123456789 {20+}\r\n"
            "01234567890123456789\r\nu NOOP\r\n",
            "t ERR2 command too long: more than 64 bytes\nu NOOP\n", &pre);
     /* the same with synchronizing literals: the third is refused, the client sends no more */
-    expect(&u,
-           "t LOGIN {20}\r\n01234567890123456789 {20}\r\n01234567890123456789 {20}\r\n"
+    expect("t LOGIN {20}\r\n01234567890123456789 {20}\r\n01234567890123456789 {20}\r\n"
            "u NOOP\r\n",
            "+ LOGIN\n+ LOGIN\nt ERR2 command too long: more than 64 bytes\nu NOOP\n", &pre);
     /* text after the literals counts too */
-    expect(&u,
-           "t LOGIN {30+}\r\n012345678901234567890123456789 aaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+    expect("t LOGIN {30+}\r\n012345678901234567890123456789 aaaaaaaaaaaaaaaaaaaaaaaa\r\n"
            "u NOOP\r\n",
            "t ERR2 command too long: more than 64 bytes\nu NOOP\n", &pre);
     /* APPEND gets no more than the others here */
-    expect(&u, "t APPEND INBOX {33+}\r\n012345678901234567890123456789012\r\nu NOOP\r\n",
+    expect("t APPEND INBOX {33+}\r\n012345678901234567890123456789012\r\nu NOOP\r\n",
            "t ERR3 literal too large: 33 bytes, at most 32\nu NOOP\n", &pre);
     /* after login: one MULTIAPPEND may carry at most max_append_command in all */
     imap_parser_limits post = {.max_line = 200,
@@ -211,22 +206,20 @@ int main(void)
                                .max_append_literal = 20,
                                .max_command = 100,
                                .max_append_command = 50};
-    expect(&u, "t APPEND x {15+}\r\n012345678901234 {15+}\r\n012345678901234\r\nu NOOP\r\n",
+    expect("t APPEND x {15+}\r\n012345678901234 {15+}\r\n012345678901234\r\nu NOOP\r\n",
            "t ERR3 command too large: 56 bytes with this literal, at most 50\nu NOOP\n", &post);
-    expect(&u, "t APPEND x {15+}\r\n012345678901234\r\nu NOOP\r\n",
+    expect("t APPEND x {15+}\r\n012345678901234\r\nu NOOP\r\n",
            "t APPEND x {15}012345678901234\nu NOOP\n", &post);
     /* outside APPEND, many small literals add up to max_command */
-    expect(&u,
-           "t X {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n"
+    expect("t X {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n"
            "0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789\r\nu NOOP\r\n",
            "t ERR2 command too long: more than 100 bytes\nu NOOP\n", &post);
     /* a literal that passes the total itself */
-    expect(&u, "t X {10+}\r\n0123456789 {8+}\r\n01234567\r\nu NOOP\r\n",
+    expect("t X {10+}\r\n0123456789 {8+}\r\n01234567\r\nu NOOP\r\n",
            "t X {10}0123456789 {8}01234567\n"
            "u NOOP\n",
            &post);
-    expect(&u,
-           "t X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+    expect("t X aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
            "{10+}\r\n"
            "w NOOP\r\nab\r\nu NOOP\r\n",
            "t ERR3 command too large: 102 bytes with this literal, at most 100\nu NOOP\n", &post);
@@ -247,7 +240,7 @@ int main(void)
                 imap_buf_putc(&want, 'a');
             imap_buf_puts(&want, " {8}w LOGOUT\nu NOOP\n");
         }
-        expect(&u, in.data, want.data, &lim);
+        expect(in.data, want.data, &lim);
         imap_buf_free(&in);
         imap_buf_free(&want);
     }
@@ -256,20 +249,20 @@ int main(void)
         imap_parser *p = imap_parser_new(&pre);
         const char *in = "t APPEND INBOX {67108864+}\r\nabc";
         size_t used, len = strlen(in);
-        CHECK(&u, imap_parser_feed(p, in, len, &used) == IMAP_PARSE_ERROR);
+        CHECK(imap_parser_feed(p, in, len, &used) == IMAP_PARSE_ERROR);
         const char *msg;
-        CHECK(&u, imap_parser_error(p, &msg, NULL) == IMAP_PERR_TOOBIG);
-        CHECK_STR(&u, msg, "literal too large: 67108864 bytes, at most 32");
-        CHECK(&u, imap_parser_skipping(p) == 67108864);
-        CHECK(&u, imap_parser_feed(p, in + used, len - used, &used) == IMAP_PARSE_MORE);
-        CHECK(&u, imap_parser_skipping(p) == 67108864 - 3);
+        CHECK(imap_parser_error(p, &msg, NULL) == IMAP_PERR_TOOBIG);
+        CHECK_STR(msg, "literal too large: 67108864 bytes, at most 32");
+        CHECK(imap_parser_skipping(p) == 67108864);
+        CHECK(imap_parser_feed(p, in + used, len - used, &used) == IMAP_PARSE_MORE);
+        CHECK(imap_parser_skipping(p) == 67108864 - 3);
         imap_parser_free(&p);
     }
     /* the limits change with the login state: the same command is refused before and taken
      * after, fed whole and one byte at a time */
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         imap_parser *p = imap_parser_new(&pre);
-        CHECK(&u, imap_parser_get_limits(p)->max_command == 64);
+        CHECK(imap_parser_get_limits(p)->max_command == 64);
         const char *cmd = "t STATUS {40+}\r\n0123456789012345678901234567890123456789 (MESSAGES)"
                           "\r\n";
         const char *seen[2] = {NULL, NULL};
@@ -284,16 +277,16 @@ int main(void)
                 if (r == IMAP_PARSE_ERROR) errs[round] = imap_parser_error(p, NULL, NULL);
             }
             if (round == 0) imap_parser_set_limits(p, &post);
-            CHECK(&u, round == 1 || imap_parser_get_limits(p)->max_literal == 10);
+            CHECK(round == 1 || imap_parser_get_limits(p)->max_literal == 10);
             if (round == 0) imap_parser_set_limits(p, NULL); /* defaults: 64 KiB literals */
         }
-        CHECK(&u, errs[0] == IMAP_PERR_TOOBIG && seen[0] == NULL);
-        CHECK(&u, errs[1] == IMAP_PERR_NONE && seen[1] != NULL && strcmp(seen[1], "STATUS") == 0);
+        CHECK(errs[0] == IMAP_PERR_TOOBIG && seen[0] == NULL);
+        CHECK(errs[1] == IMAP_PERR_NONE && seen[1] != NULL && strcmp(seen[1], "STATUS") == 0);
         /* defaults: zero fields are filled in, the command limits from the others */
         const imap_parser_limits *d = imap_parser_get_limits(p);
-        CHECK(&u, d->max_line == 65536 && d->max_literal == 65536 && d->max_depth == 32);
-        CHECK(&u, d->max_command == (1u << 20));
-        CHECK(&u, d->max_append_command == d->max_append_literal + (1u << 20));
+        CHECK(d->max_line == 65536 && d->max_literal == 65536 && d->max_depth == 32);
+        CHECK(d->max_command == (1u << 20));
+        CHECK(d->max_append_command == d->max_append_literal + (1u << 20));
         imap_parser_free(&p);
     }
     /* trimming between commands forgets nothing of a command still coming in */
@@ -305,16 +298,16 @@ int main(void)
             imap_buf_putc(&big, (char)('a' + i % 26));
         imap_buf_puts(&big, "\r\n");
         size_t used;
-        CHECK(&u, imap_parser_feed(p, big.data, big.len, &used) == IMAP_PARSE_COMMAND);
-        CHECK(&u, used == big.len && imap_parser_command(p)->args[1].len == 100000);
+        CHECK(imap_parser_feed(p, big.data, big.len, &used) == IMAP_PARSE_COMMAND);
+        CHECK(used == big.len && imap_parser_command(p)->args[1].len == 100000);
         imap_parser_trim(p);
-        CHECK(&u, imap_parser_command(p) == NULL);
+        CHECK(imap_parser_command(p) == NULL);
         const char *half = "u LOGIN {5+}\r\nal", *rest = "ice bob\r\n";
-        CHECK(&u, imap_parser_feed(p, half, strlen(half), &used) == IMAP_PARSE_MORE);
+        CHECK(imap_parser_feed(p, half, strlen(half), &used) == IMAP_PARSE_MORE);
         imap_parser_trim(p);
-        CHECK(&u, imap_parser_feed(p, rest, strlen(rest), &used) == IMAP_PARSE_COMMAND);
+        CHECK(imap_parser_feed(p, rest, strlen(rest), &used) == IMAP_PARSE_COMMAND);
         const imap_command *c = imap_parser_command(p);
-        CHECK(&u, c->nargs == 2 && strcmp(c->args[0].str, "alice") == 0);
+        CHECK(c->nargs == 2 && strcmp(c->args[0].str, "alice") == 0);
         imap_buf_free(&big);
         imap_parser_free(&p);
     }
@@ -323,30 +316,30 @@ int main(void)
         imap_parser *p = imap_parser_new(NULL);
         const char *in = "t LOGIN {5}\r\n";
         size_t used;
-        CHECK(&u, imap_parser_feed(p, in, strlen(in), &used) == IMAP_PARSE_CONTINUE);
-        CHECK_STR(&u, imap_parser_pending_tag(p), "t");
-        CHECK_STR(&u, imap_parser_pending_name(p), "LOGIN");
+        CHECK(imap_parser_feed(p, in, strlen(in), &used) == IMAP_PARSE_CONTINUE);
+        CHECK_STR(imap_parser_pending_tag(p), "t");
+        CHECK_STR(imap_parser_pending_name(p), "LOGIN");
         imap_parser_reject_literal(p);
         in = "u NOOP\r\n";
-        CHECK(&u, imap_parser_feed(p, in, strlen(in), &used) == IMAP_PARSE_COMMAND);
-        CHECK_STR(&u, imap_parser_command(p)->tag, "u");
+        CHECK(imap_parser_feed(p, in, strlen(in), &used) == IMAP_PARSE_COMMAND);
+        CHECK_STR(imap_parser_command(p)->tag, "u");
         imap_parser_free(&p);
-        CHECK(&u, p == NULL);
+        CHECK(p == NULL);
     }
     /* arg helpers */
     {
         imap_parser *p = imap_parser_new(NULL);
         const char *in = "t X nil NILS \"NIL\" abc\r\n";
         size_t used;
-        CHECK(&u, imap_parser_feed(p, in, strlen(in), &used) == IMAP_PARSE_COMMAND);
+        CHECK(imap_parser_feed(p, in, strlen(in), &used) == IMAP_PARSE_COMMAND);
         const imap_command *c = imap_parser_command(p);
-        CHECK(&u, c->nargs == 4);
-        CHECK(&u, imap_arg_is_nil(&c->args[0]));
-        CHECK(&u, !imap_arg_is_nil(&c->args[1]));
-        CHECK(&u, !imap_arg_is_nil(&c->args[2]));
-        CHECK(&u, imap_arg_is_string(&c->args[2]));
-        CHECK(&u, imap_arg_is_atom(&c->args[3], "ABC"));
+        CHECK(c->nargs == 4);
+        CHECK(imap_arg_is_nil(&c->args[0]));
+        CHECK(!imap_arg_is_nil(&c->args[1]));
+        CHECK(!imap_arg_is_nil(&c->args[2]));
+        CHECK(imap_arg_is_string(&c->args[2]));
+        CHECK(imap_arg_is_atom(&c->args[3], "ABC"));
         imap_parser_free(&p);
     }
-    return unit_finish(&u);
+    return unit_finish();
 }

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "imap/imap_seqset.h"
-#include "tests/imap/unit.h"
+#include "tests/unit.h"
 
 static char *resolved(const char *s, uint32_t star)
 {
@@ -19,33 +19,32 @@ static char *resolved(const char *s, uint32_t star)
     return b.data;
 }
 
-#define EXPECT(u, in, star, want)                                                                  \
+#define EXPECT(in, star, want)                                                                     \
     do {                                                                                           \
         char *g = resolved(in, star);                                                              \
-        CHECK_STR(u, g, want);                                                                     \
+        CHECK_STR(g, want);                                                                        \
         free(g);                                                                                   \
     } while (0)
 
 int main(void)
 {
-    unit_ctx u = {0};
-    EXPECT(&u, "1", 10, "1-1");
-    EXPECT(&u, "1:3,5", 10, "1-3,5-5");
-    EXPECT(&u, "5,1:3", 10, "1-3,5-5");
-    EXPECT(&u, "3:1", 10, "1-3");
-    EXPECT(&u, "1:*", 10, "1-10");
-    EXPECT(&u, "*", 7, "7-7");
-    EXPECT(&u, "20:*", 7, "7-20"); /* n:* with n beyond the end includes the last */
-    EXPECT(&u, "1:4,3:8,9,12", 20, "1-9,12-12");
-    EXPECT(&u, "4294967295", 1, "4294967295-4294967295");
-    EXPECT(&u, "0", 1, "sequence numbers start at 1");
-    EXPECT(&u, "1:0", 1, "sequence numbers start at 1");
-    EXPECT(&u, "4294967296", 1, "sequence number too large");
-    EXPECT(&u, "", 1, "empty sequence set");
-    EXPECT(&u, "1,", 1, "invalid sequence set");
-    EXPECT(&u, "1::2", 1, "invalid sequence set");
-    EXPECT(&u, "a", 1, "invalid sequence set");
-    EXPECT(&u, "1 2", 1, "invalid sequence set");
+    EXPECT("1", 10, "1-1");
+    EXPECT("1:3,5", 10, "1-3,5-5");
+    EXPECT("5,1:3", 10, "1-3,5-5");
+    EXPECT("3:1", 10, "1-3");
+    EXPECT("1:*", 10, "1-10");
+    EXPECT("*", 7, "7-7");
+    EXPECT("20:*", 7, "7-20"); /* n:* with n beyond the end includes the last */
+    EXPECT("1:4,3:8,9,12", 20, "1-9,12-12");
+    EXPECT("4294967295", 1, "4294967295-4294967295");
+    EXPECT("0", 1, "sequence numbers start at 1");
+    EXPECT("1:0", 1, "sequence numbers start at 1");
+    EXPECT("4294967296", 1, "sequence number too large");
+    EXPECT("", 1, "empty sequence set");
+    EXPECT("1,", 1, "invalid sequence set");
+    EXPECT("1::2", 1, "invalid sequence set");
+    EXPECT("a", 1, "invalid sequence set");
+    EXPECT("1 2", 1, "invalid sequence set");
 
     /* the range limit */
     {
@@ -54,15 +53,15 @@ int main(void)
             imap_buf_printf(&b, "%s%d", i > 1 ? "," : "", i * 2);
         imap_seqset set;
         const char *why = NULL;
-        CHECK(&u, imap_seqset_parse(b.data, b.len, 100, &set, &why) < 0);
-        CHECK_STR(&u, why, "too many ranges in sequence set");
-        CHECK(&u, imap_seqset_parse(b.data, b.len, 101, &set, &why) == 0);
+        CHECK(imap_seqset_parse(b.data, b.len, 100, &set, &why) < 0);
+        CHECK_STR(why, "too many ranges in sequence set");
+        CHECK(imap_seqset_parse(b.data, b.len, 101, &set, &why) == 0);
         imap_seqset_resolve(&set, 1000);
-        CHECK(&u, imap_seqset_count(&set) == 101);
-        CHECK(&u, imap_seqset_contains(&set, 2));
-        CHECK(&u, imap_seqset_contains(&set, 202));
-        CHECK(&u, !imap_seqset_contains(&set, 3));
-        CHECK(&u, !imap_seqset_contains(&set, 204));
+        CHECK(imap_seqset_count(&set) == 101);
+        CHECK(imap_seqset_contains(&set, 2));
+        CHECK(imap_seqset_contains(&set, 202));
+        CHECK(!imap_seqset_contains(&set, 3));
+        CHECK(!imap_seqset_contains(&set, 204));
         imap_seqset_free(&set);
         imap_buf_free(&b);
     }
@@ -70,20 +69,20 @@ int main(void)
     {
         imap_seqset set;
         const char *why;
-        CHECK(&u, imap_seqset_parse("1:4294967295", 12, 0, &set, &why) == 0);
+        CHECK(imap_seqset_parse("1:4294967295", 12, 0, &set, &why) == 0);
         imap_seqset_resolve(&set, 5);
-        CHECK(&u, imap_seqset_count(&set) == 4294967295ull);
+        CHECK(imap_seqset_count(&set) == 4294967295ull);
         imap_seqset_free(&set);
     }
-    CHECK(&u, imap_seqset_syntax("1:*,4", 5));
-    CHECK(&u, !imap_seqset_syntax("ALL", 3));
+    CHECK(imap_seqset_syntax("1:*,4", 5));
+    CHECK(!imap_seqset_syntax("ALL", 3));
     /* printing */
     {
         uint32_t v[] = {1, 2, 3, 5, 7, 8, 10};
         imap_buf b = {0};
         imap_seqset_format(&b, v, 7);
-        CHECK_STR(&u, b.data, "1:3,5,7:8,10");
+        CHECK_STR(b.data, "1:3,5,7:8,10");
         imap_buf_free(&b);
     }
-    return unit_finish(&u);
+    return unit_finish();
 }

@@ -4,31 +4,31 @@
 
 #include "imap/imap_quote.h"
 #include "imap/imap_utf7.h"
-#include "tests/imap/unit.h"
+#include "tests/unit.h"
 
-static void roundtrip(unit_ctx *u, const char *utf8, const char *utf7)
+static void roundtrip(const char *utf8, const char *utf7)
 {
     imap_buf b = {0};
-    CHECK(u, imap_utf7_encode(utf8, strlen(utf8), &b) == 0);
-    CHECK_STR(u, b.data ? b.data : "", utf7);
+    CHECK(imap_utf7_encode(utf8, strlen(utf8), &b) == 0);
+    CHECK_STR(b.data ? b.data : "", utf7);
     imap_buf_free(&b);
-    CHECK(u, imap_utf7_decode(utf7, strlen(utf7), &b) == 0);
-    CHECK_STR(u, b.data ? b.data : "", utf8);
+    CHECK(imap_utf7_decode(utf7, strlen(utf7), &b) == 0);
+    CHECK_STR(b.data ? b.data : "", utf8);
     imap_buf_free(&b);
 }
 
-static void bad7(unit_ctx *u, const char *utf7)
+static void bad7(const char *utf7)
 {
     imap_buf b = {0};
     imap_buf_puts(&b, "keep");
     int rc = imap_utf7_decode(utf7, strlen(utf7), &b);
     if (rc == 0) fprintf(stderr, "accepted bad modified UTF-7 [%s] as [%s]\n", utf7, b.data);
-    CHECK(u, rc < 0);
-    CHECK_STR(u, b.data, "keep"); /* left as it was */
+    CHECK(rc < 0);
+    CHECK_STR(b.data, "keep"); /* left as it was */
     imap_buf_free(&b);
 }
 
-static void quoted(unit_ctx *u, const char *s, size_t len, bool utf8, const char *want, int kind)
+static void quoted(const char *s, size_t len, bool utf8, const char *want, int kind)
 {
     imap_buf b = {0};
     if (kind == 0)
@@ -37,87 +37,85 @@ static void quoted(unit_ctx *u, const char *s, size_t len, bool utf8, const char
         imap_quote_astring(&b, s, len, utf8);
     else
         imap_quote_nstring(&b, s, len, utf8);
-    CHECK_STR(u, b.data, want);
+    CHECK_STR(b.data, want);
     imap_buf_free(&b);
 }
 
 int main(void)
 {
-    unit_ctx u = {0};
-    roundtrip(&u, "INBOX", "INBOX");
-    roundtrip(&u, "", "");
-    roundtrip(&u, "a&b", "a&-b");
-    roundtrip(&u, "&", "&-");
-    roundtrip(&u,
-              "Entw\xc3\xbc"
+    roundtrip("INBOX", "INBOX");
+    roundtrip("", "");
+    roundtrip("a&b", "a&-b");
+    roundtrip("&", "&-");
+    roundtrip("Entw\xc3\xbc"
               "rfe",
               "Entw&APw-rfe");
-    roundtrip(&u, "~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+    roundtrip("~peter/mail/\xe5\x8f\xb0\xe5\x8c\x97/\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
               "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
-    roundtrip(&u, "\xc3\xa4\xc3\xb6\xc3\xbc", "&AOQA9gD8-");
-    roundtrip(&u, "\xf0\x9f\x93\xa7 mail", "&2D3c5w- mail"); /* U+1F4E7, a surrogate pair */
-    roundtrip(&u, "x\x7fy", "x&AH8-y");
-    roundtrip(&u, "tab\there", "tab&AAk-here");
+    roundtrip("\xc3\xa4\xc3\xb6\xc3\xbc", "&AOQA9gD8-");
+    roundtrip("\xf0\x9f\x93\xa7 mail", "&2D3c5w- mail"); /* U+1F4E7, a surrogate pair */
+    roundtrip("x\x7fy", "x&AH8-y");
+    roundtrip("tab\there", "tab&AAk-here");
     /* strict decoding */
-    bad7(&u, "&");          /* unterminated */
-    bad7(&u, "&AOQ");       /* unterminated */
-    bad7(&u, "&AOQ-&APY-"); /* two runs in a row */
-    bad7(&u, "&AGE-");      /* 'a' encoded */
-    bad7(&u, "&AOR-");      /* non-zero padding bits */
-    bad7(&u, "&AOQA-");     /* a whole spare base64 char */
-    bad7(&u, "&2D0-");      /* lone high surrogate */
-    bad7(&u, "&3OcAQQ-");   /* lone low surrogate */
-    bad7(&u, "&A/Q-");      /* '/' is not modified base64 */
-    bad7(&u, "\xc3\xa4");   /* 8-bit */
-    bad7(&u, "a\tb");       /* control */
-    bad7(&u, "&AAA-");      /* NUL */
+    bad7("&");          /* unterminated */
+    bad7("&AOQ");       /* unterminated */
+    bad7("&AOQ-&APY-"); /* two runs in a row */
+    bad7("&AGE-");      /* 'a' encoded */
+    bad7("&AOR-");      /* non-zero padding bits */
+    bad7("&AOQA-");     /* a whole spare base64 char */
+    bad7("&2D0-");      /* lone high surrogate */
+    bad7("&3OcAQQ-");   /* lone low surrogate */
+    bad7("&A/Q-");      /* '/' is not modified base64 */
+    bad7("\xc3\xa4");   /* 8-bit */
+    bad7("a\tb");       /* control */
+    bad7("&AAA-");      /* NUL */
     /* invalid UTF-8 refuses to encode */
     {
         imap_buf b = {0};
-        CHECK(&u, imap_utf7_encode("\xc3", 1, &b) < 0);
-        CHECK(&u, imap_utf7_encode("\xc0\x80", 2, &b) < 0);         /* overlong */
-        CHECK(&u, imap_utf7_encode("\xed\xa0\x80", 3, &b) < 0);     /* surrogate */
-        CHECK(&u, imap_utf7_encode("\xf4\x90\x80\x80", 4, &b) < 0); /* > U+10FFFF */
-        CHECK(&u, b.len == 0);
+        CHECK(imap_utf7_encode("\xc3", 1, &b) < 0);
+        CHECK(imap_utf7_encode("\xc0\x80", 2, &b) < 0);         /* overlong */
+        CHECK(imap_utf7_encode("\xed\xa0\x80", 3, &b) < 0);     /* surrogate */
+        CHECK(imap_utf7_encode("\xf4\x90\x80\x80", 4, &b) < 0); /* > U+10FFFF */
+        CHECK(b.len == 0);
         imap_buf_free(&b);
     }
-    CHECK(&u, imap_utf8_valid("h\xc3\xa9", 3));
-    CHECK(&u, !imap_utf8_valid("a\0b", 3));
-    CHECK(&u, imap_has_8bit("h\xc3\xa9", 3));
-    CHECK(&u, !imap_has_8bit("abc", 3));
+    CHECK(imap_utf8_valid("h\xc3\xa9", 3));
+    CHECK(!imap_utf8_valid("a\0b", 3));
+    CHECK(imap_has_8bit("h\xc3\xa9", 3));
+    CHECK(!imap_has_8bit("abc", 3));
     /* quoting */
-    quoted(&u, "abc", 3, false, "\"abc\"", 0);
-    quoted(&u, "", 0, false, "\"\"", 0);
-    quoted(&u, "a\"b\\c", 5, false, "\"a\\\"b\\\\c\"", 0);
-    quoted(&u, "a\r\nb", 4, false, "{4}\r\na\r\nb", 0);
-    quoted(&u, "h\xc3\xa9", 3, false, "{3}\r\nh\xc3\xa9", 0);
-    quoted(&u, "h\xc3\xa9", 3, true, "\"h\xc3\xa9\"", 0);
-    quoted(&u, "INBOX", 5, false, "INBOX", 1);
-    quoted(&u, "NIL", 3, false, "\"NIL\"", 1);
-    quoted(&u, "a b", 3, false, "\"a b\"", 1);
-    quoted(&u, "", 0, false, "\"\"", 1);
-    quoted(&u, "50%", 3, false, "\"50%\"", 1);
-    quoted(&u, NULL, 0, false, "NIL", 2);
+    quoted("abc", 3, false, "\"abc\"", 0);
+    quoted("", 0, false, "\"\"", 0);
+    quoted("a\"b\\c", 5, false, "\"a\\\"b\\\\c\"", 0);
+    quoted("a\r\nb", 4, false, "{4}\r\na\r\nb", 0);
+    quoted("h\xc3\xa9", 3, false, "{3}\r\nh\xc3\xa9", 0);
+    quoted("h\xc3\xa9", 3, true, "\"h\xc3\xa9\"", 0);
+    quoted("INBOX", 5, false, "INBOX", 1);
+    quoted("NIL", 3, false, "\"NIL\"", 1);
+    quoted("a b", 3, false, "\"a b\"", 1);
+    quoted("", 0, false, "\"\"", 1);
+    quoted("50%", 3, false, "\"50%\"", 1);
+    quoted(NULL, 0, false, "NIL", 2);
     /* one rule for every IMAP string (imap_quote.c): four characters to escape stay quoted,
      * five make a literal, as Dovecot does and as the MIME summary always did */
-    quoted(&u, "a\"\"\\\\b", 6, false, "\"a\\\"\\\"\\\\\\\\b\"", 0);
-    quoted(&u, "\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 0);
-    quoted(&u, "\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 1);
+    quoted("a\"\"\\\\b", 6, false, "\"a\\\"\\\"\\\\\\\\b\"", 0);
+    quoted("\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 0);
+    quoted("\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 1);
     /* with UTF-8 enabled only valid UTF-8 may be quoted (RFC 9051 QUOTED-CHAR, RFC 6855) */
-    quoted(&u, "h\xc3", 2, true, "{2}\r\nh\xc3", 0);
-    quoted(&u, "\xc0\x80", 2, true, "{2}\r\n\xc0\x80", 0);
-    quoted(&u, "\xf0\x9f\x93\xa7", 4, true, "\"\xf0\x9f\x93\xa7\"", 0);
+    quoted("h\xc3", 2, true, "{2}\r\nh\xc3", 0);
+    quoted("\xc0\x80", 2, true, "{2}\r\n\xc0\x80", 0);
+    quoted("\xf0\x9f\x93\xa7", 4, true, "\"\xf0\x9f\x93\xa7\"", 0);
     /* up to 4096 bytes are quoted, longer strings are literals */
     {
         static char big[5000];
         memset(big, 'x', sizeof(big));
         imap_buf b = {0};
         imap_quote_string(&b, big, 4096, false);
-        CHECK(&u, b.len == 4098 && b.data[0] == '"' && b.data[4097] == '"');
+        CHECK(b.len == 4098 && b.data[0] == '"' && b.data[4097] == '"');
         imap_buf_truncate(&b, 0);
         imap_quote_string(&b, big, 4097, false);
-        CHECK(&u, strncmp(b.data, "{4097}\r\n", 8) == 0 && b.len == 4097 + 8);
+        CHECK(strncmp(b.data, "{4097}\r\n", 8) == 0 && b.len == 4097 + 8);
         imap_buf_free(&b);
     }
-    return unit_finish(&u);
+    return unit_finish();
 }

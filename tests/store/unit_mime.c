@@ -5,6 +5,7 @@
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_envelope.h"
 #include "imap/imap_quote.h"
+#include "tests/unit.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,20 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static unsigned passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 /* ---------- helpers ---------- */
 
@@ -80,10 +67,7 @@ static unsigned split_check(const char *name, const unsigned char *m, size_t n, 
     }
     free(b);
     free(ref);
-    if (bad)
-        failed++;
-    else
-        passed++;
+    CHECK(bad == 0, "split: %s: %u ways of feeding it gave another blob", name, bad);
     return bad;
 }
 
@@ -1386,6 +1370,5 @@ int main(int argc, char **argv)
         test_corpus(argv[1]);
     else
         printf("no corpus directory given: corpus tests skipped\n");
-    printf("%u passed, %u failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return unit_finish();
 }

@@ -15,20 +15,7 @@
 #include "store/internal.h"
 #include "store/mime.h"
 #include "store/store.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond)                                                                                  \
-            passed++;                                                                              \
-        else {                                                                                     \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                 \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "tests/unit.h"
 
 static char root[256];
 
@@ -924,8 +911,9 @@ static void pk_verify(store *s, const char *when)
         pk_fill(pk[i].seed, pk[i].len);
         if (store_msg_get(t, pk_mbox, pk[i].uid, &m) != 0 || store_msg_body(t, &m, &d, &l) != 0 ||
             l != pk[i].len || memcmp(d, pk_buf, l) != 0) {
-            if (!bad) printf("  %s: message %d (uid %u, %u bytes) reads back wrong\n", when, i,
-                             pk[i].uid, pk[i].len);
+            if (!bad)
+                printf("  %s: message %d (uid %u, %u bytes) reads back wrong\n", when, i, pk[i].uid,
+                       pk[i].len);
             bad++;
         }
     }
@@ -980,8 +968,7 @@ static void test_packs(void)
         pk[i] = (struct pk){.seed = (uint32_t)i + 1, .len = pk_size((uint32_t)i + 1)};
     /* 300 in one transaction (an import batch) */
     pk_op o = {.from = 0, .to = 300};
-    CHECK(store_write(s, w_pk, &o) == 0 && o.bad == 0, "batch append (%d read back wrong)",
-          o.bad);
+    CHECK(store_write(s, w_pk, &o) == 0 && o.bad == 0, "batch append (%d read back wrong)", o.bad);
     uint64_t solo = 0, packed = 0;
     for (int i = 0; i < 300; i++)
         if (pk[i].len >= 128 << 10)
@@ -1064,8 +1051,7 @@ static void test_long_names(void)
     rc = store_write(s, w_mbox_create, &o);
     CHECK(rc == -EINVAL, "a %d-byte name: %s", STORE_NAME_MAX + 1, store_strerror(rc));
     rc = store_write(s, w_long_sub, &o);
-    CHECK(rc == -EINVAL, "subscribing a %d-byte name: %s", STORE_NAME_MAX + 1,
-          store_strerror(rc));
+    CHECK(rc == -EINVAL, "subscribing a %d-byte name: %s", STORE_NAME_MAX + 1, store_strerror(rc));
     store_check_counts cn;
     problems_seen = 0;
     CHECK(store_check(s, note_problem, NULL, &cn) == 0 && problems_seen == 0, "check: %s",
@@ -1091,6 +1077,5 @@ int main(void)
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) printf("note: could not remove %s\n", root);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return unit_finish();
 }
