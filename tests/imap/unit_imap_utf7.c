@@ -1,8 +1,7 @@
-/* unit_imap_utf7.c: modified UTF-7 both ways, strict rejection, and IMAP string quoting */
+/* unit_imap_utf7.c: modified UTF-7 both ways, strict rejection, UTF-8 validity */
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/imap_quote.h"
 #include "imap/imap_utf7.h"
 #include "tests/unit.h"
 
@@ -25,19 +24,6 @@ static void bad7(const char *utf7)
     if (rc == 0) fprintf(stderr, "accepted bad modified UTF-7 [%s] as [%s]\n", utf7, b.data);
     CHECK(rc < 0);
     CHECK_STR(b.data, "keep"); /* left as it was */
-    imap_buf_free(&b);
-}
-
-static void quoted(const char *s, size_t len, bool utf8, const char *want, int kind)
-{
-    imap_buf b = {0};
-    if (kind == 0)
-        imap_quote_string(&b, s, len, utf8);
-    else if (kind == 1)
-        imap_quote_astring(&b, s, len, utf8);
-    else
-        imap_quote_nstring(&b, s, len, utf8);
-    CHECK_STR(b.data, want);
     imap_buf_free(&b);
 }
 
@@ -83,39 +69,5 @@ int main(void)
     CHECK(!imap_utf8_valid("a\0b", 3));
     CHECK(imap_has_8bit("h\xc3\xa9", 3));
     CHECK(!imap_has_8bit("abc", 3));
-    /* quoting */
-    quoted("abc", 3, false, "\"abc\"", 0);
-    quoted("", 0, false, "\"\"", 0);
-    quoted("a\"b\\c", 5, false, "\"a\\\"b\\\\c\"", 0);
-    quoted("a\r\nb", 4, false, "{4}\r\na\r\nb", 0);
-    quoted("h\xc3\xa9", 3, false, "{3}\r\nh\xc3\xa9", 0);
-    quoted("h\xc3\xa9", 3, true, "\"h\xc3\xa9\"", 0);
-    quoted("INBOX", 5, false, "INBOX", 1);
-    quoted("NIL", 3, false, "\"NIL\"", 1);
-    quoted("a b", 3, false, "\"a b\"", 1);
-    quoted("", 0, false, "\"\"", 1);
-    quoted("50%", 3, false, "\"50%\"", 1);
-    quoted(NULL, 0, false, "NIL", 2);
-    /* one rule for every IMAP string (imap_quote.c): four characters to escape stay quoted,
-     * five make a literal, as Dovecot does and as the MIME summary always did */
-    quoted("a\"\"\\\\b", 6, false, "\"a\\\"\\\"\\\\\\\\b\"", 0);
-    quoted("\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 0);
-    quoted("\"\"\"\"\"", 5, false, "{5}\r\n\"\"\"\"\"", 1);
-    /* with UTF-8 enabled only valid UTF-8 may be quoted (RFC 9051 QUOTED-CHAR, RFC 6855) */
-    quoted("h\xc3", 2, true, "{2}\r\nh\xc3", 0);
-    quoted("\xc0\x80", 2, true, "{2}\r\n\xc0\x80", 0);
-    quoted("\xf0\x9f\x93\xa7", 4, true, "\"\xf0\x9f\x93\xa7\"", 0);
-    /* up to 4096 bytes are quoted, longer strings are literals */
-    {
-        static char big[5000];
-        memset(big, 'x', sizeof(big));
-        imap_buf b = {0};
-        imap_quote_string(&b, big, 4096, false);
-        CHECK(b.len == 4098 && b.data[0] == '"' && b.data[4097] == '"');
-        imap_buf_truncate(&b, 0);
-        imap_quote_string(&b, big, 4097, false);
-        CHECK(strncmp(b.data, "{4097}\r\n", 8) == 0 && b.len == 4097 + 8);
-        imap_buf_free(&b);
-    }
     return unit_finish();
 }
