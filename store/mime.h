@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/imap_buf.h"
+
 /*
  * A summary is a self-contained byte blob (no pointers inside), made by the parser below from
  * the raw message bytes and stored beside the body. It holds, for the message and for every
@@ -56,21 +58,28 @@ int store_mime_envelope(const void *blob, size_t bloblen, const char **out, size
 int store_mime_bodystructure(const void *blob, size_t bloblen, bool extended, const char **out,
                              size_t *outlen);
 
+/* Appends the addresses of the address-list header value V[0, N) to OUT as the parser reads
+ * them, in plain text: "name <mailbox@host>" (or "mailbox@host"), groups as "name: ... ;",
+ * separated by ", ", with comments and folding gone ("<a (x)@ (y) b.org>" is "a@b.org").
+ * Encoded words in names stay as they are. Returns how many addresses (group marks included)
+ * it appended. SEARCH FROM/TO/CC/BCC match this besides the raw field, as Dovecot does. */
+size_t store_mime_addresses_text(const char *v, size_t n, imap_buf *out);
+
 typedef struct store_mime_part {
     uint64_t header_off, header_len; /* the header block, blank line included */
     uint64_t body_off, body_len;     /* the body (for a multipart: preamble to epilogue) */
     uint64_t header_crlf_len, body_crlf_len;
     uint32_t body_lines;
     bool is_multipart;
-    bool is_message;      /* message/rfc822 (or message/global): has a nested message */
-    uint32_t nparts;      /* children of a multipart */
+    bool is_message; /* message/rfc822 (or message/global): has a nested message */
+    uint32_t nparts; /* children of a multipart */
     /* for is_message: the encapsulated message's header block and body (for HEADER, TEXT) */
     uint64_t msg_header_off, msg_header_len, msg_header_crlf_len;
     uint64_t msg_body_off, msg_body_len, msg_body_crlf_len;
-    char type[64];        /* lower-case, e.g. "text" */
-    char subtype[64];     /* lower-case, e.g. "plain" */
-    char encoding[32];    /* lower-case Content-Transfer-Encoding, "7bit" if absent */
-    char charset[64];     /* lower-case charset parameter, "" if absent */
+    char type[64];     /* lower-case, e.g. "text" */
+    char subtype[64];  /* lower-case, e.g. "plain" */
+    char encoding[32]; /* lower-case Content-Transfer-Encoding, "7bit" if absent */
+    char charset[64];  /* lower-case charset parameter, "" if absent */
 } store_mime_part;
 
 /* Finds a part by IMAP section number: "" is the whole message, "1.2" the second child of the

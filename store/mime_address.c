@@ -63,10 +63,39 @@ static int lex_next(struct lexer *l)
     return T_ATOM;
 }
 
-/* Appends one address (imap_envelope_address). HOST_NIL: a group's start. */
-static void emit_addr(imap_buf *out, const imap_buf *name, const char *route, const char *mbox,
-                      size_t mlen, const char *host, size_t hlen, bool host_nil)
+/* Appends one address as plain text, for SEARCH: "name <mailbox@host>", "mailbox@host", a group
+ * as "name: ... ;"; addresses separated by ", ". */
+static void emit_text(imap_buf *out, const imap_buf *name, const char *mbox, size_t mlen,
+                      const char *host, size_t hlen, bool host_nil)
 {
+    if (out->len > 0 && out->data[out->len - 1] != ':') imap_buf_puts(out, ", ");
+    if (host_nil) { /* a group's start; MBOX is its name */
+        imap_buf_append(out, mbox, mlen);
+        imap_buf_putc(out, ':');
+        return;
+    }
+    bool named = name && name->len > 0;
+    if (named) {
+        imap_buf_append(out, name->data, name->len);
+        imap_buf_puts(out, " <");
+    }
+    imap_buf_append(out, mbox, mlen);
+    if (host) {
+        imap_buf_putc(out, '@');
+        imap_buf_append(out, host, hlen);
+    }
+    if (named) imap_buf_putc(out, '>');
+}
+
+/* Appends one address (imap_envelope_address, or with TEXT emit_text). HOST_NIL: a group's
+ * start. */
+static void emit_addr(imap_buf *out, bool text, const imap_buf *name, const char *route,
+                      const char *mbox, size_t mlen, const char *host, size_t hlen, bool host_nil)
+{
+    if (text) {
+        emit_text(out, name, mbox, mlen, host, hlen, host_nil);
+        return;
+    }
     imap_address a = {
         .name = name ? name->data : NULL,
         .name_len = name ? name->len : 0,
@@ -80,10 +109,13 @@ static void emit_addr(imap_buf *out, const imap_buf *name, const char *route, co
     imap_envelope_address(out, &a);
 }
 
-/* Appends the end of a group: (NIL NIL NIL NIL). */
-static void emit_group_end(imap_buf *out)
+/* Appends the end of a group: (NIL NIL NIL NIL), or with TEXT ";". */
+static void emit_group_end(imap_buf *out, bool text)
 {
-    imap_envelope_address(out, &(imap_address){0});
+    if (text)
+        imap_buf_putc(out, ';');
+    else
+        imap_envelope_address(out, &(imap_address){0});
 }
 
 /* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. The
@@ -125,6 +157,7 @@ struct addrs {
     imap_buf phrase, local, comment, dom, route;
     bool local_done; /* the phrase has words not joined by dots: it is no local part */
     bool in_group;
+    bool text; /* plain text for SEARCH, not ENVELOPE addresses */
     size_t count;
     imap_buf *out;
 };
@@ -140,7 +173,7 @@ static void put_address(struct addrs *a, const imap_buf *name, const imap_buf *r
                         const imap_buf *mbox, const imap_buf *host)
 {
     bool m = mbox && mbox->len > 0, h = host && host->len > 0;
-    emit_addr(a->out, name && name->len > 0 ? name : NULL,
+    emit_addr(a->out, a->text, name && name->len > 0 ? name : NULL,
               route && route->len > 0 ? route->data : NULL, m ? mbox->data : "MISSING_MAILBOX",
               m ? mbox->len : strlen("MISSING_MAILBOX"), h ? host->data : "MISSING_DOMAIN",
               h ? host->len : strlen("MISSING_DOMAIN"), false);
@@ -261,9 +294,9 @@ static void put_bare_words(struct addrs *a)
         put_address(a, &a->phrase, NULL, NULL, NULL);
 }
 
-size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
+static size_t addresses(const char *v, size_t n, imap_buf *out, bool text)
 {
-    struct addrs a = {.l = {.v = v, .n = n}, .out = out};
+    struct addrs a = {.l = {.v = v, .n = n}, .out = out, .text = text};
     for (;;) {
         imap_buf_truncate(&a.phrase, 0);
         imap_buf_truncate(&a.local, 0);
@@ -274,8 +307,8 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
         char special = t == T_SPECIAL ? a.l.special : 0;
         if (special == ':') {
             if (!a.in_group) { /* a group's start: (NIL NIL "name" NIL) */
-                emit_addr(out, NULL, NULL, a.phrase.data ? a.phrase.data : "", a.phrase.len, NULL,
-                          0, true);
+                emit_addr(out, text, NULL, NULL, a.phrase.data ? a.phrase.data : "", a.phrase.len,
+                          NULL, 0, true);
                 a.count++;
                 a.in_group = true;
             }
@@ -288,12 +321,12 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
         else
             put_bare_words(&a);
         if (t == T_SPECIAL && a.l.special == ';' && a.in_group) {
-            emit_group_end(out);
+            emit_group_end(out, text);
             a.in_group = false;
         }
         if (t == T_END) break;
     }
-    if (a.in_group) emit_group_end(out);
+    if (a.in_group) emit_group_end(out, text);
     imap_buf_free(&a.phrase);
     imap_buf_free(&a.local);
     imap_buf_free(&a.comment);
@@ -301,4 +334,14 @@ size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
     imap_buf_free(&a.route);
     imap_buf_free(&a.l.tok);
     return a.count;
+}
+
+size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
+{
+    return addresses(v, n, out, false);
+}
+
+size_t store_mime_addresses_text(const char *v, size_t n, imap_buf *out)
+{
+    return addresses(v, n, out, true);
 }

@@ -457,3 +457,35 @@ def test_keywords_are_announced_before_use(server):
     assert not any(l.startswith("* FLAGS") for l in u), u
     u = b.ok("SELECT INBOX")  # a new SELECT lists them all at once
     expect(u, r"\* FLAGS \(.*Work.*\)", r"\* OK \[PERMANENTFLAGS \(.*Later.*\\\*\)\] .*")
+
+
+ADDR_MSGS = [
+    b"From: pat@example.net\r\nTo: lee@example.org\r\n\r\n1\r\n",
+    b"From: Pat Doe <pat@example.net>\r\nCc: \"Lee, L.\" <lee@example.org>\r\n\r\n2\r\n",
+    b"From: <pat (home)@ (the lab) example.net>\r\nTo: <lee@example.org>\r\n\r\n3\r\n",
+    b"From: pat@example.net (Pat Doe)\r\nBcc: team: lee@example.org, kim@example.org;\r\n\r\n4\r\n",
+    b"From: =?utf-8?q?P=C3=A4t?= <pat@example.net>\r\nTo: a@b.c,\r\n  kim@example.org\r\n\r\n5\r\n",
+]
+
+
+def test_search_addresses_without_comments(server):
+    """imaptest search-addresses: FROM/TO/CC/BCC match the address as written and in its plain
+    form (comments and folding gone), so an address with comments inside is found by its
+    plain spelling; names, groups and substrings still match."""
+    c = server.conn()
+    for m in ADDR_MSGS:
+        c.send(b"ap APPEND INBOX {%d+}\r\n" % len(m) + m + b"\r\n")
+        assert c.wait("ap")[1].startswith("OK")
+    c.ok("SELECT INBOX")
+    assert search(c, "SEARCH FROM pat@example.net") == [1, 2, 3, 4, 5]
+    assert search(c, "SEARCH FROM \"pat doe\"") == [2, 4]
+    assert search(c, "SEARCH FROM home") == [3]  # the comment as written still matches
+    assert search(c, "SEARCH FROM päT") == [5]  # the name's encoded word, decoded
+    assert search(c, "SEARCH TO lee@example.org") == [1, 3]
+    assert search(c, "SEARCH CC \"Lee, L.\"") == [2]
+    assert search(c, "SEARCH BCC team") == [4]
+    assert search(c, "SEARCH BCC kim@example.org") == [4]
+    assert search(c, "SEARCH TO \"a@b.c, kim\"") == [5]  # folded: one line
+    assert search(c, "SEARCH FROM \"net>\"") == [2, 3, 4, 5]  # 4: its comment names it
+    assert search(c, "SEARCH HEADER FROM \"pat@example.net\"") == [1, 2, 3, 4, 5]
+    assert search(c, "SEARCH NOT FROM example.net") == []
