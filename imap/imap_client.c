@@ -166,6 +166,7 @@ static void parser_limits(imap_client *c, bool authed, imap_parser_limits *l)
                                   .max_append_literal = IMAP_NOAUTH_COMMAND_MAX,
                                   .max_command = IMAP_NOAUTH_COMMAND_MAX,
                                   .max_append_command = IMAP_NOAUTH_COMMAND_MAX,
+                                  .max_id_command = IMAP_NOAUTH_ID_MAX,
                                   .max_depth = IMAP_NOAUTH_DEPTH,
                                   .max_args = IMAP_NOAUTH_ARGS};
         return;

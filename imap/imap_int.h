@@ -23,8 +23,11 @@
 #define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000) /* idle limit before login */
 #define IMAP_IDLE_LIMIT_MS (60 * 60 * 1000) /* idle limit after login when not in IDLE */
 /* What a client that has not logged in may make the server hold: commands of a few KiB (a
- * LOGIN or AUTHENTICATE with a long password fits; ID with 30 long values does not) */
+ * LOGIN or AUTHENTICATE with a long password fits), and an ID as large as RFC 2971 allows
+ * (30 pairs of 30 + 1024 bytes, quoted: ~32 KiB; imaptest's id script sends one, Dovecot
+ * takes it) */
 #define IMAP_NOAUTH_COMMAND_MAX 8192     /* one command, text and literals */
+#define IMAP_NOAUTH_ID_MAX 40960         /* one ID command */
 #define IMAP_NOAUTH_ARGS 128             /* tokens in one command (ID has up to 61) */
 #define IMAP_NOAUTH_DEPTH 4              /* list nesting */
 #define IMAP_NOAUTH_IN_MAX 16384         /* unparsed input */

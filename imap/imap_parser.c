@@ -44,6 +44,7 @@ struct imap_parser {
     unsigned depth;
     size_t line_bytes, lit_bytes;
     bool is_append; /* the command name is APPEND: its own limits */
+    bool is_id;     /* ... or ID */
     /* the token in progress */
     size_t tok_off;
     unsigned bracket;
@@ -91,6 +92,7 @@ void imap_parser_set_limits(imap_parser *p, const imap_parser_limits *limits)
         if (limits->max_append_literal) l.max_append_literal = limits->max_append_literal;
         if (limits->max_command) l.max_command = limits->max_command;
         if (limits->max_append_command) l.max_append_command = limits->max_append_command;
+        if (limits->max_id_command) l.max_id_command = limits->max_id_command;
         if (limits->max_depth) l.max_depth = limits->max_depth;
         if (limits->max_args) l.max_args = limits->max_args;
     }
@@ -100,6 +102,7 @@ void imap_parser_set_limits(imap_parser *p, const imap_parser_limits *limits)
     }
     if (!l.max_append_command)
         l.max_append_command = l.max_append_literal + defaults.max_append_command;
+    if (!l.max_id_command) l.max_id_command = l.max_command;
     p->lim = l;
 }
 
@@ -151,6 +154,7 @@ void imap_parser_reset(imap_parser *p)
     p->name_off = 0;
     p->line_bytes = p->lit_bytes = 0;
     p->is_append = false;
+    p->is_id = false;
     root_init(p);
 }
 
@@ -313,7 +317,16 @@ static size_t literal_limit(const imap_parser *p)
 /* What the whole command, text and literals, may take. */
 static size_t command_limit(const imap_parser *p)
 {
-    return p->is_append ? p->lim.max_append_command : p->lim.max_command;
+    return p->is_append ? p->lim.max_append_command
+           : p->is_id   ? p->lim.max_id_command
+                        : p->lim.max_command;
+}
+
+/* What its text may take (ID's long values may all be quoted strings). */
+static size_t line_limit(const imap_parser *p)
+{
+    return p->is_id && p->lim.max_id_command > p->lim.max_line ? p->lim.max_id_command
+                                                               : p->lim.max_line;
 }
 
 /* The end of a line while reading arguments: the command is complete if every list closed. */
@@ -376,7 +389,7 @@ static imap_parse_result over_limits(imap_parser *p, unsigned char c, size_t *i)
     /* the LF after a literal's {n} does not end the line: the literal's bytes follow it */
     bool in_lithdr = p->st == ST_LIT_CR || p->st == ST_LIT_LF;
     bool eol = c == '\n' && !in_lithdr;
-    if (p->line_bytes > p->lim.max_line)
+    if (p->line_bytes > line_limit(p))
         return done(i, fail_at(p, IMAP_PERR_TOOLONG, "line too long", eol));
     if (p->line_bytes + p->lit_bytes > command_limit(p)) {
         size_t max = command_limit(p);
@@ -422,6 +435,7 @@ static imap_parse_result st_name(imap_parser *p, unsigned char c, size_t *i)
             return done(i, fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
         imap_buf_putc(&p->sb, '\0');
         p->is_append = strcmp(p->sb.data + p->name_off, "APPEND") == 0;
+        p->is_id = strcmp(p->sb.data + p->name_off, "ID") == 0;
         if (c == '\n') return done(i, end_of_line(p));
         p->st = c == ' ' ? ST_ARGS : ST_EOL_LF;
         (*i)++;

@@ -51,6 +51,8 @@ typedef struct imap_parser_limits {
                                   (default 1 MiB, at least max_line + max_literal) */
     size_t max_append_command; /* one APPEND, text and every message of a MULTIAPPEND together
                                   (default max_append_literal + 1 MiB) */
+    size_t max_id_command;     /* one ID command, its line included (default max_command):
+                                  RFC 2971 lets a client send ~32 KiB */
     unsigned max_depth;        /* list nesting (default 32) */
     size_t max_args;           /* tokens in one command (default 100000) */
 } imap_parser_limits;

@@ -181,6 +181,24 @@ def test_login_with_long_password_still_fits(srv):
     login(s, b"b")
 
 
+def test_prelogin_id_as_large_as_rfc_2971_allows(srv):
+    """ID before login may carry 30 pairs of 30 + 1024 bytes (imaptest's id script, ~32 KiB);
+    other commands keep the few-KiB bound, and an ID past 40 KiB is refused."""
+    s = connect(srv.port)
+    pairs = b" ".join(b'"%s" "%s"' % (b"f%029d" % i, b"v" * 1024) for i in range(30))
+    s.sendall(b"a ID (" + pairs + b")\r\n")
+    line = tagged(s, b"a")
+    assert line.startswith(b"a OK"), line
+    login(s, b"b")  # the session goes on
+    s = connect(srv.port)
+    s.sendall(b"c NOOP " + b"x" * 9000 + b"\r\n")
+    assert tagged(s, b"c").startswith(b"c BAD line too long"), "a long NOOP before login"
+    s.sendall(b"d ID (" + b" ".join([b'"%s" "%s"' % (b"f" * 30, b"v" * 1400)] * 30) + b")\r\n")
+    assert tagged(s, b"d").startswith(b"d BAD line too long"), "an ID over 40 KiB"
+    s.sendall(b"e NOOP\r\n")
+    assert tagged(s, b"e").startswith(b"e OK"), "the session goes on"
+
+
 def test_after_login_one_command_is_bounded(srv):
     """After login 2,000 LITERAL+ of 64 KiB once added 144 MB; a command now holds 1 MiB."""
     pid = srv.proc.pid
