@@ -97,7 +97,7 @@ static void copy_answer(imap_client *c, copy_run *x)
     } else if (x->move) {
         imap_ok(c, "MOVE completed");
     } else if (x->ndone < x->n && !x->uid) {
-        imap_no(c, "[EXPUNGEISSUED] some messages were expunged");
+        imap_no(c, "[EXPUNGEISSUED] some of the requested messages no longer exist");
     } else {
         imap_buf code = {0};
         imap_buf_puts(&code, "");

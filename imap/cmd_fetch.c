@@ -548,7 +548,7 @@ static int fetch_step(imap_client *c, void *ctx)
     if (x->unknown_cte)
         imap_no(c, "[UNKNOWN-CTE] cannot decode a part's transfer encoding");
     else if (x->gone && !x->uid)
-        imap_no(c, "[EXPUNGEISSUED] some messages were expunged");
+        imap_no(c, "[EXPUNGEISSUED] some of the requested messages no longer exist");
     else
         imap_ok(c, "FETCH completed");
     return 0;

@@ -100,8 +100,8 @@ static int store_step(imap_client *c, void *ctx)
     /* read our own changes off the feed now, batch by batch, not all at the end */
     imap_sync_absorb(c);
     if (x->pos < x->n) return 1;
-    if (x->gone && !x->uid)
-        imap_no(c, "[EXPUNGEISSUED] some messages were expunged");
+    if (x->gone && !x->uid) /* RFC 2180 4.2.1: the rest were stored; Dovecot says OK too */
+        imap_ok(c, "[EXPUNGEISSUED] STORE completed; some of the messages no longer exist");
     else
         imap_ok(c, "STORE completed");
     return 0;
