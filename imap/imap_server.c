@@ -163,15 +163,16 @@ int imap_server_set_store(imap_server *srv, store *s, char *err, size_t errlen)
     return 0;
 }
 
-/* A listening socket on AI's address and PORT (0: AI's own). */
-static int listen_one(const struct addrinfo *ai, int port, int *out)
+/* A listening socket on AI's address and PORT (0: AI's own); with SHARED, one of several on
+ * the address (SO_REUSEPORT). */
+static int listen_one(const struct addrinfo *ai, int port, bool shared, int *out)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     /* every loop has its own socket on the address; the kernel spreads connections */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (shared) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     struct sockaddr_storage ss;
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
@@ -181,13 +182,28 @@ static int listen_one(const struct addrinfo *ai, int port, int *out)
         else
             ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
     }
-    if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) < 0 || (out && listen(fd, 128) < 0)) {
         int e = errno;
         close(fd);
         return -e;
     }
+    if (!out) {
+        close(fd);
+        return 0;
+    }
     *out = fd;
     return 0;
+}
+
+/* Whether nobody listens on AI's address: SO_REUSEPORT would let a second server (another
+ * store, same uid) share the port with this one without an error, each getting some of the
+ * connections. A socket bound without it finds any listener there, as a plain bind would. */
+static int address_free(const struct addrinfo *ai)
+{
+    const struct sockaddr *sa = ai->ai_addr;
+    int port = sa->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
+                                        : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return port == 0 ? 0 : listen_one(ai, 0, false, NULL); /* port 0: a fresh one */
 }
 
 static int sock_port(int fd)
@@ -239,12 +255,13 @@ int imap_server_listen(imap_server *srv, const char *spec, bool implicit_tls, ch
     if (!fds) abort();
     int rc = -EINVAL;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        rc = listen_one(ai, 0, &fds[0]);
+        rc = address_free(ai);
+        if (rc == 0) rc = listen_one(ai, 0, true, &fds[0]);
         if (rc < 0) continue;
         int port = sock_port(fds[0]);
         unsigned k;
         for (k = 1; k < srv->nloops; k++) {
-            rc = listen_one(ai, port, &fds[k]);
+            rc = listen_one(ai, port, true, &fds[k]);
             if (rc < 0) break;
         }
         if (rc == 0) break;
@@ -254,7 +271,13 @@ int imap_server_listen(imap_server *srv, const char *spec, bool implicit_tls, ch
     freeaddrinfo(res);
     if (rc < 0) {
         free(fds);
-        snprintf(err, errlen, "cannot listen on '%s': %s", spec, strerror(-rc));
+        if (rc == -EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on '%s': the address is in use by another server (stop it, "
+                     "or choose another port)",
+                     spec);
+        else
+            snprintf(err, errlen, "cannot listen on '%s': %s", spec, strerror(-rc));
         return rc;
     }
     imap_listener *l = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*l));

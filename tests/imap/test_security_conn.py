@@ -537,3 +537,18 @@ def test_proxied_clients_are_limited_by_their_own_address(proxied):
     finally:
         for s in conns:
             s.close()
+
+
+def test_second_server_on_a_taken_port_is_refused(srv, tmp_path):
+    """Each event loop has its own socket (SO_REUSEPORT), which would let a second server, on
+    another store, share the port without a word and take some of the connections."""
+    from conftest import Mailfs
+    other = Mailfs(tmp_path / "other")
+    other.run("init")
+    for spec in (f"127.0.0.1:{srv.port}", f"127.0.0.1:{srv.sport}"):
+        r = other.run("serve", "--imap", spec, "--loops", "2", check=False, timeout=10)
+        err = r.stderr.decode(errors="replace")
+        assert r.returncode != 0 and f"cannot listen on '{spec}'" in err, err
+        assert "in use" in err, err
+    s = connect(srv.port)  # the first server still has every connection
+    login(s)
