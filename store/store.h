@@ -127,8 +127,8 @@ uint64_t store_change_seq(store_txn *t);
 /* User names: 1..STORE_USER_MAX bytes of [A-Za-z0-9._@+-], not starting with '.' */
 bool store_user_name_valid(const char *name);
 
-/* Adds a user with INBOX, Drafts, Sent, Trash, Junk and Archive. The password is stored only as
- * a salted scrypt hash. */
+/* Adds a user with INBOX, Drafts, Sent, Trash, Junk and Archive, all subscribed. The password
+ * is stored only as a salted scrypt hash. */
 int store_user_add(store_txn *w, const char *name, const char *password);
 int store_user_passwd(store_txn *w, const char *name, const char *password);
 /* Deletes a user with every mailbox, message and subscription. */

@@ -152,6 +152,9 @@ int store_user_add(store_txn *w, const char *name, const char *password)
     for (size_t i = 0; i < sizeof default_mailboxes / sizeof *default_mailboxes; i++) {
         rc = store_mailbox_create(w, rec.id, default_mailboxes[i].name, default_mailboxes[i].use,
                                   NULL);
+        /* subscribed too: clients that show subscribed folders only (Thunderbird's default,
+         * mutt's imap_list_subscribed) would hide Sent, Drafts and Trash */
+        if (rc == 0) rc = store_mailbox_subscribe(w, rec.id, default_mailboxes[i].name, true);
         if (rc) return rc;
     }
     return st_feed_add(w, STORE_CH_USER, rec.id, 0, 0, NULL);

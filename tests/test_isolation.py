@@ -86,7 +86,10 @@ def test_imap_never_shows_another_user(two_users, tmp_path):
         assert b"treasure" not in everything
         # bob's own view is intact
         bob = imap(port, "bob", "bobpw")
-        assert b"* LSUB" not in bob('LSUB "" "*"')  # alice's subscriptions are hers alone
+        # alice's subscriptions are hers alone: bob has what `user add` subscribed
+        lsub = {l.rsplit(b" ", 1)[1].strip(b'"') for l in bob('LSUB "" "*"').splitlines()
+                if l.startswith(b"* LSUB")}
+        assert lsub == {b"INBOX", b"Drafts", b"Sent", b"Trash", b"Junk", b"Archive"}, lsub
         assert b"* 1 EXISTS" in bob("SELECT Secret")
         assert b"treasure" in bob("FETCH 1 BODY.PEEK[]")
         # and alice's names never created anything in bob's space

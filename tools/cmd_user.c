@@ -14,7 +14,7 @@
 static void user_usage(FILE *f)
 {
     fprintf(f, "usage: mailfs user add NAME       add a user (with INBOX, Drafts, Sent, Trash,\n"
-               "                                  Junk and Archive)\n"
+               "                                  Junk and Archive, subscribed)\n"
                "       mailfs user passwd NAME    set a user's password\n"
                "       mailfs user del NAME       delete a user and all their mail\n"
                "       mailfs user list           list users\n\n"

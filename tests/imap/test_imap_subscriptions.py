@@ -6,8 +6,13 @@ import re
 from imapfix import expect, none_match, server  # noqa: F401 (fixture)
 
 
-def names(lines, kind="LIST"):
-    """{name: (attributes, extended data)} of the LIST or LSUB lines."""
+# what `mailfs user add` creates and subscribes
+DEFAULTS = {"INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"}
+
+
+def names(lines, kind="LIST", defaults=False):
+    """{name: (attributes, extended data)} of the LIST or LSUB lines, the default mailboxes
+    left out unless DEFAULTS."""
     out = {}
     for l in lines:
         m = re.fullmatch(r'\* %s \(([^)]*)\) "/" ("(?:[^"\\]|\\.)*"|\S+)(.*)' % kind, l)
@@ -15,8 +20,20 @@ def names(lines, kind="LIST"):
         name = m.group(2)
         if name.startswith('"'):
             name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        out[name] = (m.group(1).split(), m.group(3).strip())
+        if defaults or name not in DEFAULTS:
+            out[name] = (m.group(1).split(), m.group(3).strip())
     return out
+
+
+def test_a_new_user_has_the_default_mailboxes_subscribed(server):
+    """Clients that show subscribed folders only (Thunderbird's default, mutt with
+    imap_list_subscribed) would hide Sent, Drafts and Trash otherwise."""
+    c = server.conn()
+    assert names(c.ok('LSUB "" "*"'), "LSUB", defaults=True) == {
+        n: ([], "") for n in DEFAULTS}
+    got = names(c.ok('LIST (SUBSCRIBED) "" "*"'), defaults=True)
+    assert set(got) == DEFAULTS and all("\\Subscribed" in a for a, _ in got.values()), got
+    expect(c.ok('LIST (SUBSCRIBED) "" "Sent"'), r'\* LIST \(.*\\Sent.*\) "/" "?Sent"?')
 
 
 def test_subscribe_a_name_no_mailbox_has(server):
@@ -65,9 +82,10 @@ def test_delete_keeps_the_subscription(server):
     assert set(got["work"][0]) == {"\\HasNoChildren", "\\Subscribed"}, got
     assert "\\NonExistent" in got["work/2025"][0] and "\\Subscribed" in got["work/2025"][0]
     # RETURN (SUBSCRIBED) lists existing mailboxes only, with \Subscribed where it holds
+    c.ok("CREATE plain")  # CREATE does not subscribe
     got = names(c.ok('LIST "" "*" RETURN (SUBSCRIBED)'))
     assert "work/2025" not in got and "\\Subscribed" in got["work"][0], got
-    assert "\\Subscribed" not in got["INBOX"][0], got
+    assert "\\Subscribed" not in got["plain"][0], got
     # the name comes back to life with a new mailbox of that name
     c.ok("CREATE work/2025")
     got = names(c.ok('LIST (SUBSCRIBED) "" "work/*"'))
@@ -109,11 +127,11 @@ def test_rename_moves_subscriptions(server):
     # itself (still there) keeps its own
     c.ok("SUBSCRIBE inbox")
     c.ok("RENAME INBOX old-mail")
-    got = names(c.ok('LSUB "" "*"'), "LSUB")
+    got = names(c.ok('LSUB "" "*"'), "LSUB", defaults=True)
     assert got["INBOX"] == ([], "") and got["old-mail"] == ([], ""), got
     # the store is consistent afterwards
     out = server.mailfs.run("check").stdout.decode()
-    assert "is consistent" in out and " 6 subscriptions" in out, out
+    assert "is consistent" in out and " 11 subscriptions" in out, out  # 5 defaults besides
 
 
 def test_modified_utf7_and_utf8_names(server):
@@ -142,13 +160,15 @@ def test_subscribe_checks_and_normalizes_names(server):
     for bad in ['"a//b"', '"a*"', '"a%b"', '"/x"', '"a/../b"']:
         c.no(f"SUBSCRIBE {bad}", "CANNOT")
         c.no(f"UNSUBSCRIBE {bad}", "CANNOT")
+    c.ok("UNSUBSCRIBE iNBOX")  # subscribed by `user add`
+    assert "INBOX" not in names(c.ok('LSUB "" "*"'), "LSUB", defaults=True)
     c.ok("SUBSCRIBE inBox")
     c.ok("SUBSCRIBE iNbOx/sub")
     c.ok('SUBSCRIBE "folder/"')  # a trailing delimiter names the folder itself, as in CREATE
-    got = names(c.ok('LSUB "" "*"'), "LSUB")
-    assert set(got) == {"INBOX", "INBOX/sub", "folder"}, got
+    got = names(c.ok('LSUB "" "*"'), "LSUB", defaults=True)
+    assert set(got) == DEFAULTS | {"INBOX/sub", "folder"}, got
     c.ok("UNSUBSCRIBE INBOX/SUB")  # INBOX is case-insensitive, the rest of the name is not
     assert "INBOX/sub" in names(c.ok('LSUB "" "*"'), "LSUB")
     c.ok("UNSUBSCRIBE inbox/sub")
     c.ok('UNSUBSCRIBE "folder/"')
-    assert set(names(c.ok('LSUB "" "*"'), "LSUB")) == {"INBOX"}
+    assert set(names(c.ok('LSUB "" "*"'), "LSUB", defaults=True)) == DEFAULTS
