@@ -74,19 +74,16 @@ static bool exists(store_txn *t, int db, const void *k, size_t kl)
 static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char *name,
                           uint64_t seq)
 {
-    MDB_cursor *cur;
-    int rc = st_cursor(c->t, DB_MSGS, &cur);
-    if (rc) return rc;
     uint8_t kb[8];
     put_be32(kb, id);
     put_be32(kb + 4, 0);
-    MDB_val k = {8, kb}, v;
+    st_iter it;
+    int rc = st_iter_begin(&it, c->t, DB_MSGS, kb, 8, 4);
+    if (rc) return rc;
     uint32_t messages = 0, unseen = 0, deleted = 0, max_uid = 0;
     uint64_t bytes = 0, crlf_bytes = 0;
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         mrc == 0 && k.mv_size == 8 && memcmp(k.mv_data, kb, 4) == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint32_t uid = get_be32((uint8_t *)k.mv_data + 4);
+    while (st_iter_next(&it) && it.k.mv_size == 8) {
+        uint32_t uid = get_be32((uint8_t *)it.k.mv_data + 4);
         store_msg m;
         if ((rc = store_msg_get(c->t, id, uid, &m)) != 0) {
             fail(c, "mailbox '%s' (id %u): message UID %u has a damaged record", name, id, uid);
@@ -124,8 +121,7 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
             fail(c, "mailbox '%s': UID %u is missing from the duplicate index", name, uid);
         if ((rc = add_ref(c, m.body_id, m.body_hash)) != 0) break;
     }
-    mdb_cursor_close(cur);
-    if (rc) return rc;
+    if ((rc = st_iter_end(&it, rc)) != 0) return rc;
     if (messages != r->messages || unseen != r->unseen || deleted != r->deleted ||
         bytes != r->bytes || crlf_bytes != r->crlf_bytes)
         fail(c,

@@ -60,7 +60,7 @@ struct store {
     uint32_t max_mailboxes, max_subscriptions; /* per user; store_set_user_limits */
     uint64_t feed_keep; /* changes the feed keeps (FEED_KEEP; MAILFS_FEED_KEEP for tests) */
     size_t mapsize;
-    size_t psize; /* LMDB's page size */
+    size_t psize;              /* LMDB's page size */
     pthread_rwlock_t map_lock; /* held shared by every txn, exclusively to grow the map */
     pthread_mutex_t pool_lock; /* guards pool */
     struct store_txn *pool;    /* ended read transactions, reset, for reuse */
@@ -79,9 +79,9 @@ struct store_txn {
     uint64_t seq;           /* change counter; writes raise it */
     uint64_t seq0;          /* its value when the txn began */
     struct store_txn *next; /* in the store's pool of ended read transactions */
-    MDB_cursor *cur[DB_COUNT]; /* read txns: one cursor per table for lookups, kept across
-                                  reuse; a lookup near the last one stays on its page */
-    st_pack *pack;          /* write txns: new bodies not yet written (pack.c) */
+    MDB_cursor *cur[DB_COUNT];     /* read txns: one cursor per table for lookups, kept across
+                                      reuse; a lookup near the last one stays on its page */
+    st_pack *pack;                 /* write txns: new bodies not yet written (pack.c) */
     uintptr_t walk_page[DB_COUNT]; /* st_get_next: the leaf page last prefetched */
 };
 
@@ -157,6 +157,53 @@ int st_get_next(store_txn *t, int db, const void *k, size_t klen, MDB_val *v);
 int st_put(store_txn *t, int db, const void *k, size_t klen, const void *v, size_t vlen);
 int st_del(store_txn *t, int db, const void *k, size_t klen);
 int st_cursor(store_txn *t, int db, MDB_cursor **c);
+
+/*
+ * A walk, in key order, over the records of one table whose keys begin with a prefix: the one
+ * way the store reads a range of keys. The usual shape:
+ *
+ *     st_iter it;
+ *     int rc = st_iter_begin(&it, t, DB_MSGS, key, 8, 4); // from KEY, while its first 4 bytes
+ *     if (rc) return rc;
+ *     while (rc == 0 && st_iter_next(&it)) {
+ *         ... it.k, it.v: the current record; set rc to stop ...
+ *     }
+ *     return st_iter_end(&it, rc);
+ *
+ * it.k and it.v point into the map (or the write txn's pages) and are valid until the next
+ * st_iter_next, st_iter_del or st_iter_end, or until the txn writes. Tables whose keys have one
+ * length check it.k.mv_size themselves (a damaged key then ends the walk, as store_check
+ * reports it). The prefix is copied, so START need not outlive st_iter_begin.
+ */
+#define ST_ITER_PREFIX_MAX 511 /* LMDB's largest key */
+typedef struct st_iter {
+    MDB_val k, v; /* the current record */
+    MDB_cursor *c;
+    store_txn *t;
+    int mrc;    /* LMDB's code for the last step: 0, MDB_NOTFOUND at the end, or an error */
+    bool after; /* skip a key equal to START (st_iter_after) */
+    bool begun; /* st_iter_next has positioned the cursor */
+    size_t slen, plen;
+    uint8_t start[ST_ITER_PREFIX_MAX];
+} st_iter;
+
+/* Begins a walk over table DB from the first key >= START (SLEN bytes, 1..ST_ITER_PREFIX_MAX;
+ * 0: from the table's first key) for as long as keys begin with START's first PLEN bytes
+ * (PLEN <= SLEN; 0: to the end of the table). Returns 0 or an error (-EINVAL for a START too
+ * long); on error there is nothing to end. Nothing is read until st_iter_next. */
+int st_iter_begin(st_iter *it, store_txn *t, int db, const void *start, size_t slen, size_t plen);
+/* As st_iter_begin, from the first key > START (a listing that goes on after a name). */
+int st_iter_after(st_iter *it, store_txn *t, int db, const void *start, size_t slen, size_t plen);
+/* Moves to the next record of the walk (the first, on the first call); false at the end of
+ * the prefix or the table, or on an LMDB error (which st_iter_end returns). */
+bool st_iter_next(st_iter *it);
+/* Deletes the current record (write txns); the next st_iter_next gives the record after it.
+ * Returns 0 or an error from st_err. */
+int st_iter_del(st_iter *it);
+/* Ends the walk, closing its cursor. Returns RC if it is non-zero (the caller's error that
+ * stopped the walk), otherwise 0, or the LMDB error that stopped it (mapped by st_err). */
+int st_iter_end(st_iter *it, int rc);
+
 /* Deletes every record of table DB whose key starts with the big-endian ID, calling EACH (if
  * not NULL) with each record's value first; EACH's error stops it. */
 int st_del_prefix(store_txn *w, int db, uint32_t id,

@@ -133,20 +133,15 @@ static int room_for(store_txn *t, int db, uint32_t user_id, uint32_t limit, size
 {
     if (add == 0) return 0;
     if (add > limit) return -EDQUOT;
-    MDB_cursor *c;
-    int rc = st_cursor(t, db, &c);
-    if (rc) return rc;
     uint8_t kb[4];
     put_be32(kb, user_id);
-    MDB_val k = {4, kb}, v;
+    st_iter it;
+    int rc = st_iter_begin(&it, t, db, kb, 4, 4);
+    if (rc) return rc;
     size_t n = 0, most = limit - add; /* may have this many already */
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0 && n <= most) {
+    while (n <= most && st_iter_next(&it))
         n++;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    if (mrc != 0 && mrc != MDB_NOTFOUND) return st_err(t, mrc);
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
     return n > most ? -EDQUOT : 0;
 }
 
@@ -249,24 +244,18 @@ int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint3
 static int walk(store_txn *t, uint32_t user_id, const char *prefix,
                 int (*cb)(void *ctx, const store_mailbox *mb), void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_MBOXNAMES, &c);
-    if (rc) return rc;
     uint8_t kb[NAMEKEY_MAX];
     size_t plen = namekey(kb, user_id, prefix);
-    MDB_val k = {plen, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size >= plen && memcmp(k.mv_data, kb, plen) == 0) {
-        uint32_t id;
-        memcpy(&id, v.mv_data, 4);
-        store_mailbox mb;
-        if ((rc = store_mailbox_get_id(t, id, &mb)) != 0) break;
-        if ((rc = cb(ctx, &mb)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_MBOXNAMES, kb, plen, plen);
     if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    while (rc == 0 && st_iter_next(&it)) {
+        uint32_t id;
+        memcpy(&id, it.v.mv_data, 4);
+        store_mailbox mb;
+        if ((rc = store_mailbox_get_id(t, id, &mb)) == 0) rc = cb(ctx, &mb);
+    }
+    return st_iter_end(&it, rc);
 }
 
 int store_mailbox_list(store_txn *t, uint32_t user_id,
@@ -275,46 +264,30 @@ int store_mailbox_list(store_txn *t, uint32_t user_id,
     return walk(t, user_id, "", cb, ctx);
 }
 
-/* Positions C on the first key of table DB after USER_ID + AFTER that still belongs to
- * USER_ID; returns 0 (K, V set), MDB_NOTFOUND or an LMDB error. */
-static int seek_after(MDB_cursor *c, uint32_t user_id, const char *after, MDB_val *k, MDB_val *v)
+/* Begins a walk over USER_ID's names in table DB that come after AFTER ("" or NULL: all). */
+static int walk_after(st_iter *it, store_txn *t, int db, uint32_t user_id, const char *after)
 {
     uint8_t key[NAMEKEY_MAX];
-    size_t kl = namekey(key, user_id, after ? after : "");
-    *k = (MDB_val){kl, key};
-    int mrc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
-    if (mrc == 0 && k->mv_size == kl && memcmp(k->mv_data, key, kl) == 0)
-        mrc = mdb_cursor_get(c, k, v, MDB_NEXT);
-    if (mrc == 0 && (k->mv_size < 4 || memcmp(k->mv_data, key, 4) != 0)) mrc = MDB_NOTFOUND;
-    return mrc;
+    return st_iter_after(it, t, db, key, namekey(key, user_id, after ? after : ""), 4);
 }
 
 int store_mailbox_list_after(store_txn *t, uint32_t user_id, const char *after,
                              int (*cb)(void *ctx, const store_mailbox *mb), void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_MBOXNAMES, &c);
+    st_iter it;
+    int rc = walk_after(&it, t, DB_MBOXNAMES, user_id, after);
     if (rc) return rc;
-    MDB_val k, v;
-    uint8_t user[4];
-    put_be32(user, user_id);
-    int mrc = seek_after(c, user_id, after, &k, &v);
-    while (mrc == 0) {
+    while (rc == 0 && st_iter_next(&it)) {
         uint32_t id;
-        if (v.mv_size != 4) {
+        if (it.v.mv_size != 4) {
             rc = -EIO;
             break;
         }
-        memcpy(&id, v.mv_data, 4);
+        memcpy(&id, it.v.mv_data, 4);
         store_mailbox mb;
-        if ((rc = store_mailbox_get_id(t, id, &mb)) != 0) break;
-        if ((rc = cb(ctx, &mb)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-        if (mrc == 0 && (k.mv_size < 4 || memcmp(k.mv_data, user, 4) != 0)) mrc = MDB_NOTFOUND;
+        if ((rc = store_mailbox_get_id(t, id, &mb)) == 0) rc = cb(ctx, &mb);
     }
-    mdb_cursor_close(c);
-    if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    return st_iter_end(&it, rc);
 }
 
 static int found_one(void *ctx, const store_mailbox *mb)
@@ -435,22 +408,17 @@ static int names_add(names *n, const char *s, size_t len)
 /* Collects USER_ID's subscribed names that are FROM or below it into *OUT. */
 static int subs_below(store_txn *t, uint32_t user_id, const char *from, names *out)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_SUBS, &c);
-    if (rc) return rc;
     uint8_t kb[NAMEKEY_MAX];
     size_t plen = namekey(kb, user_id, from), fl = plen - 4;
-    MDB_val k = {plen, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && mrc == 0 && k.mv_size >= plen && memcmp(k.mv_data, kb, plen) == 0) {
-        const char *name = (const char *)k.mv_data + 4;
-        size_t nl = k.mv_size - 4;
-        if (nl == fl || name[fl] == '/') rc = names_add(out, name, nl); /* not "Workshop" */
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_SUBS, kb, plen, plen);
     if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    while (rc == 0 && st_iter_next(&it)) {
+        const char *name = (const char *)it.k.mv_data + 4;
+        size_t nl = it.k.mv_size - 4;
+        if (nl == fl || name[fl] == '/') rc = names_add(out, name, nl); /* not "Workshop" */
+    }
+    return st_iter_end(&it, rc);
 }
 
 /* After a rename of FROM to TO: each subscription of FROM or below it moves to the same place
@@ -497,13 +465,11 @@ static int rename_inbox(store_txn *w, uint32_t user_id, const char *to)
         uint8_t kb[8];
         put_be32(kb, inbox.id);
         put_be32(kb + 4, 0);
-        MDB_cursor *c;
-        if ((rc = st_cursor(w, DB_MSGS, &c)) != 0) return rc;
-        MDB_val k = {8, kb}, v;
-        int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        uint32_t uid = 0;
-        if (mrc == 0 && memcmp(k.mv_data, kb, 4) == 0) uid = get_be32((uint8_t *)k.mv_data + 4);
-        mdb_cursor_close(c);
+        st_iter it; /* the first message left; a new walk each time, as the move changes DB_MSGS */
+        if ((rc = st_iter_begin(&it, w, DB_MSGS, kb, 8, 4)) != 0) return rc;
+        uint32_t uid =
+            st_iter_next(&it) && it.k.mv_size == 8 ? get_be32((uint8_t *)it.k.mv_data + 4) : 0;
+        if ((rc = st_iter_end(&it, 0)) != 0) return rc;
         if (!uid) return 0;
         store_msg m;
         if ((rc = store_msg_get(w, inbox.id, uid, &m)) != 0) return rc;
@@ -568,25 +534,18 @@ int store_subscription_list(store_txn *t, uint32_t user_id, int (*cb)(void *ctx,
 int store_subscription_list_after(store_txn *t, uint32_t user_id, const char *after,
                                   int (*cb)(void *ctx, const char *name), void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_SUBS, &c);
+    st_iter it;
+    int rc = walk_after(&it, t, DB_SUBS, user_id, after);
     if (rc) return rc;
-    uint8_t kb[4];
-    put_be32(kb, user_id);
-    MDB_val k, v;
-    int mrc = seek_after(c, user_id, after, &k, &v);
-    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
+    while (rc == 0 && st_iter_next(&it)) {
         char name[STORE_NAME_MAX + 1];
-        size_t n = k.mv_size - 4;
+        size_t n = it.k.mv_size - 4;
         if (n > STORE_NAME_MAX) n = STORE_NAME_MAX; /* a damaged key; check reports it */
-        memcpy(name, (const char *)k.mv_data + 4, n);
+        memcpy(name, (const char *)it.k.mv_data + 4, n);
         name[n] = 0;
-        if ((rc = cb(ctx, name)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        rc = cb(ctx, name);
     }
-    mdb_cursor_close(c);
-    if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    return st_iter_end(&it, rc);
 }
 
 int st_subs_purge(store_txn *w, uint32_t user_id)

@@ -113,22 +113,17 @@ int store_msg_by_name(store_txn *t, uint32_t mailbox_id, const char *filename, s
 int store_msg_list(store_txn *t, uint32_t mailbox_id, uint32_t first_uid,
                    int (*cb)(void *ctx, const store_msg *m), void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_MSGS, &c);
-    if (rc) return rc;
     uint8_t kb[8];
     msgkey(kb, mailbox_id, first_uid);
-    MDB_val k = {8, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size == 8 && memcmp(k.mv_data, kb, 4) == 0) {
-        store_msg m;
-        if ((rc = decode(mailbox_id, get_be32((uint8_t *)k.mv_data + 4), &v, &m)) != 0) break;
-        if ((rc = cb(ctx, &m)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_MSGS, kb, 8, 4);
     if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    while (rc == 0 && st_iter_next(&it) && it.k.mv_size == 8) {
+        store_msg m;
+        rc = decode(mailbox_id, get_be32((uint8_t *)it.k.mv_data + 4), &it.v, &m);
+        if (rc == 0) rc = cb(ctx, &m);
+    }
+    return st_iter_end(&it, rc);
 }
 
 int store_msg_body(store_txn *t, const store_msg *m, const char **data, size_t *len)
@@ -295,15 +290,12 @@ static int has_duplicate(store_txn *w, uint32_t mailbox_id, const uint8_t hash[3
     if (rc) return rc == -ENOENT ? 0 : rc; /* bytes nowhere in the store */
     if (v.mv_size != sizeof ref) return -EIO;
     memcpy(&ref, v.mv_data, sizeof ref);
-    MDB_cursor *c;
-    if ((rc = st_cursor(w, DB_DUPS, &c)) != 0) return rc;
     uint8_t kb[DUPKEY_LEN];
     dupkey(kb, mailbox_id, ref.id, 0);
-    MDB_val k = {DUPKEY_LEN, kb};
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    bool dup = mrc == 0 && k.mv_size == DUPKEY_LEN && memcmp(k.mv_data, kb, 12) == 0;
-    mdb_cursor_close(c);
-    return dup;
+    st_iter it; /* any UID of this mailbox with this body */
+    if ((rc = st_iter_begin(&it, w, DB_DUPS, kb, DUPKEY_LEN, 12)) != 0) return rc;
+    bool dup = st_iter_next(&it) && it.k.mv_size == DUPKEY_LEN;
+    return (rc = st_iter_end(&it, 0)) != 0 ? rc : dup;
 }
 
 static int normalize_keywords(const char *in, char *out, size_t outlen)
@@ -537,22 +529,17 @@ int store_msg_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, int op,
 int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
                         int (*cb)(void *ctx, uint32_t uid, uint64_t modseq), void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_EXPUNGED, &c);
-    if (rc) return rc;
     uint8_t kb[8];
     msgkey(kb, mailbox_id, 0);
-    MDB_val k = {8, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size == 8 && memcmp(k.mv_data, kb, 4) == 0) {
-        uint64_t ms;
-        memcpy(&ms, v.mv_data, 8);
-        if (ms > since && (rc = cb(ctx, get_be32((uint8_t *)k.mv_data + 4), ms)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_EXPUNGED, kb, 8, 4);
     if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    while (rc == 0 && st_iter_next(&it) && it.k.mv_size == 8) {
+        uint64_t ms;
+        memcpy(&ms, it.v.mv_data, 8);
+        if (ms > since) rc = cb(ctx, get_be32((uint8_t *)it.k.mv_data + 4), ms);
+    }
+    return st_iter_end(&it, rc);
 }
 
 /* Deletes every message and expunge record of a mailbox, releasing bodies. No feed entries:

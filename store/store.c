@@ -152,24 +152,72 @@ int st_del(store_txn *t, int db, const void *k, size_t klen)
     return st_err(t, mdb_del(t->txn, t->s->dbi[db], &key, NULL));
 }
 
+static int iter_open(st_iter *it, store_txn *t, int db, const void *start, size_t slen, size_t plen,
+                     bool after)
+{
+    if (slen > sizeof it->start || plen > slen) return -EINVAL;
+    *it = (st_iter){.t = t, .after = after, .slen = slen, .plen = plen};
+    memcpy(it->start, start, slen);
+    return st_cursor(t, db, &it->c);
+}
+
+int st_iter_begin(st_iter *it, store_txn *t, int db, const void *start, size_t slen, size_t plen)
+{
+    return iter_open(it, t, db, start, slen, plen, false);
+}
+
+int st_iter_after(st_iter *it, store_txn *t, int db, const void *start, size_t slen, size_t plen)
+{
+    return iter_open(it, t, db, start, slen, plen, true);
+}
+
+bool st_iter_next(st_iter *it)
+{
+    if (it->mrc) return false;
+    if (!it->begun) {
+        it->begun = true;
+        it->k = (MDB_val){it->slen, it->start};
+        it->mrc = mdb_cursor_get(it->c, &it->k, &it->v, it->slen ? MDB_SET_RANGE : MDB_FIRST);
+        if (it->mrc == 0 && it->after && it->k.mv_size == it->slen &&
+            memcmp(it->k.mv_data, it->start, it->slen) == 0)
+            it->mrc = mdb_cursor_get(it->c, &it->k, &it->v, MDB_NEXT);
+    } else {
+        /* after st_iter_del too: LMDB then gives the record that followed the deleted one */
+        it->mrc = mdb_cursor_get(it->c, &it->k, &it->v, MDB_NEXT);
+    }
+    if (it->mrc == 0 &&
+        (it->k.mv_size < it->plen || memcmp(it->k.mv_data, it->start, it->plen) != 0))
+        it->mrc = MDB_NOTFOUND; /* past the prefix */
+    return it->mrc == 0;
+}
+
+int st_iter_del(st_iter *it)
+{
+    int mrc = mdb_cursor_del(it->c, 0);
+    if (mrc) it->mrc = mrc;
+    return st_err(it->t, mrc);
+}
+
+int st_iter_end(st_iter *it, int rc)
+{
+    if (it->c) mdb_cursor_close(it->c), it->c = NULL;
+    if (rc) return rc;
+    return it->mrc == 0 || it->mrc == MDB_NOTFOUND ? 0 : st_err(it->t, it->mrc);
+}
+
 int st_del_prefix(store_txn *w, int db, uint32_t id,
                   int (*each)(store_txn *w, const MDB_val *v, void *ctx), void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(w, db, &c);
-    if (rc) return rc;
     uint8_t kb[4];
     put_be32(kb, id);
-    MDB_val k = {4, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, kb, 4) == 0) {
-        if (each && (rc = each(w, &v, ctx)) != 0) break;
-        if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
-    }
-    mdb_cursor_close(c);
+    st_iter it;
+    int rc = st_iter_begin(&it, w, db, kb, 4, 4);
     if (rc) return rc;
-    return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : st_err(w, mrc);
+    while (rc == 0 && st_iter_next(&it)) {
+        if (each) rc = each(w, &it.v, ctx);
+        if (rc == 0) rc = st_iter_del(&it);
+    }
+    return st_iter_end(&it, rc);
 }
 
 int st_cursor(store_txn *t, int db, MDB_cursor **c)
@@ -662,27 +710,22 @@ int store_changes_since(store_txn *t, uint64_t after, int (*cb)(void *ctx, const
     if (after >= t->seq) return 0;
     uint64_t min = st_meta_u64(t, "feed_min", 1);
     if (after + 1 < min) return -ERANGE;
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_CHANGES, &c);
-    if (rc) return rc;
     uint8_t kb[8];
     put_be64(kb, after + 1);
-    MDB_val k = {8, kb}, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (mrc == 0) {
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_CHANGES, kb, 8, 0);
+    if (rc) return rc;
+    while (rc == 0 && st_iter_next(&it)) {
         change_rec r;
-        memcpy(&r, v.mv_data, sizeof r < v.mv_size ? sizeof r : v.mv_size);
-        store_change ch = {.seq = get_be64(k.mv_data),
+        memcpy(&r, it.v.mv_data, sizeof r < it.v.mv_size ? sizeof r : it.v.mv_size);
+        store_change ch = {.seq = get_be64(it.k.mv_data),
                            .kind = r.kind,
                            .user_id = r.user_id,
                            .mailbox_id = r.mailbox_id,
                            .uid = r.uid};
-        if ((rc = cb(ctx, &ch)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        rc = cb(ctx, &ch);
     }
-    mdb_cursor_close(c);
-    if (rc) return rc;
-    return mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    return st_iter_end(&it, rc);
 }
 
 int store_watch_open(store *s, int *fd)
