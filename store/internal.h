@@ -213,9 +213,17 @@ int st_del_prefix(store_txn *w, int db, uint32_t id,
 uint64_t st_meta_u64(store_txn *t, const char *key, uint64_t dflt);
 int st_meta_put_u64(store_txn *t, const char *key, uint64_t v);
 
-/* Records a change and returns its seq (which is also the MODSEQ it gives). */
+/* The change feed (feed.c). st_feed_add records a change and returns its seq (which is also
+ * the MODSEQ it gives); st_feed_trim drops the oldest so that the feed holds at most
+ * s->feed_keep (store_write calls it before commit); st_feed_keep is that bound for a new
+ * handle; st_feed_open opens the notify file at store_open (a sentence in *err on failure);
+ * st_feed_notify writes it after a commit, which wakes every watcher. */
 int st_feed_add(store_txn *t, int kind, uint32_t user_id, uint32_t mailbox_id, uint32_t uid,
                 uint64_t *seq);
+int st_feed_trim(store_txn *t);
+uint64_t st_feed_keep(void);
+int st_feed_open(store *s, char *err, size_t errlen);
+void st_feed_notify(store *s, uint64_t seq);
 
 /* The current time in nanoseconds. */
 int64_t st_now_ns(void);
