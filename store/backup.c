@@ -1,6 +1,7 @@
 /* backup.c: a hot, compacted copy of the store and its TLS files (mailfs backup) */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,8 +21,9 @@ int store_backup(store *s, const char *dest, char *err, size_t errlen)
             return -EEXIST;
         }
     } else if (mkdir(dest, 0700) != 0) {
-        snprintf(err, errlen, "cannot create '%s': %s", dest, strerror(errno));
-        return -errno;
+        int e = errno;
+        snprintf(err, errlen, "cannot create '%s': %s", dest, strerror(e));
+        return -e;
     }
     /* a copy made from one read snapshot; free pages are left out (MDB_CP_COMPACT) */
     int rc = mdb_env_copy2(s->env, dest, MDB_CP_COMPACT);
@@ -43,18 +45,26 @@ int store_backup(store *s, const char *dest, char *err, size_t errlen)
         if (!in) continue; /* a store without TLS files: nothing to copy */
         FILE *out = fopen(to, "wb");
         if (!out) {
+            int e = errno;
             fclose(in);
-            snprintf(err, errlen, "cannot write '%s': %s", to, strerror(errno));
-            return -errno;
+            snprintf(err, errlen, "cannot write '%s': %s", to, strerror(e));
+            return -e;
         }
         chmod(to, 0600);
         char buf[8192];
         size_t got;
-        while ((got = fread(buf, 1, sizeof buf, in)) > 0)
-            fwrite(buf, 1, got, out);
+        while ((got = fread(buf, 1, sizeof buf, in)) > 0 && fwrite(buf, 1, got, out) == got) {
+        }
+        /* a copy cut short by a read or write error is no backup of the key */
+        int e = errno;
+        bool rerr = ferror(in), werr = ferror(out);
         fclose(in);
-        if (fclose(out) != 0) {
-            snprintf(err, errlen, "cannot write '%s': %s", to, strerror(errno));
+        if (fclose(out) != 0 || werr) {
+            snprintf(err, errlen, "cannot write '%s': %s", to, strerror(werr ? e : errno));
+            return -EIO;
+        }
+        if (rerr) {
+            snprintf(err, errlen, "cannot read '%s': %s", from, strerror(e));
             return -EIO;
         }
     }

@@ -36,8 +36,9 @@ int st_feed_open(store *s, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/" NOTIFY_FILE, s->dir);
     s->notify_fd = open(path, (s->rdonly ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0600);
     if (s->notify_fd < 0 && !s->rdonly) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return -errno;
+        int e = errno;
+        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(e));
+        return -e;
     }
     return 0;
 }

@@ -251,6 +251,10 @@ static int walk(store_txn *t, uint32_t user_id, const char *prefix,
     if (rc) return rc;
     while (rc == 0 && st_iter_next(&it)) {
         uint32_t id;
+        if (it.v.mv_size != 4) {
+            rc = -EIO;
+            break;
+        }
         memcpy(&id, it.v.mv_data, 4);
         store_mailbox mb;
         if ((rc = store_mailbox_get_id(t, id, &mb)) == 0) rc = cb(ctx, &mb);

@@ -536,6 +536,10 @@ int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
     if (rc) return rc;
     while (rc == 0 && st_iter_next(&it) && it.k.mv_size == 8) {
         uint64_t ms;
+        if (it.v.mv_size != 8) {
+            rc = -EIO;
+            break;
+        }
         memcpy(&ms, it.v.mv_data, 8);
         if (ms > since) rc = cb(ctx, get_be32((uint8_t *)it.k.mv_data + 4), ms);
     }

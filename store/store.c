@@ -414,9 +414,10 @@ int store_create(const char *dir, char *err, size_t errlen)
          * everyone's mail */
         struct stat st;
         if (stat(tmp, &st) == 0 && (st.st_mode & 077) && chmod(tmp, 0700) != 0) {
+            int e = errno;
             snprintf(err, errlen, "'%s' is mode %o and cannot be made 0700: %s", tmp,
-                     (unsigned)(st.st_mode & 07777), strerror(errno));
-            return -errno;
+                     (unsigned)(st.st_mode & 07777), strerror(e));
+            return -e;
         }
     }
     store *s;
@@ -424,9 +425,10 @@ int store_create(const char *dir, char *err, size_t errlen)
     if (rc) return rc;
     store_close(&s);
     return 0;
-mkerr:
-    snprintf(err, errlen, "cannot create directory '%s': %s", tmp, strerror(errno));
-    return -errno;
+mkerr:;
+    int e = errno;
+    snprintf(err, errlen, "cannot create directory '%s': %s", tmp, strerror(e));
+    return -e;
 }
 
 int store_open(const char *dir, int flags, store **out, char *err, size_t errlen)

@@ -9,32 +9,60 @@
 /*
  * Conventions of this API
  *
- * - Every function that can fail returns 0 or a negative errno. The codes used:
+ * Errors. Every function that can fail returns 0 or a negative errno; predicates return bool
+ * and never fail. Nothing else carries an error: no errno, no global, no sticky state. The codes:
  *     -ENOENT     no such user, mailbox or message
  *     -EEXIST     the name is taken (or, for a duplicate-skipping append, the same body is there)
  *     -ENOTEMPTY  a mailbox that must be empty is not (or has children)
  *     -EINVAL     a name or argument is malformed
- *     -EACCES     authentication failed
+ *     -ENAMETOOLONG  a path or a renamed child's name would be too long
+ *     -E2BIG      flags as text do not fit the caller's buffer (store_flags_parse)
+ *     -EACCES     authentication failed, or the store's files are not this process's to open
+ *     -EPERM      the operation is never allowed (deleting INBOX)
  *     -EFBIG      a message is larger than the store accepts
- *     -ENOSPC     the disk is full; nothing was written
- *     -EPROTO     the store has a schema version this build does not know
+ *     -ENOSPC     the disk is full, or a counter (UIDs, mailbox ids) is exhausted; nothing
+ *                 was written
+ *     -EDQUOT     a per-user limit is reached: mailboxes or subscriptions (store_set_user_limits)
+ *     -ESTALE     a message changed after the caller's UNCHANGEDSINCE (store_msg_set_flags)
+ *     -ERANGE     a change feed position is older than the feed keeps (do a full resync)
+ *     -EPROTO     the store has a schema version this build does not know, or is not a store
  *     -EIO        the store is damaged, or LMDB reported an unexpected error
  *     -EROFS      the store was opened read-only
- *     -ERANGE     a change feed position is older than the feed keeps (do a full resync)
- *     -EDQUOT     a per-user limit is reached: mailboxes or subscriptions (store_set_user_limits)
- *   store_strerror() turns a code into text; for store_open/store_create, *err gets a full
- * sentence.
- * - Mailbox names are UTF-8 with '/' as the hierarchy delimiter. "INBOX" is matched
- *   case-insensitively and always stored as "INBOX".
- * - A store_txn is a read or a write transaction. Pointers returned inside a transaction (message
- *   bytes, summaries, file names, keywords) point into LMDB's memory map and stay valid until the
- *   transaction ends. Never keep a read transaction open across an event-loop pass or a long
- *   FUSE call.
- * - One `store` may be used from many threads at once. A store_txn belongs to one thread.
- * - Writes happen only inside store_write(), which runs a callback in one LMDB write transaction
- *   and commits it durably (fsync) before returning. If the memory map fills, the transaction is
- *   aborted, the map grown, and the callback run again from the start: the callback must have no
- *   effect outside the transaction.
+ *     -EAGAIN     every LMDB reader slot is taken (too many threads and processes at once)
+ *     -ETIMEDOUT  store_wait_change's time passed with no change
+ *     -ENOMEM     out of memory (see below)
+ *   and a system call's own errno where one failed (inotify for store_watch_open, mkdir and
+ *   open for store_create and store_backup). store_strerror() turns a code into text. Where a
+ *   person needs more than a code, the function says so and gives it one way only: a sentence
+ *   in a caller's ERR buffer (store_open, store_create, store_backup), a static reason in
+ *   *why (store_mailbox_name_check, store_flags_parse), or a sentence per problem to a
+ *   callback (store_check). A callback's non-zero return stops a walk and is returned as is.
+ *
+ * Out of memory. The store's own code returns -ENOMEM when an allocation fails and leaves
+ * nothing half done: inside store_write the transaction is aborted, so nothing is written;
+ * a caller may retry or give up. The one exception is the MIME summary (store_msg_prepare,
+ * and store_msg_append without a prepared summary): it builds its strings in the IMAP
+ * protocol library's imap_buf, which aborts the process on allocation failure.
+ *
+ * Names. Mailbox names are UTF-8 with '/' as the hierarchy delimiter. "INBOX" is matched
+ * case-insensitively and always stored as "INBOX".
+ *
+ * Pointers. A store_txn is a read or a write transaction. Pointers returned inside one
+ * (message bytes, summaries, file names, keywords) point into LMDB's memory map or the
+ * transaction's own memory; the store owns them and the caller never frees them. In a read
+ * transaction they stay valid until it ends. In a write transaction they stay valid only
+ * until the next change made in it (LMDB may move the page; a body appended in the same
+ * transaction sits in memory that the next append may move) or its end: copy what must live
+ * longer. Structs filled in for the caller (store_mailbox, store_stats, ...) are the caller's.
+ * Never keep a read transaction open across an event-loop pass or a long FUSE call.
+ *
+ * Threads. One `store` may be used from many threads at once. A store_txn belongs to one
+ * thread.
+ *
+ * Writes happen only inside store_write(), which runs a callback in one LMDB write transaction
+ * and commits it durably (fsync) before returning. If the memory map fills, the transaction is
+ * aborted, the map grown, and the callback run again from the start: the callback must have no
+ * effect outside the transaction.
  */
 
 #define STORE_SCHEMA_VERSION                                                                       \
@@ -45,8 +73,8 @@
 #define STORE_COMPONENT_MAX 255 /* bytes in one mailbox name component or message file name */
 #define STORE_USER_MAX 64       /* bytes in a user name */
 #define STORE_KEYWORDS_MAX 2000 /* bytes of space-separated keywords on one message */
-#define STORE_MSG_MAX_DEFAULT (64ull << 20) /* largest message accepted by default */
-#define STORE_MAILBOXES_MAX_DEFAULT 10000   /* mailboxes per user, by default */
+#define STORE_MSG_MAX_DEFAULT (64ull << 20)   /* largest message accepted by default */
+#define STORE_MAILBOXES_MAX_DEFAULT 10000     /* mailboxes per user, by default */
 #define STORE_SUBSCRIPTIONS_MAX_DEFAULT 10000 /* subscribed names per user, by default */
 #define STORE_MAILBOXES_MIN 10 /* the least limit allowed: a new user gets 6 mailboxes */
 
@@ -86,6 +114,7 @@ int store_create(const char *dir, char *err, size_t errlen);
  * any fork(). Fails with -ENOENT (no store there), -EPROTO (unknown schema version) and so on;
  * *err says what went wrong and what to do. */
 int store_open(const char *dir, int flags, store **out, char *err, size_t errlen);
+/* Closes *S (every transaction on it must have ended) and sets *S to NULL; NULL is a no-op. */
 void store_close(store **s);
 
 /* The store's directory, valid while S is open. */
@@ -110,7 +139,9 @@ void store_user_limits(const store *s, uint32_t *mailboxes, uint32_t *subscripti
 
 /* ---- transactions ----------------------------------------------------------------------- */
 
-/* Begins a read transaction: a consistent snapshot. End it with store_read_end(). */
+/* Begins a read transaction: a consistent snapshot. *out belongs to the calling thread until
+ * store_read_end(), which ends it and sets *t to NULL (NULL is a no-op). Fails with -ENOMEM,
+ * -EAGAIN (no reader slot) or -EIO. */
 int store_read_begin(store *s, store_txn **out);
 void store_read_end(store_txn **t);
 
@@ -128,11 +159,14 @@ uint64_t store_change_seq(store_txn *t);
 bool store_user_name_valid(const char *name);
 
 /* Adds a user with INBOX, Drafts, Sent, Trash, Junk and Archive, all subscribed. The password
- * is stored only as a salted scrypt hash. */
+ * is stored only as a salted scrypt hash. -EINVAL for an invalid name, -EEXIST for a taken
+ * one. */
 int store_user_add(store_txn *w, const char *name, const char *password);
+/* Sets a user's password (-ENOENT: no such user). */
 int store_user_passwd(store_txn *w, const char *name, const char *password);
-/* Deletes a user with every mailbox, message and subscription. */
+/* Deletes a user with every mailbox, message and subscription (-ENOENT: no such user). */
 int store_user_del(store_txn *w, const char *name);
+/* Finds a user's id (USER_ID may be NULL); -ENOENT for an unknown or invalid name. */
 int store_user_lookup(store_txn *t, const char *name, uint32_t *user_id);
 /* Checks a password. -EACCES for a wrong password or an unknown user (same cost for both). */
 int store_user_auth(store *s, const char *name, const char *password, uint32_t *user_id);
@@ -163,6 +197,10 @@ typedef struct store_mailbox {
 /* Checks a mailbox name; returns 0 or -EINVAL with *why set to a static reason. */
 int store_mailbox_name_check(const char *name, const char **why);
 
+/* Creates mailbox NAME of the user with the STORE_SU_* bits SPECIAL_USE, and any parent
+ * that is missing (as plain mailboxes). *out (may be NULL) gets the new mailbox. -EINVAL for a
+ * malformed name (store_mailbox_name_check), -EEXIST if it exists, -EDQUOT past the user's
+ * limit of mailboxes (the parents count), -ENOSPC when mailbox ids are exhausted. */
 int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint32_t special_use,
                          store_mailbox *out);
 /* Deletes a mailbox and its messages; its name stays subscribed. With STORE_DEL_IF_EMPTY,
@@ -174,9 +212,13 @@ int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int f
  * and leaves INBOX empty (RFC 9051). Subscriptions follow (see "subscriptions" below).
  * -ENAMETOOLONG if a child's new name would pass STORE_NAME_MAX. */
 int store_mailbox_rename(store_txn *w, uint32_t user_id, const char *from, const char *to);
+/* Fills *out (may be NULL: only whether it exists) with the user's mailbox NAME (INBOX in any
+ * case), or the mailbox MAILBOX_ID of any user. -ENOENT if there is none (a malformed name
+ * included). *out is a copy: it stays valid after T ends. */
 int store_mailbox_get(store_txn *t, uint32_t user_id, const char *name, store_mailbox *out);
 int store_mailbox_get_id(store_txn *t, uint32_t mailbox_id, store_mailbox *out);
-/* Calls CB for each mailbox of the user, in byte order of name (parents before children). */
+/* Calls CB for each mailbox of the user, in byte order of name (parents before children); MB
+ * is valid during the call. A non-zero return from CB stops and is returned. */
 int store_mailbox_list(store_txn *t, uint32_t user_id,
                        int (*cb)(void *ctx, const store_mailbox *mb), void *ctx);
 
@@ -255,18 +297,26 @@ typedef struct store_append {
 } store_append;
 
 /* Appends a message. DATA is copied into the store (once per distinct body). *out (may be NULL)
- * describes the new message. -EFBIG over the size limit, -EEXIST for a taken file name or a
- * skipped duplicate. */
+ * describes the new message (its pointers: see "Pointers" above). -EFBIG over the size limit,
+ * -EEXIST for a taken file name or a skipped duplicate, -EINVAL for a malformed file name or
+ * keyword (-E2BIG: keywords past STORE_KEYWORDS_MAX), -ENOSPC when the mailbox's UIDs are
+ * exhausted, -ENOENT for no such mailbox. */
 int store_msg_append(store_txn *w, uint32_t mailbox_id, const void *data, size_t len,
                      const store_append *opt, store_msg *out);
 /* Copies a message to another mailbox (sharing the body); the copy gets a new UID and the same
- * flags. FILENAME NULL: generated from the new UID. */
+ * flags. FILENAME NULL: generated from the new UID. *out (may be NULL) describes the copy.
+ * -ENOENT (no such message or mailbox), -EEXIST (FILENAME taken), -EINVAL (a malformed
+ * FILENAME), -ENOSPC (the destination's UIDs are exhausted). */
 int store_msg_copy(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
                    const char *filename, store_msg *out);
-/* Copy + expunge in one step (IMAP MOVE). Into its own mailbox too: the message gets a new UID
- * there, as RFC 6851 allows and Dovecot does (the mount renames in place with store_msg_rename). */
+/* Copy + expunge in one step (IMAP MOVE); the codes of both. Into its own mailbox too: the
+ * message gets a new UID there, as RFC 6851 allows and Dovecot does (the mount renames in
+ * place with store_msg_rename). */
 int store_msg_move(store_txn *w, uint32_t mailbox_id, uint32_t uid, uint32_t dst_mailbox_id,
                    const char *filename, store_msg *out);
+/* Removes a message for good: its record and file name go, the body loses a reference (and its
+ * bytes once none is left), the feed gets a STORE_CH_EXPUNGE and the mailbox remembers the
+ * UID for QRESYNC (store_expunged_list). -ENOENT if there is no such message. */
 int store_msg_expunge(store_txn *w, uint32_t mailbox_id, uint32_t uid);
 /* Renames a message's file (same mailbox, same UID). -EEXIST if taken. */
 int store_msg_rename(store_txn *w, uint32_t mailbox_id, uint32_t uid, const char *filename);
@@ -280,17 +330,24 @@ enum { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_DEL };
 int store_msg_set_flags(store_txn *w, uint32_t mailbox_id, uint32_t uid, int op, uint32_t flags,
                         const char *keywords, uint64_t unchangedsince, store_msg *out);
 
+/* Fills *out with message UID of the mailbox, or the one whose file name is FILENAME. -ENOENT
+ * if there is none (an invalid file name included), -EIO for a damaged record. out->filename
+ * and out->keywords point into the store (see "Pointers" above). */
 int store_msg_get(store_txn *t, uint32_t mailbox_id, uint32_t uid, store_msg *out);
 int store_msg_by_name(store_txn *t, uint32_t mailbox_id, const char *filename, store_msg *out);
-/* Calls CB for each message with UID >= FIRST_UID, in UID order. A non-zero return from CB
- * stops the walk and is returned. */
+/* Calls CB for each message with UID >= FIRST_UID, in UID order; M is valid during the call.
+ * A non-zero return from CB stops the walk and is returned. */
 int store_msg_list(store_txn *t, uint32_t mailbox_id, uint32_t first_uid,
                    int (*cb)(void *ctx, const store_msg *m), void *ctx);
-/* The message's raw bytes, pointing into the map: valid until T ends. */
+/* The message's raw bytes, owned by the store. In a read transaction they stay valid until T
+ * ends. In a write transaction only until T's next change: a body appended in T sits in the
+ * pending pack, which the next append reallocates (pack.c). -EIO if the body is missing. */
 int store_msg_body(store_txn *t, const store_msg *m, const char **data, size_t *len);
-/* The parsed summary made at append (see store/mime.h for reading it); valid until T ends. */
+/* The parsed summary made at append (see store/mime.h for reading it), owned by the store;
+ * valid as the pointers above ("Pointers"). -EIO if it is missing. */
 int store_msg_summary(store_txn *t, const store_msg *m, const void **blob, size_t *len);
-/* Calls CB for each UID expunged from the mailbox with MODSEQ > SINCE (for QRESYNC). */
+/* Calls CB for each UID expunged from the mailbox with MODSEQ > SINCE (for QRESYNC), in UID
+ * order. A non-zero return from CB stops the walk and is returned. */
 int store_expunged_list(store_txn *t, uint32_t mailbox_id, uint64_t since,
                         int (*cb)(void *ctx, uint32_t uid, uint64_t modseq), void *ctx);
 
@@ -340,18 +397,20 @@ typedef struct store_change {
     uint32_t uid;
 } store_change;
 
-/* Calls CB for each change with seq > AFTER, oldest first. -ERANGE if the feed no longer holds
+/* Calls CB for each change with seq > AFTER, oldest first; C is valid during the call. A
+ * non-zero return from CB stops and is returned. -ERANGE if the feed no longer holds
  * everything after AFTER (the caller must resync from scratch). */
 int store_changes_since(store_txn *t, uint64_t after, int (*cb)(void *ctx, const store_change *c),
                         void *ctx);
 
 /* A file descriptor that becomes readable (poll/epoll) after any commit to the store, from any
  * process. The caller owns it (close() it). After it wakes, call store_watch_drain() and then
- * read the feed with store_changes_since(). */
+ * read the feed with store_changes_since(). Fails with inotify's errno: -EMFILE, or -ENOSPC
+ * when the user's inotify watches are used up (not the disk: say so to a person). */
 int store_watch_open(store *s, int *fd);
 void store_watch_drain(int fd);
 /* Blocks until the change counter exceeds AFTER or TIMEOUT_MS passes (-1: forever).
- * Returns 0 on a change, -ETIMEDOUT otherwise. */
+ * Returns 0 on a change, -ETIMEDOUT when the time passed, or store_watch_open's error. */
 int store_wait_change(store *s, uint64_t after, int timeout_ms);
 
 /* ---- maintenance ------------------------------------------------------------------------ */
@@ -362,6 +421,7 @@ typedef struct store_stats {
     uint64_t bodies;     /* distinct bodies */
     uint64_t body_bytes; /* their raw bytes */
 } store_stats;
+/* Fills *out (in one read transaction of its own). Fails as store_read_begin does. */
 int store_get_stats(store *s, store_stats *out);
 
 /* Unmaps this process's view of the store's pages (they stay in the kernel's page cache and

@@ -256,6 +256,10 @@ int store_user_list(store_txn *t, int (*cb)(void *ctx, const char *name, uint32_
         size_t n = k.mv_size < STORE_USER_MAX ? k.mv_size : STORE_USER_MAX;
         memcpy(name, k.mv_data, n);
         name[n] = 0;
+        if (v.mv_size < sizeof rec) {
+            rc = -EIO;
+            break;
+        }
         memcpy(&rec, v.mv_data, sizeof rec);
         if ((rc = cb(ctx, name, rec.id)) != 0) break;
         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
