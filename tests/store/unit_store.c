@@ -1059,6 +1059,60 @@ static void test_long_names(void)
     store_close(&s);
 }
 
+/* st_iter, the store's one range walk, on raw keys of the subscriptions table: where a prefix
+ * ends, a walk "after" a key, a walk to the end of the table, deleting while walking. */
+static int w_iter(store_txn *w, void *ctx)
+{
+    char *seen = ctx; /* what each walk saw: "1a 1b|..." */
+    static const char *const keys[] = {"\0\0\0\1a", "\0\0\0\1b", "\0\0\0\1c", "\0\0\0\2a"};
+    for (size_t i = 0; i < 4; i++) {
+        int rc = st_put(w, DB_SUBS, keys[i], 5, "", 0);
+        if (rc) return rc;
+    }
+    struct {
+        bool after, del;
+        const char *start;
+        size_t slen, plen;
+    } walks[] = {
+        {false, false, "\0\0\0\1", 4, 4},  /* user 1's keys */
+        {true, false, "\0\0\0\1a", 5, 4},  /* after user 1's "a" */
+        {false, false, "\0\0\0\1b", 5, 0}, /* from "1b" to the end */
+        {false, false, "", 0, 0},          /* the whole table */
+        {false, true, "\0\0\0\1", 4, 4},   /* delete user 1's keys */
+        {false, false, "", 0, 0},          /* what is left */
+    };
+    for (size_t i = 0; i < sizeof walks / sizeof *walks; i++) {
+        st_iter it;
+        int rc = walks[i].after
+                     ? st_iter_after(&it, w, DB_SUBS, walks[i].start, walks[i].slen, walks[i].plen)
+                     : st_iter_begin(&it, w, DB_SUBS, walks[i].start, walks[i].slen, walks[i].plen);
+        if (rc) return rc;
+        while (rc == 0 && st_iter_next(&it)) {
+            const uint8_t *k = it.k.mv_data;
+            size_t at = strlen(seen);
+            snprintf(seen + at, 256 - at, "%s%u%c", at && seen[at - 1] != '|' ? " " : "", k[3],
+                     k[4]);
+            if (walks[i].del) rc = st_iter_del(&it);
+        }
+        if ((rc = st_iter_end(&it, rc)) != 0) return rc;
+        strcat(seen, "|");
+    }
+    st_iter it;
+    char big[ST_ITER_PREFIX_MAX + 1] = {0};
+    return st_iter_begin(&it, w, DB_SUBS, big, sizeof big, 4) == -EINVAL ? 0 : -EPROTO;
+}
+
+static void test_iter(void)
+{
+    store *s = fresh("iter");
+    char seen[256] = "";
+    int rc = store_write(s, w_iter, seen);
+    CHECK(rc == 0, "walks: %s", store_strerror(rc));
+    CHECK(strcmp(seen, "1a 1b 1c|1b 1c|1b 1c 2a|1a 1b 1c 2a|1a 1b 1c|2a|") == 0, "walks saw %s",
+          seen);
+    store_close(&s);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/unit_store.%d", (int)getpid());
@@ -1074,6 +1128,7 @@ int main(void)
     test_subscriptions();
     test_packs();
     test_long_names();
+    test_iter();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) printf("note: could not remove %s\n", root);
