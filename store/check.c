@@ -135,14 +135,12 @@ static int check_messages(checker *c, uint32_t id, const mbox_rec *r, const char
 
 static int check_mailboxes(checker *c, uint64_t seq, store_check_counts *n)
 {
-    MDB_cursor *cur;
-    int rc = st_cursor(c->t, DB_MBOXES, &cur);
+    st_iter it;
+    int rc = st_iter_begin(&it, c->t, DB_MBOXES, "", 0, 0);
     if (rc) return rc;
-    MDB_val k, v;
     uint32_t next = (uint32_t)st_meta_u64(c->t, "next_mbox", 1);
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && rc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint32_t id = k.mv_size == 4 ? get_be32(k.mv_data) : 0;
+    while (rc == 0 && st_iter_next(&it)) {
+        uint32_t id = it.k.mv_size == 4 ? get_be32(it.k.mv_data) : 0;
         mbox_rec r;
         char name[STORE_NAME_MAX + 1];
         if (!id || st_mbox_get(c->t, id, &r, name, sizeof name) != 0) {
@@ -176,56 +174,52 @@ static int check_mailboxes(checker *c, uint64_t seq, store_check_counts *n)
         if (r.uidvalidity == 0) fail(c, "mailbox '%s' has UIDVALIDITY 0", name);
         rc = check_messages(c, id, &r, name, seq);
     }
-    mdb_cursor_close(cur);
-    return rc;
+    return st_iter_end(&it, rc);
 }
 
 /* Every index entry must point back at what it indexes. */
 static int check_indexes(checker *c, uint64_t messages)
 {
-    MDB_val k, v;
-    MDB_cursor *cur;
     uint64_t names = 0, dups = 0;
-    int rc = st_cursor(c->t, DB_MBOXNAMES, &cur);
-    for (int mrc = rc ? 1 : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    st_iter it;
+    int rc = st_iter_begin(&it, c->t, DB_MBOXNAMES, "", 0, 0);
+    if (rc) return rc;
+    while (st_iter_next(&it)) {
         uint32_t id = 0;
-        if (v.mv_size == 4) memcpy(&id, v.mv_data, 4);
+        if (it.v.mv_size == 4) memcpy(&id, it.v.mv_data, 4);
         mbox_rec r;
-        if (k.mv_size < 4 || st_mbox_get(c->t, id, &r, NULL, 0) != 0 ||
-            r.user_id != get_be32(k.mv_data))
+        if (it.k.mv_size < 4 || st_mbox_get(c->t, id, &r, NULL, 0) != 0 ||
+            r.user_id != get_be32(it.k.mv_data))
             fail(c, "mailbox name '%.*s' is indexed to a missing mailbox %u",
-                 (int)(k.mv_size > 4 ? k.mv_size - 4 : 0), (char *)k.mv_data + 4, id);
+                 (int)(it.k.mv_size > 4 ? it.k.mv_size - 4 : 0), (char *)it.k.mv_data + 4, id);
     }
-    if (!rc) mdb_cursor_close(cur);
-    if (!rc) rc = st_cursor(c->t, DB_NAMES, &cur);
-    for (int mrc = rc ? 1 : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
+    if ((rc = st_iter_begin(&it, c->t, DB_NAMES, "", 0, 0)) != 0) return rc;
+    while (st_iter_next(&it)) {
         names++;
         uint32_t uid = 0;
-        if (v.mv_size == 4) memcpy(&uid, v.mv_data, 4);
+        if (it.v.mv_size == 4) memcpy(&uid, it.v.mv_data, 4);
         store_msg m;
-        size_t nl = k.mv_size - 4;
-        if (k.mv_size < 4 || store_msg_get(c->t, get_be32(k.mv_data), uid, &m) != 0 ||
-            strlen(m.filename) != nl || memcmp(m.filename, (char *)k.mv_data + 4, nl) != 0)
+        size_t nl = it.k.mv_size - 4;
+        if (it.k.mv_size < 4 || store_msg_get(c->t, get_be32(it.k.mv_data), uid, &m) != 0 ||
+            strlen(m.filename) != nl || memcmp(m.filename, (char *)it.k.mv_data + 4, nl) != 0)
             fail(c, "file name '%.*s' in mailbox %u is indexed to UID %u, which does not have it",
-                 (int)nl, (char *)k.mv_data + 4, k.mv_size >= 4 ? get_be32(k.mv_data) : 0, uid);
+                 (int)nl, (char *)it.k.mv_data + 4, it.k.mv_size >= 4 ? get_be32(it.k.mv_data) : 0,
+                 uid);
     }
-    if (!rc) mdb_cursor_close(cur);
-    if (!rc) rc = st_cursor(c->t, DB_DUPS, &cur);
-    for (int mrc = rc ? 1 : mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
+    if ((rc = st_iter_begin(&it, c->t, DB_DUPS, "", 0, 0)) != 0) return rc;
+    while (st_iter_next(&it)) {
         dups++;
         store_msg m;
-        const uint8_t *p = k.mv_data;
-        bool ok = k.mv_size == DUPKEY_LEN;
+        const uint8_t *p = it.k.mv_data;
+        bool ok = it.k.mv_size == DUPKEY_LEN;
         if (!ok || store_msg_get(c->t, get_be32(p), get_be32(p + 12), &m) != 0 ||
             m.body_id != get_be64(p + 4))
             fail(c, "the duplicate index names a message that is not there (mailbox %u UID %u)",
                  ok ? get_be32(p) : 0, ok ? get_be32(p + 12) : 0);
     }
-    if (!rc) mdb_cursor_close(cur);
-    if (rc) return rc;
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
     if (names != messages)
         fail(c, "%llu file names for %llu messages", (unsigned long long)names,
              (unsigned long long)messages);
@@ -239,28 +233,26 @@ static int check_indexes(checker *c, uint64_t messages)
 static int check_bodies(checker *c, store_check_counts *n)
 {
     if (c->nrefs) qsort(c->refs, c->nrefs, sizeof *c->refs, cmp_ref); /* refs is NULL if 0 */
-    MDB_cursor *cur;
-    int rc = st_cursor(c->t, DB_BODYIDS, &cur);
+    st_iter it;
+    int rc = st_iter_begin(&it, c->t, DB_BODYIDS, "", 0, 0);
     if (rc) return rc;
-    MDB_val k, v;
     size_t at = 0;
     uint64_t total = 0, next = st_meta_u64(c->t, "next_body", 1);
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    while (st_iter_next(&it)) {
         bodyref_rec ref;
-        if (k.mv_size != 32 || v.mv_size != sizeof ref) {
+        if (it.k.mv_size != 32 || it.v.mv_size != sizeof ref) {
             fail(c, "a body index record is damaged");
             continue;
         }
-        memcpy(&ref, v.mv_data, sizeof ref);
+        memcpy(&ref, it.v.mv_data, sizeof ref);
         n->bodies++;
-        while (at < c->nrefs && memcmp(c->refs[at].hash, k.mv_data, 32) < 0) {
+        while (at < c->nrefs && memcmp(c->refs[at].hash, it.k.mv_data, 32) < 0) {
             fail(c, "a message refers to body %llu, which is not in the body index",
                  (unsigned long long)c->refs[at].id);
             at++;
         }
         uint32_t users = 0;
-        for (; at < c->nrefs && memcmp(c->refs[at].hash, k.mv_data, 32) == 0; at++) {
+        for (; at < c->nrefs && memcmp(c->refs[at].hash, it.k.mv_data, 32) == 0; at++) {
             users++;
             if (c->refs[at].id != ref.id)
                 fail(c, "a message refers to body %llu by a hash that belongs to body %llu",
@@ -285,7 +277,7 @@ static int check_bodies(checker *c, store_check_counts *n)
         uint8_t h[32];
         unsigned hl = 32;
         if (EVP_Digest(bytes, blen, h, &hl, EVP_sha256(), NULL) != 1 ||
-            memcmp(h, k.mv_data, 32) != 0)
+            memcmp(h, it.k.mv_data, 32) != 0)
             fail(c, "body %llu does not match its SHA-256 (the bytes are damaged)",
                  (unsigned long long)ref.id);
         uint64_t crlf;
@@ -295,7 +287,7 @@ static int check_bodies(checker *c, store_check_counts *n)
                               &crlf, &lines) != 0)
             fail(c, "body %llu has no readable MIME summary", (unsigned long long)ref.id);
     }
-    mdb_cursor_close(cur);
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
     for (; at < c->nrefs; at++)
         fail(c, "a message refers to body %llu, which is not in the body index",
              (unsigned long long)c->refs[at].id);
@@ -314,16 +306,14 @@ static int check_bodies(checker *c, store_check_counts *n)
 
 static int check_feed(checker *c, uint64_t seq, store_check_counts *n)
 {
-    MDB_cursor *cur;
-    int rc = st_cursor(c->t, DB_CHANGES, &cur);
+    st_iter it;
+    int rc = st_iter_begin(&it, c->t, DB_CHANGES, "", 0, 0);
     if (rc) return rc;
-    MDB_val k, v;
     uint64_t prev = 0, min = st_meta_u64(c->t, "feed_min", 1);
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint64_t s = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+    while (st_iter_next(&it)) {
+        uint64_t s = it.k.mv_size == 8 ? get_be64(it.k.mv_data) : 0;
         change_rec r = {0};
-        if (v.mv_size == sizeof r) memcpy(&r, v.mv_data, sizeof r);
+        if (it.v.mv_size == sizeof r) memcpy(&r, it.v.mv_data, sizeof r);
         n->changes++;
         if (s <= prev || s > seq || s < min)
             fail(c, "change %llu is out of order (after %llu, counter %llu, oldest kept %llu)",
@@ -333,7 +323,7 @@ static int check_feed(checker *c, uint64_t seq, store_check_counts *n)
             fail(c, "change %llu has an unknown kind %u", (unsigned long long)s, r.kind);
         prev = s;
     }
-    mdb_cursor_close(cur);
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
     if (seq && prev != seq)
         fail(c, "the change counter is %llu but the last change recorded is %llu",
              (unsigned long long)seq, (unsigned long long)prev);
@@ -369,21 +359,19 @@ static int cmp_u32(const void *a, const void *b)
 static int check_subscriptions(checker *c, user_ids *users, store_check_counts *n)
 {
     if (users->n) qsort(users->v, users->n, sizeof *users->v, cmp_u32);
-    MDB_cursor *cur;
-    int rc = st_cursor(c->t, DB_SUBS, &cur);
+    st_iter it;
+    int rc = st_iter_begin(&it, c->t, DB_SUBS, "", 0, 0);
     if (rc) return rc;
-    MDB_val k, v;
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    while (st_iter_next(&it)) {
         n->subscriptions++;
-        size_t nl = k.mv_size > 4 ? k.mv_size - 4 : 0;
+        size_t nl = it.k.mv_size > 4 ? it.k.mv_size - 4 : 0;
         if (nl == 0 || nl > STORE_NAME_MAX) {
-            fail(c, "a subscription record is damaged (key of %zu bytes)", k.mv_size);
+            fail(c, "a subscription record is damaged (key of %zu bytes)", it.k.mv_size);
             continue;
         }
-        uint32_t user = get_be32(k.mv_data);
+        uint32_t user = get_be32(it.k.mv_data);
         char name[STORE_NAME_MAX + 1];
-        memcpy(name, (char *)k.mv_data + 4, nl);
+        memcpy(name, (char *)it.k.mv_data + 4, nl);
         name[nl] = 0;
         const char *why = NULL;
         if (strlen(name) != nl)
@@ -392,13 +380,13 @@ static int check_subscriptions(checker *c, user_ids *users, store_check_counts *
                  (name[5] == 0 || name[5] == '/') && memcmp(name, "INBOX", 5) != 0)
             why = "INBOX is not written in capitals";
         if (why) fail(c, "subscription '%s' of user %u is not a valid name: %s", name, user, why);
-        if (v.mv_size != 0)
-            fail(c, "subscription '%s' of user %u has a value of %zu bytes", name, user, v.mv_size);
+        if (it.v.mv_size != 0)
+            fail(c, "subscription '%s' of user %u has a value of %zu bytes", name, user,
+                 it.v.mv_size);
         if (!users->n || !bsearch(&user, users->v, users->n, sizeof *users->v, cmp_u32))
             fail(c, "subscription '%s' belongs to user %u, who does not exist", name, user);
     }
-    mdb_cursor_close(cur);
-    return 0;
+    return st_iter_end(&it, 0);
 }
 
 int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ctx,

@@ -62,17 +62,12 @@ int st_feed_trim(store_txn *t)
     if (t->seq <= keep) return 0;
     uint64_t min = st_meta_u64(t, "feed_min", 1), want = t->seq - keep + 1;
     if (min >= want) return 0;
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_CHANGES, &c);
+    st_iter it; /* the oldest first */
+    int rc = st_iter_begin(&it, t, DB_CHANGES, "", 0, 0);
     if (rc) return rc;
-    MDB_val k, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (mrc == 0 && get_be64(k.mv_data) < want) {
-        if ((mrc = mdb_cursor_del(c, 0)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* after a delete: the next record */
-    }
-    mdb_cursor_close(c);
-    if (mrc != 0 && mrc != MDB_NOTFOUND) return st_err(t, mrc);
+    while (rc == 0 && st_iter_next(&it) && get_be64(it.k.mv_data) < want)
+        rc = st_iter_del(&it);
+    if ((rc = st_iter_end(&it, rc)) != 0) return rc;
     return st_meta_put_u64(t, "feed_min", want);
 }
 

@@ -351,29 +351,27 @@ int st_body_drop(store_txn *w, uint64_t id, uint64_t *len)
 
 int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void *ctx)
 {
-    MDB_cursor *c = NULL;
-    int rc = st_cursor(t, DB_BODIES, &c);
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_BODIES, "", 0, 0);
     if (rc) return rc;
     char msg[256];
-    MDB_val k, v;
     uint64_t prev_end = 0, packs = 0;
-    int mrc;
-    for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    while (st_iter_next(&it)) {
+        const MDB_val *v = &it.v;
         packs++;
-        uint64_t key = k.mv_size == 8 ? get_be64(k.mv_data) : 0, n;
-        if (pack_header(&v, &n) != 0 || n == 0) {
+        uint64_t key = it.k.mv_size == 8 ? get_be64(it.k.mv_data) : 0, n;
+        if (pack_header(v, &n) != 0 || n == 0) {
             snprintf(msg, sizeof msg, "body pack %llu has a damaged header",
                      (unsigned long long)key);
             fail(ctx, msg);
             continue;
         }
-        pack_stat want = {.size = v.mv_size}, have;
+        pack_stat want = {.size = v->mv_size}, have;
         uint64_t end = PACK_HDR + n * sizeof(pack_ent), prev_id = 0;
         for (uint64_t i = 0; i < n; i++) {
-            pack_ent e = ent_at(v.mv_data, i);
+            pack_ent e = ent_at(v->mv_data, i);
             if ((i == 0 && e.id != key) || (i > 0 && e.id <= prev_id) || e.id < prev_end ||
-                e.off < end || e.off > v.mv_size || e.len > v.mv_size - e.off) {
+                e.off < end || e.off > v->mv_size || e.len > v->mv_size - e.off) {
                 snprintf(msg, sizeof msg,
                          "body pack %llu: entry %llu (body %llu) is out of order or out of "
                          "bounds",
@@ -407,8 +405,7 @@ int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void 
             fail(ctx, msg);
         }
     }
-    mdb_cursor_close(c);
-    if (mrc != MDB_NOTFOUND) return st_err(t, mrc);
+    if ((rc = st_iter_end(&it, 0)) != 0) return rc;
     MDB_stat ps;
     mdb_stat(t->txn, t->s->dbi[DB_PACKS], &ps);
     if (ps.ms_entries != packs) {

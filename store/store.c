@@ -152,7 +152,7 @@ static int iter_open(st_iter *it, store_txn *t, int db, const void *start, size_
 {
     if (slen > sizeof it->start || plen > slen) return -EINVAL;
     *it = (st_iter){.t = t, .after = after, .slen = slen, .plen = plen};
-    memcpy(it->start, start, slen);
+    if (slen) memcpy(it->start, start, slen);
     return st_cursor(t, db, &it->c);
 }
 

@@ -245,26 +245,21 @@ int store_user_auth(store *s, const char *name, const char *password, uint32_t *
 int store_user_list(store_txn *t, int (*cb)(void *ctx, const char *name, uint32_t user_id),
                     void *ctx)
 {
-    MDB_cursor *c;
-    int rc = st_cursor(t, DB_USERS, &c);
+    st_iter it;
+    int rc = st_iter_begin(&it, t, DB_USERS, "", 0, 0);
     if (rc) return rc;
-    MDB_val k, v;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (mrc == 0) {
+    while (rc == 0 && st_iter_next(&it)) {
         char name[STORE_USER_MAX + 1];
         user_rec rec;
-        size_t n = k.mv_size < STORE_USER_MAX ? k.mv_size : STORE_USER_MAX;
-        memcpy(name, k.mv_data, n);
+        size_t n = it.k.mv_size < STORE_USER_MAX ? it.k.mv_size : STORE_USER_MAX;
+        memcpy(name, it.k.mv_data, n);
         name[n] = 0;
-        if (v.mv_size < sizeof rec) {
+        if (it.v.mv_size < sizeof rec) {
             rc = -EIO;
             break;
         }
-        memcpy(&rec, v.mv_data, sizeof rec);
-        if ((rc = cb(ctx, name, rec.id)) != 0) break;
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        memcpy(&rec, it.v.mv_data, sizeof rec);
+        rc = cb(ctx, name, rec.id);
     }
-    mdb_cursor_close(c);
-    if (rc) return rc;
-    return mrc == MDB_NOTFOUND ? 0 : st_err(t, mrc);
+    return st_iter_end(&it, rc);
 }
