@@ -730,6 +730,16 @@ static void test_subscriptions(void)
     uint32_t alice = user_id(s, "alice"), bob = user_id(s, "bob");
     int rc;
 
+    /* a new user has the mailboxes it was given subscribed; the rest starts from none */
+    static const char *const defaults[] = {"INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"};
+    CHECK(strcmp(subs_of(s, alice), "Archive,Drafts,INBOX,Junk,Sent,Trash") == 0,
+          "a new user's list: %s", subs_of(s, alice));
+    for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++) {
+        CHECK(sub(s, alice, defaults[i], false) == 0, "unsubscribe %s", defaults[i]);
+        CHECK(sub(s, bob, defaults[i], false) == 0, "unsubscribe bob's %s", defaults[i]);
+    }
+    CHECK(strcmp(subs_of(s, alice), "") == 0, "list: %s", subs_of(s, alice));
+
     /* any valid name, a mailbox or not; twice is no change */
     uint64_t seq = seq_now(s);
     CHECK(sub(s, alice, "Nosuch", true) == 0, "subscribe a name no mailbox has");
