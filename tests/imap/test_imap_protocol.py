@@ -662,3 +662,24 @@ def test_search_text_walks_mime_parts(server):
     assert search("TEXT dave@example") == ["1"]               # the message header
     assert search("BODY dave@example") == []                  # BODY: not the header
     assert search("TEXT nothing") == ["2"]
+
+
+def test_create_special_use(server):
+    """CREATE-SPECIAL-USE (RFC 6154 3): a real mailbox with a use; virtual ones (\\All,
+    \\Flagged) and unknown uses get NO [USE], malformed parameters BAD."""
+    c = server.conn()
+    u, t = c.run("CAPABILITY")
+    assert " CREATE-SPECIAL-USE" in u[0], u
+    c.ok('CREATE "Sent Items" (USE (\\Sent))')
+    c.ok("CREATE Old/Bin (use (\\trash \\Archive))")
+    u = c.ok('LIST "" "*" RETURN (SPECIAL-USE)')
+    expect(u, r'\* LIST \(.*\\Sent.*\) "/" "Sent Items"', r'\* LIST \(.*\\Trash.*\) "/" "?Old/Bin"?')
+    assert any("Old/Bin" in l and "\\Archive" in l for l in u), u
+    assert any(l.endswith('"Old"') or l.endswith(" Old") for l in u), u  # the parent, no use
+    assert not any(("Old\"" in l or l.endswith(" Old")) and "\\Trash" in l for l in u), u
+    for bad_use in ("\\All", "\\Flagged", "\\Important", "Sent"):
+        c.no(f"CREATE v1 (USE ({bad_use}))", "USE")
+    for bad in ("CREATE v2 (USE \\Sent)", "CREATE v2 (FOO (bar))", "CREATE v2 (USE)",
+                "CREATE v2 USE"):
+        c.bad(bad)
+    assert not any("v1" in l or "v2" in l for l in c.ok('LIST "" "*"'))
