@@ -88,12 +88,8 @@ static void fetch_free(void *p)
     free(x);
 }
 
-/* Finds the bytes a section names and how they become its text: SRC_OFF and SRC_LEN in the
- * message, CV set up for them. Returns 0, -ENOENT for a missing part, or -EPROTO for an unknown
- * transfer encoding. */
-static int section_source(const imap_fetch_item *it, const char *data, size_t dlen,
-                          const void *blob, size_t bloblen, imap_conv *cv, size_t *src_off,
-                          size_t *src_len)
+int imap_section_source(const imap_fetch_item *it, const char *data, size_t dlen, const void *blob,
+                        size_t bloblen, imap_conv *cv, size_t *src_off, size_t *src_len)
 {
     uint64_t hoff = 0, hlen = 0, boff = 0, blen = 0;
     store_mime_part p;
@@ -191,7 +187,7 @@ static int section_begin(imap_client *c, fetch_ctx *x, const imap_fetch_item *it
     imap_buf *o = &c->out;
     bool binary = it->kind != IMAP_FI_SECTION;
     size_t sec = it->same;
-    int rc = section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
+    int rc = imap_section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
     if (rc == -EPROTO) return rc;
     if (rc == -ENOENT) {
         sep(x, o);

@@ -130,8 +130,9 @@ void imap_capabilities(imap_client *c, imap_buf *b)
             imap_buf_puts(b, " LOGINDISABLED");
         return;
     }
-    imap_buf_puts(b, " UIDPLUS MOVE NAMESPACE UNSELECT SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
-                     " LIST-STATUS ESEARCH BINARY CHILDREN STATUS=SIZE MULTIAPPEND UTF8=ACCEPT");
+    imap_buf_puts(
+        b, " UIDPLUS MOVE NAMESPACE UNSELECT SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
+           " LIST-STATUS ESEARCH BINARY CHILDREN STATUS=SIZE MULTIAPPEND CATENATE UTF8=ACCEPT");
 }
 
 /* ---- I/O ---------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "imap/imap_int.h"
+#include "imap/imap_msg.h"
 
 #define IMAP_FETCH_MAX_ITEMS 64 /* items in one FETCH */
 
@@ -58,5 +59,17 @@ typedef struct imap_fetch_req {
  * answering BAD; either way X is freed with imap_fetch_req_free(). */
 int imap_fetch_parse(imap_client *c, imap_fetch_req *x, const imap_arg *a);
 void imap_fetch_req_free(imap_fetch_req *x);
+
+/* Parses a section text ("", "1.2", "HEADER", "1.HEADER.FIELDS (From)", "2.MIME") into IT as a
+ * BODY[...] item (zeroed first; free with imap_fetch_item_free); 0, or -1 if it is not one.
+ * CATENATE's URLs name sections this way. */
+int imap_fetch_section_parse(imap_fetch_item *it, const char *s, size_t len);
+void imap_fetch_item_free(imap_fetch_item *it);
+
+/* Finds the bytes the section of IT names in message DATA[0, DLEN) (with its MIME summary BLOB,
+ * or NULL) and how they become its text: SRC_OFF and SRC_LEN in the message, CV set up for
+ * them. Returns 0, -ENOENT for a missing part, or -EPROTO for an unknown transfer encoding. */
+int imap_section_source(const imap_fetch_item *it, const char *data, size_t dlen, const void *blob,
+                        size_t bloblen, imap_conv *cv, size_t *src_off, size_t *src_len);
 
 #endif

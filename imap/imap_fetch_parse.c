@@ -352,13 +352,27 @@ int imap_fetch_parse(imap_client *c, imap_fetch_req *x, const imap_arg *a)
     return 0;
 }
 
+int imap_fetch_section_parse(imap_fetch_item *it, const char *s, size_t len)
+{
+    memset(it, 0, sizeof *it);
+    it->kind = IMAP_FI_SECTION;
+    return parse_section(it, s, len, false);
+}
+
+void imap_fetch_item_free(imap_fetch_item *it)
+{
+    for (size_t k = 0; k < it->nfields; k++)
+        free(it->fields[k]);
+    free(it->fields);
+    free(it->name);
+    it->fields = NULL;
+    it->nfields = 0;
+    it->name = NULL;
+}
+
 void imap_fetch_req_free(imap_fetch_req *x)
 {
-    for (size_t i = 0; i < x->nitems; i++) {
-        for (size_t k = 0; k < x->items[i].nfields; k++)
-            free(x->items[i].fields[k]);
-        free(x->items[i].fields);
-        free(x->items[i].name);
-    }
+    for (size_t i = 0; i < x->nitems; i++)
+        imap_fetch_item_free(&x->items[i]);
     x->nitems = 0;
 }

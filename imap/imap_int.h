@@ -395,6 +395,11 @@ bool imap_auth_allowed(const imap_client *c);
  * Returns 0, or -1 after answering: BAD for a missing or too long name, NO [CANNOT] for one
  * that is not valid modified UTF-7 / UTF-8 (a name that cannot exist, not a syntax error). */
 int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);
+/* The decoding itself, answering nothing: S[0, LEN) (modified UTF-7, or UTF-8) into OUT; 0, or
+ * -EILSEQ (bad UTF-8), -EINVAL (bad modified UTF-7; with PATTERN only for a non-printable
+ * one, else it is taken as written) or -ENAMETOOLONG. */
+int imap_mailbox_decode(const imap_client *c, const char *s, size_t len, bool pattern, char *out,
+                        size_t outlen);
 /* The same for a LIST/LSUB reference or pattern, which may be anything printable: one that is
  * not valid modified UTF-7 is matched as written. */
 int imap_pattern_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);

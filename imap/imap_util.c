@@ -11,6 +11,40 @@
 #include "imap/imap_quote.h"
 #include "imap/imap_utf7.h"
 
+int imap_mailbox_decode(const imap_client *c, const char *s, size_t len, bool pattern, char *out,
+                        size_t outlen)
+{
+    imap_buf b = {0};
+    int rc = 0;
+    if (imap_has_8bit(s, len)) {
+        /* UTF-8: what UTF8=ACCEPT clients send; tolerated from others when well-formed */
+        if (!imap_utf8_valid(s, len)) return -EILSEQ;
+        imap_buf_append(&b, s, len);
+    } else if (c->utf8) {
+        imap_buf_append(&b, s, len);
+    } else if (imap_utf7_decode(s, len, &b) < 0) {
+        b.len = 0;
+        bool printable = true;
+        for (size_t i = 0; i < len; i++)
+            printable = printable && s[i] >= 0x20 && s[i] < 0x7f;
+        if (!pattern || !printable) {
+            imap_buf_free(&b);
+            return -EINVAL;
+        }
+        imap_buf_append(&b, s, len);
+    }
+    if (b.len == 0) imap_buf_puts(&b, "");
+    if (b.len >= outlen || memchr(b.data, '\0', b.len)) {
+        rc = -ENAMETOOLONG;
+    } else {
+        memcpy(out, b.data, b.len + 1);
+        if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == '\0' || out[5] == '/'))
+            memcpy(out, "INBOX", 5);
+    }
+    imap_buf_free(&b);
+    return rc;
+}
+
 /* A mailbox name, or with 'pattern' a LIST pattern. A string that is not a valid name is not a
  * syntax error: SELECT and the rest answer NO (imaptest's atoms script, as Dovecot does), and a
  * LIST pattern that is not valid modified UTF-7 is taken as written. */
@@ -20,46 +54,22 @@ static int mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outl
         imap_bad(c, "missing mailbox name");
         return -1;
     }
-    imap_buf b = {0};
-    if (imap_has_8bit(a->str, a->len)) {
-        /* UTF-8: what UTF8=ACCEPT clients send; tolerated from others when well-formed */
-        if (!imap_utf8_valid(a->str, a->len)) {
-            imap_no(c, "[CANNOT] mailbox name is not valid UTF-8; send it in UTF-8 or in "
-                       "modified UTF-7 (RFC 3501 5.1.3)");
-            return -1;
-        }
-        imap_buf_append(&b, a->str, a->len);
-    } else if (c->utf8) {
-        imap_buf_append(&b, a->str, a->len);
-    } else if (imap_utf7_decode(a->str, a->len, &b) < 0) {
-        b.len = 0;
-        bool printable = true;
-        for (size_t i = 0; i < a->len; i++)
-            printable = printable && a->str[i] >= 0x20 && a->str[i] < 0x7f;
-        if (!pattern || !printable) {
-            imap_buf q = {0};
-            imap_quote_string(&q, a->str, a->len < 200 ? a->len : 200, false);
-            imap_no(c,
-                    "[CANNOT] mailbox name %s is not valid modified UTF-7 (RFC 3501 5.1.3): "
-                    "write '&' as \"&-\", other non-ASCII as \"&...-\" runs",
-                    q.data ? q.data : "");
-            imap_buf_free(&q);
-            imap_buf_free(&b);
-            return -1;
-        }
-        imap_buf_append(&b, a->str, a->len);
-    }
-    if (b.len == 0) imap_buf_puts(&b, "");
-    if (b.len >= outlen || memchr(b.data, '\0', b.len)) {
+    int rc = imap_mailbox_decode(c, a->str, a->len, pattern, out, outlen);
+    if (rc == -EILSEQ) {
+        imap_no(c, "[CANNOT] mailbox name is not valid UTF-8; send it in UTF-8 or in "
+                   "modified UTF-7 (RFC 3501 5.1.3)");
+    } else if (rc == -EINVAL) {
+        imap_buf q = {0};
+        imap_quote_string(&q, a->str, a->len < 200 ? a->len : 200, false);
+        imap_no(c,
+                "[CANNOT] mailbox name %s is not valid modified UTF-7 (RFC 3501 5.1.3): "
+                "write '&' as \"&-\", other non-ASCII as \"&...-\" runs",
+                q.data ? q.data : "");
+        imap_buf_free(&q);
+    } else if (rc < 0) {
         imap_bad(c, "mailbox name too long");
-        imap_buf_free(&b);
-        return -1;
     }
-    memcpy(out, b.data, b.len + 1);
-    imap_buf_free(&b);
-    if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == '\0' || out[5] == '/'))
-        memcpy(out, "INBOX", 5);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int imap_mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen)

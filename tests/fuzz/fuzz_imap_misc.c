@@ -1,4 +1,4 @@
-/* fuzz_imap_misc.c: libFuzzer target: sequence sets, modified UTF-7 and IMAP quoting */
+/* fuzz_imap_misc.c: libFuzzer target: sequence sets, modified UTF-7, IMAP quoting and IMAP URLs */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +10,7 @@
 #include "imap/imap_parser.h"
 #include "imap/imap_quote.h"
 #include "imap/imap_seqset.h"
+#include "imap/imap_url.h"
 #include "imap/imap_utf7.h"
 
 #define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
@@ -148,6 +149,21 @@ static void quote(const char *s, size_t len, int how, bool utf8)
     imap_buf_free(&line);
 }
 
+/* IMAP URLs (CATENATE): a URL is taken apart or refused with a reason; what is taken is
+ * NUL-terminated in its fields, and names a message (UID 1 or more). */
+static void url(const char *s, size_t len)
+{
+    imap_url u;
+    const char *why = NULL;
+    if (imap_url_parse(s, len, &u, &why) != 0) {
+        CHECK(why != NULL && why[0] != '\0');
+        return;
+    }
+    CHECK(u.uid >= 1 && u.mailbox[0] != '\0');
+    CHECK(memchr(u.mailbox, '\0', sizeof u.mailbox) && memchr(u.section, '\0', sizeof u.section) &&
+          memchr(u.user, '\0', sizeof u.user));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
@@ -162,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     seqset(s, len, star);
     utf7(s, len);
     quote(s, len, opt % 3, (opt & 4) != 0);
+    url(s, len);
     free(s);
     return 0;
 }

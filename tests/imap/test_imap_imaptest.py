@@ -489,3 +489,79 @@ def test_search_addresses_without_comments(server):
     assert search(c, "SEARCH FROM \"net>\"") == [2, 3, 4, 5]  # 4: its comment names it
     assert search(c, "SEARCH HEADER FROM \"pat@example.net\"") == [1, 2, 3, 4, 5]
     assert search(c, "SEARCH NOT FROM example.net") == []
+
+
+def append_cat(c, box, parts, tag="ap"):
+    """APPEND BOX CATENATE (...) with PARTS: ("TEXT", bytes) or ("URL", str)."""
+    out = b"%s APPEND %s CATENATE (" % (tag.encode(), box.encode())
+    for i, (kind, v) in enumerate(parts):
+        out += b" " if i else b""
+        out += (b"TEXT {%d+}\r\n" % len(v) + v) if kind == "TEXT" else b'URL "%s"' % v.encode()
+    c.send(out + b")\r\n")
+    return c.wait(tag)
+
+
+def test_catenate(server):
+    """imaptest catenate / catenate-multiappend (RFC 4469): a message made of literals and of
+    sections of stored messages named by IMAP URLs (RFC 5092), in one APPEND or several; a URL
+    that names nothing fails the whole APPEND with NO [BADURL], a missing destination first
+    with NO [TRYCREATE]."""
+    c = server.conn()
+    assert "CATENATE" in c.ok("CAPABILITY")[0]
+    c.ok('CREATE "Caf&AOk-"')  # a name that needs modified UTF-7, then %-encoding in a URL
+    src = b"From: a@example.org\r\nSubject: one\r\n\r\nbody one\r\n"
+    u, t = append_cat(c, '"Caf&AOk-"', [("TEXT", src)])
+    m = re.match(r"OK \[APPENDUID (\d+) 1\]", t)
+    assert m, t
+    uv = m.group(1)
+    mime = (b"From: b@example.org\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+            b"Content-Type: text/plain\r\n\r\npart one\r\n--x--\r\n")
+    append_cat(c, '"Caf&AOk-"', [("TEXT", mime)])
+    url = "/Caf%26AOk-"
+    cases = [
+        ([("URL", f"{url}/;UID=1/;SECTION=HEADER"), ("TEXT", b"new body\r\n")],
+         b"From: a@example.org\r\nSubject: one\r\n\r\nnew body\r\n"),
+        ([("URL", f"{url};UIDVALIDITY={uv}/;uid=1/;section=text")], b"body one\r\n"),
+        ([("TEXT", b"Subject: wrapped\r\n\r\n"), ("URL", f"{url}/;UID=2/;SECTION=1"),
+          ("TEXT", b"\r\nend\r\n")], b"Subject: wrapped\r\n\r\npart one\r\nend\r\n"),
+        ([("URL", f"{url}/;UID=1/;SECTION=HEADER.FIELDS%20(Subject)"), ("TEXT", b"x\r\n")],
+         b"Subject: one\r\n\r\nx\r\n"),
+        ([("URL", f"{url}/;UID=1/;PARTIAL=5.14")], src[5:19]),
+        ([("URL", f"{url}/;UID=1/;PARTIAL=100000.1"), ("TEXT", b"H: 1\r\n\r\nb\r\n")],
+         b"H: 1\r\n\r\nb\r\n"),
+        ([("URL", f"imap://alice@localhost:143{url}/;UID=1")], src),
+        ([("URL", f"imap://alice;AUTH=*@localhost{url}/;UID=1")], src),
+    ]
+    for parts, want in cases:
+        u, t = append_cat(c, "INBOX", parts)
+        assert t.startswith("OK [APPENDUID"), (parts, t)
+    c.ok("SELECT INBOX")
+    u = c.ok("FETCH 1:* BODY.PEEK[]")
+    got = [re.search(r"\{\d+\}\r\n(.*)\)$", l, re.S).group(1).encode() for l in u]
+    assert got == [w for _, w in cases], got
+    # MULTIAPPEND: catenated and plain messages in one command
+    c.send(b'm APPEND INBOX CATENATE (URL "%s/;UID=1") (\\Seen) {5+}\r\nplain'
+           b' CATENATE (TEXT {3+}\r\nx\r\n)\r\n' % url.encode())
+    u, t = c.wait("m")
+    assert re.match(r"OK \[APPENDUID \d+ 9:11\]", t), t
+    # a URL that names nothing: NO [BADURL], nothing appended, whatever its place
+    for bad, why in [(f"{url};UIDVALIDITY=12345/;UID=1", "UIDVALIDITY"),
+                     (f"{url}/;UID=99", "message"), ("/Nosuch/;UID=1", "mailbox"),
+                     (f"{url}/;UID=1/;SECTION=7", "SECTION"), (f"{url}/;UID=1/;SECTION=FOO", "SECTION"),
+                     (f"{url}/;UID=0", "UID"), ("Caf/;UID=1", "imap://"),
+                     (f"imap://bob@localhost{url}/;UID=1", "another user"),
+                     (f"{url}/;UID=1/;URLAUTH=anonymous:internal:abc", "URLAUTH")]:
+        for parts in ([("URL", bad)], [("TEXT", b"h: 1\r\n\r\n"), ("URL", bad)],
+                      [("URL", f"{url}/;UID=1"), ("URL", bad), ("TEXT", b"x")]):
+            u, t = append_cat(c, "INBOX", parts)
+            assert t.startswith("NO [BADURL ") and why in t and "nothing" in t, (bad, t)
+    u = c.ok("NOOP")
+    assert not any("EXISTS" in l for l in u), u
+    # the destination is checked first; then the syntax of the parts
+    u, t = append_cat(c, "Nosuch", [("TEXT", b"h: 1\r\n\r\n"), ("URL", f"{url};UIDVALIDITY=1/;UID=1")])
+    assert t.startswith("NO [TRYCREATE]"), t
+    for bad in ['(TEXT "quoted")', "()", '(URL)', '(BODY {1+}\r\nx)', "(" + 'URL "/a/;UID=1" ' * 101 + ")"]:
+        c.send(b"b APPEND INBOX CATENATE %s\r\n" % bad.encode())
+        assert c.wait("b")[1].startswith("BAD"), bad
+    c.ok("NOOP")
