@@ -1,4 +1,6 @@
 /* cmd_idle.c: IDLE: push changes at once until DONE, with a keepalive every few minutes */
+#include <strings.h>
+
 #include "imap/imap_int.h"
 
 void imap_cmd_idle(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
@@ -15,4 +17,14 @@ void imap_cmd_idle(imap_client *c, const imap_command *cmd, const imap_arg *args
     }
     imap_buf_puts(&c->out, "+ idling\r\n");
     imap_client_idle_start(c);
+}
+
+void imap_idle_line(imap_client *c, const char *line)
+{
+    c->wait = IMAP_WAIT_NONE;
+    if (strcasecmp(line, "DONE") == 0)
+        imap_ok(c, "IDLE terminated");
+    else
+        imap_bad(c, "expected DONE");
+    imap_command_finish(c);
 }

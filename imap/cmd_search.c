@@ -352,26 +352,7 @@ static int64_t sent_days(msg_view *v)
     load(v);
     imap_buf d = {0};
     int64_t r = -1;
-    if (imap_header_get(v->data, v->hlen, "Date", false, &d)) {
-        const char *p = d.data;
-        const char *comma = strchr(p, ',');
-        if (comma) p = comma + 1;
-        int day, year;
-        char mon[4];
-        if (sscanf(p, " %d %3s %d", &day, mon, &year) == 3) {
-            static const char *ms = "JanFebMarAprMayJunJulAugSepOctNovDec";
-            const char *f = strcasestr(ms, mon);
-            if (f && strlen(mon) == 3 && (f - ms) % 3 == 0) {
-                if (year < 50)
-                    year += 2000;
-                else if (year < 1000)
-                    year += 1900;
-                struct tm tm = {
-                    .tm_mday = day, .tm_mon = (int)(f - ms) / 3, .tm_year = year - 1900};
-                r = imap_search_days((int64_t)timegm(&tm));
-            }
-        }
-    }
+    if (imap_header_get(v->data, v->hlen, "Date", false, &d)) r = imap_date_header_days(d.data);
     imap_buf_free(&d);
     return r;
 }
@@ -465,7 +446,7 @@ static int eval(const imap_skey *k, msg_view *v)
     case IMAP_SK_BEFORE:
     case IMAP_SK_ON:
     case IMAP_SK_SINCE: {
-        int64_t d = imap_search_days(m->internaldate + (int64_t)m->tz_min * 60);
+        int64_t d = imap_date_days(m->internaldate + (int64_t)m->tz_min * 60);
         int64_t want = (int64_t)k->num;
         return k->kind == IMAP_SK_BEFORE ? d < want : k->kind == IMAP_SK_ON ? d == want : d >= want;
     }

@@ -1,7 +1,6 @@
 /* imap_auth.c: password checks: the queue of logins, the worker threads, and their answers */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <signal.h>
@@ -14,14 +13,14 @@
 #include "imap/imap_auth_int.h"
 #include "imap/imap_int.h"
 #include "store/log.h"
-#include "imap/imap_sasl.h"
 
 /* How failed logins are held back (the delay of the answer, the budget of checks): see
  * imap_auth_budget.c. This file runs the checks: the queue, the workers, the answers. */
 #define PENALTY_BASE_MS 250 /* the answer's delay after a failure, doubling */
 #define PENALTY_MAX_MS 15000
-#define REFUSAL_HOLD_MS 1000 /* a login refused by the budget: that answer is held back this long  \
-                              */
+#define REFUSAL_HOLD_MS                                                                            \
+    1000 /* a login refused by the budget: that answer is held back this long                      \
+          */
 
 bool imap_auth_allowed(const imap_client *c)
 {
@@ -478,82 +477,4 @@ void imap_auth_completed(imap_loop *loop)
         explicit_bzero(j, sizeof(*j));
         free(j);
     }
-}
-
-/* ---- SASL PLAIN --------------------------------------------------------------------------- */
-
-#define SASL_B64_MAX 4096
-
-/* Decodes B64 into BUF (SASL_B64_MAX / 4 * 3 + 1 bytes) and finds the parts of "authzid NUL
- * authcid NUL password" in it, each followed by a NUL in BUF. Returns 0,
- * IMAP_SASL_BAD_BASE64 or IMAP_SASL_MALFORMED. */
-static int sasl_split(const char *b64, unsigned char *buf, const char **authz, size_t *al,
-                      const char **user, size_t *ul, const char **pass, size_t *pl)
-{
-    size_t len = strlen(b64);
-    if (len > SASL_B64_MAX || len % 4 != 0) return IMAP_SASL_BAD_BASE64;
-    int n = len ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len) : 0;
-    if (n < 0) return IMAP_SASL_BAD_BASE64;
-    if (len >= 1 && b64[len - 1] == '=') n--;
-    if (len >= 2 && b64[len - 2] == '=') n--;
-    buf[n] = '\0';
-    const char *a = (const char *)buf;
-    const char *nul1 = memchr(buf, '\0', (size_t)n);
-    const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - a)) : NULL;
-    if (!nul1 || !nul2) return IMAP_SASL_MALFORMED;
-    *authz = a;
-    *al = (size_t)(nul1 - a);
-    *user = nul1 + 1;
-    *ul = (size_t)(nul2 - nul1 - 1);
-    *pass = nul2 + 1;
-    *pl = (size_t)n - (size_t)(nul2 + 1 - a);
-    return 0;
-}
-
-/* An authzid is allowed only when it names the user. */
-static bool sasl_authz_ok(const char *authz, size_t al, const char *user, size_t ul)
-{
-    return al == 0 || (al == ul && memcmp(authz, user, ul) == 0);
-}
-
-int imap_sasl_plain_decode(const char *b64, char *user, size_t userlen, char *pass, size_t passlen)
-{
-    user[0] = pass[0] = '\0';
-    unsigned char buf[SASL_B64_MAX / 4 * 3 + 1];
-    const char *a, *u, *p;
-    size_t al, ul, pl;
-    int rc = sasl_split(b64, buf, &a, &al, &u, &ul, &p, &pl);
-    if (rc) goto out;
-    if (ul >= userlen || pl >= passlen || memchr(p, '\0', pl)) {
-        rc = IMAP_SASL_TOO_LONG;
-        goto out;
-    }
-    if (!sasl_authz_ok(a, al, u, ul)) {
-        rc = IMAP_SASL_AUTHZ;
-        goto out;
-    }
-    memcpy(user, u, ul);
-    user[ul] = '\0';
-    memcpy(pass, p, pl);
-    pass[pl] = '\0';
-out:
-    explicit_bzero(buf, sizeof(buf));
-    return rc;
-}
-
-void imap_auth_plain_response(imap_client *c, const char *b64)
-{
-    unsigned char buf[SASL_B64_MAX / 4 * 3 + 1];
-    const char *a, *u, *p;
-    size_t al, ul, pl;
-    int rc = sasl_split(b64, buf, &a, &al, &u, &ul, &p, &pl);
-    if (rc == IMAP_SASL_BAD_BASE64)
-        imap_bad(c, "invalid base64 in AUTHENTICATE response");
-    else if (rc == IMAP_SASL_MALFORMED)
-        imap_bad(c, "malformed PLAIN response");
-    else if (!sasl_authz_ok(a, al, u, ul))
-        imap_no(c, "[AUTHORIZATIONFAILED] cannot log in as another user");
-    else
-        imap_auth_login(c, u, ul, p, pl); /* too long or with a NUL: a failure like any other */
-    explicit_bzero(buf, sizeof(buf));
 }

@@ -585,27 +585,14 @@ static void literal_invite(imap_client *c)
     imap_parser_reject_literal(c->parser);
 }
 
-/* One line of a waiting command (IDLE's DONE, an AUTHENTICATE response). */
+/* One line of a waiting command: IDLE's DONE (cmd_idle.c), an AUTHENTICATE response
+ * (cmd_authenticate.c). */
 static void waiting_line(imap_client *c, char *line)
 {
-    if (c->wait == IMAP_WAIT_IDLE) {
-        c->wait = IMAP_WAIT_NONE;
-        if (strcasecmp(line, "DONE") == 0)
-            imap_ok(c, "IDLE terminated");
-        else
-            imap_bad(c, "expected DONE");
-        imap_command_finish(c);
-        return;
-    }
-    /* AUTHENTICATE PLAIN: base64 of "authzid NUL authcid NUL password" */
-    c->wait = IMAP_WAIT_NONE;
-    if (strcmp(line, "*") == 0) {
-        imap_bad(c, "AUTHENTICATE cancelled");
-        imap_command_finish(c);
-        return;
-    }
-    imap_auth_plain_response(c, line);
-    if (c->wait == IMAP_WAIT_NONE) imap_command_finish(c);
+    if (c->wait == IMAP_WAIT_IDLE)
+        imap_idle_line(c, line);
+    else
+        imap_authenticate_line(c, line);
 }
 
 static void client_process(imap_client *c)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "imap/imap_buf.h"
+#include "imap/imap_date.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_proxy.h"
 #include "imap/imap_seqset.h"
@@ -384,8 +385,13 @@ void imap_auth_completed(imap_loop *loop);
 SSL *imap_tls_new_ssl(imap_server *srv);
 /* A client goes away: forget its check in flight. */
 void imap_auth_forget(imap_client *c);
-/* Handles the client's AUTHENTICATE PLAIN response (base64), as imap_auth_login. */
+/* Handles the client's AUTHENTICATE PLAIN response (base64), as imap_auth_login
+ * (cmd_authenticate.c). */
 void imap_auth_plain_response(imap_client *c, const char *b64);
+/* The line a client sends while its command waits for it: AUTHENTICATE's response, IDLE's DONE
+ * (cmd_authenticate.c, cmd_idle.c). */
+void imap_authenticate_line(imap_client *c, const char *line);
+void imap_idle_line(imap_client *c, const char *line);
 /* True if plaintext logins are allowed on this connection (TLS or loopback). */
 bool imap_auth_allowed(const imap_client *c);
 
@@ -424,12 +430,6 @@ void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flag
 /* Parses a flag list (or a single flag): system flags into *flags, keywords into KW
  * (space-separated). Returns 0 or -1 after answering BAD. */
 int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw);
-/* Appends "dd-Mon-yyyy hh:mm:ss +zzzz". */
-void imap_date_time_put(imap_buf *b, int64_t t, int tz_min);
-/* Parses an IMAP date-time; returns 0 or -1. */
-int imap_date_time_parse(const char *s, int64_t *t, int *tz_min);
-/* Parses an IMAP date ("1-Feb-2024"), as the start of that day in UTC; returns 0 or -1. */
-int imap_date_parse(const char *s, int64_t *t);
 /* Resolves a sequence set argument to the UIDs of the view (ascending, each once) with their
  * sequence numbers. Returns 0, or -1 after answering BAD. *uids and *seqs are malloc'ed. */
 int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uids, uint32_t **seqs,

@@ -1,7 +1,9 @@
-/* imap_sasl.h: decoding the SASL PLAIN response of AUTHENTICATE (RFC 4616) */
+/* imap_sasl.h: decoding the SASL PLAIN response of AUTHENTICATE (RFC 4616), in the protocol library
+ */
 #ifndef MAILFS_IMAP_SASL_H
 #define MAILFS_IMAP_SASL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum {
@@ -13,7 +15,19 @@ enum {
 
 /* Decodes B64 (NUL-terminated) into USER (USERLEN bytes) and PASS (PASSLEN bytes), each
  * NUL-terminated. Returns 0 or one of the IMAP_SASL_* codes; on failure USER and PASS hold
- * nothing secret. Defined in imap_auth.c. */
+ * nothing secret. */
 int imap_sasl_plain_decode(const char *b64, char *user, size_t userlen, char *pass, size_t passlen);
+
+#define IMAP_SASL_B64_MAX 4096                        /* base64 characters in a response */
+#define IMAP_SASL_BUF (IMAP_SASL_B64_MAX / 4 * 3 + 1) /* bytes to decode one into */
+
+/* Decodes B64 into BUF (IMAP_SASL_BUF bytes) and finds the parts of "authzid NUL authcid NUL
+ * password" in it, each pointing into BUF and followed by a NUL there. Returns 0,
+ * IMAP_SASL_BAD_BASE64 or IMAP_SASL_MALFORMED. The caller wipes BUF. */
+int imap_sasl_plain_split(const char *b64, unsigned char *buf, const char **authz, size_t *al,
+                          const char **user, size_t *ul, const char **pass, size_t *pl);
+/* Whether the authorization identity AUTHZ (AL bytes) is allowed for USER: only when it is
+ * empty or names the user. */
+bool imap_sasl_authz_ok(const char *authz, size_t al, const char *user, size_t ul);
 
 #endif

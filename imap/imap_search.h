@@ -1,4 +1,5 @@
-/* imap_search.h: SEARCH keys parsed into a tree: SEARCH matches it, SORT and THREAD will reuse it */
+/* imap_search.h: SEARCH keys parsed into a tree: SEARCH matches it, SORT and THREAD will reuse it
+ */
 #ifndef MAILFS_IMAP_SEARCH_H
 #define MAILFS_IMAP_SEARCH_H
 
@@ -54,11 +55,5 @@ typedef struct imap_skey {
 imap_skey *imap_search_parse(imap_client *c, const imap_arg *args, size_t nargs, size_t i,
                              size_t *nslots);
 void imap_skey_free(imap_skey *k);
-
-/* T (seconds since the epoch) as days since the epoch, rounded towards the past. */
-static inline int64_t imap_search_days(int64_t t)
-{
-    return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
 
 #endif

@@ -208,7 +208,7 @@ static imap_skey *key_date(search_ctx *x, const char *w, enum imap_skind kind, c
     if (!v || !imap_arg_is_string(v) || imap_date_parse(v->str, &t) < 0)
         return fail(x, NULL, "invalid date for", w);
     if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
-    r->num = (uint64_t)imap_search_days(t);
+    r->num = (uint64_t)imap_date_days(t);
     return r;
 }
 

@@ -247,61 +247,6 @@ int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_bu
     return flag_one(c, a, flags, kw);
 }
 
-static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-void imap_date_time_put(imap_buf *b, int64_t t, int tz_min)
-{
-    time_t lt = (time_t)(t + (int64_t)tz_min * 60);
-    struct tm tm;
-    gmtime_r(&lt, &tm);
-    int z = tz_min < 0 ? -tz_min : tz_min;
-    imap_buf_printf(b, "\"%02d-%s-%04d %02d:%02d:%02d %c%02d%02d\"", tm.tm_mday, months[tm.tm_mon],
-                    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, tz_min < 0 ? '-' : '+',
-                    z / 60, z % 60);
-}
-
-static int month_of(const char *s)
-{
-    for (int i = 0; i < 12; i++)
-        if (strncasecmp(s, months[i], 3) == 0) return i;
-    return -1;
-}
-
-int imap_date_parse(const char *s, int64_t *t)
-{
-    int d, y;
-    char mon[4];
-    int n = 0;
-    if (sscanf(s, "%2d-%3[A-Za-z]-%4d%n", &d, mon, &y, &n) != 3 || s[n] != '\0') return -1;
-    int m = month_of(mon);
-    if (m < 0 || d < 1 || d > 31 || y < 1900) return -1;
-    struct tm tm = {.tm_mday = d, .tm_mon = m, .tm_year = y - 1900};
-    *t = (int64_t)timegm(&tm);
-    return 0;
-}
-
-int imap_date_time_parse(const char *s, int64_t *t, int *tz_min)
-{
-    int d, y, hh, mm, ss, zone, n = 0;
-    char mon[4], sign;
-    while (*s == ' ')
-        s++;
-    if (sscanf(s, "%2d-%3[A-Za-z]-%4d %2d:%2d:%2d %c%4d%n", &d, mon, &y, &hh, &mm, &ss, &sign,
-               &zone, &n) != 8 ||
-        s[n] != '\0' || (sign != '+' && sign != '-'))
-        return -1;
-    int m = month_of(mon);
-    if (m < 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || zone % 100 > 59) return -1;
-    struct tm tm = {
-        .tm_mday = d, .tm_mon = m, .tm_year = y - 1900, .tm_hour = hh, .tm_min = mm, .tm_sec = ss};
-    int z = (zone / 100) * 60 + zone % 100;
-    if (sign == '-') z = -z;
-    *t = (int64_t)timegm(&tm) - (int64_t)z * 60;
-    *tz_min = z;
-    return 0;
-}
-
 int imap_arg_number(const imap_arg *a, uint64_t *out)
 {
     if (!a || a->type != IMAP_ARG_ATOM || a->len == 0 || a->len > 19) return -1;
