@@ -17,7 +17,7 @@ static const imap_cmd_def commands[] = {
     {"CREATE", imap_cmd_create, AUTH},
     {"DELETE", imap_cmd_delete, AUTH},
     {"ENABLE", imap_cmd_enable, AUTH},
-    {"EXAMINE", imap_cmd_select, AUTH},
+    {"EXAMINE", imap_cmd_examine, AUTH},
     {"EXPUNGE", imap_cmd_expunge, SEL | IMAP_CMD_UID},
     {"FETCH", imap_cmd_fetch, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"ID", imap_cmd_id, ANY},
@@ -26,7 +26,7 @@ static const imap_cmd_def commands[] = {
     {"LOGIN", imap_cmd_login, IMAP_CMD_NOAUTH},
     {"LOGOUT", imap_cmd_logout, ANY | IMAP_CMD_NOSYNC},
     {"LSUB", imap_cmd_lsub, AUTH},
-    {"MOVE", imap_cmd_copy, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
+    {"MOVE", imap_cmd_move, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"NAMESPACE", imap_cmd_namespace, AUTH},
     {"NOOP", imap_cmd_noop, ANY},
     {"RENAME", imap_cmd_rename, AUTH},
@@ -38,7 +38,7 @@ static const imap_cmd_def commands[] = {
     {"SUBSCRIBE", imap_cmd_subscribe, AUTH},
     {"UID", NULL, SEL}, /* resolved to its subcommand by the dispatcher */
     {"UNSELECT", imap_cmd_unselect, SEL | IMAP_CMD_NOSYNC},
-    {"UNSUBSCRIBE", imap_cmd_subscribe, AUTH},
+    {"UNSUBSCRIBE", imap_cmd_unsubscribe, AUTH},
 };
 
 const imap_cmd_def *imap_command_find(const char *name)

@@ -284,7 +284,8 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
     imap_cmd_select, imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
     imap_cmd_lsub, imap_cmd_namespace, imap_cmd_status, imap_cmd_list, imap_cmd_append,
     imap_cmd_check, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_search,
-    imap_cmd_fetch, imap_cmd_store, imap_cmd_copy;
+    imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_examine, imap_cmd_move,
+    imap_cmd_unsubscribe;
 
 /* ---- connections (imap_client.c) ----------------------------------------------------- */
 
@@ -309,8 +310,17 @@ void imap_client_free(imap_client *c);
 void imap_loop_reap(imap_loop *l);
 /* Enters IDLE: waits for DONE, sends keepalives. */
 void imap_client_idle_start(imap_client *c);
-/* Ends the running command: pushes changes (unless forbidden) and writes the tagged answer. */
+/* Ends the running command: pushes changes (unless forbidden) and writes the tagged answer
+ * (imap_dispatch.c). */
 void imap_command_finish(imap_client *c);
+/* Runs C's commands while it can: the step of a continuation, a waiting command's line, or
+ * the next parsed commands (imap_dispatch.c; imap_client_kick calls it). */
+void imap_client_process(imap_client *c);
+/* Notices a login (or LOGOUT): the client leaves the pre-login count and gets the limits of a
+ * logged-in client. */
+void imap_client_state_sync(imap_client *c);
+/* The output above which C's commands wait for the client to read (lower before login). */
+size_t imap_client_out_high(const imap_client *c);
 
 /* ---- answers (imap_client.c) --------------------------------------------------------- */
 
