@@ -10,6 +10,7 @@
 
 #include "imap/imap_buf.h"
 #include "imap/imap_date.h"
+#include "imap/imap_list_match.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_proxy.h"
 #include "imap/imap_seqset.h"
@@ -103,7 +104,8 @@ typedef struct imap_recent_mark {
     uint32_t claimed; /* highest UID claimed as recent */
 } imap_recent_mark;
 
-/* What the server remembers about failed logins of one address or one user name (imap_auth.c). */
+/* What the server remembers about failed logins of one address or one user name
+ * (imap_auth_budget.c). */
 struct imap_penalty {
     char key[STORE_USER_MAX + 1];
     uint64_t hash;
@@ -124,7 +126,7 @@ struct imap_penalty {
     } passes[IMAP_PENALTY_PASSES];
 };
 
-/* A hash table of penalty records with a fixed number of them (imap_auth.c). */
+/* A hash table of penalty records with a fixed number of them (imap_auth_budget.c). */
 typedef struct imap_penalty_table {
     imap_penalty *recs; /* cap records; free ones have key[0] == '\0' */
     uint32_t *slots;    /* open addressing: record index + 1, 0 for empty */
@@ -444,7 +446,7 @@ int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_bu
  * sequence numbers. Returns 0, or -1 after answering BAD. *uids and *seqs are malloc'ed. */
 int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uids, uint32_t **seqs,
                      size_t *n);
-/* ---- LIST and LSUB: patterns and the user's mailbox list (imap_util.c) --------------- */
+/* ---- LIST and LSUB: the user's mailbox list (imap_util.c; patterns: imap_list_match.h) -- */
 
 #define IMAP_LIST_PATTERNS_MAX 64    /* patterns in one LIST */
 #define IMAP_LIST_PATTERN_BYTES 4096 /* their bytes in all, the reference counted with each */
@@ -469,23 +471,6 @@ void imap_batch_start(imap_batch *b);
 bool imap_batch_more(const imap_batch *b, size_t done);
 void imap_batch_worked(imap_batch *b, size_t done);
 void imap_batch_done(imap_batch *b);
-
-/* A set of LIST patterns compiled for matching many names ('*' anything, '%' anything but
- * '/'): one automaton whose states are bits, so a name is read once, left to right, with
- * ceil(states / 64) word operations per byte (states: the patterns' bytes plus one each),
- * however the patterns are made. No backtracking, no allocation while matching. */
-typedef struct imap_patterns imap_patterns;
-
-/* Compiles the N patterns PATS (NUL-terminated). Never fails (allocation failure aborts). */
-imap_patterns *imap_patterns_new(char *const *pats, size_t n);
-void imap_patterns_free(imap_patterns **p);
-/* True if some pattern matches all LEN bytes of NAME. If PREFIXES is not NULL, the lengths i
- * (ascending) at which NAME[i] is '/' and some pattern matches NAME[0, i) are stored there,
- * at most CAP of them, and counted in *NPREFIXES: the ancestors of NAME that match. */
-bool imap_patterns_match(imap_patterns *p, const char *name, size_t len, uint16_t *prefixes,
-                         size_t cap, size_t *nprefixes);
-/* True if mailbox NAME matches LIST pattern PAT (one pattern: compiles it, so not for loops). */
-bool imap_pattern_match(const char *pat, const char *name);
 
 enum {
     IMAP_MB_SUBSCRIBED = 1u << 0, /* the name is in the subscription list */

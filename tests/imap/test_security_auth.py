@@ -11,7 +11,7 @@ import pytest
 from conftest import PASSWORD
 from imapfix import start_server, stop_server
 
-# what the README promises (imap/imap_auth.c): 5 free checks per user name, then one at a
+# what the README promises (imap/imap_auth_budget.c): 5 free checks per user name, then one at a
 # time, 1 s after the previous one ended, doubling
 USER_FREE = 5
 
