@@ -39,14 +39,19 @@ static long utf8_next(const unsigned char *s, size_t len, size_t *i)
     return cp;
 }
 
-bool imap_utf8_valid(const char *s, size_t len)
+bool imap_utf8_check(const char *s, size_t len, bool allow_nul)
 {
     size_t i = 0;
     while (i < len) {
         long cp = utf8_next((const unsigned char *)s, len, &i);
-        if (cp <= 0) return false;
+        if (cp < 0 || (cp == 0 && !allow_nul)) return false;
     }
     return true;
+}
+
+bool imap_utf8_valid(const char *s, size_t len)
+{
+    return imap_utf8_check(s, len, false);
 }
 
 bool imap_has_8bit(const char *s, size_t len)

@@ -16,8 +16,11 @@ int imap_utf7_encode(const char *s, size_t len, imap_buf *out);
  * printable ASCII encoded in base64, broken surrogate pairs, and two encoded runs in a row. */
 int imap_utf7_decode(const char *s, size_t len, imap_buf *out);
 
-/* True if S is well-formed UTF-8 (no overlongs, surrogates or values over U+10FFFF) with no
- * NUL byte. */
+/* True if S is well-formed UTF-8 (no overlongs, surrogates or values over U+10FFFF), NUL bytes
+ * allowed only with ALLOW_NUL: the one UTF-8 check of mailfs (the store's store_utf8_valid, and
+ * through it the mount's, is this with ALLOW_NUL). */
+bool imap_utf8_check(const char *s, size_t len, bool allow_nul);
+/* The same with no NUL byte allowed. */
 bool imap_utf8_valid(const char *s, size_t len);
 
 /* True if S has a byte >= 0x80. */
