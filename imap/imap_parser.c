@@ -785,19 +785,3 @@ uint64_t imap_parser_skipping(const imap_parser *p)
 {
     return p->st == ST_SKIP_LIT ? p->skip_n : 0;
 }
-
-bool imap_arg_is_string(const imap_arg *a)
-{
-    return a &&
-           (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_STRING || a->type == IMAP_ARG_LITERAL);
-}
-
-bool imap_arg_is_atom(const imap_arg *a, const char *word)
-{
-    return a && a->type == IMAP_ARG_ATOM && strcasecmp(a->str, word) == 0 && strlen(word) == a->len;
-}
-
-bool imap_arg_is_nil(const imap_arg *a)
-{
-    return imap_arg_is_atom(a, "NIL");
-}

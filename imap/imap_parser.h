@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 /*
  * The parser takes a client's bytes in pieces of any size (one byte at a time or many pipelined
@@ -122,10 +124,20 @@ void imap_parser_reset(imap_parser *p);
 
 /* Helpers over arguments. */
 /* True for an ATOM, STRING or LITERAL (an astring). */
-bool imap_arg_is_string(const imap_arg *a);
+static inline bool imap_arg_is_string(const imap_arg *a)
+{
+    return a &&
+           (a->type == IMAP_ARG_ATOM || a->type == IMAP_ARG_STRING || a->type == IMAP_ARG_LITERAL);
+}
 /* True if A is an atom equal to WORD, ignoring case. */
-bool imap_arg_is_atom(const imap_arg *a, const char *word);
+static inline bool imap_arg_is_atom(const imap_arg *a, const char *word)
+{
+    return a && a->type == IMAP_ARG_ATOM && strcasecmp(a->str, word) == 0 && strlen(word) == a->len;
+}
 /* True if A is the atom NIL. */
-bool imap_arg_is_nil(const imap_arg *a);
+static inline bool imap_arg_is_nil(const imap_arg *a)
+{
+    return imap_arg_is_atom(a, "NIL");
+}
 
 #endif
