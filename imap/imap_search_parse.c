@@ -171,13 +171,10 @@ static imap_skey *key_keyword(search_ctx *x, const char *w, enum imap_skind kind
     r->set = toupper((unsigned char)w[0]) == 'K';
     r->str = v->str;
     r->slen = v->len;
-    if (v->str[0] == '\\') { /* a system flag given as a keyword */
-        static const char *sys[] = {"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};
-        for (int s = 0; s < 5; s++)
-            if (strcasecmp(v->str, sys[s]) == 0) {
-                r->kind = IMAP_SK_FLAG;
-                r->flag = 1u << s;
-            }
+    uint32_t bit = v->str[0] == '\\' ? store_sysflag_bit(v->str, v->len) : 0;
+    if (bit) { /* a system flag given as a keyword */
+        r->kind = IMAP_SK_FLAG;
+        r->flag = bit;
     }
     return r;
 }

@@ -105,23 +105,16 @@ void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name)
     imap_buf_free(&e);
 }
 
-static const struct {
-    const char *name;
-    uint32_t bit;
-} sysflags[] = {
-    {"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED},
-    {"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
-    {"\\Draft", STORE_F_DRAFT},
-};
-
 void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
 {
     imap_buf_putc(b, '(');
     bool first = true;
-    for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
-        if (flags & sysflags[i].bit) {
+    uint32_t bit;
+    const char *name;
+    for (size_t i = 0; (name = store_sysflag(i, &bit)) != NULL; i++) {
+        if (flags & bit) {
             if (!first) imap_buf_putc(b, ' ');
-            imap_buf_puts(b, sysflags[i].name);
+            imap_buf_puts(b, name);
             first = false;
         }
     }
@@ -203,13 +196,14 @@ static int flag_one(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf
         return -1;
     }
     if (a->str[0] == '\\') {
-        for (size_t i = 0; i < sizeof(sysflags) / sizeof(sysflags[0]); i++) {
-            if (strcasecmp(a->str, sysflags[i].name) == 0) {
-                *flags |= sysflags[i].bit;
-                return 0;
-            }
+        uint32_t bit = store_sysflag_bit(a->str, a->len);
+        if (bit) {
+            *flags |= bit;
+            return 0;
         }
-        if (strcasecmp(a->str, "\\Recent") == 0) return 0; /* cannot be set; ignored */
+        /* \Recent cannot be set: IMAP clients send it back now and then, so it is ignored (the
+         * mount, where it is nobody's habit, refuses it: store_flags_parse) */
+        if (strcasecmp(a->str, "\\Recent") == 0) return 0;
         imap_bad(c, "unknown system flag '%.40s'", a->str);
         return -1;
     }

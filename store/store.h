@@ -367,6 +367,13 @@ int store_flags_parse(const char *text, size_t len, uint32_t *flags, char *kw, s
  * holds "" instead: the text is never cut. */
 size_t store_flags_format(uint32_t flags, const char *keywords, char *buf, size_t buflen);
 
+/* The one table of system flags, for every view: the I-th one's name ("\Seen", ...) and its
+ * STORE_F_* bit in *BIT (may be NULL), or NULL past the last; and the bit of the system flag
+ * named by the N bytes at P (any case), 0 if it is none (\Recent is none: it is no stored
+ * flag). */
+const char *store_sysflag(size_t i, uint32_t *bit);
+uint32_t store_sysflag_bit(const char *p, size_t n);
+
 /* True if the N bytes at K make a keyword IMAP allows (an atom: 1-200 bytes, no specials,
  * no control or 8-bit bytes, not starting with '\'). */
 bool store_keyword_valid(const char *k, size_t n);

@@ -110,8 +110,14 @@ static bool flag_sep(char c)
     return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* The STORE_F_* bit of system flag P (N bytes, starting with '\\'), 0 if unknown. */
-static uint32_t sysflag_bit(const char *p, size_t n)
+const char *store_sysflag(size_t i, uint32_t *bit)
+{
+    if (i >= sizeof sysflags / sizeof *sysflags) return NULL;
+    if (bit) *bit = sysflags[i].bit;
+    return sysflags[i].name;
+}
+
+uint32_t store_sysflag_bit(const char *p, size_t n)
 {
     for (size_t i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
         if (strlen(sysflags[i].name) == n && strncasecmp(sysflags[i].name, p, n) == 0)
@@ -141,7 +147,7 @@ int store_flags_parse(const char *text, size_t len, uint32_t *flags, char *kw, s
         size_t n = i - start;
         if (n == 0) break;
         if (*p == '\\') {
-            uint32_t bit = sysflag_bit(p, n);
+            uint32_t bit = store_sysflag_bit(p, n);
             if (bit)
                 *flags |= bit;
             else if (n == 7 && strncasecmp(p, "\\Recent", 7) == 0)
