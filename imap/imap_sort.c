@@ -1,0 +1,450 @@
+/* imap_sort.c: the i;unicode-casemap collation, base subjects, sent dates and SORT itself */
+#include "imap/imap_sort.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "imap/imap_casemap_table.h"
+
+/* ---- i;unicode-casemap (RFC 5051) ------------------------------------------------------ */
+
+/* Reads one UTF-8 code point at S[*i, len): its value, or -1 for an invalid sequence
+ * (overlong, surrogate, above U+10FFFF, cut short). */
+static int32_t utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+    unsigned char c = s[*i];
+    if (c < 0x80) {
+        (*i)++;
+        return c;
+    }
+    int n;
+    uint32_t cp, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+        cp = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+        cp = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else {
+        return -1;
+    }
+    if (len - *i <= (size_t)n) return -1;
+    for (int k = 1; k <= n; k++) {
+        unsigned char d = s[*i + (size_t)k];
+        if ((d & 0xc0) != 0x80) return -1;
+        cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+    *i += (size_t)n + 1;
+    return (int32_t)cp;
+}
+
+static void utf8_put(imap_buf *b, uint32_t cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    imap_buf_append(b, u, n);
+}
+
+void imap_casemap(imap_buf *out, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t start = out->len;
+    imap_buf_reserve(out, len);
+    size_t i = 0;
+    while (i < len) {
+        if (u[i] < 0x80) { /* ASCII: only a-z change, and nothing decomposes */
+            char ch = (char)u[i++];
+            imap_buf_putc(out, ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch);
+            continue;
+        }
+        int32_t cp = utf8_next(u, len, &i);
+        if (cp < 0) { /* not UTF-8: the string itself, compared as octets */
+            imap_buf_truncate(out, start);
+            imap_buf_append(out, s, len);
+            return;
+        }
+        size_t lo = 0, hi = CASEMAP_N;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (casemap_cp[mid] < (uint32_t)cp)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < CASEMAP_N && casemap_cp[lo] == (uint32_t)cp) {
+            for (uint32_t k = casemap_at[lo]; k < casemap_at[lo + 1]; k++)
+                utf8_put(out, casemap_pool[k]);
+        } else {
+            utf8_put(out, (uint32_t)cp);
+        }
+    }
+}
+
+/* ---- base subject (RFC 5256 section 2.1) ------------------------------------------------ */
+
+static bool ci_prefix(const char *s, size_t len, const char *p)
+{
+    size_t n = strlen(p);
+    return len >= n && strncasecmp(s, p, n) == 0;
+}
+
+/* Length of the subj-blob ("[" *BLOBCHAR "]" *WSP) at S, 0 if there is none. */
+static size_t blob_len(const char *s, size_t len)
+{
+    if (len == 0 || s[0] != '[') return 0;
+    size_t i = 1;
+    while (i < len && s[i] != '[' && s[i] != ']')
+        i++;
+    if (i >= len || s[i] != ']') return 0;
+    i++;
+    while (i < len && s[i] == ' ')
+        i++;
+    return i;
+}
+
+/* Length of a subj-leader made of *subj-blob subj-refwd at S, 0 if there is none. */
+static size_t refwd_len(const char *s, size_t len)
+{
+    size_t i = 0, b;
+    while ((b = blob_len(s + i, len - i)) > 0)
+        i += b;
+    if (ci_prefix(s + i, len - i, "re"))
+        i += 2;
+    else if (ci_prefix(s + i, len - i, "fw")) {
+        i += 2;
+        if (i < len && (s[i] == 'd' || s[i] == 'D')) i++;
+    } else
+        return 0;
+    while (i < len && s[i] == ' ')
+        i++;
+    i += blob_len(s + i, len - i);
+    if (i >= len || s[i] != ':') return 0;
+    return i + 1;
+}
+
+bool imap_base_subject(imap_buf *out, const char *s, size_t len)
+{
+    /* (1): blanks and line ends as one space each run; *V is the working copy */
+    imap_buf w = {0};
+    imap_buf_reserve(&w, len);
+    bool sp = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            if (!sp) imap_buf_putc(&w, ' ');
+            sp = true;
+            continue;
+        }
+        sp = false;
+        imap_buf_putc(&w, c);
+    }
+    const char *v = w.data ? w.data : "";
+    size_t a = 0, e = w.len; /* the text left is v[a, e) */
+    bool reply = false;
+    for (;;) {
+        /* (2) trailers */
+        for (;;) {
+            if (e > a && v[e - 1] == ' ')
+                e--;
+            else if (e - a >= 5 && strncasecmp(v + e - 5, "(fwd)", 5) == 0) {
+                e -= 5;
+                reply = true;
+            } else
+                break;
+        }
+        /* (3) to (5): leaders and blobs */
+        for (bool changed = true; changed;) {
+            changed = false;
+            if (a < e && v[a] == ' ') {
+                a++;
+                changed = true;
+                continue;
+            }
+            size_t r = refwd_len(v + a, e - a);
+            if (r) {
+                a += r;
+                reply = true;
+                changed = true;
+                continue;
+            }
+            size_t b = blob_len(v + a, e - a);
+            if (b && a + b < e) {
+                a += b;
+                changed = true;
+            }
+        }
+        /* (6) "[fwd: ... ]" */
+        if (e - a >= 6 && ci_prefix(v + a, e - a, "[fwd:") && v[e - 1] == ']') {
+            a += 5;
+            e -= 1;
+            reply = true;
+            continue;
+        }
+        break;
+    }
+    imap_buf_append(out, v + a, e - a);
+    imap_buf_free(&w);
+    return reply;
+}
+
+/* ---- sent dates (RFC 5322 section 3.3, with its obsolete forms) ------------------------ */
+
+/* Skips blanks, line ends and (nested) comments. */
+static size_t skip_cfws(const char *s, size_t len, size_t i)
+{
+    while (i < len) {
+        char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',') {
+            i++;
+        } else if (c == '(') {
+            int depth = 0;
+            while (i < len) {
+                if (s[i] == '\\' && i + 1 < len)
+                    i++;
+                else if (s[i] == '(')
+                    depth++;
+                else if (s[i] == ')' && --depth == 0) {
+                    i++;
+                    break;
+                }
+                i++;
+            }
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+static size_t read_num(const char *s, size_t len, size_t i, int max_digits, int *v, int *ndig)
+{
+    int n = 0, d = 0;
+    while (i < len && d < max_digits && s[i] >= '0' && s[i] <= '9') {
+        n = n * 10 + (s[i] - '0');
+        i++;
+        d++;
+    }
+    *v = n;
+    *ndig = d;
+    return i;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+int imap_date_parse_rfc5322(const char *s, size_t len, int64_t *t)
+{
+    static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+    size_t i = skip_cfws(s, len, 0);
+    if (i < len && isalpha((unsigned char)s[i])) { /* day-of-week */
+        while (i < len && isalpha((unsigned char)s[i]))
+            i++;
+        i = skip_cfws(s, len, i);
+    }
+    int day, year, nd;
+    i = read_num(s, len, i, 2, &day, &nd);
+    if (nd == 0 || day < 1 || day > 31) return -1;
+    i = skip_cfws(s, len, i);
+    if (i < len && s[i] == '-') i++; /* "1-Jan-2000" is seen too */
+    if (len - i < 3) return -1;
+    char mon[4] = {(char)tolower((unsigned char)s[i]), (char)tolower((unsigned char)s[i + 1]),
+                   (char)tolower((unsigned char)s[i + 2]), 0};
+    const char *f = strstr(months, mon);
+    if (!f || (f - months) % 3 != 0) return -1;
+    int month = (int)(f - months) / 3 + 1;
+    i += 3;
+    while (i < len && isalpha((unsigned char)s[i])) /* "June", "Sept" */
+        i++;
+    i = skip_cfws(s, len, i);
+    if (i < len && s[i] == '-') i++;
+    i = read_num(s, len, i, 4, &year, &nd);
+    if (nd == 0) return -1;
+    if (nd <= 2) /* RFC 5322 4.3 */
+        year += year < 50 ? 2000 : 1900;
+    else if (nd == 3)
+        year += 1900;
+    int64_t secs = 0;
+    int zone = 0;
+    i = skip_cfws(s, len, i);
+    int hh, mm, ss = 0, n1, n2;
+    size_t j = read_num(s, len, i, 2, &hh, &n1);
+    if (n1 > 0 && j < len && s[j] == ':') {
+        j = read_num(s, len, j + 1, 2, &mm, &n2);
+        if (n2 > 0 && j < len && s[j] == ':') {
+            int n3;
+            size_t k = read_num(s, len, j + 1, 2, &ss, &n3);
+            if (n3 > 0)
+                j = k;
+            else
+                ss = 0;
+        }
+        if (n2 > 0 && hh <= 23 && mm <= 59 && ss <= 60) {
+            secs = hh * 3600 + mm * 60 + ss;
+            i = skip_cfws(s, len, j);
+            /* the zone; unknown ones count as UTC */
+            if (i < len && (s[i] == '+' || s[i] == '-')) {
+                int z, nz;
+                read_num(s, len, i + 1, 4, &z, &nz);
+                if (nz == 4 && z % 100 < 60)
+                    zone = (s[i] == '-' ? -1 : 1) * (z / 100 * 60 + z % 100);
+            } else {
+                static const struct {
+                    const char *name;
+                    int min;
+                } names[] = {{"EST", -300}, {"EDT", -240}, {"CST", -360}, {"CDT", -300},
+                             {"MST", -420}, {"MDT", -360}, {"PST", -480}, {"PDT", -420}};
+                for (size_t z = 0; z < sizeof(names) / sizeof(names[0]); z++)
+                    if (len - i >= 3 && strncasecmp(s + i, names[z].name, 3) == 0 &&
+                        (len - i == 3 || !isalpha((unsigned char)s[i + 3])))
+                        zone = names[z].min;
+            }
+        }
+    }
+    *t = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + secs - (int64_t)zone * 60;
+    return 0;
+}
+
+/* ---- the sort program and the sort ------------------------------------------------------ */
+
+int imap_sort_program_parse(const imap_arg *list, imap_sort_crit *out, size_t *n, const char **why,
+                            const char **what)
+{
+    static const struct {
+        const char *name;
+        uint8_t key;
+    } keys[] = {
+        {"ARRIVAL", IMAP_SORT_ARRIVAL},
+        {"CC", IMAP_SORT_CC},
+        {"DATE", IMAP_SORT_DATE},
+        {"FROM", IMAP_SORT_FROM},
+        {"SIZE", IMAP_SORT_SIZE},
+        {"SUBJECT", IMAP_SORT_SUBJECT},
+        {"TO", IMAP_SORT_TO},
+        {"DISPLAYFROM", IMAP_SORT_DISPLAYFROM},
+        {"DISPLAYTO", IMAP_SORT_DISPLAYTO},
+    };
+    *n = 0;
+    *what = NULL;
+    if (!list || list->type != IMAP_ARG_LIST) {
+        *why = "the sort program must be a parenthesized list of sort keys";
+        return -1;
+    }
+    if (list->count == 0) {
+        *why = "the sort program is empty";
+        return -1;
+    }
+    bool reverse = false;
+    for (size_t i = 0; i < list->count; i++) {
+        const imap_arg *a = &list->list[i];
+        if (a->type != IMAP_ARG_ATOM) {
+            *why = "a sort key must be an atom";
+            return -1;
+        }
+        if (strcasecmp(a->str, "REVERSE") == 0) {
+            if (reverse) {
+                *why = "REVERSE must be followed by a sort key, not";
+                *what = a->str;
+                return -1;
+            }
+            reverse = true;
+            continue;
+        }
+        size_t k = 0;
+        while (k < sizeof(keys) / sizeof(keys[0]) && strcasecmp(a->str, keys[k].name) != 0)
+            k++;
+        if (k == sizeof(keys) / sizeof(keys[0])) {
+            *why = "unknown sort key";
+            *what = a->str;
+            return -1;
+        }
+        if (*n == IMAP_SORT_CRITERIA_MAX) {
+            *why = "too many sort keys (at most 16)";
+            return -1;
+        }
+        out[*n].key = keys[k].key;
+        out[*n].reverse = reverse;
+        (*n)++;
+        reverse = false;
+    }
+    if (reverse) {
+        *why = "REVERSE must be followed by a sort key";
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct sort_ctx {
+    const imap_sort_crit *c;
+    size_t nc;
+    const char *pool;
+} sort_ctx;
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+static int sort_cmp(const void *pa, const void *pb, void *arg)
+{
+    const imap_sort_msg *a = pa, *b = pb;
+    const sort_ctx *x = arg;
+    for (size_t i = 0; i < x->nc; i++) {
+        int r;
+        unsigned k = x->c[i].key;
+        if (k < IMAP_SORT_NSTR) {
+            uint32_t la = a->len[k], lb = b->len[k];
+            r = memcmp(x->pool + a->off[k], x->pool + b->off[k], la < lb ? la : lb);
+            if (r == 0) r = la < lb ? -1 : la > lb;
+        } else if (k == IMAP_SORT_ARRIVAL) {
+            r = cmp_i64(a->arrival, b->arrival);
+        } else if (k == IMAP_SORT_DATE) {
+            r = cmp_i64(a->date, b->date);
+        } else {
+            r = a->size < b->size ? -1 : a->size > b->size;
+        }
+        if (r) return x->c[i].reverse ? -r : r;
+    }
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+void imap_sort(imap_sort_msg *m, size_t n, const imap_sort_crit *c, size_t nc, const char *pool)
+{
+    sort_ctx x = {.c = c, .nc = nc, .pool = pool ? pool : ""};
+    if (n > 1) qsort_r(m, n, sizeof(*m), sort_cmp, &x);
+}
