@@ -127,3 +127,106 @@ void imap_envelope_address(imap_buf *b, const imap_address *a)
         imap_buf_puts(b, "NIL");
     imap_buf_putc(b, ')');
 }
+
+/* ---- reading an ENVELOPE back ----------------------------------------------------------- */
+
+typedef struct env_reader {
+    const char *s;
+    size_t len, i;
+    imap_buf *out;
+} env_reader;
+
+static void skip_sp(env_reader *r)
+{
+    while (r->i < r->len && r->s[r->i] == ' ')
+        r->i++;
+}
+
+static bool next_is(env_reader *r, char c)
+{
+    skip_sp(r);
+    if (r->i < r->len && r->s[r->i] == c) {
+        r->i++;
+        return true;
+    }
+    return false;
+}
+
+/* Reads an nstring into *T. */
+static int read_nstring(env_reader *r, imap_env_text *t)
+{
+    skip_sp(r);
+    *t = (imap_env_text){.nil = true};
+    if (r->i >= r->len) return -1;
+    const char *s = r->s;
+    if (r->len - r->i >= 3 && (s[r->i] == 'N' || s[r->i] == 'n') &&
+        (s[r->i + 1] == 'I' || s[r->i + 1] == 'i') && (s[r->i + 2] == 'L' || s[r->i + 2] == 'l')) {
+        r->i += 3;
+        return 0;
+    }
+    size_t start = r->out->len;
+    if (s[r->i] == '"') {
+        r->i++;
+        while (r->i < r->len && s[r->i] != '"') {
+            if (s[r->i] == '\\' && r->i + 1 < r->len) r->i++;
+            imap_buf_putc(r->out, s[r->i++]);
+        }
+        if (r->i >= r->len) return -1;
+        r->i++;
+    } else if (s[r->i] == '{') {
+        size_t n = 0, j = r->i + 1;
+        while (j < r->len && s[j] >= '0' && s[j] <= '9' && n < (1u << 30))
+            n = n * 10 + (size_t)(s[j++] - '0');
+        if (j < r->len && s[j] == '+') j++;
+        if (j >= r->len || s[j] != '}') return -1;
+        j++;
+        if (j < r->len && s[j] == '\r') j++;
+        if (j >= r->len || s[j] != '\n') return -1;
+        j++;
+        if (r->len - j < n) return -1;
+        imap_buf_append(r->out, s + j, n);
+        r->i = j + n;
+    } else {
+        return -1;
+    }
+    t->nil = false;
+    t->off = (uint32_t)start;
+    t->len = (uint32_t)(r->out->len - start);
+    return 0;
+}
+
+int imap_envelope_parse(const char *s, size_t len, imap_buf *strings, imap_envelope_fields *out)
+{
+    for (int f = 0; f < IMAP_ENV_N; f++) {
+        out->text[f] = (imap_env_text){.nil = true};
+        for (int k = 0; k < 4; k++)
+            out->addr[f][k] = (imap_env_text){.nil = true};
+    }
+    env_reader r = {.s = s, .len = len, .out = strings};
+    if (!next_is(&r, '(')) return -1;
+    for (int f = 0; f < IMAP_ENV_N; f++) {
+        if (f < IMAP_ENV_FROM || f > IMAP_ENV_BCC) {
+            if (read_nstring(&r, &out->text[f]) < 0) return -1;
+            continue;
+        }
+        if (!next_is(&r, '(')) { /* NIL */
+            imap_env_text t;
+            if (read_nstring(&r, &t) < 0 || !t.nil) return -1;
+            continue;
+        }
+        bool have = false;
+        while (!next_is(&r, ')')) {
+            if (!next_is(&r, '(')) return -1;
+            imap_env_text a[4];
+            for (int k = 0; k < 4; k++)
+                if (read_nstring(&r, &a[k]) < 0) return -1;
+            if (!next_is(&r, ')')) return -1;
+            if (!have && !a[3].nil) { /* a group's start and end have no host */
+                for (int k = 0; k < 4; k++)
+                    out->addr[f][k] = a[k];
+                have = true;
+            }
+        }
+    }
+    return next_is(&r, ')') ? 0 : -1;
+}

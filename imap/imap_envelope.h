@@ -2,7 +2,9 @@
 #ifndef MAILFS_IMAP_ENVELOPE_H
 #define MAILFS_IMAP_ENVELOPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "imap/imap_buf.h"
 
@@ -69,5 +71,27 @@ typedef struct imap_address {
 
 /* Appends "(name adl mailbox host)" for A. */
 void imap_envelope_address(imap_buf *b, const imap_address *a);
+
+/* ---- reading an ENVELOPE back (SORT and THREAD read the stored summary's) -------------- */
+
+/* A string of a parsed ENVELOPE: LEN bytes at OFF in the buffer given to imap_envelope_parse
+ * (unquoted, a literal's bytes as they are); NIL for NIL or a missing field. */
+typedef struct imap_env_text {
+    uint32_t off, len;
+    bool nil;
+} imap_env_text;
+
+/* An ENVELOPE as read: the string fields (date, subject, in-reply-to, message-id) in TEXT,
+ * and for each address field (from ... bcc) the first address of the list that is not a
+ * group marker, as name, adl, mailbox and host (all NIL if there is none). */
+typedef struct imap_envelope_fields {
+    imap_env_text text[IMAP_ENV_N];
+    imap_env_text addr[IMAP_ENV_N][4];
+} imap_envelope_fields;
+
+/* Reads the ENVELOPE list S[0, len) that imap_envelope_write made (quoted strings, literals,
+ * NIL), appending its strings to STRINGS. Returns 0, or -1 if S is not such a list (OUT then
+ * holds what was read before the fault; every field not read is NIL). */
+int imap_envelope_parse(const char *s, size_t len, imap_buf *strings, imap_envelope_fields *out);
 
 #endif

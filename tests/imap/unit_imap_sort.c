@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_envelope.h"
 #include "imap/imap_sort.h"
 #include "tests/unit.h"
 
@@ -103,8 +104,75 @@ static char *sorted(const char *prog, const char *const *subj, const int64_t *da
         free(g);                                                                                   \
     } while (0)
 
+static char *field(const imap_buf *b, imap_env_text t)
+{
+    if (t.nil) return strdup("NIL");
+    return strndup(b->data + t.off, t.len);
+}
+
+#define FIELD(b, t, want)                                                                          \
+    do {                                                                                           \
+        char *g = field(b, t);                                                                     \
+        CHECK_STR(g, want);                                                                        \
+        free(g);                                                                                   \
+    } while (0)
+
+/* ENVELOPE text written by imap_envelope_write reads back */
+static void envelope(void)
+{
+    imap_buf from = {0}, to = {0}, env = {0}, strings = {0};
+    imap_envelope_address(&from, &(imap_address){.mailbox = "grp", .mailbox_len = 3});
+    imap_envelope_address(&from, &(imap_address){.name = "Ann  \"A\" Lee",
+                                                 .name_len = 12,
+                                                 .mailbox = "ann",
+                                                 .mailbox_len = 3,
+                                                 .host = "x.org",
+                                                 .host_len = 5});
+    imap_envelope_address(&from, &(imap_address){0});
+    imap_envelope_address(
+        &to, &(imap_address){.mailbox = "bob", .mailbox_len = 3, .host = "y.org", .host_len = 5});
+    imap_envelope e = {0};
+    e.field[IMAP_ENV_DATE] = "\"1 Jan 2001 00:00:00 +0000\"";
+    e.field[IMAP_ENV_SUBJECT] = "{9}\r\nRe:\r\n  x\"";
+    e.field[IMAP_ENV_FROM] = from.data;
+    e.field[IMAP_ENV_TO] = to.data;
+    e.field[IMAP_ENV_MESSAGE_ID] = "\"<a@b>\"";
+    imap_envelope_write(&env, &e);
+    imap_envelope_fields f;
+    imap_buf_puts(&strings, "");
+    CHECK(imap_envelope_parse(env.data, env.len, &strings, &f) == 0);
+    FIELD(&strings, f.text[IMAP_ENV_DATE], "1 Jan 2001 00:00:00 +0000");
+    FIELD(&strings, f.text[IMAP_ENV_SUBJECT], "Re:\r\n  x\"");
+    FIELD(&strings, f.text[IMAP_ENV_IN_REPLY_TO], "NIL");
+    FIELD(&strings, f.text[IMAP_ENV_MESSAGE_ID], "<a@b>");
+    FIELD(&strings, f.addr[IMAP_ENV_FROM][0], "Ann \"A\" Lee");
+    FIELD(&strings, f.addr[IMAP_ENV_FROM][2], "ann");
+    FIELD(&strings, f.addr[IMAP_ENV_FROM][3], "x.org");
+    FIELD(&strings, f.addr[IMAP_ENV_SENDER][2], "ann"); /* a missing Sender is From */
+    FIELD(&strings, f.addr[IMAP_ENV_TO][0], "NIL");
+    FIELD(&strings, f.addr[IMAP_ENV_TO][2], "bob");
+    FIELD(&strings, f.addr[IMAP_ENV_CC][2], "NIL");
+    CHECK(imap_envelope_parse(IMAP_ENVELOPE_EMPTY, strlen(IMAP_ENVELOPE_EMPTY), &strings, &f) == 0);
+    CHECK(f.text[IMAP_ENV_SUBJECT].nil && f.addr[IMAP_ENV_FROM][2].nil);
+    /* broken text: every prefix fails, and nothing is read past the end */
+    for (size_t cut = 0; cut < env.len; cut++) {
+        char *part = malloc(cut ? cut : 1);
+        memcpy(part, env.data, cut);
+        CHECK(imap_envelope_parse(part, cut, &strings, &f) < 0);
+        free(part);
+    }
+    CHECK(imap_envelope_parse("(NIL {99}\r\nab", 14, &strings, &f) < 0);
+    CHECK(imap_envelope_parse("(x)", 3, &strings, &f) < 0);
+    imap_buf_free(&from);
+    imap_buf_free(&to);
+    imap_buf_free(&env);
+    imap_buf_free(&strings);
+}
+
 int main(void)
 {
+
+    envelope();
 
     /* i;unicode-casemap: titlecase, then full decomposition (RFC 5051's own example) */
     CASEMAP("", "");
