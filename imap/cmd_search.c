@@ -483,14 +483,15 @@ static void search_run_free(void *p)
     free(r);
 }
 
-static int search_step(imap_client *c, void *ctx)
+/* Matches the next messages of the view, for a step's time: 1 while messages are left, 0 when
+ * all are done, -1 after answering NO (WHAT names the command). */
+static int search_eval(imap_client *c, search_run *r, const char *what)
 {
-    search_run *r = ctx;
     store_txn *t;
     int rc = store_read_begin(c->srv->st, &t);
     if (rc < 0) {
-        imap_no_store(c, rc, "SEARCH");
-        return 0;
+        imap_no_store(c, rc, what);
+        return -1;
     }
     int64_t until = imap_now_ms() + IMAP_STEP_MS;
     bool spent = false;
@@ -517,6 +518,14 @@ static int search_step(imap_client *c, void *ctx)
     store_read_end(&t);
     if (r->pos < c->sel.n) return 1;
     memo_reset(&r->memo, 0);
+    return 0;
+}
+
+static int search_step(imap_client *c, void *ctx)
+{
+    search_run *r = ctx;
+    int rc = search_eval(c, r, "SEARCH");
+    if (rc != 0) return rc > 0;
     imap_buf *o = &c->out;
     if (!r->esearch) {
         imap_buf_puts(o, "* SEARCH");
@@ -537,6 +546,23 @@ static int search_step(imap_client *c, void *ctx)
     }
     imap_ok(c, "SEARCH completed");
     return 0;
+}
+
+/* Parses the keys ARGS[I..NARGS) into a run that reports sequence numbers; NULL after
+ * answering BAD. */
+static search_run *search_new(imap_client *c, const imap_arg *args, size_t nargs, size_t i)
+{
+    size_t nslots;
+    imap_skey *root = imap_search_parse(c, args, nargs, i, &nslots);
+    if (!root) return NULL;
+    search_run *r = calloc(1, sizeof(*r));
+    if (!r) abort();
+    r->root = root;
+    r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
+    r->memo.nslots = nslots;
+    r->memo.answer = malloc(nslots ? nslots : 1);
+    if (!r->hits || !r->memo.answer) abort();
+    return r;
 }
 
 void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
@@ -585,22 +611,41 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
         esearch = true;
         ret = RET_ALL;
     }
-    size_t nslots;
-    imap_skey *root = imap_search_parse(c, args, nargs, i, &nslots);
-    if (!root) return;
-    search_run *r = calloc(1, sizeof(*r));
-    if (!r) abort();
-    r->root = root;
+    search_run *r = search_new(c, args, nargs, i);
+    if (!r) return;
     r->uid = uid;
     r->esearch = esearch;
     r->ret = ret;
-    r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
-    r->memo.nslots = nslots;
-    r->memo.answer = malloc(nslots ? nslots : 1);
-    if (!r->hits || !r->memo.answer) abort();
     /* evaluated in steps so one big SEARCH does not hold up the loop's other sessions; the
      * view cannot change meanwhile (changes are pushed only between commands) */
     c->cont = search_step;
     c->cont_ctx = r;
     c->cont_free = search_run_free;
+}
+
+/* ---- the matcher for SORT and THREAD (imap_int.h) ---------------------------------------- */
+
+struct imap_search_run {
+    search_run r;
+};
+
+imap_search_run *imap_search_begin(imap_client *c, const imap_arg *args, size_t nargs, size_t i)
+{
+    return (imap_search_run *)search_new(c, args, nargs, i);
+}
+
+int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const uint32_t **seqs,
+                     size_t *n)
+{
+    int rc = search_eval(c, &s->r, what);
+    *seqs = s->r.hits;
+    *n = s->r.nhits;
+    return rc;
+}
+
+void imap_search_end(imap_search_run **s)
+{
+    if (!*s) return;
+    search_run_free(&(*s)->r);
+    *s = NULL;
 }

@@ -32,10 +32,12 @@ static const imap_cmd_def commands[] = {
     {"RENAME", imap_cmd_rename, AUTH},
     {"SEARCH", imap_cmd_search, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"SELECT", imap_cmd_select, AUTH},
+    {"SORT", imap_cmd_sort, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"STARTTLS", imap_cmd_starttls, IMAP_CMD_NOAUTH | IMAP_CMD_NOSYNC},
     {"STATUS", imap_cmd_status, AUTH},
     {"STORE", imap_cmd_store, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"SUBSCRIBE", imap_cmd_subscribe, AUTH},
+    {"THREAD", imap_cmd_thread, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"UID", NULL, SEL}, /* resolved to its subcommand by the dispatcher */
     {"UNSELECT", imap_cmd_unselect, SEL | IMAP_CMD_NOSYNC},
     {"UNSUBSCRIBE", imap_cmd_unsubscribe, AUTH},

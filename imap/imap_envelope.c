@@ -221,7 +221,7 @@ int imap_envelope_parse(const char *s, size_t len, imap_buf *strings, imap_envel
             for (int k = 0; k < 4; k++)
                 if (read_nstring(&r, &a[k]) < 0) return -1;
             if (!next_is(&r, ')')) return -1;
-            if (!have && !a[3].nil) { /* a group's start and end have no host */
+            if (!have) { /* a group's start counts: its name is the mailbox, as in Dovecot */
                 for (int k = 0; k < 4; k++)
                     out->addr[f][k] = a[k];
                 have = true;

@@ -82,8 +82,9 @@ typedef struct imap_env_text {
 } imap_env_text;
 
 /* An ENVELOPE as read: the string fields (date, subject, in-reply-to, message-id) in TEXT,
- * and for each address field (from ... bcc) the first address of the list that is not a
- * group marker, as name, adl, mailbox and host (all NIL if there is none). */
+ * and for each address field (from ... bcc) the first address of the list as name, adl,
+ * mailbox and host (all NIL if there is none). A group's start is an address too (mailbox:
+ * the group's name, host NIL): it is what SORT's "first address" is for "To: team: a, b;". */
 typedef struct imap_envelope_fields {
     imap_env_text text[IMAP_ENV_N];
     imap_env_text addr[IMAP_ENV_N][4];

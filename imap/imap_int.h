@@ -15,6 +15,8 @@
 #include "imap/imap_proxy.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_server.h"
+#include "imap/imap_sort.h"
+#include "imap/imap_thread.h"
 #include "store/store.h"
 
 #define IMAP_OUT_HIGH (1u << 20) /* stop running commands while this much output waits */
@@ -287,7 +289,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
     imap_cmd_lsub, imap_cmd_namespace, imap_cmd_status, imap_cmd_list, imap_cmd_append,
     imap_cmd_check, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_search,
     imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_examine, imap_cmd_move,
-    imap_cmd_unsubscribe;
+    imap_cmd_unsubscribe, imap_cmd_sort, imap_cmd_thread;
 
 /* ---- connections (imap_client.c) ----------------------------------------------------- */
 
@@ -527,6 +529,40 @@ void imap_mblist_free(imap_mblist *l);
  * and pattern joined, INBOX folded; taken over and freed), as the command's continuation. */
 void imap_list_start(imap_client *c, char **pats, size_t npats, unsigned opts,
                      unsigned status_items, bool lsub);
+
+/* ---- SEARCH's matcher, shared with SORT and THREAD (cmd_search.c) --------------------- */
+
+typedef struct imap_search_run imap_search_run;
+/* Parses the search keys ARGS[I..NARGS) (what follows the charset) as SEARCH does; NULL after
+ * answering BAD. */
+imap_search_run *imap_search_begin(imap_client *c, const imap_arg *args, size_t nargs, size_t i);
+/* Matches the next messages of C's view, for a step's time (IMAP_STEP_MS): 1 while messages
+ * are left, 0 when all are done, with *SEQS the sequence numbers that matched (ascending, N of
+ * them, owned by S), or -1 after answering NO (WHAT names the command in the answer). The view
+ * must not change between the calls (changes are pushed only between commands). */
+int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const uint32_t **seqs,
+                     size_t *n);
+void imap_search_end(imap_search_run **s);
+
+/* ---- SORT and THREAD (cmd_sort.c) ---------------------------------------------------- */
+
+/* What a SORT or THREAD command asks for. */
+typedef struct imap_sort_req {
+    bool thread; /* THREAD with ALG; else SORT by CRIT */
+    int alg;     /* enum imap_thread_alg */
+    imap_sort_crit crit[IMAP_SORT_CRITERIA_MAX];
+    size_t ncrit;
+    bool esort;   /* SORT RETURN (...): answered with ESEARCH */
+    unsigned ret; /* ...these return options (MIN 1, MAX 2, COUNT 4, ALL 8) */
+} imap_sort_req;
+/* Checks the charset argument A of CMD (UTF-8 or US-ASCII); 0, or -1 after answering BAD or
+ * NO [BADCHARSET]. */
+int imap_sort_charset(imap_client *c, const imap_arg *a, const char *cmd);
+/* Parses the search keys ARGS[I..NARGS) and starts REQ as the command's continuation: the
+ * search, then the keys of the hits read from the stored summaries (and, for THREAD
+ * REFERENCES, the References header) in steps, then the answer. */
+void imap_sort_start(imap_client *c, const imap_sort_req *req, const imap_arg *args, size_t nargs,
+                     size_t i, bool uid);
 
 /* Parses a number argument; returns 0 or -1 (no answer). */
 int imap_arg_number(const imap_arg *a, uint64_t *out);

@@ -77,20 +77,30 @@ static void utf8_put(imap_buf *b, uint32_t cp)
 void imap_casemap(imap_buf *out, const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t start = out->len;
     imap_buf_reserve(out, len);
     size_t i = 0;
+    bool bad = false; /* the last byte started no valid sequence */
     while (i < len) {
         if (u[i] < 0x80) { /* ASCII: only a-z change, and nothing decomposes */
             char ch = (char)u[i++];
             imap_buf_putc(out, ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch);
+            bad = false;
             continue;
         }
         int32_t cp = utf8_next(u, len, &i);
-        if (cp < 0) { /* not UTF-8: the string itself, compared as octets */
-            imap_buf_truncate(out, start);
-            imap_buf_append(out, s, len);
-            return;
+        if (cp < 0) { /* not UTF-8 (see the header): one U+FFFD for a run of such bytes */
+            if (!bad) utf8_put(out, 0xfffd);
+            bad = true;
+            i++;
+            continue;
+        }
+        bad = false;
+        if (cp >= 0xac00 && cp <= 0xd7a3) { /* Hangul syllables decompose by formula */
+            uint32_t si = (uint32_t)cp - 0xac00;
+            utf8_put(out, 0x1100 + si / 588);
+            utf8_put(out, 0x1161 + (si % 588) / 28);
+            if (si % 28) utf8_put(out, 0x11a7 + si % 28);
+            continue;
         }
         size_t lo = 0, hi = CASEMAP_N;
         while (lo < hi) {

@@ -11,8 +11,11 @@
 #include "imap/imap_parser.h"
 
 /* Appends the i;unicode-casemap key of the LEN bytes at S (RFC 5051): every code point
- * titlecased, then fully decomposed, as UTF-8; keys compare as octets (memcmp, shorter first).
- * S is UTF-8; if it is not valid UTF-8 the key is S itself, as the RFC says. */
+ * titlecased, then fully decomposed (Hangul syllables too, by the Unicode formula, as NFKD
+ * does), as UTF-8; keys compare as octets (memcmp, shorter first). S is UTF-8. A run of bytes
+ * that start no valid UTF-8 sequence becomes one U+FFFD and the rest is casemapped: RFC 5051
+ * would compare such a string as raw octets, but headers with a stray Latin-1 byte are
+ * common, and this way they still sort among their letters, as they do in Dovecot. */
 void imap_casemap(imap_buf *out, const char *s, size_t len);
 
 /* Appends the base subject (RFC 5256 section 2.1, steps 2 to 6) of the LEN bytes at S, which

@@ -504,12 +504,11 @@ static void references(const imap_thread_msg *m, size_t n, const char *pool, ima
                 if (pass == 1) break; /* In-Reply-To: the first id only */
             }
         }
-        /* (1B) */
-        if (prev == NONE) {
+        /* (1B): the old link goes first; the new one only if it makes no loop (so a message
+         * whose last reference lies below it ends up with no parent, as in Dovecot) */
+        if (t.v[self].parent != prev || prev == NONE) {
             unlink_node(&t, self);
-        } else if (t.v[self].parent != prev && !would_loop(&t, prev, self)) {
-            unlink_node(&t, self);
-            add_child(&t, prev, self);
+            if (prev != NONE && !would_loop(&t, prev, self)) add_child(&t, prev, self);
         }
     }
     /* step 2: the root */

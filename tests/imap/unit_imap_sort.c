@@ -121,16 +121,17 @@ static char *field(const imap_buf *b, imap_env_text t)
 static void envelope(void)
 {
     imap_buf from = {0}, to = {0}, env = {0}, strings = {0};
-    imap_envelope_address(&from, &(imap_address){.mailbox = "grp", .mailbox_len = 3});
     imap_envelope_address(&from, &(imap_address){.name = "Ann  \"A\" Lee",
                                                  .name_len = 12,
                                                  .mailbox = "ann",
                                                  .mailbox_len = 3,
                                                  .host = "x.org",
                                                  .host_len = 5});
-    imap_envelope_address(&from, &(imap_address){0});
+    /* To: grp: bob@y.org; -- the group's start is the first address */
+    imap_envelope_address(&to, &(imap_address){.mailbox = "grp", .mailbox_len = 3});
     imap_envelope_address(
         &to, &(imap_address){.mailbox = "bob", .mailbox_len = 3, .host = "y.org", .host_len = 5});
+    imap_envelope_address(&to, &(imap_address){0});
     imap_envelope e = {0};
     e.field[IMAP_ENV_DATE] = "\"1 Jan 2001 00:00:00 +0000\"";
     e.field[IMAP_ENV_SUBJECT] = "{9}\r\nRe:\r\n  x\"";
@@ -150,7 +151,8 @@ static void envelope(void)
     FIELD(&strings, f.addr[IMAP_ENV_FROM][3], "x.org");
     FIELD(&strings, f.addr[IMAP_ENV_SENDER][2], "ann"); /* a missing Sender is From */
     FIELD(&strings, f.addr[IMAP_ENV_TO][0], "NIL");
-    FIELD(&strings, f.addr[IMAP_ENV_TO][2], "bob");
+    FIELD(&strings, f.addr[IMAP_ENV_TO][2], "grp");
+    FIELD(&strings, f.addr[IMAP_ENV_TO][3], "NIL");
     FIELD(&strings, f.addr[IMAP_ENV_CC][2], "NIL");
     CHECK(imap_envelope_parse(IMAP_ENVELOPE_EMPTY, strlen(IMAP_ENVELOPE_EMPTY), &strings, &f) == 0);
     CHECK(f.text[IMAP_ENV_SUBJECT].nil && f.addr[IMAP_ENV_FROM][2].nil);
@@ -184,13 +186,20 @@ int main(void)
     CASEMAP("\xef\xac\x81", "fi");                   /* U+FB01 ligature: compatibility form */
     CASEMAP("\xce\xb1\xce\x92", "\xce\x91\xce\x92"); /* Greek αΒ -> ΑΒ */
     CASEMAP("\xe6\x97\xa5", "\xe6\x97\xa5");         /* CJK: unchanged */
+    /* not UTF-8: one U+FFFD for a run of bytes that start no valid sequence */
     CASEMAP("a\xff"
             "b",
-            "a\xff"
-            "b");                            /* not UTF-8: the bytes as they are */
-    CASEMAP("\xc0\xaf", "\xc0\xaf");         /* overlong '/' */
-    CASEMAP("\xed\xa0\x80", "\xed\xa0\x80"); /* a surrogate */
-    CASEMAP("x\xc3", "x\xc3");               /* cut short */
+            "A\xef\xbf\xbd"
+            "B");
+    CASEMAP("Forma\xe7\xe3o \xe7", "FORMA\xef\xbf\xbdO \xef\xbf\xbd"); /* Latin-1 */
+    CASEMAP("\xc0\xaf", "\xef\xbf\xbd");                               /* overlong */
+    CASEMAP("\xed\xa0\x80", "\xef\xbf\xbd");                           /* a surrogate */
+    CASEMAP("\xff\xc3\xa9\xff", "\xef\xbf\xbd"
+                                "E\xcc\x81\xef\xbf\xbd");
+    CASEMAP("x\xc3", "X\xef\xbf\xbd"); /* cut short */
+    /* Hangul: U+D55C is U+1112 U+1161 U+11AB; U+AC00 has no final consonant */
+    CASEMAP("\xed\x95\x9c", "\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab");
+    CASEMAP("\xea\xb0\x80", "\xe1\x84\x80\xe1\x85\xa1");
     {
         char *a = casemap("Stra\xc3\x9f"
                           "e"),

@@ -235,6 +235,16 @@ int main(void)
         free(g);
     }
 
+    /* 1B breaks the link a truncated References made before it checks for a loop: C's own
+     * reference is B, which hangs below C, so C ends up with no parent (imaptest's thread.mbox;
+     * Dovecot answers the same) */
+    static const tmsg broken[] = {
+        {"<a@b>", NULL, NULL, NULL, 3},
+        {"<b@b>", "<a@b> <c@b>", NULL, NULL, 1},
+        {"<c@b>", "<b@b>", NULL, NULL, 2},
+    };
+    THREAD(REFS, broken, "(3 2)(1)");
+
     /* a message-id shared by two messages: only the first keeps it */
     static const tmsg dup[] = {
         {"<a@x>", NULL, NULL, "d1", 1},
