@@ -3,8 +3,8 @@
 #
 # Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET  how long each target fuzzes (default 20); 0 only replays the seeds
-#   TARGET              imap_parser, imap_misc, imap_proxy, mime, mbox, sasl, fs_names,
-#                       imap_session
+#   TARGET              imap_parser, imap_misc, imap_proxy, imap_sort, mime, mbox, sasl,
+#                       fs_names, imap_session
 #                       (default: all)
 # Every file in tests/fuzz/seeds/<target>/ is replayed first (the regression inputs), then the
 # target fuzzes from those seeds, plus ../shared/corpus for mime and mbox and the command lines
@@ -18,7 +18,7 @@ root=$PWD
 secs=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(imap_parser imap_misc imap_proxy mime mbox sasl fs_names imap_session)
+[ ${#targets[@]} -gt 0 ] || targets=(imap_parser imap_misc imap_proxy imap_sort mime mbox sasl fs_names imap_session)
 build=${MAILFS_FUZZ_BUILD:-$root/build-fuzz}
 corpus=${MAILFS_CORPUS:-$root/../shared/corpus}
 seeds=$root/tests/fuzz/seeds
@@ -86,6 +86,7 @@ for t in "${targets[@]}"; do
             dirs+=("$tmp/imap_lines") ;;
         imap_misc) maxlen=2048 ;;
         imap_proxy) maxlen=1100 ;;
+        imap_sort) maxlen=4096 ;;
         mime|mbox) maxlen=65536
             [ -d "$corpus" ] && dirs+=("$corpus") ;;
         sasl) maxlen=4096 ;;

@@ -31,7 +31,7 @@ def test_fuzz_targets():
     print(out)
     assert r.returncode == 0, out[-8000:]
     lines = out.splitlines()
-    for name in ("imap_parser", "imap_misc", "imap_proxy", "mime", "mbox", "sasl", "fs_names",
-                 "imap_session"):
+    for name in ("imap_parser", "imap_misc", "imap_proxy", "imap_sort", "mime", "mbox", "sasl",
+                 "fs_names", "imap_session"):
         assert any(l.startswith(f"fuzz_{name}: ") and l.endswith("no crash") for l in lines), \
             f"no result for fuzz_{name}:\n{out[-8000:]}"
