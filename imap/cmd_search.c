@@ -637,7 +637,17 @@ imap_search_run *imap_search_begin(imap_client *c, const imap_arg *args, size_t 
 int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const uint32_t **seqs,
                      size_t *n)
 {
-    int rc = search_eval(c, &s->r, what);
+    const imap_skey *k = s->r.root;
+    int rc;
+    if (s->r.pos == 0 && k->kind == IMAP_SK_AND && k->nkids == 1 &&
+        k->kids[0]->kind == IMAP_SK_ALL) { /* ALL: the whole view, without reading the store */
+        for (size_t i = 0; i < c->sel.n; i++)
+            s->r.hits[i] = (uint32_t)i + 1;
+        s->r.nhits = s->r.pos = c->sel.n;
+        rc = 0;
+    } else {
+        rc = search_eval(c, &s->r, what);
+    }
     *seqs = s->r.hits;
     *n = s->r.nhits;
     return rc;

@@ -1,5 +1,5 @@
 /* cmd_sort.c: SORT and UID SORT (RFC 5256, RFC 5957, ESORT of RFC 5267), and the per-message
- * keys that SORT and THREAD read from the stored summaries */
+ * keys that SORT and THREAD read from the stored summaries, remembered per event loop */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -7,38 +7,254 @@
 #include "imap/imap_envelope.h"
 #include "imap/imap_int.h"
 #include "imap/imap_msg.h"
+#include "imap/imap_search.h"
 #include "store/mime.h"
 
-#define FIELD_MAX (64u << 10)  /* bytes of one header value kept for a key */
-#define POOL_MAX (1024u << 20) /* bytes of keys for one command */
+#define FIELD_MAX (64u << 10)    /* bytes of one header value kept for a key */
+#define REFS_MAX (8u << 10)      /* bytes of References kept: the end, where the parent is */
+#define POOL_MAX (256u << 20)    /* bytes of keys of one mailbox */
+#define KEYCACHE_MAX (64u << 20) /* bytes of remembered keys per event loop */
 #define ESORT_RET_MIN 1u
 #define ESORT_RET_MAX 2u
 #define ESORT_RET_COUNT 4u
 #define ESORT_RET_ALL 8u
 
+/* ---- the keys of each message, remembered per event loop -------------------------------- */
+
+/*
+ * A message's keys never change (its bytes do not, and a UID is never given again in a
+ * mailbox), so each loop remembers them per mailbox: the first SORT or THREAD of a mailbox
+ * reads every summary, later ones only those of new messages. This is what Dovecot's cache
+ * does for it. With them goes, per string key, the order of all the mailbox's remembered
+ * messages (a rank each), made again only when messages were added, so a repeated SORT by
+ * SUBJECT compares numbers, not strings. The memory is bounded (KEYCACHE_MAX per loop, least
+ * recently used mailboxes go first); a mailbox's keys are kept while a command uses them.
+ */
+
+enum { KC_MSGID = IMAP_SORT_NSTR, KC_IRT, KC_REFS, KC_N };
+
+typedef struct kc_ent {
+    uint32_t uid;
+    bool reply;     /* the subject was a reply or forward */
+    bool have_refs; /* KC_REFS was read (only THREAD REFERENCES needs it) */
+    int64_t date, arrival;
+    uint64_t size;
+    uint32_t off[KC_N], len[KC_N]; /* in the box's pool: casemap keys, then raw texts */
+} kc_ent;
+
+typedef struct kc_box {
+    uint32_t mailbox_id;
+    kc_ent *v;
+    size_t n, cap;
+    uint32_t *slot; /* UID hash: entry index + 1, 0 for empty */
+    size_t nslot;
+    imap_buf pool;
+    uint32_t *rank[IMAP_SORT_NSTR]; /* per entry: the order of its string key k... */
+    size_t rank_n[IMAP_SORT_NSTR];  /* ...as of this many entries (b->n: up to date) */
+    uint64_t used;                  /* the cache's tick when a command last took it */
+    unsigned pins;                  /* commands using it */
+} kc_box;
+
+struct imap_keycache {
+    kc_box **box;
+    size_t n, cap;
+    uint64_t tick;
+};
+
+static size_t kc_bytes(const kc_box *b)
+{
+    size_t ranks = 0;
+    for (int k = 0; k < IMAP_SORT_NSTR; k++)
+        ranks += b->rank[k] ? b->rank_n[k] * sizeof(uint32_t) : 0;
+    return b->pool.cap + b->cap * sizeof(*b->v) + b->nslot * sizeof(*b->slot) + ranks;
+}
+
+static void kc_box_free(kc_box *b)
+{
+    for (int k = 0; k < IMAP_SORT_NSTR; k++)
+        free(b->rank[k]);
+    free(b->v);
+    free(b->slot);
+    imap_buf_free(&b->pool);
+    free(b);
+}
+
+void imap_keycache_free(imap_keycache **kc)
+{
+    if (!*kc) return;
+    for (size_t i = 0; i < (*kc)->n; i++)
+        kc_box_free((*kc)->box[i]);
+    free((*kc)->box);
+    free(*kc);
+    *kc = NULL;
+}
+
+/* The box of MAILBOX_ID in C's loop, made if missing, pinned. */
+static kc_box *kc_take(imap_client *c, uint32_t mailbox_id)
+{
+    imap_keycache **kcp = &c->loop->keycache, *kc = *kcp;
+    if (!kc) {
+        kc = *kcp = calloc(1, sizeof(*kc));
+        if (!kc) abort();
+    }
+    kc_box *b = NULL;
+    for (size_t i = 0; i < kc->n && !b; i++)
+        if (kc->box[i]->mailbox_id == mailbox_id) b = kc->box[i];
+    /* a box that holds far more than the mailbox (expunged messages): start it again */
+    if (b && !b->pins && b->n > 2 * c->sel.n + 1024) {
+        for (size_t i = 0; i < kc->n; i++)
+            if (kc->box[i] == b) kc->box[i] = kc->box[--kc->n];
+        kc_box_free(b);
+        b = NULL;
+    }
+    if (!b) {
+        b = calloc(1, sizeof(*b));
+        if (!b) abort();
+        b->mailbox_id = mailbox_id;
+        if (kc->n == kc->cap) {
+            kc->cap = kc->cap ? 2 * kc->cap : 8;
+            kc_box **g = realloc(kc->box, kc->cap * sizeof(*g));
+            if (!g) abort();
+            kc->box = g;
+        }
+        kc->box[kc->n++] = b;
+    }
+    b->used = ++kc->tick;
+    b->pins++;
+    return b;
+}
+
+/* Unpins B and trims the loop's cache to its bound: the least recently used boxes that no
+ * command holds go first. */
+static void kc_give(imap_client *c, kc_box *b)
+{
+    imap_keycache *kc = c->loop->keycache;
+    b->pins--;
+    size_t total = 0;
+    for (size_t i = 0; i < kc->n; i++)
+        total += kc_bytes(kc->box[i]);
+    while (total > KEYCACHE_MAX) {
+        size_t victim = SIZE_MAX;
+        for (size_t i = 0; i < kc->n; i++)
+            if (!kc->box[i]->pins &&
+                (victim == SIZE_MAX || kc->box[i]->used < kc->box[victim]->used))
+                victim = i;
+        if (victim == SIZE_MAX) break;
+        total -= kc_bytes(kc->box[victim]);
+        kc_box_free(kc->box[victim]);
+        kc->box[victim] = kc->box[--kc->n];
+    }
+}
+
+static size_t kc_hash(uint32_t uid, size_t mask)
+{
+    return (size_t)((uid * 2654435761u) & mask);
+}
+
+static kc_ent *kc_find(kc_box *b, uint32_t uid)
+{
+    if (!b->nslot) return NULL;
+    size_t mask = b->nslot - 1;
+    for (size_t i = kc_hash(uid, mask);; i = (i + 1) & mask) {
+        uint32_t s = b->slot[i];
+        if (!s) return NULL;
+        if (b->v[s - 1].uid == uid) return &b->v[s - 1];
+    }
+}
+
+static kc_ent *kc_add(kc_box *b, uint32_t uid)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 256;
+        kc_ent *g = realloc(b->v, b->cap * sizeof(*g));
+        if (!g) abort();
+        b->v = g;
+    }
+    if (2 * (b->n + 1) > b->nslot) {
+        free(b->slot);
+        b->nslot = b->nslot ? 2 * b->nslot : 512;
+        b->slot = calloc(b->nslot, sizeof(*b->slot));
+        if (!b->slot) abort();
+        for (size_t k = 0; k < b->n; k++) {
+            size_t i = kc_hash(b->v[k].uid, b->nslot - 1);
+            while (b->slot[i])
+                i = (i + 1) & (b->nslot - 1);
+            b->slot[i] = (uint32_t)k + 1;
+        }
+    }
+    kc_ent *e = &b->v[b->n];
+    memset(e, 0, sizeof(*e));
+    e->uid = uid;
+    size_t i = kc_hash(uid, b->nslot - 1);
+    while (b->slot[i])
+        i = (i + 1) & (b->nslot - 1);
+    b->slot[i] = (uint32_t)++b->n;
+    return e;
+}
+
+typedef struct rank_ctx {
+    const kc_box *b;
+    int k;
+} rank_ctx;
+
+static int cmp_key(const void *pa, const void *pb, void *arg)
+{
+    const rank_ctx *x = arg;
+    const kc_ent *a = &x->b->v[*(const uint32_t *)pa], *b = &x->b->v[*(const uint32_t *)pb];
+    uint32_t la = a->len[x->k], lb = b->len[x->k];
+    const char *pool = x->b->pool.data;
+    int r = memcmp(pool + a->off[x->k], pool + b->off[x->k], la < lb ? la : lb);
+    return r ? r : la < lb ? -1 : la > lb;
+}
+
+/* Brings the ranks of string key K up to date with the box's entries: one sort of them all,
+ * after which SORT by K compares numbers until new messages come. */
+static void kc_ranks(kc_box *b, int k)
+{
+    if (b->rank[k] && b->rank_n[k] == b->n) return;
+    uint32_t *ix = malloc((b->n ? b->n : 1) * sizeof(*ix));
+    uint32_t *rank = realloc(b->rank[k], (b->n ? b->n : 1) * sizeof(*rank));
+    if (!ix || !rank) abort();
+    for (size_t i = 0; i < b->n; i++)
+        ix[i] = (uint32_t)i;
+    rank_ctx x = {b, k};
+    qsort_r(ix, b->n, sizeof(*ix), cmp_key, &x);
+    uint32_t r = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (i && cmp_key(&ix[i - 1], &ix[i], &x) != 0) r++;
+        rank[ix[i]] = r;
+    }
+    free(ix);
+    b->rank[k] = rank;
+    b->rank_n[k] = b->n;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
 typedef struct sort_cmd {
     imap_sort_req req;
     bool uid;
-    unsigned need; /* bit k: string key k (enum imap_sort_key); NEED_* */
+    unsigned need; /* bit k: key k of kc_ent (enum imap_sort_key, KC_*) */
     imap_search_run *search;
     bool searched;
     const uint32_t *seqs; /* the hits, ascending (owned by SEARCH) */
     size_t n, pos;
     imap_sort_msg *sm;   /* SORT: per hit */
+    uint32_t *ent;       /* SORT: per hit, its entry in the box */
     imap_thread_msg *tm; /* THREAD: per hit */
-    imap_buf pool;       /* the keys' bytes */
+    kc_box *box;         /* the mailbox's remembered keys (pinned) */
+    imap_client *c;
     imap_buf strs, a, b; /* scratch */
 } sort_cmd;
-
-enum { NEED_DATE = 1u << 8, NEED_ARRIVAL = 1u << 9, NEED_SIZE = 1u << 10, NEED_THREAD = 1u << 11 };
 
 static void sort_cmd_free(void *p)
 {
     sort_cmd *s = p;
     imap_search_end(&s->search);
+    if (s->box) kc_give(s->c, s->box);
     free(s->sm);
+    free(s->ent);
     free(s->tm);
-    imap_buf_free(&s->pool);
     imap_buf_free(&s->strs);
     imap_buf_free(&s->a);
     imap_buf_free(&s->b);
@@ -58,22 +274,18 @@ int imap_sort_charset(imap_client *c, const imap_arg *a, const char *cmd)
     return 0;
 }
 
-/* Appends the LEN bytes at S to the pool (at most FIELD_MAX of them); their place in *OFF. */
-static void pool_raw(sort_cmd *s, const char *p, size_t len, uint32_t *off, uint32_t *outlen)
+/* Appends the LEN bytes at P (at most FIELD_MAX of them) to POOL, as they are or (KEY) as
+ * their casemap key; their place in *OFF and *OUTLEN. */
+static void pool_put(imap_buf *pool, const char *p, size_t len, bool key, uint32_t *off,
+                     uint32_t *outlen)
 {
     if (len > FIELD_MAX) len = FIELD_MAX;
-    *off = (uint32_t)s->pool.len;
-    imap_buf_append(&s->pool, p, len);
-    *outlen = (uint32_t)(s->pool.len - *off);
-}
-
-/* The casemap key of the LEN bytes at P, into the pool. */
-static void pool_key(sort_cmd *s, const char *p, size_t len, uint32_t *off, uint32_t *outlen)
-{
-    if (len > FIELD_MAX) len = FIELD_MAX;
-    *off = (uint32_t)s->pool.len;
-    imap_casemap(&s->pool, p, len);
-    *outlen = (uint32_t)(s->pool.len - *off);
+    *off = (uint32_t)pool->len;
+    if (key)
+        imap_casemap(pool, p, len);
+    else
+        imap_buf_append(pool, p, len);
+    *outlen = (uint32_t)(pool->len - *off);
 }
 
 static const char *txt(const sort_cmd *s, imap_env_text t, size_t *len)
@@ -82,22 +294,8 @@ static const char *txt(const sort_cmd *s, imap_env_text t, size_t *len)
     return t.nil ? "" : s->strs.data + t.off;
 }
 
-/* The base subject's key of envelope F into the pool; true if it was a reply or forward. */
-static bool subject_key(sort_cmd *s, const imap_envelope_fields *f, uint32_t *off, uint32_t *len)
-{
-    size_t l;
-    const char *subj = txt(s, f->text[IMAP_ENV_SUBJECT], &l);
-    imap_buf_truncate(&s->a, 0);
-    imap_buf_truncate(&s->b, 0);
-    imap_mime_words_decode(subj, l, &s->a);
-    bool reply = imap_base_subject(&s->b, s->a.data ? s->a.data : "", s->a.len);
-    pool_key(s, s->b.data ? s->b.data : "", s->b.len, off, len);
-    return reply;
-}
-
-/* The RFC 5957 display value of the first address of field K. */
-static void display_key(sort_cmd *s, const imap_envelope_fields *f, int k, uint32_t *off,
-                        uint32_t *len)
+/* The RFC 5957 display value of the first address of field K, in s->a. */
+static void display_value(sort_cmd *s, const imap_envelope_fields *f, int k)
 {
     size_t nl, ml, hl;
     const char *name = txt(s, f->addr[k][0], &nl);
@@ -113,13 +311,11 @@ static void display_key(sort_cmd *s, const imap_envelope_fields *f, int k, uint3
             imap_buf_append(&s->a, host, hl);
         }
     }
-    pool_key(s, s->a.data, s->a.len, off, len);
 }
 
-/* Reads the keys of hit number I (sequence number SEQ) in T. */
-static void gather_one(imap_client *c, sort_cmd *s, store_txn *t, size_t i, uint32_t seq)
+/* Reads every key but References of message UID from the store into a new entry of the box. */
+static kc_ent *compute(imap_client *c, sort_cmd *s, store_txn *t, uint32_t uid)
 {
-    uint32_t uid = c->sel.uids[seq - 1];
     store_msg m;
     bool have = store_msg_get(t, c->sel.mailbox_id, uid, &m) == 0;
     imap_envelope_fields f;
@@ -135,61 +331,110 @@ static void gather_one(imap_client *c, sort_cmd *s, store_txn *t, size_t i, uint
         envlen = strlen(env);
     }
     (void)imap_envelope_parse(env, envlen, &s->strs, &f); /* a broken one: what was read */
-    int64_t internal = have ? m.internaldate : 0, date = internal;
-    if (s->need & (NEED_DATE | NEED_THREAD)) {
-        size_t l;
-        const char *d = txt(s, f.text[IMAP_ENV_DATE], &l);
-        int64_t sent;
-        if (l && imap_date_parse_rfc5322(d, l, &sent) == 0) date = sent;
+    kc_ent *e = kc_add(s->box, uid);
+    imap_buf *pool = &s->box->pool;
+    e->arrival = e->date = have ? m.internaldate : 0;
+    e->size = have ? m.crlf_size : 0;
+    size_t l;
+    const char *v = txt(s, f.text[IMAP_ENV_DATE], &l);
+    int64_t sent;
+    if (l && imap_date_parse_rfc5322(v, l, &sent) == 0) e->date = sent;
+    /* the base subject */
+    v = txt(s, f.text[IMAP_ENV_SUBJECT], &l);
+    imap_buf_truncate(&s->a, 0);
+    imap_buf_truncate(&s->b, 0);
+    imap_mime_words_decode(v, l, &s->a);
+    e->reply = imap_base_subject(&s->b, s->a.data ? s->a.data : "", s->a.len);
+    pool_put(pool, s->b.data ? s->b.data : "", s->b.len, true, &e->off[IMAP_SORT_SUBJECT],
+             &e->len[IMAP_SORT_SUBJECT]);
+    /* addresses: the first one's mailbox, and its display value */
+    static const int field[IMAP_SORT_NSTR] = {[IMAP_SORT_FROM] = IMAP_ENV_FROM,
+                                              [IMAP_SORT_TO] = IMAP_ENV_TO,
+                                              [IMAP_SORT_CC] = IMAP_ENV_CC,
+                                              [IMAP_SORT_DISPLAYFROM] = IMAP_ENV_FROM,
+                                              [IMAP_SORT_DISPLAYTO] = IMAP_ENV_TO};
+    for (int k = IMAP_SORT_FROM; k < IMAP_SORT_NSTR; k++) {
+        if (k >= IMAP_SORT_DISPLAYFROM) {
+            display_value(s, &f, field[k]);
+            pool_put(pool, s->a.data, s->a.len, true, &e->off[k], &e->len[k]);
+        } else {
+            v = txt(s, f.addr[field[k]][2], &l);
+            pool_put(pool, v, l, true, &e->off[k], &e->len[k]);
+        }
+    }
+    v = txt(s, f.text[IMAP_ENV_MESSAGE_ID], &l);
+    pool_put(pool, v, l, false, &e->off[KC_MSGID], &e->len[KC_MSGID]);
+    v = txt(s, f.text[IMAP_ENV_IN_REPLY_TO], &l);
+    pool_put(pool, v, l, false, &e->off[KC_IRT], &e->len[KC_IRT]);
+    return e;
+}
+
+/* Reads the References header of E's message. */
+static void load_refs(imap_client *c, sort_cmd *s, store_txn *t, kc_ent *e)
+{
+    imap_buf *pool = &s->box->pool;
+    e->have_refs = true;
+    e->off[KC_REFS] = (uint32_t)pool->len;
+    e->len[KC_REFS] = 0;
+    store_msg m;
+    const char *data;
+    size_t dlen;
+    if (store_msg_get(t, c->sel.mailbox_id, e->uid, &m) != 0 ||
+        store_msg_body(t, &m, &data, &dlen) != 0)
+        return;
+    size_t hlen, boff;
+    imap_msg_split(data, dlen, &hlen, &boff);
+    imap_buf_truncate(&s->a, 0);
+    if (imap_header_get(data, hlen, "References", false, &s->a)) {
+        /* a longer one loses its start; an id cut in two there is not an id, and is skipped */
+        size_t cut = s->a.len > REFS_MAX ? s->a.len - REFS_MAX : 0;
+        pool_put(pool, s->a.data + cut, s->a.len - cut, false, &e->off[KC_REFS], &e->len[KC_REFS]);
+    }
+}
+
+/* Key K of E: its place in the box's pool, which only grows (and the box is pinned) while
+ * the command runs, so the place stays good. */
+static void take(sort_cmd *s, const kc_ent *e, int k, uint32_t *off, uint32_t *len)
+{
+    *off = e->off[k];
+    *len = e->len[k];
+}
+
+/* The keys of hit number I (sequence number SEQ); T is opened when the store must be read. */
+static int gather_one(imap_client *c, sort_cmd *s, store_txn **t, size_t i, uint32_t seq)
+{
+    uint32_t uid = c->sel.uids[seq - 1];
+    kc_ent *e = kc_find(s->box, uid);
+    bool refs = s->req.thread && s->req.alg == IMAP_THREAD_REFERENCES;
+    if (!e || (refs && !e->have_refs)) {
+        if (!*t) {
+            int rc = store_read_begin(c->srv->st, t);
+            if (rc < 0) return rc;
+        }
+        if (!e) e = compute(c, s, *t, uid);
+        if (refs && !e->have_refs) load_refs(c, s, *t, e);
     }
     if (s->req.thread) {
         imap_thread_msg *tm = &s->tm[i];
         memset(tm, 0, sizeof(*tm));
         tm->num = s->uid ? uid : seq;
-        tm->date = date;
-        size_t l;
-        const char *v = txt(s, f.text[IMAP_ENV_MESSAGE_ID], &l);
-        pool_raw(s, v, l, &tm->msgid_off, &tm->msgid_len);
-        v = txt(s, f.text[IMAP_ENV_IN_REPLY_TO], &l);
-        pool_raw(s, v, l, &tm->irt_off, &tm->irt_len);
-        tm->refs_off = (uint32_t)s->pool.len;
-        const char *data;
-        size_t dlen;
-        if (s->req.alg == IMAP_THREAD_REFERENCES && have &&
-            store_msg_body(t, &m, &data, &dlen) == 0) {
-            size_t hlen, boff;
-            imap_msg_split(data, dlen, &hlen, &boff);
-            imap_buf_truncate(&s->a, 0);
-            if (imap_header_get(data, hlen, "References", false, &s->a))
-                pool_raw(s, s->a.data, s->a.len, &tm->refs_off, &tm->refs_len);
-        }
-        tm->reply = subject_key(s, &f, &tm->subject_off, &tm->subject_len);
-        return;
+        tm->date = e->date;
+        tm->reply = e->reply;
+        take(s, e, KC_MSGID, &tm->msgid_off, &tm->msgid_len);
+        take(s, e, KC_IRT, &tm->irt_off, &tm->irt_len);
+        if (refs) take(s, e, KC_REFS, &tm->refs_off, &tm->refs_len);
+        take(s, e, IMAP_SORT_SUBJECT, &tm->subject_off, &tm->subject_len);
+        return 0;
     }
     imap_sort_msg *sm = &s->sm[i];
     memset(sm, 0, sizeof(*sm));
     sm->seq = seq;
     sm->num = s->uid ? uid : seq;
-    sm->arrival = internal;
-    sm->date = date;
-    sm->size = have ? m.crlf_size : 0;
-    if (s->need & (1u << IMAP_SORT_SUBJECT))
-        subject_key(s, &f, &sm->off[IMAP_SORT_SUBJECT], &sm->len[IMAP_SORT_SUBJECT]);
-    static const int addr_field[IMAP_SORT_NSTR] = {[IMAP_SORT_FROM] = IMAP_ENV_FROM,
-                                                   [IMAP_SORT_TO] = IMAP_ENV_TO,
-                                                   [IMAP_SORT_CC] = IMAP_ENV_CC,
-                                                   [IMAP_SORT_DISPLAYFROM] = IMAP_ENV_FROM,
-                                                   [IMAP_SORT_DISPLAYTO] = IMAP_ENV_TO};
-    for (int k = IMAP_SORT_FROM; k < IMAP_SORT_NSTR; k++) {
-        if (!(s->need & (1u << k))) continue;
-        if (k >= IMAP_SORT_DISPLAYFROM) {
-            display_key(s, &f, addr_field[k], &sm->off[k], &sm->len[k]);
-        } else {
-            size_t l;
-            const char *mb = txt(s, f.addr[addr_field[k]][2], &l);
-            pool_key(s, mb, l, &sm->off[k], &sm->len[k]);
-        }
-    }
+    sm->arrival = e->arrival;
+    sm->date = e->date;
+    sm->size = e->size;
+    s->ent[i] = (uint32_t)(e - s->box->v); /* the string keys: by rank, in answer() */
+    return 0;
 }
 
 /* Appends the sorted numbers as a sequence set in their order: ascending runs as ranges. */
@@ -212,7 +457,7 @@ static void put_sorted_set(imap_buf *o, const imap_sort_msg *m, size_t n)
 static void answer(imap_client *c, sort_cmd *s)
 {
     imap_buf *o = &c->out;
-    const char *pool = s->pool.data ? s->pool.data : "";
+    const char *pool = s->box->pool.data ? s->box->pool.data : "";
     if (s->req.thread) {
         imap_buf_puts(o, "* THREAD");
         if (s->n) {
@@ -223,7 +468,13 @@ static void answer(imap_client *c, sort_cmd *s)
         imap_ok(c, "THREAD completed");
         return;
     }
-    imap_sort(s->sm, s->n, s->req.crit, s->req.ncrit, pool);
+    for (int k = 0; k < IMAP_SORT_NSTR; k++) {
+        if (!(s->need & (1u << k))) continue;
+        kc_ranks(s->box, k);
+        for (size_t i = 0; i < s->n; i++)
+            s->sm[i].rank[k] = s->box->rank[k][s->ent[i]];
+    }
+    imap_sort(s->sm, s->n, s->req.crit, s->req.ncrit, NULL);
     if (s->req.esort) {
         imap_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
         if (s->uid) imap_buf_puts(o, " UID");
@@ -237,10 +488,19 @@ static void answer(imap_client *c, sort_cmd *s)
         }
     } else {
         imap_buf_puts(o, "* SORT");
+        imap_buf_reserve(o, 11 * s->n); /* " 4294967295" at most, each */
+        char *w = o->data + o->len;
         for (size_t i = 0; i < s->n; i++) {
-            imap_buf_putc(o, ' ');
-            imap_buf_put_u64(o, s->sm[i].num);
+            char d[10];
+            int k = 0;
+            for (uint32_t v = s->sm[i].num; v || !k; v /= 10)
+                d[k++] = (char)('0' + v % 10);
+            *w++ = ' ';
+            while (k)
+                *w++ = d[--k];
         }
+        o->len = (size_t)(w - o->data);
+        o->data[o->len] = '\0';
     }
     imap_buf_puts(o, "\r\n");
     imap_ok(c, "SORT completed");
@@ -259,33 +519,36 @@ static int sort_step(imap_client *c, void *ctx)
         size_t one = s->req.thread ? sizeof(*s->tm) : sizeof(*s->sm);
         void *v = malloc((s->n ? s->n : 1) * one);
         if (!v) abort();
-        if (s->req.thread)
+        if (s->req.thread) {
             s->tm = v;
-        else
+        } else {
             s->sm = v;
+            s->ent = malloc((s->n ? s->n : 1) * sizeof(*s->ent));
+            if (!s->ent) abort();
+        }
+        s->box = kc_take(c, c->sel.mailbox_id);
     }
     if (s->pos < s->n) {
-        store_txn *t;
-        int rc = store_read_begin(c->srv->st, &t);
-        if (rc < 0) {
-            imap_no_store(c, rc, what);
-            return 0;
-        }
+        store_txn *t = NULL;
         int64_t until = imap_now_ms() + IMAP_STEP_MS;
         while (s->pos < s->n) {
-            gather_one(c, s, t, s->pos, s->seqs[s->pos]);
+            int rc = gather_one(c, s, &t, s->pos, s->seqs[s->pos]);
+            if (rc < 0) {
+                imap_no_store(c, rc, what);
+                return 0;
+            }
             s->pos++;
-            if (s->pool.len > POOL_MAX) {
-                store_read_end(&t);
+            if (s->box->pool.len > POOL_MAX) {
+                if (t) store_read_end(&t);
                 imap_no(c,
                         "[LIMIT] %s of %zu messages needs more than %u MiB of keys; narrow the "
                         "search",
                         what, s->n, POOL_MAX >> 20);
                 return 0;
             }
-            if ((s->pos & 15) == 0 && imap_now_ms() >= until) break;
+            if ((s->pos & 63) == 0 && imap_now_ms() >= until) break;
         }
-        store_read_end(&t);
+        if (t) store_read_end(&t);
         if (s->pos < s->n) return 1;
     }
     answer(c, s);
@@ -299,20 +562,12 @@ void imap_sort_start(imap_client *c, const imap_sort_req *req, const imap_arg *a
     if (!search) return;
     sort_cmd *s = calloc(1, sizeof(*s));
     if (!s) abort();
+    s->c = c;
     s->req = *req;
     s->uid = uid;
     s->search = search;
-    if (req->thread) {
-        s->need = NEED_THREAD;
-    } else {
-        for (size_t k = 0; k < req->ncrit; k++) {
-            unsigned key = req->crit[k].key;
-            s->need |= key < IMAP_SORT_NSTR       ? 1u << key
-                       : key == IMAP_SORT_DATE    ? NEED_DATE
-                       : key == IMAP_SORT_ARRIVAL ? NEED_ARRIVAL
-                                                  : NEED_SIZE;
-        }
-    }
+    for (size_t k = 0; k < req->ncrit; k++) /* the string keys to copy */
+        if (req->crit[k].key < IMAP_SORT_NSTR) s->need |= 1u << req->crit[k].key;
     /* in steps, so that a big mailbox does not hold up the loop's other sessions */
     c->cont = sort_step;
     c->cont_ctx = s;

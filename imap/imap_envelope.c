@@ -167,11 +167,18 @@ static int read_nstring(env_reader *r, imap_env_text *t)
     size_t start = r->out->len;
     if (s[r->i] == '"') {
         r->i++;
-        while (r->i < r->len && s[r->i] != '"') {
-            if (s[r->i] == '\\' && r->i + 1 < r->len) r->i++;
-            imap_buf_putc(r->out, s[r->i++]);
+        for (;;) { /* runs between escapes, copied whole */
+            size_t j = r->i;
+            while (j < r->len && s[j] != '"' && s[j] != '\\')
+                j++;
+            imap_buf_append(r->out, s + r->i, j - r->i);
+            r->i = j;
+            if (j >= r->len) return -1;
+            if (s[j] == '"') break;
+            if (j + 1 >= r->len) return -1;
+            imap_buf_putc(r->out, s[j + 1]);
+            r->i = j + 2;
         }
-        if (r->i >= r->len) return -1;
         r->i++;
     } else if (s[r->i] == '{') {
         size_t n = 0, j = r->i + 1;

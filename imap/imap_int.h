@@ -149,6 +149,7 @@ typedef struct imap_lsock {
 } imap_lsock;
 
 typedef struct imap_loop imap_loop;
+typedef struct imap_keycache imap_keycache; /* SORT's and THREAD's keys (cmd_sort.c) */
 
 /* One event loop (one thread); the kernel spreads new connections over the loops. */
 struct imap_loop {
@@ -166,6 +167,7 @@ struct imap_loop {
     unsigned nclients;
     imap_auth_job *auth_done; /* guarded by srv->auth_mu */
     imap_client *graveyard;   /* closed clients, freed when the loop pass ends */
+    imap_keycache *keycache;  /* the sort keys of messages, per mailbox (cmd_sort.c) */
     bool stopping;
     unsigned nnoauth;        /* clients not logged in (c->noauth) */
     bool accept_paused;      /* out of file descriptors: listeners out of epoll... */
@@ -530,20 +532,6 @@ void imap_mblist_free(imap_mblist *l);
 void imap_list_start(imap_client *c, char **pats, size_t npats, unsigned opts,
                      unsigned status_items, bool lsub);
 
-/* ---- SEARCH's matcher, shared with SORT and THREAD (cmd_search.c) --------------------- */
-
-typedef struct imap_search_run imap_search_run;
-/* Parses the search keys ARGS[I..NARGS) (what follows the charset) as SEARCH does; NULL after
- * answering BAD. */
-imap_search_run *imap_search_begin(imap_client *c, const imap_arg *args, size_t nargs, size_t i);
-/* Matches the next messages of C's view, for a step's time (IMAP_STEP_MS): 1 while messages
- * are left, 0 when all are done, with *SEQS the sequence numbers that matched (ascending, N of
- * them, owned by S), or -1 after answering NO (WHAT names the command in the answer). The view
- * must not change between the calls (changes are pushed only between commands). */
-int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const uint32_t **seqs,
-                     size_t *n);
-void imap_search_end(imap_search_run **s);
-
 /* ---- SORT and THREAD (cmd_sort.c) ---------------------------------------------------- */
 
 /* What a SORT or THREAD command asks for. */
@@ -563,6 +551,8 @@ int imap_sort_charset(imap_client *c, const imap_arg *a, const char *cmd);
  * REFERENCES, the References header) in steps, then the answer. */
 void imap_sort_start(imap_client *c, const imap_sort_req *req, const imap_arg *args, size_t nargs,
                      size_t i, bool uid);
+/* Frees a loop's remembered sort keys (when the loop goes). */
+void imap_keycache_free(imap_keycache **kc);
 
 /* Parses a number argument; returns 0 or -1 (no answer). */
 int imap_arg_number(const imap_arg *a, uint64_t *out);

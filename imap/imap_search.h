@@ -56,4 +56,18 @@ imap_skey *imap_search_parse(imap_client *c, const imap_arg *args, size_t nargs,
                              size_t *nslots);
 void imap_skey_free(imap_skey *k);
 
+/* ---- SEARCH's matcher, shared with SORT and THREAD (cmd_search.c) ------------------------ */
+
+typedef struct imap_search_run imap_search_run;
+/* Parses the search keys ARGS[I..NARGS) (what follows the charset) as SEARCH does; NULL after
+ * answering BAD. */
+imap_search_run *imap_search_begin(imap_client *c, const imap_arg *args, size_t nargs, size_t i);
+/* Matches the next messages of C's view, for a step's time (IMAP_STEP_MS): 1 while messages
+ * are left, 0 when all are done, with *SEQS the sequence numbers that matched (ascending, N of
+ * them, owned by S), or -1 after answering NO (WHAT names the command in the answer). The view
+ * must not change between the calls (changes are pushed only between commands). */
+int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const uint32_t **seqs,
+                     size_t *n);
+void imap_search_end(imap_search_run **s);
+
 #endif

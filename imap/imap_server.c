@@ -594,6 +594,7 @@ void imap_server_free(imap_server **psrv)
         if (l->auth_fd >= 0) close(l->auth_fd);
         if (l->watch_fd >= 0) close(l->watch_fd);
         free(l->ls);
+        imap_keycache_free(&l->keycache);
     }
     free(srv->loops);
     free(srv->trusted);

@@ -82,8 +82,16 @@ void imap_casemap(imap_buf *out, const char *s, size_t len)
     bool bad = false; /* the last byte started no valid sequence */
     while (i < len) {
         if (u[i] < 0x80) { /* ASCII: only a-z change, and nothing decomposes */
-            char ch = (char)u[i++];
-            imap_buf_putc(out, ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch);
+            size_t j = i;
+            while (j < len && u[j] < 0x80)
+                j++;
+            imap_buf_reserve(out, j - i);
+            char *o = out->data + out->len;
+            for (size_t k = i; k < j; k++)
+                o[k - i] = (char)(u[k] >= 'a' && u[k] <= 'z' ? u[k] - 32 : u[k]);
+            out->len += j - i;
+            out->data[out->len] = '\0';
+            i = j;
             bad = false;
             continue;
         }
@@ -423,6 +431,7 @@ typedef struct sort_ctx {
     const imap_sort_crit *c;
     size_t nc;
     const char *pool;
+    const imap_sort_msg *m;
 } sort_ctx;
 
 static int cmp_i64(int64_t a, int64_t b)
@@ -430,14 +439,14 @@ static int cmp_i64(int64_t a, int64_t b)
     return a < b ? -1 : a > b;
 }
 
-static int sort_cmp(const void *pa, const void *pb, void *arg)
+static int cmp_msgs(const imap_sort_msg *a, const imap_sort_msg *b, const sort_ctx *x, size_t from)
 {
-    const imap_sort_msg *a = pa, *b = pb;
-    const sort_ctx *x = arg;
-    for (size_t i = 0; i < x->nc; i++) {
+    for (size_t i = from; i < x->nc; i++) {
         int r;
         unsigned k = x->c[i].key;
-        if (k < IMAP_SORT_NSTR) {
+        if (k < IMAP_SORT_NSTR && !x->pool) {
+            r = a->rank[k] < b->rank[k] ? -1 : a->rank[k] > b->rank[k];
+        } else if (k < IMAP_SORT_NSTR) {
             uint32_t la = a->len[k], lb = b->len[k];
             r = memcmp(x->pool + a->off[k], x->pool + b->off[k], la < lb ? la : lb);
             if (r == 0) r = la < lb ? -1 : la > lb;
@@ -453,8 +462,92 @@ static int sort_cmp(const void *pa, const void *pb, void *arg)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* What is sorted: the first criterion as a number that orders as it does (a string key: its
+ * first 8 bytes, big-endian, zero-padded), so most comparisons look at nothing else; the
+ * message's index for the rest. */
+typedef struct sort_item {
+    uint64_t key;
+    uint32_t ix;
+} sort_item;
+
+static int run_cmp(const void *pa, const void *pb, void *arg)
+{
+    const sort_item *a = pa, *b = pb;
+    const sort_ctx *x = arg;
+    /* equal keys: a string key's 8 bytes did not decide, so compare it whole; a number is all
+     * in its key */
+    return cmp_msgs(&x->m[a->ix], &x->m[b->ix], x, x->c[0].key < IMAP_SORT_NSTR && x->pool ? 0 : 1);
+}
+
+/* Sorts V by key, keeping the order of equal keys (least significant byte first, one pass
+ * per byte in which the keys differ). TMP has room for N items. */
+static void radix_sort(sort_item *v, sort_item *tmp, size_t n)
+{
+    size_t count[8][256] = {{0}};
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < 8; d++)
+            count[d][(v[i].key >> (8 * d)) & 0xff]++;
+    sort_item *from = v, *to = tmp;
+    for (int d = 0; d < 8; d++) {
+        size_t *c = count[d];
+        if (c[(from[0].key >> (8 * d)) & 0xff] == n) continue; /* all the same here */
+        size_t at = 0;
+        for (int k = 0; k < 256; k++) {
+            size_t w = c[k];
+            c[k] = at;
+            at += w;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[c[(from[i].key >> (8 * d)) & 0xff]++] = from[i];
+        sort_item *sw = from;
+        from = to;
+        to = sw;
+    }
+    if (from != v) memcpy(v, from, n * sizeof(*v));
+}
+
 void imap_sort(imap_sort_msg *m, size_t n, const imap_sort_crit *c, size_t nc, const char *pool)
 {
-    sort_ctx x = {.c = c, .nc = nc, .pool = pool ? pool : ""};
-    if (n > 1) qsort_r(m, n, sizeof(*m), sort_cmp, &x);
+    if (n < 2 || nc == 0) return;
+    sort_ctx x = {.c = c, .nc = nc, .pool = pool, .m = m};
+    sort_item *v = malloc(n * sizeof(*v));
+    imap_sort_msg *tmp = malloc(n * sizeof(*tmp));
+    if (!v || !tmp) abort();
+    sort_item *work = malloc(n * sizeof(*work));
+    if (!work) abort();
+    unsigned k0 = c[0].key;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = 0;
+        if (k0 < IMAP_SORT_NSTR && !pool) {
+            key = m[i].rank[k0];
+        } else if (k0 < IMAP_SORT_NSTR) {
+            const unsigned char *p = (const unsigned char *)x.pool + m[i].off[k0];
+            uint32_t len = m[i].len[k0];
+            for (uint32_t j = 0; j < 8; j++)
+                key = key << 8 | (j < len ? p[j] : 0);
+        } else if (k0 == IMAP_SORT_SIZE) {
+            key = m[i].size;
+        } else { /* a signed time as an unsigned number of the same order */
+            key = (uint64_t)(k0 == IMAP_SORT_ARRIVAL ? m[i].arrival : m[i].date) ^ (1ull << 63);
+        }
+        v[i] = (sort_item){c[0].reverse ? ~key : key, (uint32_t)i};
+    }
+    /* by the first key's number (stable: equal ones stay in mailbox order), then the runs of
+     * equal numbers by the whole comparison, when anything else can tell them apart */
+    radix_sort(v, work, n);
+    free(work);
+    if ((k0 < IMAP_SORT_NSTR && pool) || nc > 1) {
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && v[j].key == v[i].key)
+                j++;
+            if (j - i > 1) qsort_r(v + i, j - i, sizeof(*v), run_cmp, &x);
+            i = j;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = m[v[i].ix];
+    memcpy(m, tmp, n * sizeof(*m));
+    free(v);
+    free(tmp);
 }

@@ -59,17 +59,21 @@ int imap_sort_program_parse(const imap_arg *list, imap_sort_crit *out, size_t *n
                             const char **what);
 
 /* One message to sort: its string keys are the bytes POOL[off, off + len) of the pool passed
- * to imap_sort (casemap keys, so they compare as octets; missing fields are empty). */
+ * to imap_sort (casemap keys, so they compare as octets; missing fields are empty), or, when
+ * imap_sort is given no pool, their ranks: numbers that order as the strings do (equal strings,
+ * equal ranks), for a caller that keeps them. */
 typedef struct imap_sort_msg {
     uint32_t seq; /* the mailbox order: the last tie-break */
     uint32_t num; /* what the answer shows (the sequence number or the UID) */
     int64_t arrival, date;
     uint64_t size;
     uint32_t off[IMAP_SORT_NSTR], len[IMAP_SORT_NSTR];
+    uint32_t rank[IMAP_SORT_NSTR];
 } imap_sort_msg;
 
-/* Sorts the N messages M by the NC criteria C, then by seq (never reversed). O(n log n)
- * comparisons; needs no memory beyond the array. */
+/* Sorts the N messages M by the NC criteria C, then by seq (never reversed); string keys by
+ * their bytes in POOL, or by rank if POOL is NULL. A stable radix sort on the first criterion
+ * (a string's first 8 bytes), then a comparison sort of each run it left equal. */
 void imap_sort(imap_sort_msg *m, size_t n, const imap_sort_crit *c, size_t nc, const char *pool);
 
 #endif

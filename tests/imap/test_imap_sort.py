@@ -116,12 +116,12 @@ def test_uid_sort_and_esort(server):
     u = c.ok("SORT RETURN (COUNT ALL) (DATE) UTF-8 SUBJECT nothing-like-this")
     expect(u, r'\* ESEARCH \(TAG "t\d+"\) COUNT 0')
     # an EXPUNGE by another session is not announced with a SORT by sequence numbers: the
-    # numbers stay as they were (the message that is gone matches nothing, as in SEARCH)
+    # numbers stay as they were, and ALL is still the whole view (its keys are remembered)
     d = server.conn(select="INBOX")
     d.ok("STORE 1 +FLAGS \\Deleted")
     d.ok("EXPUNGE")
     u = c.ok("SORT (DATE) UTF-8 ALL")
-    expect(u, r"\* SORT 2 4 3 5")
+    expect(u, r"\* SORT 2 4 3 1 5")
     none_match(u, r"\* \d+ EXPUNGE")
     u = c.ok("NOOP")
     expect(u, r"\* 1 EXPUNGE")
@@ -279,3 +279,26 @@ def test_corpus_sorts_and_threads(server):
         assert sorted(rev) == sorted(fwd)
     for alg in ["REFERENCES", "ORDEREDSUBJECT"]:
         well_formed(thread(c, f"THREAD {alg} UTF-8 ALL"), n)
+
+
+def test_sort_keys_are_remembered_and_follow_changes(server):
+    """The keys read for one SORT serve the next ones (any session, any key): new mail, expunges
+    and another mailbox give the answers a fresh read would."""
+    c = server.conn()
+    fill(c)
+    assert nums(c, "SORT (SUBJECT) UTF-8 ALL") == [5, 1, 4, 2, 3]
+    append(c, "INBOX", "From: aa@a.example\nSubject: Re: [x] aardvark\nDate: 1 Jan 2000 00:00 "
+           "+0000\nMessage-ID: <new@x>\nReferences: <m1@x>\n\nnew\n", "06-Feb-2025 00:00:00 +0000")
+    c.ok("NOOP")
+    assert nums(c, "SORT (SUBJECT) UTF-8 ALL") == [5, 6, 1, 4, 2, 3]
+    assert nums(c, "SORT (DATE) UTF-8 ALL") == [6, 2, 4, 3, 1, 5]
+    assert nums(c, "SORT (FROM) UTF-8 ALL") == [5, 6, 3, 2, 4, 1]
+    assert thread(c, "THREAD REFERENCES UTF-8 ALL") == "(2)(4 1 6)(3)(5)"  # 1 is a reply to 4
+    c.ok("STORE 1 +FLAGS \\Deleted")
+    c.ok("EXPUNGE")
+    assert nums(c, "SORT (SUBJECT) UTF-8 ALL") == [4, 5, 3, 1, 2]
+    d = server.conn()
+    fill_threads(d, "Other")
+    assert thread(d, "THREAD REFERENCES UTF-8 ALL") == "(1 (2 3 9)(6))((4)(5))((7)(8))"
+    d.ok("SELECT INBOX")
+    assert nums(d, "SORT (SUBJECT) UTF-8 ALL") == [4, 5, 3, 1, 2]

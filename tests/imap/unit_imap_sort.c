@@ -87,11 +87,26 @@ static char *sorted(const char *prog, const char *const *subj, const int64_t *da
         m[i].len[IMAP_SORT_SUBJECT] = (uint32_t)(pool.len - m[i].off[IMAP_SORT_SUBJECT]);
         imap_buf_free(&bs);
     }
+    /* the same messages with ranks instead of strings (as cmd_sort.c gives them) */
+    imap_sort_msg *r = calloc(n, sizeof(*r));
+    for (size_t i = 0; i < n; i++) {
+        r[i] = m[i];
+        for (size_t j = 0; j < n; j++) {
+            uint32_t li = m[i].len[IMAP_SORT_SUBJECT], lj = m[j].len[IMAP_SORT_SUBJECT];
+            int d = memcmp(pool.data + m[j].off[IMAP_SORT_SUBJECT],
+                           pool.data + m[i].off[IMAP_SORT_SUBJECT], li < lj ? li : lj);
+            if (d < 0 || (d == 0 && lj < li)) r[i].rank[IMAP_SORT_SUBJECT]++; /* j sorts first */
+        }
+    }
     imap_sort(m, n, c, nc, pool.data);
+    imap_sort(r, n, c, nc, NULL);
     imap_buf out = {0};
     imap_buf_puts(&out, "");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         imap_buf_printf(&out, "%s%u", i ? " " : "", m[i].num);
+        CHECK(r[i].num == m[i].num, "by rank, place %zu holds %u, not %u", i, r[i].num, m[i].num);
+    }
+    free(r);
     free(m);
     imap_buf_free(&pool);
     return out.data;
