@@ -439,6 +439,10 @@ static int eval(const imap_skey *k, msg_view *v)
         return imap_seqset_contains(&k->seqs, v->seq);
     case IMAP_SK_UID:
         return imap_seqset_contains(&k->seqs, m->uid);
+    case IMAP_SK_YOUNGER:
+        return m->internaldate > (int64_t)k->num;
+    case IMAP_SK_OLDER:
+        return m->internaldate <= (int64_t)k->num;
     case IMAP_SK_LARGER:
         return m->crlf_size > k->num;
     case IMAP_SK_SMALLER:

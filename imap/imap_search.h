@@ -32,6 +32,8 @@ enum imap_skind {
     IMAP_SK_BODY,
     IMAP_SK_TEXT,
     IMAP_SK_RECENT,
+    IMAP_SK_YOUNGER, /* WITHIN (RFC 5032): INTERNALDATE after num (seconds since the epoch) */
+    IMAP_SK_OLDER,   /* ...at num or before */
 };
 
 typedef struct imap_skey {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "imap/imap_search.h"
 
@@ -194,6 +195,22 @@ static imap_skey *key_size(search_ctx *x, const char *w, enum imap_skind kind, c
     return r;
 }
 
+/* YOUNGER n, OLDER n (RFC 5032): n seconds before now, kept as the moment they end. */
+static imap_skey *key_within(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                             size_t n, size_t *i, unsigned depth)
+{
+    (void)depth;
+    imap_skey *r;
+    const imap_arg *v = need_arg(a, n, i);
+    uint64_t secs;
+    if (!v || imap_arg_number(v, &secs) < 0 || secs == 0 || secs > UINT32_MAX)
+        return fail(x, NULL, "YOUNGER and OLDER need a number of seconds (1 to 4294967295) after",
+                    w);
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    r->num = (uint64_t)((int64_t)time(NULL) - (int64_t)secs);
+    return r;
+}
+
 /* BEFORE, ON, SINCE and their SENT* twins: a date, kept as days since the epoch. */
 static imap_skey *key_date(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
                            size_t n, size_t *i, unsigned depth)
@@ -290,6 +307,8 @@ static const struct {
     {"OR", key_not_or, IMAP_SK_OR},
     {"KEYWORD", key_keyword, IMAP_SK_KEYWORD},
     {"UNKEYWORD", key_keyword, IMAP_SK_KEYWORD},
+    {"YOUNGER", key_within, IMAP_SK_YOUNGER},
+    {"OLDER", key_within, IMAP_SK_OLDER},
     {"LARGER", key_size, IMAP_SK_LARGER},
     {"SMALLER", key_size, IMAP_SK_SMALLER},
     {"BEFORE", key_date, IMAP_SK_BEFORE},

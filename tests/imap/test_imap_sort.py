@@ -302,3 +302,24 @@ def test_sort_keys_are_remembered_and_follow_changes(server):
     assert thread(d, "THREAD REFERENCES UTF-8 ALL") == "(1 (2 3 9)(6))((4)(5))((7)(8))"
     d.ok("SELECT INBOX")
     assert nums(d, "SORT (SUBJECT) UTF-8 ALL") == [4, 5, 3, 1, 2]
+
+
+def test_within_younger_older(server):
+    """WITHIN (RFC 5032): YOUNGER and OLDER count seconds back from now on INTERNALDATE."""
+    c = server.conn()
+    append(c, "INBOX", "Subject: old\n\nx\n", "01-Jan-2020 00:00:00 +0000")
+    c.send(b"ap APPEND INBOX {16+}\r\nSubject: new\n\nx\n\r\n")  # INTERNALDATE: now
+    u, t = c.wait("ap")
+    assert t.startswith("OK"), t
+    c.ok("SELECT INBOX")
+    caps = c.ok("CAPABILITY")[0].split()
+    assert "WITHIN" in caps
+    assert nums(c, "SEARCH YOUNGER 3600", "SEARCH") == [2]
+    assert nums(c, "SEARCH OLDER 3600", "SEARCH") == [1]
+    assert nums(c, "SEARCH OR YOUNGER 3600 OLDER 3600", "SEARCH") == [1, 2]
+    assert nums(c, "SEARCH NOT YOUNGER 3600", "SEARCH") == [1]
+    assert nums(c, "SEARCH YOUNGER 4294967295", "SEARCH") == [1, 2]
+    assert nums(c, "SORT (REVERSE ARRIVAL) UTF-8 YOUNGER 4294967295") == [2, 1]
+    for bad in ["YOUNGER", "YOUNGER 0", "OLDER -5", "OLDER x", "YOUNGER 4294967296"]:
+        u, t = c.run(f"SEARCH {bad}")
+        assert t.startswith("BAD") and "seconds" in t, (bad, t)
