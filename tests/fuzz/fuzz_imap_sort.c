@@ -13,13 +13,8 @@
 #include "imap/imap_sort.h"
 #include "imap/imap_thread.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_imap_sort: check failed: %s (line %d)\n", #cond, __LINE__);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
+#include "tests/unit.h"
 
 #define MAX_MSGS 64
 
