@@ -17,6 +17,18 @@
 #include "store/store.h"
 
 /*
+ * How the mount reports trouble:
+ * - Every request handler ends in exactly one fuse_reply_* (an error as fuse_reply_err with a
+ *   positive errno); the functions it calls return 0 or a negative errno. The store's codes
+ *   are errnos a program understands (EDQUOT past the mailbox limit, ENAMETOOLONG, ENOSPC,
+ *   EIO) and pass through as they are.
+ * - Out of memory is -ENOMEM, answered ENOMEM to the program, never an abort: the mount holds
+ *   files being written that are not stored yet, and dying would lose them. (The server aborts
+ *   instead: imap_int.h says why.)
+ * - Log lines go through store/log.h (log_warn("fs", ...)); --debug shows DEBUG ones.
+ */
+
+/*
  * Inode numbers are derived, never stored (docs/mount.md):
  *   root                          1
  *   mailbox directory             mailbox_id << 32

@@ -2,6 +2,21 @@
 #ifndef MAILFS_IMAP_INT_H
 #define MAILFS_IMAP_INT_H
 
+/*
+ * How the server's code reports trouble (one idiom per layer; store.h has the store's):
+ * - A command handler (imap_cmd_*) returns nothing: it answers the client exactly once, with
+ *   imap_ok / imap_no / imap_bad (or imap_no_store for a store error code), naming the bad
+ *   value and what to do. A stepped command answers from its last step.
+ * - Other functions return 0 or a negative errno (the store's codes pass through unchanged);
+ *   parsers that answer BAD themselves return -1 and say so in their comment.
+ * - Out of memory: allocation failure aborts the process (imap_buf, the growable arrays), as
+ *   Dovecot's pools do. The server holds nothing that is not in the store, a half-built answer
+ *   is of no use, and systemd or the admin restarts it. The store's own -ENOMEM (store.h) is
+ *   answered as NO. The mount (fs_int.h) is the one place that does not abort: it holds files
+ *   being written that are not stored yet.
+ * - Messages for the log go through store/log.h (log_warn("imap", ...)), never stderr directly.
+ */
+
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
