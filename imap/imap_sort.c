@@ -8,71 +8,9 @@
 #include <time.h>
 
 #include "imap/imap_casemap_table.h"
+#include "imap/imap_utf7.h"
 
 /* ---- i;unicode-casemap (RFC 5051) ------------------------------------------------------ */
-
-/* Reads one UTF-8 code point at S[*i, len): its value, or -1 for an invalid sequence
- * (overlong, surrogate, above U+10FFFF, cut short). */
-static int32_t utf8_next(const unsigned char *s, size_t len, size_t *i)
-{
-    unsigned char c = s[*i];
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    int n;
-    uint32_t cp, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 1;
-        cp = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 2;
-        cp = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 3;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return -1;
-    }
-    if (len - *i <= (size_t)n) return -1;
-    for (int k = 1; k <= n; k++) {
-        unsigned char d = s[*i + (size_t)k];
-        if ((d & 0xc0) != 0x80) return -1;
-        cp = (cp << 6) | (d & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
-    *i += (size_t)n + 1;
-    return (int32_t)cp;
-}
-
-static void utf8_put(imap_buf *b, uint32_t cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    imap_buf_append(b, u, n);
-}
 
 void imap_casemap(imap_buf *out, const char *s, size_t len)
 {
@@ -95,9 +33,9 @@ void imap_casemap(imap_buf *out, const char *s, size_t len)
             bad = false;
             continue;
         }
-        int32_t cp = utf8_next(u, len, &i);
+        long cp = imap_utf8_next(s, len, &i);
         if (cp < 0) { /* not UTF-8 (see the header): one U+FFFD for a run of such bytes */
-            if (!bad) utf8_put(out, 0xfffd);
+            if (!bad) imap_utf8_put(out, 0xfffd);
             bad = true;
             i++;
             continue;
@@ -105,9 +43,9 @@ void imap_casemap(imap_buf *out, const char *s, size_t len)
         bad = false;
         if (cp >= 0xac00 && cp <= 0xd7a3) { /* Hangul syllables decompose by formula */
             uint32_t si = (uint32_t)cp - 0xac00;
-            utf8_put(out, 0x1100 + si / 588);
-            utf8_put(out, 0x1161 + (si % 588) / 28);
-            if (si % 28) utf8_put(out, 0x11a7 + si % 28);
+            imap_utf8_put(out, 0x1100 + si / 588);
+            imap_utf8_put(out, 0x1161 + (si % 588) / 28);
+            if (si % 28) imap_utf8_put(out, 0x11a7 + si % 28);
             continue;
         }
         size_t lo = 0, hi = CASEMAP_N;
@@ -120,9 +58,9 @@ void imap_casemap(imap_buf *out, const char *s, size_t len)
         }
         if (lo < CASEMAP_N && casemap_cp[lo] == (uint32_t)cp) {
             for (uint32_t k = casemap_at[lo]; k < casemap_at[lo + 1]; k++)
-                utf8_put(out, casemap_pool[k]);
+                imap_utf8_put(out, casemap_pool[k]);
         } else {
-            utf8_put(out, (uint32_t)cp);
+            imap_utf8_put(out, (uint32_t)cp);
         }
     }
 }

@@ -7,9 +7,9 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-/* Decodes one code point at S[*i]; returns it or -1 if malformed. */
-static long utf8_next(const unsigned char *s, size_t len, size_t *i)
+long imap_utf8_next(const char *str, size_t len, size_t *i)
 {
+    const unsigned char *s = (const unsigned char *)str;
     unsigned char c = s[*i];
     long cp;
     size_t n;
@@ -43,7 +43,7 @@ bool imap_utf8_check(const char *s, size_t len, bool allow_nul)
 {
     size_t i = 0;
     while (i < len) {
-        long cp = utf8_next((const unsigned char *)s, len, &i);
+        long cp = imap_utf8_next(s, len, &i);
         if (cp < 0 || (cp == 0 && !allow_nul)) return false;
     }
     return true;
@@ -61,7 +61,7 @@ bool imap_has_8bit(const char *s, size_t len)
     return false;
 }
 
-static void put_utf8(imap_buf *b, long cp)
+void imap_utf8_put(imap_buf *b, uint32_t cp)
 {
     char t[4];
     size_t n;
@@ -95,7 +95,7 @@ int imap_utf7_encode(const char *s, size_t len, imap_buf *out)
     uint32_t bits = 0;
     int nbits = 0;
     while (i < len) {
-        long cp = utf8_next(u, len, &i);
+        long cp = imap_utf8_next((const char *)u, len, &i);
         if (cp <= 0) {
             imap_buf_truncate(out, start);
             return -EINVAL;
@@ -192,7 +192,7 @@ int imap_utf7_decode(const char *s, size_t len, imap_buf *out)
                 any = true;
                 if (high >= 0) {
                     if (unit < 0xdc00 || unit > 0xdfff) goto bad;
-                    put_utf8(out, 0x10000 + (((high - 0xd800) << 10) | (unit - 0xdc00)));
+                    imap_utf8_put(out, 0x10000 + (((high - 0xd800) << 10) | (unit - 0xdc00)));
                     high = -1;
                 } else if (unit >= 0xd800 && unit <= 0xdbff) {
                     high = unit;
@@ -203,7 +203,7 @@ int imap_utf7_decode(const char *s, size_t len, imap_buf *out)
                 } else if (unit == 0) {
                     goto bad;
                 } else {
-                    put_utf8(out, unit);
+                    imap_utf8_put(out, unit);
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "imap/imap_buf.h"
 
@@ -22,6 +23,11 @@ int imap_utf7_decode(const char *s, size_t len, imap_buf *out);
 bool imap_utf8_check(const char *s, size_t len, bool allow_nul);
 /* The same with no NUL byte allowed. */
 bool imap_utf8_valid(const char *s, size_t len);
+/* Reads one UTF-8 code point at S[*I, LEN), moving *I past it: its value, or -1 for an invalid
+ * sequence (overlong, surrogate, above U+10FFFF, cut short), *I unmoved. */
+long imap_utf8_next(const char *s, size_t len, size_t *i);
+/* Appends code point CP (at most U+10FFFF) in UTF-8. */
+void imap_utf8_put(imap_buf *b, uint32_t cp);
 
 /* True if S has a byte >= 0x80. */
 bool imap_has_8bit(const char *s, size_t len);
