@@ -244,6 +244,33 @@ def start_mailfs(work, mailfs, maildir, user):
     return port, stop, p.pid
 
 
+def corpus_messages(corpus):
+    """The single-message files of the shared corpus (no mbox, no NUL, not empty), sorted."""
+    skip = {"MANIFEST.tsv", "README.md", ".gitattributes"}
+    return sorted(p for p in pathlib.Path(corpus).rglob("*") if p.is_file()
+                  and p.name not in skip and not p.read_bytes().startswith(b"From ")
+                  and b"\0" not in p.read_bytes() and p.stat().st_size > 0)
+
+
+def on_both(work, mailfs, ask):
+    """Runs ASK(port) against a fresh Dovecot, then a fresh mailfs, with an empty maildir under
+    WORK; returns (Dovecot's answer, mailfs's)."""
+    work = pathlib.Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    empty = work / "empty-maildir"
+    for sub in ("cur", "new", "tmp"):
+        (empty / sub).mkdir(parents=True, exist_ok=True)
+    got = []
+    for start in (lambda: start_dovecot(work, empty, "bench"),
+                  lambda: start_mailfs(work, mailfs, empty, "bench")):
+        port, stop, _ = start()
+        try:
+            got.append(ask(port))
+        finally:
+            stop()
+    return got[0], got[1]
+
+
 def measure(port, user, appends, idle, server_pids):
     res = {}
     c = Client(port)

@@ -50,25 +50,8 @@ def main():
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("compare_dovecot.py: run as root (Dovecot's privilege separation needs it)")
-    skip = {"MANIFEST.tsv", "README.md", ".gitattributes"}
-    files = sorted(p for p in pathlib.Path(a.corpus).rglob("*") if p.is_file()
-                   and p.name not in skip and not p.read_bytes().startswith(b"From ")
-                   and b"\0" not in p.read_bytes() and p.stat().st_size > 0)
-    work = pathlib.Path(a.work)
-    work.mkdir(parents=True, exist_ok=True)
-    empty = work / "empty-maildir"
-    for sub in ("cur", "new", "tmp"):
-        (empty / sub).mkdir(parents=True, exist_ok=True)
-    port, stop, _ = b.start_dovecot(work, empty, "bench")
-    try:
-        dov = fetch_all(port, files)
-    finally:
-        stop()
-    port, stop, _ = b.start_mailfs(work, a.mailfs, empty, "bench")
-    try:
-        mfs = fetch_all(port, files)
-    finally:
-        stop()
+    files = b.corpus_messages(a.corpus)
+    dov, mfs = b.on_both(a.work, a.mailfs, lambda port: fetch_all(port, files))
     bad = 0
     for i, f in enumerate(files, 1):
         diffs = [item for item in ("ENVELOPE", "BODYSTRUCTURE", "BODY")

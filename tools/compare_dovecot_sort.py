@@ -88,26 +88,9 @@ def main():
     for p in sorted((corpus / "imaptest").glob("*.mbox")):
         if p.name.startswith(("sort", "thread")):
             boxes[re.sub(r"[^A-Za-z0-9]", "_", p.stem)] = mbox_messages(p)
-    skip = {"MANIFEST.tsv", "README.md", ".gitattributes"}
-    singles = sorted(p for p in corpus.rglob("*") if p.is_file() and p.name not in skip
-                     and not p.read_bytes().startswith(b"From ") and b"\0" not in p.read_bytes()
-                     and p.stat().st_size > 0)
-    boxes["corpus"] = [('"01-Jan-2020 00:00:00 +0000"', p.read_bytes()) for p in singles]
-    work = pathlib.Path(a.work)
-    work.mkdir(parents=True, exist_ok=True)
-    empty = work / "empty-maildir"
-    for sub in ("cur", "new", "tmp"):
-        (empty / sub).mkdir(parents=True, exist_ok=True)
-    port, stop, _ = b.start_dovecot(work, empty, "bench")
-    try:
-        dov = answers(port, boxes)
-    finally:
-        stop()
-    port, stop, _ = b.start_mailfs(work, a.mailfs, empty, "bench")
-    try:
-        mfs = answers(port, boxes)
-    finally:
-        stop()
+    boxes["corpus"] = [('"01-Jan-2020 00:00:00 +0000"', p.read_bytes())
+                       for p in b.corpus_messages(corpus)]
+    dov, mfs = b.on_both(a.work, a.mailfs, lambda port: answers(port, boxes))
     if a.dump:
         import json
         pathlib.Path(a.dump).write_text(json.dumps(
