@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, free_port
+from conftest import PASSWORD, free_port, mountinfo_has, wait_for
 
 
 
@@ -52,6 +52,26 @@ def start_server(mailfs, extra=()):
                                      proc.stderr.read().decode(errors="replace"))
             time.sleep(0.05)
     return Server(mailfs, proc, port, sport)
+
+
+def start_with_mount(mailfs, mnt, user="alice"):
+    """`mailfs serve --imap 127.0.0.1:PORT --mount USER:MNT`, once both are up -> (proc, port)."""
+    port = free_port()
+    proc = mailfs.popen("serve", "--imap", f"127.0.0.1:{port}", "--mount", f"{user}:{mnt}",
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return mountinfo_has(mnt)
+
+    if not wait_for(lambda: up() or proc.poll() is not None, timeout=10, step=0.05) or \
+            proc.poll() is not None:
+        proc.kill()
+        pytest.fail("mailfs serve --mount did not start: " + proc.stderr.read().decode())
+    return proc, port
 
 
 def stop_server(srv):

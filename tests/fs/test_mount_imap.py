@@ -2,13 +2,13 @@
 import imaplib
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import PASSWORD, free_port, mountinfo_has, wait_for
+from conftest import PASSWORD, mountinfo_has, wait_for
+from imapfix import start_with_mount
 
 SAMPLE = b"From: a@example.com\r\nSubject: via mount\r\n\r\nbody\r\n"
 
@@ -25,21 +25,7 @@ def serve(alice, tmp_path):
         pytest.skip("this build has no IMAP server")
     mnt = tmp_path / "served"
     mnt.mkdir()
-    port = free_port()
-    proc = alice.popen("serve", "--imap", f"127.0.0.1:{port}", "--mount", f"alice:{mnt}",
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            return False
-        return mountinfo_has(mnt)
-
-    if not wait_for(lambda: up() or proc.poll() is not None, timeout=10, step=0.05) or \
-            proc.poll() is not None:
-        proc.kill()
-        pytest.fail("mailfs serve --mount did not start: " + proc.stderr.read().decode())
+    proc, port = start_with_mount(alice, mnt)
     yield port, mnt
     proc.send_signal(signal.SIGTERM)
     try:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import MAILFS, PASSWORD, free_port, mountinfo_has, wait_for
-from imapfix import Conn, tls_context
+from imapfix import Conn, start_with_mount, tls_context
 
 MSG = b"From: a@example.com\r\nTo: alice@example.com\r\nSubject: %s\r\n\r\nbody %s\r\n"
 
@@ -32,24 +32,9 @@ def status(pid):
 
 
 def start(m, mnt, env=None):
-    port = free_port()
     if env:
         m.env.update(env)
-    proc = m.popen("serve", "--imap", f"127.0.0.1:{port}", "--mount", f"alice:{mnt}",
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            return False
-        return mountinfo_has(mnt)
-
-    if not wait_for(lambda: up() or proc.poll() is not None, timeout=10, step=0.05) or \
-            proc.poll() is not None:
-        proc.kill()
-        pytest.fail("mailfs serve did not start: " + proc.stderr.read().decode())
-    return proc, port
+    return start_with_mount(m, mnt)
 
 
 def stop(proc, mnt):
