@@ -18,7 +18,7 @@ static char *put(int64_t t, int tz)
 #define PUT(u, t, tz, want)                                                                        \
     do {                                                                                           \
         char *g = put(t, tz);                                                                      \
-        CHECK_STR(g, want);                                                                     \
+        CHECK_STR(g, want);                                                                        \
         free(g);                                                                                   \
     } while (0)
 
@@ -75,6 +75,15 @@ static void date_times(void)
     CHECK(rejected("17-Jul-1996 02:44:25 +0160"));   /* zone minutes 60 */
     CHECK(rejected("17-Jul-1996 02:44:25 -0700 x")); /* trailing text */
     CHECK(rejected("17/Jul/1996 02:44:25 -0700"));
+    CHECK(rejected("31-Feb-2024 10:00:00 +0000")); /* no such day: not 2 March */
+    CHECK(rejected("29-Feb-2023 10:00:00 +0000")); /* not a leap year */
+    CHECK(rejected("31-Apr-2024 10:00:00 +0000"));
+    CHECK(parses_to("29-Feb-2000 00:00:00 +0000", 951782400, 0)); /* 2000 is a leap year */
+    CHECK(rejected("17-Jul-1996 -2:44:25 -0700"));                /* a sign inside a field */
+    CHECK(rejected("17-Jul-1996 02:-4:25 -0700"));
+    CHECK(rejected("17-Jul-1996 02:44:25 +-700"));
+    CHECK(rejected("17-Jul-1996 02:44:25 +9959")); /* zone hours past 23 */
+    CHECK(parses_to("17-Jul-1996 02:44:25 +2359", 837596665 - 7 * 3600 - 1439 * 60, 1439));
 }
 
 static void formatting(void)
@@ -105,6 +114,10 @@ static void dates(void)
     CHECK(imap_date_parse("1-Fev-2024", &t) < 0);
     CHECK(imap_date_parse("0-Feb-2024", &t) < 0);
     CHECK(imap_date_parse("32-Feb-2024", &t) < 0);
+    CHECK(imap_date_parse("30-Feb-2024", &t) < 0);
+    CHECK(imap_date_parse("31-Jun-2024", &t) < 0);
+    CHECK(imap_date_header_days("Sat, 31 Feb 2024 10:00 GMT") == -1);
+    CHECK(imap_date_header_days("Sat, 29 Feb 2024 10:00 GMT") == 19782);
     CHECK(imap_date_parse("1-Feb-2024x", &t) < 0);
     CHECK(imap_date_parse("2024-02-01", &t) < 0);
 
