@@ -35,9 +35,24 @@ static bool reads_text(enum imap_skind kind)
            kind == IMAP_SK_SENTBEFORE || kind == IMAP_SK_SENTON || kind == IMAP_SK_SENTSINCE;
 }
 
+static imap_skey *fail(search_ctx *x, imap_skey *k, const char *why, const char *what)
+{
+    if (!x->bad)
+        imap_bad(x->c, "%s%s%.60s%s", why, what ? " '" : "", what ? what : "", what ? "'" : "");
+    x->bad = true;
+    imap_skey_free(k);
+    return NULL;
+}
+
+/* A new key; NULL after answering BAD past MAX_KEYS (whichever key it is: ALL, RECENT and the
+ * nodes of OLD and NEW too). */
 static imap_skey *skey_new(search_ctx *x, enum imap_skind kind)
 {
-    if (++x->nkeys > MAX_KEYS) return NULL;
+    if (++x->nkeys > MAX_KEYS) {
+        char why[64];
+        snprintf(why, sizeof why, "too many search keys: at most %d", MAX_KEYS);
+        return fail(x, NULL, why, NULL);
+    }
     imap_skey *k = calloc(1, sizeof(*k));
     if (!k) abort();
     k->kind = kind;
@@ -54,15 +69,6 @@ static void kid_add(imap_skey *k, imap_skey *kid)
 }
 
 static imap_skey *parse_key(search_ctx *x, const imap_arg *a, size_t n, size_t *i, unsigned depth);
-
-static imap_skey *fail(search_ctx *x, imap_skey *k, const char *why, const char *what)
-{
-    if (!x->bad)
-        imap_bad(x->c, "%s%s%.60s%s", why, what ? " '" : "", what ? what : "", what ? "'" : "");
-    x->bad = true;
-    imap_skey_free(k);
-    return NULL;
-}
 
 static const imap_arg *need_arg(const imap_arg *a, size_t n, size_t *i)
 {

@@ -683,3 +683,13 @@ def test_create_special_use(server):
                 "CREATE v2 USE"):
         c.bad(bad)
     assert not any("v1" in l or "v2" in l for l in c.ok('LIST "" "*"'))
+
+
+def test_search_key_limit_is_named(server):
+    """Past 1,000 search keys SEARCH answers BAD saying so, whichever key goes over (ALL, NEW,
+    nested lists included), and the session goes on."""
+    c = server.conn(select="INBOX")
+    for keys in ("ALL " * 1001, "NEW " * 400, "(" + "SEEN " * 1001 + ")", "OR ALL (" + "OLD " * 600 + ")"):
+        u, t = c.run("SEARCH " + keys.strip())
+        assert t.startswith("BAD too many search keys: at most 1000"), (keys[:20], t)
+    c.ok("SEARCH " + ("ALL " * 999).strip())
