@@ -1,4 +1,5 @@
-/* cmd_enable.c: ENABLE (IMAP4rev2 and UTF8=ACCEPT; others are ignored as RFC 5161 asks) */
+/* cmd_enable.c: ENABLE (IMAP4rev2, UTF8=ACCEPT, CONDSTORE, QRESYNC; others are ignored as RFC
+ * 5161 asks) */
 #include <strings.h>
 
 #include "imap/imap_int.h"
@@ -23,6 +24,13 @@ void imap_cmd_enable(imap_client *c, const imap_command *cmd, const imap_arg *ar
         } else if (strcasecmp(args[i].str, "UTF8=ACCEPT") == 0 && !c->utf8) {
             c->utf8 = true;
             imap_buf_puts(&en, " UTF8=ACCEPT");
+        } else if (strcasecmp(args[i].str, "CONDSTORE") == 0 && !c->condstore) {
+            imap_condstore_on(c);
+            imap_buf_puts(&en, " CONDSTORE");
+        } else if (strcasecmp(args[i].str, "QRESYNC") == 0 && !c->qresync) {
+            c->qresync = true; /* implies CONDSTORE (RFC 7162 3.2.3) */
+            imap_condstore_on(c);
+            imap_buf_puts(&en, " QRESYNC");
         }
     }
     imap_buf_printf(&c->out, "* ENABLED%s\r\n", en.data ? en.data : "");

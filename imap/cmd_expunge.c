@@ -79,6 +79,10 @@ static int expunge_find(imap_client *c, expunge_run *x)
  * an earlier batch has a lower UID, so a number is the view's position minus those. */
 static void announce_batch(imap_client *c, expunge_run *x)
 {
+    if (c->qresync) { /* the batch's UIDs, as one VANISHED (RFC 7162 3.2.7) */
+        imap_vanished_put(&c->out, x->done + x->batch, x->ndone - x->batch, false);
+        return;
+    }
     size_t earlier = x->batch;
     for (size_t i = x->ndone; i-- > x->batch;) {
         uint32_t seq = imap_seq_of(c, x->done[i]);
@@ -124,10 +128,22 @@ static int expunge_step(imap_client *c, void *ctx)
         imap_sync_remove(c, x->done, x->ndone, NULL); /* announced batch by batch */
     }
     const char *what = x->close ? "CLOSE" : "EXPUNGE";
-    if (rc < 0)
+    store_txn *t;
+    store_mailbox mb;
+    if (rc < 0) {
         imap_no_store(c, rc, what);
-    else
+    } else if (c->qresync && !x->close && x->ndone && store_read_begin(c->srv->st, &t) == 0) {
+        /* RFC 7162 3.2.7: the new HIGHESTMODSEQ with the answer (never after CLOSE, 3.2.8) */
+        int mrc = store_mailbox_get_id(t, x->mailbox_id, &mb);
+        store_read_end(&t);
+        if (mrc == 0)
+            imap_ok(c, "[HIGHESTMODSEQ %llu] %s completed", (unsigned long long)mb.highestmodseq,
+                    what);
+        else
+            imap_ok(c, "%s completed", what);
+    } else {
         imap_ok(c, "%s completed", what);
+    }
     return 0;
 }
 

@@ -54,6 +54,9 @@ enum phase {
 typedef struct fetch_ctx {
     imap_fetch_req req; /* the items asked for */
     bool uid;
+    bool has_uid;      /* UID is in each answer (UID FETCH, or the UID item) */
+    bool changedsince; /* the CHANGEDSINCE modifier: only messages with MODSEQ above */
+    uint64_t since;    /* ...this (0, which iOS sends: all of them) */
     uint32_t *uids, *seqs;
     size_t n, pos;
     uint32_t *seen_now; /* messages that got \Seen from this FETCH (ascending UIDs) */
@@ -63,7 +66,8 @@ typedef struct fetch_ctx {
     /* the cursor inside the answer to uids[pos]: it spans steps only inside a section */
     bool in_msg;
     size_t item;
-    bool first, flags_done, msg_seen_now; /* the message got \Seen from this FETCH */
+    bool first, flags_done, modseq_done;
+    bool msg_seen_now; /* the message got \Seen from this FETCH */
     enum phase phase;
     imap_conv cv, count; /* the literal's converter; a copy of it that measures ahead */
     size_t src_off, src_len;
@@ -373,6 +377,9 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
     store_msg m;
     int rc = store_msg_get(t, c->sel.mailbox_id, uid, &m);
     if (rc < 0 && x->in_msg) return -ESTALE;
+    /* CHANGEDSINCE: the others are left out (an expunged one too: its MODSEQ is gone) */
+    if (x->changedsince && !x->in_msg && (rc == -ENOENT || (rc == 0 && m.modseq <= x->since)))
+        return 0;
     if (rc == -ENOENT) {
         /* expunged, not yet announced: the UID is still known, nothing else is */
         bool uid_only = true;
@@ -396,7 +403,7 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
         x->in_msg = true;
         x->item = 0;
         x->first = true;
-        x->flags_done = false;
+        x->flags_done = x->modseq_done = false;
         x->phase = PH_ITEM;
         x->msg_seen_now = x->nseen && is_seen_now(x, uid);
         memset(x->counted, 0, sizeof(x->counted));
@@ -425,6 +432,13 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
             imap_buf_puts(o, "FLAGS ");
             imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
             x->flags_done = true;
+            break;
+        case IMAP_FI_MODSEQ:
+            sep(x, o);
+            imap_buf_puts(o, "MODSEQ (");
+            imap_buf_put_u64(o, m.modseq);
+            imap_buf_putc(o, ')');
+            x->modseq_done = true;
             break;
         case IMAP_FI_INTERNALDATE:
             sep(x, o);
@@ -482,6 +496,19 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
         sep(x, o);
         imap_buf_puts(o, "FLAGS ");
         imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
+        x->flags_done = true;
+        if (c->condstore && !x->has_uid) { /* RFC 7162 3.2.4: the \Seen it set, with its UID */
+            sep(x, o);
+            imap_buf_puts(o, "UID ");
+            imap_buf_put_u64(o, uid);
+        }
+    }
+    /* FLAGS come with their MODSEQ; CHANGEDSINCE asks for it */
+    if (c->condstore && (x->flags_done || x->changedsince) && !x->modseq_done) {
+        sep(x, o);
+        imap_buf_puts(o, "MODSEQ (");
+        imap_buf_put_u64(o, m.modseq);
+        imap_buf_putc(o, ')');
     }
     imap_buf_puts(o, ")\r\n");
     x->in_msg = false;
@@ -575,18 +602,119 @@ static int seen_tx(store_txn *w, void *ctx)
     return 0;
 }
 
+/* Parses FETCH's modifier list A (RFC 4466): CHANGEDSINCE n, and VANISHED with it in a UID
+ * FETCH after ENABLE QRESYNC (RFC 7162 3.1.4.1, 3.2.6). Returns 0, or -1 after answering BAD. */
+static int fetch_modifiers(imap_client *c, fetch_ctx *x, const imap_arg *a, bool *vanished)
+{
+    if (a->type != IMAP_ARG_LIST || a->count == 0) {
+        imap_bad(c, "FETCH modifiers go in a list: (CHANGEDSINCE modseq [VANISHED])");
+        return -1;
+    }
+    for (size_t i = 0; i < a->count; i++) {
+        const imap_arg *m = &a->list[i];
+        if (imap_arg_is_atom(m, "CHANGEDSINCE") && !x->changedsince) {
+            /* RFC 7162 wants 1 or more; iOS Mail sends 0, which is taken as "all" */
+            if (i + 1 >= a->count) {
+                imap_bad(c, "CHANGEDSINCE needs a mod-sequence");
+                return -1;
+            }
+            if (imap_modseq_arg(c, &a->list[++i], true, "CHANGEDSINCE", &x->since) < 0) return -1;
+            x->changedsince = true;
+        } else if (imap_arg_is_atom(m, "VANISHED") && !*vanished) {
+            *vanished = true;
+        } else {
+            imap_bad(c, "unknown or repeated FETCH modifier '%.40s'",
+                     m->type == IMAP_ARG_LIST ? "(list)" : m->str);
+            return -1;
+        }
+    }
+    if (*vanished && !x->uid) {
+        imap_bad(c, "VANISHED is a UID FETCH modifier only");
+        return -1;
+    }
+    if (*vanished && !c->qresync) {
+        imap_bad(c, "VANISHED needs QRESYNC: send ENABLE QRESYNC first");
+        return -1;
+    }
+    if (*vanished && !x->changedsince) {
+        imap_bad(c, "VANISHED needs CHANGEDSINCE");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct vanished_ctx {
+    imap_client *c;
+    imap_seqset set;
+    uint32_t *uids;
+    size_t n, cap;
+} vanished_ctx;
+
+static int vanished_cb(void *ctx, uint32_t uid, uint64_t modseq)
+{
+    vanished_ctx *v = ctx;
+    (void)modseq;
+    /* one still in the view is announced by the sync instead, as an expunge of this session */
+    if (!imap_seqset_contains(&v->set, uid) || imap_seq_of(v->c, uid)) return 0;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 256;
+        uint32_t *p = realloc(v->uids, v->cap * sizeof(*p));
+        if (!p) abort();
+        v->uids = p;
+    }
+    v->uids[v->n++] = uid;
+    return 0;
+}
+
+/* UID FETCH (VANISHED): "* VANISHED (EARLIER)" for the UIDs of SET expunged since SINCE, before
+ * any FETCH response. Returns 0 or a store error. */
+static int fetch_vanished(imap_client *c, const imap_arg *set, uint64_t since)
+{
+    vanished_ctx v = {.c = c};
+    const char *why;
+    if (imap_seqset_parse(set->str, set->len, IMAP_SEQSET_MAX_RANGES, &v.set, &why) < 0)
+        return 0;                            /* imap_set_resolve took it, so this does not happen */
+    imap_seqset_resolve(&v.set, UINT32_MAX); /* "n:*": every UID from n on */
+    store_txn *t;
+    int rc = store_read_begin(c->srv->st, &t);
+    if (rc == 0) {
+        rc = store_expunged_list(t, c->sel.mailbox_id, since, vanished_cb, &v);
+        store_read_end(&t);
+    }
+    if (rc == 0) imap_vanished_put(&c->out, v.uids, v.n, true);
+    free(v.uids);
+    imap_seqset_free(&v.set);
+    return rc;
+}
+
 void imap_cmd_fetch(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
                     bool uid)
 {
     if (nargs < 2 || nargs > 3) {
-        imap_bad(c, "usage: FETCH set items");
+        imap_bad(c, "usage: FETCH set items [(CHANGEDSINCE modseq [VANISHED])]");
         return;
     }
     fetch_ctx *x = calloc(1, sizeof(*x));
     if (!x) abort();
     x->uid = uid;
+    bool vanished = false;
     if (imap_fetch_parse(c, &x->req, &args[1]) < 0) goto fail;
+    if (nargs == 3 && fetch_modifiers(c, x, &args[2], &vanished) < 0) goto fail;
     if (imap_set_resolve(c, &args[0], uid, &x->uids, &x->seqs, &x->n) < 0) goto fail;
+    x->has_uid = uid;
+    bool modseq = x->changedsince; /* CHANGEDSINCE adds MODSEQ (RFC 7162 3.1.4.1) */
+    for (size_t i = 0; i < x->req.nitems; i++) {
+        x->has_uid = x->has_uid || x->req.items[i].kind == IMAP_FI_UID;
+        modseq = modseq || x->req.items[i].kind == IMAP_FI_MODSEQ;
+    }
+    if (modseq) imap_condstore_on(c);
+    if (vanished) {
+        int rc = fetch_vanished(c, &args[0], x->since);
+        if (rc < 0) {
+            imap_no_store(c, rc, "FETCH");
+            goto fail;
+        }
+    }
     if (x->req.set_seen && !c->sel.readonly && x->n) {
         x->seen_now = malloc(x->n * sizeof(uint32_t));
         seen_ctx s = {x, c->sel.mailbox_id, malloc(x->n * sizeof(uint64_t))};

@@ -443,6 +443,8 @@ static int eval(const imap_skey *k, msg_view *v)
         return m->internaldate > (int64_t)k->num;
     case IMAP_SK_OLDER:
         return m->internaldate <= (int64_t)k->num;
+    case IMAP_SK_MODSEQ:
+        return m->modseq >= k->num;
     case IMAP_SK_LARGER:
         return m->crlf_size > k->num;
     case IMAP_SK_SMALLER:
@@ -474,7 +476,17 @@ typedef struct search_run {
     uint32_t *hits;
     size_t nhits, pos;
     msg_memo memo;
+    bool modseq;         /* a MODSEQ key: the answer tells the highest MODSEQ of the hits */
+    uint64_t max_modseq; /* ...which is this */
 } search_run;
+
+static bool has_modseq(const imap_skey *k)
+{
+    if (k->kind == IMAP_SK_MODSEQ) return true;
+    for (size_t i = 0; i < k->nkids; i++)
+        if (has_modseq(k->kids[i])) return true;
+    return false;
+}
 
 static void search_run_free(void *p)
 {
@@ -514,7 +526,10 @@ static int search_eval(imap_client *c, search_run *r, const char *what)
                           .spent = &spent};
             int hit = eval(r->root, &v);
             if (hit == PENDING) break; /* this message again, in the next step */
-            if (hit) r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
+            if (hit) {
+                r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
+                if (m.modseq > r->max_modseq) r->max_modseq = m.modseq;
+            }
         }
         r->pos++;
         if (imap_now_ms() >= until) break;
@@ -535,6 +550,8 @@ static int search_step(imap_client *c, void *ctx)
         imap_buf_puts(o, "* SEARCH");
         for (size_t k = 0; k < r->nhits; k++)
             imap_buf_printf(o, " %u", r->hits[k]);
+        if (r->modseq && r->nhits) /* RFC 7162 3.1.6 */
+            imap_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)r->max_modseq);
         imap_buf_puts(o, "\r\n");
     } else {
         imap_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
@@ -546,6 +563,8 @@ static int search_step(imap_client *c, void *ctx)
             imap_buf_puts(o, " ALL ");
             imap_seqset_format(o, r->hits, r->nhits);
         }
+        if (r->modseq && r->nhits) /* RFC 7162 3.1.10 */
+            imap_buf_printf(o, " MODSEQ %llu", (unsigned long long)r->max_modseq);
         imap_buf_puts(o, "\r\n");
     }
     imap_ok(c, "SEARCH completed");
@@ -562,6 +581,7 @@ static search_run *search_new(imap_client *c, const imap_arg *args, size_t nargs
     search_run *r = calloc(1, sizeof(*r));
     if (!r) abort();
     r->root = root;
+    r->modseq = has_modseq(root);
     r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
     r->memo.nslots = nslots;
     r->memo.answer = malloc(nslots ? nslots : 1);

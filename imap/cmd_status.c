@@ -1,4 +1,4 @@
-/* cmd_status.c: STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE DELETED) */
+/* cmd_status.c: STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE DELETED HIGHESTMODSEQ) */
 #include <strings.h>
 
 #include "imap/imap_int.h"
@@ -10,7 +10,7 @@ static const struct {
     {"MESSAGES", IMAP_STATUS_MESSAGES},       {"UIDNEXT", IMAP_STATUS_UIDNEXT},
     {"UIDVALIDITY", IMAP_STATUS_UIDVALIDITY}, {"UNSEEN", IMAP_STATUS_UNSEEN},
     {"RECENT", IMAP_STATUS_RECENT},           {"SIZE", IMAP_STATUS_SIZE},
-    {"DELETED", IMAP_STATUS_DELETED},
+    {"DELETED", IMAP_STATUS_DELETED},         {"HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ},
 };
 
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items)
@@ -31,6 +31,7 @@ int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items)
         }
         *items |= items_tab[k].bit;
     }
+    if (*items & IMAP_STATUS_HIGHESTMODSEQ) imap_condstore_on(c); /* RFC 7162 3.1 */
     return 0;
 }
 
@@ -77,6 +78,11 @@ void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsi
     }
     if (items & IMAP_STATUS_DELETED) {
         imap_buf_printf(o, "%sDELETED %u", sp, mb->deleted);
+        sp = " ";
+    }
+    if (items & IMAP_STATUS_HIGHESTMODSEQ) {
+        /* the store keeps it >= 1: a client never sees 0, which means "no mod-sequences" */
+        imap_buf_printf(o, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)mb->highestmodseq);
         sp = " ";
     }
     imap_buf_puts(o, ")\r\n");

@@ -133,7 +133,8 @@ void imap_capabilities(imap_client *c, imap_buf *b)
     imap_buf_puts(
         b, " UIDPLUS MOVE NAMESPACE UNSELECT SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
            " LIST-STATUS ESEARCH BINARY CHILDREN STATUS=SIZE MULTIAPPEND CATENATE UTF8=ACCEPT"
-           " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN");
+           " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES WITHIN CONDSTORE"
+           " QRESYNC");
 }
 
 /* ---- I/O ---------------------------------------------------------------------------- */

@@ -19,7 +19,9 @@ enum imap_fetch_kind {
     IMAP_FI_ENVELOPE,
     IMAP_FI_BODY, /* BODY without a section: the non-extensible BODYSTRUCTURE */
     IMAP_FI_BODYSTRUCTURE,
-    IMAP_FI_SECTION, /* BODY[...] and the RFC822 forms */
+    IMAP_FI_MODSEQ, /* RFC 7162 */
+    IMAP_FI_SECTION,
+    /* (the kinds from here on are sections) */ /* BODY[...] and the RFC822 forms */
     IMAP_FI_BINARY,
     IMAP_FI_BINARY_SIZE,
 };

@@ -161,8 +161,8 @@ static bool parse_number64(const char **p, uint64_t *out)
 #define ATT_TOO_MANY 2 /* S is, but there is no room for another item */
 #define ATT_UNKNOWN 3  /* S looks like one, but is not a FETCH item */
 
-/* UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, and the macros ALL,
- * FAST and FULL. */
+/* UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE, MODSEQ, and the macros
+ * ALL, FAST and FULL. */
 static int att_simple(imap_fetch_req *x, const char *s)
 {
     static const struct {
@@ -176,6 +176,7 @@ static int att_simple(imap_fetch_req *x, const char *s)
         {"ENVELOPE", IMAP_FI_ENVELOPE},
         {"BODY", IMAP_FI_BODY},
         {"BODYSTRUCTURE", IMAP_FI_BODYSTRUCTURE},
+        {"MODSEQ", IMAP_FI_MODSEQ},
     };
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
         if (strcasecmp(s, simple[i].name) == 0) {

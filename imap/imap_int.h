@@ -113,6 +113,7 @@ typedef struct imap_selected {
     size_t nrecent, cap_recent;
     imap_buf keywords; /* keywords announced in FLAGS: " kw1 kw2 " (empty: none yet) */
     size_t nkeywords;
+    uint64_t highestmodseq; /* the mailbox's HIGHESTMODSEQ when it was selected */
 } imap_selected;
 
 /* Which UIDs some session has already seen as \Recent, per mailbox (this process only). */
@@ -256,6 +257,8 @@ struct imap_client {
     char user[STORE_USER_MAX + 1];
     bool utf8; /* IMAP4rev2 or UTF8=ACCEPT enabled */
     bool rev2;
+    bool condstore; /* a CONDSTORE enabling command ran: FETCH responses carry MODSEQ */
+    bool qresync;   /* ENABLE QRESYNC ran: VANISHED instead of EXPUNGE */
     imap_selected sel;
     char tag[80];       /* the tag of the command that waits (IDLE, AUTHENTICATE, delay) */
     unsigned cmd_flags; /* the flags of the waiting or running command */
@@ -368,7 +371,8 @@ void imap_sync_absorb(imap_client *c);
 void imap_sync_own(imap_client *c, uint64_t modseq);
 /* Removes the N UIDS (ascending; ones not in the view are skipped) from the view after our
  * own EXPUNGE or MOVE, appending "* seq EXPUNGE" for each to OUT unless it is NULL (highest
- * first, so every number is right when it is read). O(view + N). */
+ * first, so every number is right when it is read), or after ENABLE QRESYNC one "* VANISHED
+ * uid-set". O(view + N). */
 void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *out);
 /* \Recent: a session that sees UID first (and may change the mailbox) takes it as recent. */
 void imap_recent_claim(imap_client *c, uint32_t uid);
@@ -385,6 +389,42 @@ uint32_t imap_seq_of(const imap_client *c, uint32_t uid);
  * end and the answer is CLOSE's (cmd_expunge.c). */
 void imap_expunge_start(imap_client *c, uint32_t *cand, size_t ncand, bool silent, bool close);
 
+/* ---- CONDSTORE and QRESYNC, RFC 7162 (imap_condstore.c) ------------------------------ */
+
+#define IMAP_MODSEQ_MAX 9223372036854775807ull /* mod-sequence-value: 63 bits */
+
+/* Parses a mod-sequence argument A: 1 to IMAP_MODSEQ_MAX, and 0 too when ZERO_OK. Returns 0,
+ * or -1 after answering BAD with WHAT (the command or modifier) and the value. */
+int imap_modseq_arg(imap_client *c, const imap_arg *a, bool zero_ok, const char *what,
+                    uint64_t *out);
+/* Turns CONDSTORE on for the session (RFC 7162 3.1, any enabling command); the first time,
+ * with a mailbox selected, appends its HIGHESTMODSEQ as of the SELECT. */
+void imap_condstore_on(imap_client *c);
+/* Appends "* VANISHED [(EARLIER) ]uid-set" for the N ascending UIDS (nothing if N is 0). */
+void imap_vanished_put(imap_buf *b, const uint32_t *uids, size_t n, bool earlier);
+
+/* SELECT's QRESYNC parameter (RFC 7162 3.2.5), and what the mailbox walk found for it. */
+typedef struct imap_qresync {
+    uint32_t uidvalidity;
+    uint64_t modseq;
+    bool has_known, has_match;
+    imap_seqset known;                  /* known-uids (resolved) */
+    imap_seqset match_seqs, match_uids; /* the sequence match data */
+    struct {
+        uint32_t uid, seq;
+    } * changed; /* known messages with a MODSEQ above MODSEQ, in view order */
+    size_t nchanged, cap_changed;
+} imap_qresync;
+/* Parses the list after QRESYNC into *Q; BAD (-1) if QRESYNC is not enabled or A is malformed
+ * (known-uids and the match sets use the sequence-set parser and its limits; '*' is refused). */
+int imap_qresync_parse(imap_client *c, const imap_arg *a, imap_qresync *q);
+/* Notes message M (sequence number SEQ) of the mailbox walk of SELECT if it changed since. */
+void imap_qresync_note(imap_qresync *q, const store_msg *m, uint32_t seq);
+/* Appends "* VANISHED (EARLIER) ..." for the known UIDs expunged since Q's modseq (above the
+ * match data's floor), then "* n FETCH (UID FLAGS MODSEQ)" for the noted messages. */
+int imap_qresync_answer(imap_client *c, store_txn *t, const imap_qresync *q);
+void imap_qresync_free(imap_qresync *q);
+
 /* ---- STATUS items, shared with LIST-STATUS (cmd_status.c) ----------------------------- */
 
 enum {
@@ -395,6 +435,7 @@ enum {
     IMAP_STATUS_RECENT = 1u << 4,
     IMAP_STATUS_SIZE = 1u << 5,
     IMAP_STATUS_DELETED = 1u << 6,
+    IMAP_STATUS_HIGHESTMODSEQ = 1u << 7,
 };
 /* Parses a STATUS item list; returns 0, or -1 after answering BAD. */
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items);

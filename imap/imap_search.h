@@ -34,6 +34,7 @@ enum imap_skind {
     IMAP_SK_RECENT,
     IMAP_SK_YOUNGER, /* WITHIN (RFC 5032): INTERNALDATE after num (seconds since the epoch) */
     IMAP_SK_OLDER,   /* ...at num or before */
+    IMAP_SK_MODSEQ,  /* MODSEQ n: the message's MODSEQ is n or more (num) */
 };
 
 typedef struct imap_skey {

@@ -279,6 +279,35 @@ static imap_skey *key_text(search_ctx *x, const char *w, enum imap_skind kind, c
     return r;
 }
 
+/* MODSEQ [entry-name entry-type] n (RFC 7162 3.1.5): one MODSEQ per message is kept, so the
+ * entry ("/flags/..." and priv, shared or all) is checked and then ignored, as 3.1.5 asks. */
+static imap_skey *key_modseq(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                             size_t n, size_t *i, unsigned depth)
+{
+    (void)w, (void)depth;
+    imap_skey *r;
+    const imap_arg *v = need_arg(a, n, i);
+    if (v && v->type != IMAP_ARG_ATOM && imap_arg_is_string(v)) {
+        const imap_arg *type = need_arg(a, n, i);
+        if (v->len <= 7 || strncasecmp(v->str, "/flags/", 7) != 0)
+            return fail(x, NULL, "MODSEQ's entry name is \"/flags/<flag>\", not", v->str);
+        if (!type || !(imap_arg_is_atom(type, "priv") || imap_arg_is_atom(type, "shared") ||
+                       imap_arg_is_atom(type, "all")))
+            return fail(x, NULL, "MODSEQ's entry type is priv, shared or all, not",
+                        type && type->str ? type->str : "");
+        v = need_arg(a, n, i);
+    }
+    uint64_t num;
+    if (imap_modseq_arg(x->c, v, true, "MODSEQ", &num) < 0) {
+        x->bad = true;
+        return NULL;
+    }
+    if (!(r = skey_new(x, kind))) return fail(x, NULL, "too many search keys", NULL);
+    r->num = num;
+    imap_condstore_on(x->c); /* an enabling command (RFC 7162 3.1) */
+    return r;
+}
+
 /* A sequence set (the atom K itself), or UID and a UID set; resolved against the view. */
 static imap_skey *key_seqset(search_ctx *x, const imap_arg *k, const imap_arg *a, size_t n,
                              size_t *i)
@@ -331,6 +360,7 @@ static const struct {
     {"HEADER", key_header, IMAP_SK_HEADER},
     {"BODY", key_text, IMAP_SK_BODY},
     {"TEXT", key_text, IMAP_SK_TEXT},
+    {"MODSEQ", key_modseq, IMAP_SK_MODSEQ},
 };
 
 /* One search key from A[*I] (N in all), with its arguments; NULL after answering BAD (or,

@@ -181,6 +181,16 @@ void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *
 {
     imap_selected *s = &c->sel;
     if (!n || !s->n) return;
+    if (out && c->qresync) { /* one VANISHED of the UIDs in the view (RFC 7162 3.2.10.2) */
+        uint32_t *gone = malloc(n * sizeof(uint32_t));
+        if (!gone) abort();
+        size_t ng = 0;
+        for (size_t k = 0; k < n; k++)
+            if (imap_seq_of(c, uids[k])) gone[ng++] = uids[k];
+        imap_vanished_put(out, gone, ng, false);
+        free(gone);
+        out = NULL;
+    }
     size_t *pos = malloc(n * sizeof(size_t));
     if (!pos) abort();
     size_t np = drop_sorted(s->uids, &s->n, uids, n, pos);
@@ -269,6 +279,7 @@ static void fetch_flags(imap_client *c, store_txn *t, uint32_t uid)
     imap_keywords_announce(c, m.keywords);
     imap_buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, uid);
     imap_flags_put_msg(c, &c->out, uid, m.flags, m.keywords);
+    if (c->condstore) imap_buf_printf(&c->out, " MODSEQ (%llu)", (unsigned long long)m.modseq);
     imap_buf_puts(&c->out, ")\r\n");
 }
 
