@@ -476,8 +476,9 @@ typedef struct search_run {
     uint32_t *hits;
     size_t nhits, pos;
     msg_memo memo;
-    bool modseq;         /* a MODSEQ key: the answer tells the highest MODSEQ of the hits */
-    uint64_t max_modseq; /* ...which is this */
+    bool modseq;          /* a MODSEQ key: the answer tells the highest MODSEQ of the hits */
+    uint64_t max_modseq;  /* ...which is this */
+    uint64_t *hit_modseq; /* with a MODSEQ key: each hit's (MIN and MAX name theirs only) */
 } search_run;
 
 static bool has_modseq(const imap_skey *k)
@@ -493,6 +494,7 @@ static void search_run_free(void *p)
     search_run *r = p;
     imap_skey_free(r->root);
     free(r->hits);
+    free(r->hit_modseq);
     memo_reset(&r->memo, 0);
     free(r->memo.blocks);
     free(r->memo.answer);
@@ -529,6 +531,7 @@ static int search_eval(imap_client *c, search_run *r, const char *what)
             if (hit) {
                 r->hits[r->nhits++] = r->uid ? m.uid : (uint32_t)s + 1;
                 if (m.modseq > r->max_modseq) r->max_modseq = m.modseq;
+                if (r->hit_modseq) r->hit_modseq[r->nhits - 1] = m.modseq;
             }
         }
         r->pos++;
@@ -563,8 +566,14 @@ static int search_step(imap_client *c, void *ctx)
             imap_buf_puts(o, " ALL ");
             imap_seqset_format(o, r->hits, r->nhits);
         }
-        if (r->modseq && r->nhits) /* RFC 7162 3.1.10 */
-            imap_buf_printf(o, " MODSEQ %llu", (unsigned long long)r->max_modseq);
+        if (r->modseq && r->nhits) { /* RFC 7162 3.1.10: of the messages returned (RFC 4731) */
+            uint64_t ms = r->max_modseq;
+            if (!(r->ret & (RET_ALL | RET_COUNT))) {
+                uint64_t lo = r->hit_modseq[0], hi = r->hit_modseq[r->nhits - 1];
+                ms = !(r->ret & RET_MAX) ? lo : !(r->ret & RET_MIN) ? hi : lo > hi ? lo : hi;
+            }
+            imap_buf_printf(o, " MODSEQ %llu", (unsigned long long)ms);
+        }
         imap_buf_puts(o, "\r\n");
     }
     imap_ok(c, "SEARCH completed");
@@ -583,6 +592,8 @@ static search_run *search_new(imap_client *c, const imap_arg *args, size_t nargs
     r->root = root;
     r->modseq = has_modseq(root);
     r->hits = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint32_t));
+    if (r->modseq && !(r->hit_modseq = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint64_t))))
+        abort();
     r->memo.nslots = nslots;
     r->memo.answer = malloc(nslots ? nslots : 1);
     if (!r->hits || !r->memo.answer) abort();

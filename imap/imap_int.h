@@ -102,7 +102,8 @@ typedef struct imap_selected {
     uint64_t feed_pos;     /* change feed read up to here */
     uint32_t *pending_exp; /* expunged in the store, not yet announced */
     size_t npending, cap_pending;
-    uint32_t *pending_flg; /* flags changed by others, not yet announced */
+    uint64_t pending_exp_seq; /* a MODSEQ at or below theirs (0: none pending) */
+    uint32_t *pending_flg;    /* flags changed by others, not yet announced */
     size_t npending_flg, cap_pending_flg;
     bool pending_new;  /* the feed moved: look for new messages */
     bool pending_full; /* the feed no longer reached back: compare the whole mailbox */

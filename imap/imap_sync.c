@@ -211,6 +211,7 @@ static int change_cb(void *ctx, const store_change *ch)
     switch (ch->kind) {
     case STORE_CH_EXPUNGE:
         push_u32(&s->pending_exp, &s->npending, &s->cap_pending, ch->uid);
+        if (!s->pending_exp_seq || ch->seq < s->pending_exp_seq) s->pending_exp_seq = ch->seq;
         break;
     case STORE_CH_FLAGS:
         if (!is_own(s, ch->seq))
@@ -308,6 +309,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
             if (store_msg_get(t, s->mailbox_id, s->uids[i], &m) == -ENOENT)
                 push_u32(&s->pending_exp, &s->npending, &s->cap_pending, s->uids[i]);
         }
+        s->pending_exp_seq = s->highestmodseq + 1; /* their MODSEQs are unknown: above SELECT's */
         s->npending_flg = 0;
         store_msg_list(t, s->mailbox_id, 1, all_cb, s);
         s->pending_full = false;
@@ -323,6 +325,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
         imap_sync_remove(c, s->pending_exp, s->npending, &c->out);
         s->npending = 0;
     }
+    if (!s->npending) s->pending_exp_seq = 0;
     /* new messages */
     size_t before = s->n;
     sync_ctx x = {.c = c, .last_uid = s->n ? s->uids[s->n - 1] : 0};
@@ -340,5 +343,11 @@ int imap_sync(imap_client *c, bool allow_expunge)
     }
     s->npending_flg = 0;
     store_read_end(&t);
+    /* RFC 7162 3.2: with expunges held back, MODSEQs above theirs may have gone out; a client
+     * that takes the highest it saw as its HIGHESTMODSEQ would never learn of them, so it is
+     * told a lower one */
+    if (c->qresync && s->npending && s->pending_exp_seq > 1)
+        imap_buf_printf(&c->out, "* OK [HIGHESTMODSEQ %llu] expunges are held back\r\n",
+                        (unsigned long long)(s->pending_exp_seq - 1));
     return 0;
 }

@@ -200,9 +200,17 @@ def test_search_modseq(server):
     assert u == [f"* SEARCH 2 3 (MODSEQ {ms[3]})"], u
     u = c.ok(f"SEARCH RETURN (ALL COUNT) MODSEQ {ms[2]}")
     assert re.fullmatch(rf'\* ESEARCH \(TAG "t\d+"\) COUNT 3 ALL 2:4 MODSEQ {ms[4]}', u[0]), u
+    # MIN and MAX: the MODSEQ of the messages they return (RFC 4731, imaptest's esearch-condstore)
+    c.ok("STORE 1 +FLAGS.SILENT (\\Seen)")  # now the highest
+    m1 = modseqs(c.ok("UID FETCH 1 (MODSEQ)"))[1]
+    for ret, want in [("MIN", m1), ("MAX", ms[3]), ("MIN MAX", m1), ("ALL", m1), ("COUNT", m1)]:
+        u = c.ok(f"SEARCH RETURN ({ret}) 1:3 MODSEQ 1")
+        assert u[0].endswith(f" MODSEQ {want}"), (ret, u)
+    u = c.ok("SEARCH RETURN (MAX) 2:4 MODSEQ 1")
+    assert u[0].endswith(f"MAX 4 MODSEQ {ms[4]}"), u
     # no match: no MODSEQ
-    assert c.ok(f"SEARCH MODSEQ {ms[4] + 1000}") == ["* SEARCH"]
-    u = c.ok(f"SEARCH RETURN (ALL) MODSEQ {ms[4] + 1000}")
+    assert c.ok(f"SEARCH MODSEQ {m1 + 1000}") == ["* SEARCH"]
+    u = c.ok(f"SEARCH RETURN (ALL) MODSEQ {m1 + 1000}")
     none_match(u, r".*MODSEQ.*")
     c.ok("SEARCH MODSEQ 0")  # mod-sequence-valzer: 0 is allowed here
 
@@ -394,3 +402,24 @@ def test_qresync_resync_like_thunderbird_and_k9(served_mount):
     # a second resync from the new point: nothing
     u = c.ok(f"SELECT INBOX (QRESYNC ({uv} {new_hms} 1:7))")
     none_match(u, r".*(VANISHED|FETCH \().*")
+
+
+def test_held_back_expunge_lowers_highestmodseq(server):
+    """A FETCH by sequence number may not announce another session's expunge, but shows a
+    later flag change's MODSEQ: it also says a HIGHESTMODSEQ below the expunge (RFC 7162 3.2),
+    so a client cut off then does not skip the expunge at its next QRESYNC."""
+    fill(server, 3)
+    q = qresync_session(server)
+    q.ok("SELECT INBOX")
+    o = server.conn(select="INBOX")
+    o.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
+    o.ok("EXPUNGE")
+    hms = code(o.ok("SELECT INBOX"), "HIGHESTMODSEQ")  # the expunge's MODSEQ
+    o.ok("STORE 1 +FLAGS (\\Flagged)")
+    u = q.ok("FETCH 1 (FLAGS)")
+    assert modseqs(u)[1] > hms, u  # the pushed change, after the expunge
+    none_match(u, r"\* VANISHED.*")
+    low = code(u, "HIGHESTMODSEQ")
+    assert low is not None and low < hms, u
+    assert q.ok("NOOP") == ["* VANISHED 3"]
+    none_match(q.ok("NOOP"), r".*HIGHESTMODSEQ.*")
