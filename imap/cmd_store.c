@@ -115,15 +115,24 @@ static int store_step(imap_client *c, void *ctx)
         /* once CONDSTORE is on, .SILENT still tells the new MODSEQ (RFC 7162 3.1.3), and
          * every answer names the UID (3.2.4) */
         if (!x->silent) imap_keywords_announce(c, x->kws.data + r->kw_off);
-        imap_buf_printf(&c->out, "* %u FETCH (", r->seq);
+        imap_buf *o = &c->out; /* no printf: this runs once per message */
+        imap_buf_puts(o, "* ");
+        imap_buf_put_u64(o, r->seq);
+        imap_buf_puts(o, " FETCH (");
         if (!x->silent) {
-            imap_buf_puts(&c->out, "FLAGS ");
-            imap_flags_put_msg(c, &c->out, r->uid, r->flags, x->kws.data + r->kw_off);
+            imap_buf_puts(o, "FLAGS ");
+            imap_flags_put_msg(c, o, r->uid, r->flags, x->kws.data + r->kw_off);
         }
-        if (x->uid || c->condstore)
-            imap_buf_printf(&c->out, "%sUID %u", x->silent ? "" : " ", r->uid);
-        if (c->condstore) imap_buf_printf(&c->out, " MODSEQ (%llu)", (unsigned long long)r->modseq);
-        imap_buf_puts(&c->out, ")\r\n");
+        if (x->uid || c->condstore) {
+            imap_buf_puts(o, x->silent ? "UID " : " UID ");
+            imap_buf_put_u64(o, r->uid);
+        }
+        if (c->condstore) {
+            imap_buf_puts(o, " MODSEQ (");
+            imap_buf_put_u64(o, r->modseq);
+            imap_buf_putc(o, ')');
+        }
+        imap_buf_puts(o, ")\r\n");
     }
     /* read our own changes off the feed now, batch by batch, not all at the end */
     imap_sync_absorb(c);
