@@ -592,6 +592,7 @@ static int seen_tx(store_txn *w, void *ctx)
         store_msg m;
         if (store_msg_get(w, s->mailbox_id, x->uids[i], &m) < 0 || (m.flags & STORE_F_SEEN))
             continue;
+        if (x->changedsince && m.modseq <= x->since) continue; /* not fetched: left alone */
         store_msg out;
         int rc = store_msg_set_flags(w, s->mailbox_id, x->uids[i], STORE_FLAGS_ADD, STORE_F_SEEN,
                                      NULL, 0, &out);

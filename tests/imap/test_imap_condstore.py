@@ -99,6 +99,10 @@ def test_fetch_modseq_and_changedsince(server):
     assert len(u) == 3 and all("MODSEQ" in l for l in u), u
     # nothing changed since the highest: nothing
     assert c.ok(f"FETCH 1:* (FLAGS) (CHANGEDSINCE {new})") == []
+    # a FETCH that sets \Seen sets it only on the messages CHANGEDSINCE lets through
+    u = c.ok(f"FETCH 1:3 (BODY[]) (CHANGEDSINCE {new - 1})")
+    assert len(u) == 1 and u[0].startswith("* 2 FETCH ") and "\\Seen" in u[0], u
+    none_match(c.ok("FETCH 1,3 (FLAGS)"), r".*\\Seen.*")
 
 
 def test_bad_modseq_arguments(server):
