@@ -688,6 +688,11 @@ int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const
     return rc;
 }
 
+uint64_t imap_search_modseq(const imap_search_run *s)
+{
+    return s->r.modseq && s->r.nhits ? s->r.max_modseq : 0;
+}
+
 void imap_search_end(imap_search_run **s)
 {
     if (!*s) return;

@@ -502,6 +502,10 @@ static void answer(imap_client *c, sort_cmd *s)
         o->len = (size_t)(w - o->data);
         o->data[o->len] = '\0';
     }
+    uint64_t ms = imap_search_modseq(s->search); /* a MODSEQ key (RFC 7162 3.1.9, 3.1.10) */
+    if (ms)
+        imap_buf_printf(o, s->req.esort ? " MODSEQ %llu" : " (MODSEQ %llu)",
+                        (unsigned long long)ms);
     imap_buf_puts(o, "\r\n");
     imap_ok(c, "SORT completed");
 }

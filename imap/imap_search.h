@@ -71,6 +71,9 @@ imap_search_run *imap_search_begin(imap_client *c, const imap_arg *args, size_t 
  * must not change between the calls (changes are pushed only between commands). */
 int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const uint32_t **seqs,
                      size_t *n);
+/* After the last imap_search_more: the highest MODSEQ of the matches if the keys hold a MODSEQ
+ * key and something matched (RFC 7162 3.1.9: SORT then reports it), else 0. */
+uint64_t imap_search_modseq(const imap_search_run *s);
 void imap_search_end(imap_search_run **s);
 
 #endif

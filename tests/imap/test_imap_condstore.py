@@ -217,6 +217,13 @@ def test_search_modseq(server):
     u = c.ok(f"SEARCH RETURN (ALL) MODSEQ {m1 + 1000}")
     none_match(u, r".*MODSEQ.*")
     c.ok("SEARCH MODSEQ 0")  # mod-sequence-valzer: 0 is allowed here
+    # SORT says it too (RFC 7162 3.1.9); THREAD does not
+    assert c.ok(f"SORT (SUBJECT) UTF-8 MODSEQ {ms[3]}") == [f"* SORT 1 3 4 (MODSEQ {m1})"]
+    assert c.ok(f"SORT (SUBJECT) UTF-8 MODSEQ {ms[3]} NOT 1") == [f"* SORT 3 4 (MODSEQ {ms[4]})"]
+    u = c.ok(f"SORT RETURN (ALL) (SUBJECT) UTF-8 MODSEQ {ms[3]}")
+    assert u[0].endswith(f" ALL 1,3:4 MODSEQ {m1}"), u
+    assert c.ok(f"SORT (ARRIVAL) UTF-8 MODSEQ {m1 + 1000}") == ["* SORT"]
+    none_match(c.ok(f"THREAD REFERENCES UTF-8 MODSEQ {ms[3]}"), r".*MODSEQ.*")
 
 
 def test_two_sessions_see_modseqs(server):
