@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_seqset.h"
 
@@ -117,11 +118,13 @@ static void copy_answer(imap_client *c, copy_run *x)
  * number is the view's position, as the client sees it when it reads that line. */
 static int move_expunges(imap_client *c, copy_run *x)
 {
-    if (c->qresync) { /* one VANISHED for them all (RFC 7162 3.2.10.2) */
+    if (c->qresync) { /* one VANISHED for them all (RFC 7162 3.2.10.2), REMOVEFROM before it */
         imap_sync_remove(c, x->src, x->ndone, &c->out);
         copy_answer(c, x);
         return 0;
     }
+    if (x->undo == 0) /* live searches' REMOVEFROM first, while the numbers are still good */
+        imap_context_expunge(c, x->src, x->ndone, 0);
     while (x->undo < x->ndone && c->out.len < IMAP_OUT_HIGH) {
         uint32_t seq = imap_seq_of(c, x->src[x->ndone - 1 - x->undo++]);
         if (seq) {

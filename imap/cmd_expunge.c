@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 
 /* An expunge runs in two phases: read transactions find the \Deleted messages among the
@@ -84,6 +85,8 @@ static void announce_batch(imap_client *c, expunge_run *x)
         return;
     }
     size_t earlier = x->batch;
+    /* live searches' REMOVEFROM first, while the numbers are still good */
+    imap_context_expunge(c, x->done + x->batch, x->ndone - x->batch, (uint32_t)earlier);
     for (size_t i = x->ndone; i-- > x->batch;) {
         uint32_t seq = imap_seq_of(c, x->done[i]);
         if (!seq) continue;

@@ -1,4 +1,5 @@
-/* cmd_search.c: SEARCH and UID SEARCH, with ESEARCH return options (MIN MAX COUNT ALL) */
+/* cmd_search.c: SEARCH and UID SEARCH, with ESEARCH return options (MIN MAX COUNT ALL) and
+ * RFC 5267's (PARTIAL, UPDATE), and the matcher shared with SORT, THREAD and live contexts */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 #include "imap/imap_msg.h"
 #include "imap/imap_search.h"
@@ -467,12 +469,11 @@ static int eval(const imap_skey *k, msg_view *v)
     return 0;
 }
 
-enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8 };
-
 typedef struct search_run {
     imap_skey *root;
     bool uid, esearch;
-    unsigned ret;
+    imap_search_ret ret;
+    size_t nslots;
     uint32_t *hits;
     size_t nhits, pos;
     msg_memo memo;
@@ -557,24 +558,29 @@ static int search_step(imap_client *c, void *ctx)
             imap_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)r->max_modseq);
         imap_buf_puts(o, "\r\n");
     } else {
-        imap_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
-        if (r->uid) imap_buf_puts(o, " UID");
-        if (r->nhits && (r->ret & RET_MIN)) imap_buf_printf(o, " MIN %u", r->hits[0]);
-        if (r->nhits && (r->ret & RET_MAX)) imap_buf_printf(o, " MAX %u", r->hits[r->nhits - 1]);
-        if (r->ret & RET_COUNT) imap_buf_printf(o, " COUNT %zu", r->nhits);
-        if (r->nhits && (r->ret & RET_ALL)) {
-            imap_buf_puts(o, " ALL ");
-            imap_seqset_format(o, r->hits, r->nhits);
-        }
+        uint64_t ms = 0;
         if (r->modseq && r->nhits) { /* RFC 7162 3.1.10: of the messages returned (RFC 4731) */
-            uint64_t ms = r->max_modseq;
-            if (!(r->ret & (RET_ALL | RET_COUNT))) {
+            ms = r->max_modseq;
+            if (!(r->ret.ret & (IMAP_RET_ALL | IMAP_RET_COUNT)) && !r->ret.plo) {
                 uint64_t lo = r->hit_modseq[0], hi = r->hit_modseq[r->nhits - 1];
-                ms = !(r->ret & RET_MAX) ? lo : !(r->ret & RET_MIN) ? hi : lo > hi ? lo : hi;
+                ms = !(r->ret.ret & IMAP_RET_MAX)   ? lo
+                     : !(r->ret.ret & IMAP_RET_MIN) ? hi
+                     : lo > hi                      ? lo
+                                                    : hi;
             }
-            imap_buf_printf(o, " MODSEQ %llu", (unsigned long long)ms);
         }
-        imap_buf_puts(o, "\r\n");
+        imap_esearch_put(c, o, r->uid, &r->ret, r->hits, r->nhits, ms);
+    }
+    if (r->ret.update) {
+        /* the live result is kept as UIDs, whatever the command shows */
+        uint32_t *uids = malloc((r->nhits ? r->nhits : 1) * sizeof(*uids));
+        if (!uids) abort();
+        for (size_t k = 0; k < r->nhits; k++)
+            uids[k] = r->uid ? r->hits[k] : c->sel.uids[r->hits[k] - 1];
+        imap_skey_own(r->root);
+        imap_context_add(c, r->uid, NULL, 0, r->root, r->nslots, uids, r->nhits);
+        r->root = NULL;
+        free(uids);
     }
     imap_ok(c, "SEARCH completed");
     return 0;
@@ -595,6 +601,7 @@ static search_run *search_new(imap_client *c, const imap_arg *args, size_t nargs
     if (r->modseq && !(r->hit_modseq = malloc((c->sel.n ? c->sel.n : 1) * sizeof(uint64_t))))
         abort();
     r->memo.nslots = nslots;
+    r->nslots = nslots;
     r->memo.answer = malloc(nslots ? nslots : 1);
     if (!r->hits || !r->memo.answer) abort();
     return r;
@@ -604,29 +611,14 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
                      bool uid)
 {
     size_t i = 0;
-    unsigned ret = 0;
+    imap_search_ret ret = {0};
     bool esearch = false;
     if (i < nargs && imap_arg_is_atom(&args[i], "RETURN")) {
         if (i + 1 >= nargs || args[i + 1].type != IMAP_ARG_LIST) {
             imap_bad(c, "RETURN needs a list");
             return;
         }
-        const imap_arg *r = &args[i + 1];
-        for (size_t k = 0; k < r->count; k++) {
-            if (imap_arg_is_atom(&r->list[k], "MIN"))
-                ret |= RET_MIN;
-            else if (imap_arg_is_atom(&r->list[k], "MAX"))
-                ret |= RET_MAX;
-            else if (imap_arg_is_atom(&r->list[k], "COUNT"))
-                ret |= RET_COUNT;
-            else if (imap_arg_is_atom(&r->list[k], "ALL"))
-                ret |= RET_ALL;
-            else {
-                imap_bad(c, "unknown RETURN option '%.40s'", r->list[k].str);
-                return;
-            }
-        }
-        if (!ret) ret = RET_ALL;
+        if (imap_search_return(c, &args[i + 1], &ret) < 0) return;
         esearch = true;
         i += 2;
     }
@@ -644,7 +636,7 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
     }
     if (!esearch && c->rev2) {
         esearch = true;
-        ret = RET_ALL;
+        ret.ret = IMAP_RET_ALL;
     }
     search_run *r = search_new(c, args, nargs, i);
     if (!r) return;
@@ -691,6 +683,33 @@ int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const
 uint64_t imap_search_modseq(const imap_search_run *s)
 {
     return s->r.modseq && s->r.nhits ? s->r.max_modseq : 0;
+}
+
+imap_skey *imap_search_tree(imap_search_run *s, size_t *nslots)
+{
+    imap_skey *k = s->r.root;
+    *nslots = s->r.nslots;
+    s->r.root = NULL;
+    return k;
+}
+
+bool imap_search_match(imap_client *c, store_txn *t, const imap_skey *k, size_t nslots,
+                       uint32_t uid, uint32_t seq)
+{
+    store_msg m;
+    if (store_msg_get(t, c->sel.mailbox_id, uid, &m) != 0) return false;
+    msg_memo memo = {.nslots = nslots, .answer = malloc(nslots ? nslots : 1)};
+    if (!memo.answer) abort();
+    memo_reset(&memo, uid);
+    bool spent = false;
+    /* no step limit: one message's keys are evaluated to the end */
+    msg_view v = {
+        .c = c, .t = t, .m = &m, .seq = seq, .memo = &memo, .until = INT64_MAX, .spent = &spent};
+    int hit = eval(k, &v);
+    memo_reset(&memo, 0);
+    free(memo.blocks);
+    free(memo.answer);
+    return hit == 1;
 }
 
 void imap_search_end(imap_search_run **s)

@@ -1,9 +1,12 @@
-/* cmd_sort.c: SORT and UID SORT (RFC 5256, RFC 5957, ESORT of RFC 5267), and the per-message
- * keys that SORT and THREAD read from the stored summaries, remembered per event loop */
+/* cmd_sort.c: SORT and UID SORT (RFC 5256, RFC 5957, ESORT and CONTEXT=SORT of RFC 5267), and the
+ * per-message keys that SORT and THREAD read from the stored summaries, remembered per event loop
+ */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_context.h"
 #include "imap/imap_envelope.h"
 #include "imap/imap_int.h"
 #include "imap/imap_msg.h"
@@ -14,10 +17,6 @@
 #define REFS_MAX (8u << 10)      /* bytes of References kept: the end, where the parent is */
 #define POOL_MAX (256u << 20)    /* bytes of keys of one mailbox */
 #define KEYCACHE_MAX (64u << 20) /* bytes of remembered keys per event loop */
-#define ESORT_RET_MIN 1u
-#define ESORT_RET_MAX 2u
-#define ESORT_RET_COUNT 4u
-#define ESORT_RET_ALL 8u
 
 /* ---- the keys of each message, remembered per event loop -------------------------------- */
 
@@ -437,21 +436,48 @@ static int gather_one(imap_client *c, sort_cmd *s, store_txn **t, size_t i, uint
     return 0;
 }
 
-/* Appends the sorted numbers as a sequence set in their order: ascending runs as ranges. */
-static void put_sorted_set(imap_buf *o, const imap_sort_msg *m, size_t n)
+/* Sorts the gathered hits (s->sm) by the request's criteria, string keys by their ranks. */
+static void sort_hits(sort_cmd *s)
 {
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && m[j + 1].num == m[j].num + 1)
-            j++;
-        if (i) imap_buf_putc(o, ',');
-        imap_buf_put_u64(o, m[i].num);
-        if (j > i) {
-            imap_buf_putc(o, ':');
-            imap_buf_put_u64(o, m[j].num);
-        }
-        i = j + 1;
+    for (int k = 0; k < IMAP_SORT_NSTR; k++) {
+        if (!(s->need & (1u << k))) continue;
+        kc_ranks(s->box, k);
+        for (size_t i = 0; i < s->n; i++)
+            s->sm[i].rank[k] = s->box->rank[k][s->ent[i]];
     }
+    imap_sort(s->sm, s->n, s->req.crit, s->req.ncrit, NULL);
+}
+
+int imap_sort_uids(imap_client *c, const imap_sort_crit *crit, size_t ncrit, uint32_t *uids,
+                   size_t n)
+{
+    sort_cmd *s = calloc(1, sizeof(*s));
+    if (!s) abort();
+    s->c = c;
+    s->uid = true;
+    memcpy(s->req.crit, crit, ncrit * sizeof(*crit));
+    s->req.ncrit = ncrit;
+    for (size_t k = 0; k < ncrit; k++)
+        if (crit[k].key < IMAP_SORT_NSTR) s->need |= 1u << crit[k].key;
+    s->n = n;
+    s->sm = malloc((n ? n : 1) * sizeof(*s->sm));
+    s->ent = malloc((n ? n : 1) * sizeof(*s->ent));
+    if (!s->sm || !s->ent) abort();
+    s->box = kc_take(c, c->sel.mailbox_id);
+    store_txn *t = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint32_t seq = imap_seq_of(c, uids[i]);
+        rc = seq ? gather_one(c, s, &t, i, seq) : -ENOENT;
+    }
+    if (t) store_read_end(&t);
+    if (rc == 0) {
+        sort_hits(s);
+        for (size_t i = 0; i < n; i++)
+            uids[i] = s->sm[i].num;
+    }
+    sort_cmd_free(s);
+    return rc;
 }
 
 static void answer(imap_client *c, sort_cmd *s)
@@ -468,24 +494,25 @@ static void answer(imap_client *c, sort_cmd *s)
         imap_ok(c, "THREAD completed");
         return;
     }
-    for (int k = 0; k < IMAP_SORT_NSTR; k++) {
-        if (!(s->need & (1u << k))) continue;
-        kc_ranks(s->box, k);
-        for (size_t i = 0; i < s->n; i++)
-            s->sm[i].rank[k] = s->box->rank[k][s->ent[i]];
-    }
-    imap_sort(s->sm, s->n, s->req.crit, s->req.ncrit, NULL);
+    sort_hits(s);
     if (s->req.esort) {
-        imap_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
-        if (s->uid) imap_buf_puts(o, " UID");
-        unsigned ret = s->req.ret;
-        if (s->n && (ret & ESORT_RET_MIN)) imap_buf_printf(o, " MIN %u", s->sm[0].num);
-        if (s->n && (ret & ESORT_RET_MAX)) imap_buf_printf(o, " MAX %u", s->sm[s->n - 1].num);
-        if (ret & ESORT_RET_COUNT) imap_buf_printf(o, " COUNT %zu", s->n);
-        if (s->n && (ret & ESORT_RET_ALL)) {
-            imap_buf_puts(o, " ALL ");
-            put_sorted_set(o, s->sm, s->n);
+        uint32_t *nums = malloc((s->n ? s->n : 1) * sizeof(*nums));
+        if (!nums) abort();
+        for (size_t i = 0; i < s->n; i++)
+            nums[i] = s->sm[i].num;
+        /* a MODSEQ key: the highest of the hits (RFC 7162 3.1.9, 3.1.10) */
+        imap_esearch_put(c, o, s->uid, &s->req.ret, nums, s->n, imap_search_modseq(s->search));
+        if (s->req.ret.update) { /* kept as UIDs in the sort order */
+            for (size_t i = 0; i < s->n; i++)
+                nums[i] = c->sel.uids[s->sm[i].seq - 1];
+            size_t nslots;
+            imap_skey *root = imap_search_tree(s->search, &nslots);
+            imap_skey_own(root);
+            imap_context_add(c, s->uid, s->req.crit, s->req.ncrit, root, nslots, nums, s->n);
         }
+        free(nums);
+        imap_ok(c, "SORT completed");
+        return;
     } else {
         imap_buf_puts(o, "* SORT");
         imap_buf_reserve(o, 11 * s->n); /* " 4294967295" at most, each */
@@ -502,10 +529,8 @@ static void answer(imap_client *c, sort_cmd *s)
         o->len = (size_t)(w - o->data);
         o->data[o->len] = '\0';
     }
-    uint64_t ms = imap_search_modseq(s->search); /* a MODSEQ key (RFC 7162 3.1.9, 3.1.10) */
-    if (ms)
-        imap_buf_printf(o, s->req.esort ? " MODSEQ %llu" : " (MODSEQ %llu)",
-                        (unsigned long long)ms);
+    uint64_t ms = imap_search_modseq(s->search); /* a MODSEQ key (RFC 7162 3.1.9) */
+    if (ms) imap_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)ms);
     imap_buf_puts(o, "\r\n");
     imap_ok(c, "SORT completed");
 }
@@ -588,24 +613,7 @@ void imap_cmd_sort(imap_client *c, const imap_command *cmd, const imap_arg *args
             imap_bad(c, "RETURN needs a list of return options");
             return;
         }
-        const imap_arg *r = &args[i + 1];
-        for (size_t k = 0; k < r->count; k++) {
-            const imap_arg *o = &r->list[k];
-            if (imap_arg_is_atom(o, "MIN"))
-                req.ret |= ESORT_RET_MIN;
-            else if (imap_arg_is_atom(o, "MAX"))
-                req.ret |= ESORT_RET_MAX;
-            else if (imap_arg_is_atom(o, "COUNT"))
-                req.ret |= ESORT_RET_COUNT;
-            else if (imap_arg_is_atom(o, "ALL"))
-                req.ret |= ESORT_RET_ALL;
-            else {
-                imap_bad(c, "unknown RETURN option '%.40s' (MIN, MAX, COUNT and ALL are known)",
-                         o->type == IMAP_ARG_LIST ? "(...)" : o->str);
-                return;
-            }
-        }
-        if (!req.ret) req.ret = ESORT_RET_ALL;
+        if (imap_search_return(c, &args[i + 1], &req.ret) < 0) return;
         req.esort = true;
         i += 2;
     }

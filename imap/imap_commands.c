@@ -10,6 +10,7 @@
 static const imap_cmd_def commands[] = {
     {"APPEND", imap_cmd_append, AUTH},
     {"AUTHENTICATE", imap_cmd_authenticate, IMAP_CMD_NOAUTH},
+    {"CANCELUPDATE", imap_cmd_cancelupdate, SEL},
     {"CAPABILITY", imap_cmd_capability, ANY},
     {"CHECK", imap_cmd_check, SEL},
     {"CLOSE", imap_cmd_close, SEL | IMAP_CMD_NOSYNC},

@@ -114,7 +114,8 @@ typedef struct imap_selected {
     size_t nrecent, cap_recent;
     imap_buf keywords; /* keywords announced in FLAGS: " kw1 kw2 " (empty: none yet) */
     size_t nkeywords;
-    uint64_t highestmodseq; /* the mailbox's HIGHESTMODSEQ when it was selected */
+    uint64_t highestmodseq;  /* the mailbox's HIGHESTMODSEQ when it was selected */
+    struct imap_ctxset *ctx; /* live SEARCH/SORT RETURN (UPDATE) results (imap_context.c) */
 } imap_selected;
 
 /* Which UIDs some session has already seen as \Recent, per mailbox (this process only). */
@@ -310,7 +311,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
     imap_cmd_lsub, imap_cmd_namespace, imap_cmd_status, imap_cmd_list, imap_cmd_append,
     imap_cmd_check, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_search,
     imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_examine, imap_cmd_move,
-    imap_cmd_unsubscribe, imap_cmd_sort, imap_cmd_thread;
+    imap_cmd_unsubscribe, imap_cmd_sort, imap_cmd_thread, imap_cmd_cancelupdate;
 
 /* ---- connections (imap_client.c) ----------------------------------------------------- */
 
@@ -591,14 +592,22 @@ void imap_list_start(imap_client *c, char **pats, size_t npats, unsigned opts,
 
 /* ---- SORT and THREAD (cmd_sort.c) ---------------------------------------------------- */
 
+/* The RETURN options of SEARCH and SORT (ESEARCH, ESORT, RFC 5267 contexts). */
+enum { IMAP_RET_MIN = 1, IMAP_RET_MAX = 2, IMAP_RET_COUNT = 4, IMAP_RET_ALL = 8 };
+typedef struct imap_search_ret {
+    unsigned ret;      /* IMAP_RET_* */
+    uint32_t plo, phi; /* PARTIAL plo:phi (plo <= phi), 0:0 for none */
+    bool update;       /* UPDATE: keep the result live */
+} imap_search_ret;
+
 /* What a SORT or THREAD command asks for. */
 typedef struct imap_sort_req {
     bool thread; /* THREAD with ALG; else SORT by CRIT */
     int alg;     /* enum imap_thread_alg */
     imap_sort_crit crit[IMAP_SORT_CRITERIA_MAX];
     size_t ncrit;
-    bool esort;   /* SORT RETURN (...): answered with ESEARCH */
-    unsigned ret; /* ...these return options (MIN 1, MAX 2, COUNT 4, ALL 8) */
+    bool esort;          /* SORT RETURN (...): answered with ESEARCH */
+    imap_search_ret ret; /* ...these return options */
 } imap_sort_req;
 /* Checks the charset argument A of CMD (UTF-8 or US-ASCII); 0, or -1 after answering BAD or
  * NO [BADCHARSET]. */
@@ -608,6 +617,11 @@ int imap_sort_charset(imap_client *c, const imap_arg *a, const char *cmd);
  * REFERENCES, the References header) in steps, then the answer. */
 void imap_sort_start(imap_client *c, const imap_sort_req *req, const imap_arg *args, size_t nargs,
                      size_t i, bool uid);
+/* Sorts the N UIDS of C's view in place by the NCRIT criteria CRIT (then mailbox order), at
+ * once, with the keys remembered per loop (read from the store for messages not yet seen).
+ * Returns 0 or a store error (UIDS then unchanged). */
+int imap_sort_uids(imap_client *c, const imap_sort_crit *crit, size_t ncrit, uint32_t *uids,
+                   size_t n);
 /* Frees a loop's remembered sort keys (when the loop goes). */
 void imap_keycache_free(imap_keycache **kc);
 

@@ -49,6 +49,7 @@ typedef struct imap_skey {
     struct imap_skey **kids; /* AND: children; OR: two; NOT: one */
     size_t nkids;
     size_t slot; /* keys that read the message's text: their answer for the current one */
+    char *own;   /* after imap_skey_own: the copy STR points to */
 } imap_skey;
 
 /* Parses the search keys ARGS[I..NARGS) (what follows RETURN and CHARSET) as one AND of them;
@@ -58,6 +59,10 @@ typedef struct imap_skey {
 imap_skey *imap_search_parse(imap_client *c, const imap_arg *args, size_t nargs, size_t i,
                              size_t *nslots);
 void imap_skey_free(imap_skey *k);
+/* Gives every key of K its own copy of its string, so the tree outlives the command. */
+void imap_skey_own(imap_skey *k);
+/* True if K has a key of KIND. */
+bool imap_skey_has(const imap_skey *k, enum imap_skind kind);
 
 /* ---- SEARCH's matcher, shared with SORT and THREAD (cmd_search.c) ------------------------ */
 
@@ -75,5 +80,14 @@ int imap_search_more(imap_client *c, imap_search_run *s, const char *what, const
  * key and something matched (RFC 7162 3.1.9: SORT then reports it), else 0. */
 uint64_t imap_search_modseq(const imap_search_run *s);
 void imap_search_end(imap_search_run **s);
+/* Takes the parsed tree out of S (which then matches nothing more), with its number of text
+ * keys in *NSLOTS; the caller frees it with imap_skey_free(). */
+imap_skey *imap_search_tree(imap_search_run *s, size_t *nslots);
+/* Evaluates K (NSLOTS text keys) for message UID of C's selected mailbox, read in T, whose
+ * sequence number counts as SEQ (0: none) for sequence-set keys. Returns true if it matches;
+ * false if not, or if it is gone. Reads the message's text when K asks: the work is bounded by
+ * one message. */
+bool imap_search_match(imap_client *c, store_txn *t, const imap_skey *k, size_t nslots,
+                       uint32_t uid, uint32_t seq);
 
 #endif

@@ -26,7 +26,29 @@ void imap_skey_free(imap_skey *k)
         imap_skey_free(k->kids[i]);
     free(k->kids);
     imap_seqset_free(&k->seqs);
+    free(k->own);
     free(k);
+}
+
+void imap_skey_own(imap_skey *k)
+{
+    for (size_t i = 0; i < k->nkids; i++)
+        imap_skey_own(k->kids[i]);
+    if (k->str && !k->own) {
+        k->own = malloc(k->slen + 1);
+        if (!k->own) abort();
+        memcpy(k->own, k->str, k->slen);
+        k->own[k->slen] = '\0';
+        k->str = k->own;
+    }
+}
+
+bool imap_skey_has(const imap_skey *k, enum imap_skind kind)
+{
+    if (k->kind == kind) return true;
+    for (size_t i = 0; i < k->nkids; i++)
+        if (imap_skey_has(k->kids[i], kind)) return true;
+    return false;
 }
 
 static bool reads_text(enum imap_skind kind)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_context.h"
 #include "imap/imap_int.h"
 
 static void push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x);
@@ -74,6 +75,7 @@ bool imap_is_recent(const imap_client *c, uint32_t uid)
 void imap_unselect(imap_client *c)
 {
     imap_selected *s = &c->sel;
+    imap_context_clear(s);
     free(s->recent);
     free(s->uids);
     free(s->pending_exp);
@@ -181,6 +183,7 @@ void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *
 {
     imap_selected *s = &c->sel;
     if (!n || !s->n) return;
+    imap_context_expunge(c, uids, n, 0); /* REMOVEFROM before the EXPUNGEs it concerns */
     if (out && c->qresync) { /* one VANISHED of the UIDs in the view (RFC 7162 3.2.10.2) */
         uint32_t *gone = malloc(n * sizeof(uint32_t));
         if (!gone) abort();
@@ -214,6 +217,7 @@ static int change_cb(void *ctx, const store_change *ch)
         if (!s->pending_exp_seq || ch->seq < s->pending_exp_seq) s->pending_exp_seq = ch->seq;
         break;
     case STORE_CH_FLAGS:
+        imap_context_touch(s, ch->uid); /* our own changes too */
         if (!is_own(s, ch->seq))
             push_u32(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, ch->uid);
         break;
@@ -312,6 +316,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
         s->pending_exp_seq = s->highestmodseq + 1; /* their MODSEQs are unknown: above SELECT's */
         s->npending_flg = 0;
         store_msg_list(t, s->mailbox_id, 1, all_cb, s);
+        imap_context_touch_all(s);
         s->pending_full = false;
     }
     /* expunges of messages in the view: announced now, or held back while the command
@@ -342,6 +347,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
         if (q && q <= before) fetch_flags(c, t, s->pending_flg[i]);
     }
     s->npending_flg = 0;
+    imap_context_sync(c, t); /* ADDTO and REMOVEFROM of live searches */
     store_read_end(&t);
     /* RFC 7162 3.2: with expunges held back, MODSEQs above theirs may have gone out; a client
      * that takes the highest it saw as its HIGHESTMODSEQ would never learn of them, so it is
