@@ -134,7 +134,7 @@ void imap_capabilities(imap_client *c, imap_buf *b)
         b, " UIDPLUS MOVE NAMESPACE UNSELECT SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
            " LIST-STATUS ESEARCH BINARY CHILDREN STATUS=SIZE MULTIAPPEND CATENATE UTF8=ACCEPT"
            " SORT SORT=DISPLAY ESORT CONTEXT=SEARCH CONTEXT=SORT THREAD=ORDEREDSUBJECT"
-           " THREAD=REFERENCES WITHIN CONDSTORE QRESYNC");
+           " THREAD=REFERENCES WITHIN CONDSTORE QRESYNC NOTIFY");
 }
 
 /* ---- I/O ---------------------------------------------------------------------------- */
@@ -335,6 +335,7 @@ void imap_client_free(imap_client *c)
     epoll_ctl(c->loop->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     imap_unselect(c);
+    imap_notify_clear(c);
     imap_buf_free(&c->in);
     imap_buf_free(&c->out);
     imap_buf_free(&c->resp);

@@ -30,6 +30,7 @@ static const imap_cmd_def commands[] = {
     {"MOVE", imap_cmd_move, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"NAMESPACE", imap_cmd_namespace, AUTH},
     {"NOOP", imap_cmd_noop, ANY},
+    {"NOTIFY", imap_cmd_notify, AUTH},
     {"RENAME", imap_cmd_rename, AUTH},
     {"SEARCH", imap_cmd_search, SEL | IMAP_CMD_USES_SEQS | IMAP_CMD_UID},
     {"SELECT", imap_cmd_select, AUTH},

@@ -11,11 +11,12 @@
 void imap_command_finish(imap_client *c)
 {
     if (c->state == IMAP_ST_SELECTED && !(c->cmd_flags & IMAP_CMD_NOSYNC)) {
-        if (imap_sync(c, !(c->cmd_flags & IMAP_CMD_USES_SEQS)) < 0) {
+        if (imap_notify_sync(c, !(c->cmd_flags & IMAP_CMD_USES_SEQS)) < 0) {
             c->close_after_flush = true;
             return;
         }
     }
+    if (!(c->cmd_flags & IMAP_CMD_NOSYNC)) imap_notify_push(c);
     if (c->resp.len == 0) imap_ok(c, "completed");
     imap_buf_printf(&c->out, "%s %s\r\n", c->tag, c->resp.data);
     c->resp.len = 0;

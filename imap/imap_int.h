@@ -262,6 +262,8 @@ struct imap_client {
     bool condstore; /* a CONDSTORE enabling command ran: FETCH responses carry MODSEQ */
     bool qresync;   /* ENABLE QRESYNC ran: VANISHED instead of EXPUNGE */
     imap_selected sel;
+    /* NOTIFY SET's events (imap_notify.c); NULL: none asked */
+    struct imap_notify *notify;
     char tag[80];       /* the tag of the command that waits (IDLE, AUTHENTICATE, delay) */
     unsigned cmd_flags; /* the flags of the waiting or running command */
     int64_t delay_until_ms;
@@ -311,7 +313,7 @@ imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_startt
     imap_cmd_lsub, imap_cmd_namespace, imap_cmd_status, imap_cmd_list, imap_cmd_append,
     imap_cmd_check, imap_cmd_close, imap_cmd_unselect, imap_cmd_expunge, imap_cmd_search,
     imap_cmd_fetch, imap_cmd_store, imap_cmd_copy, imap_cmd_examine, imap_cmd_move,
-    imap_cmd_unsubscribe, imap_cmd_sort, imap_cmd_thread, imap_cmd_cancelupdate;
+    imap_cmd_unsubscribe, imap_cmd_sort, imap_cmd_thread, imap_cmd_cancelupdate, imap_cmd_notify;
 
 /* ---- connections (imap_client.c) ----------------------------------------------------- */
 
@@ -443,6 +445,22 @@ enum {
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items);
 /* Appends "* STATUS name (...)\r\n" for MB; T (a read transaction) is used for SIZE. */
 void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsigned items);
+
+/* ---- NOTIFY (RFC 5465: imap_notify.c, cmd_notify.c) ----------------------------------- */
+
+/* The selected mailbox's changes, as imap_sync, followed by the FETCH of each new message a
+ * NOTIFY SET asked for (MessageNew's fetch attributes). Returns imap_sync's result. */
+int imap_notify_sync(imap_client *c, bool allow_expunge);
+/* What happened to other mailboxes since the last push, as NOTIFY SET asked: STATUS (one per
+ * mailbox however many changes it had), LIST for names created, deleted, renamed or
+ * (un)subscribed. Called when a command ends (before its tagged answer) and, between
+ * commands or in IDLE, when the store changes (imap_notify_wake). Nothing is sent while the
+ * client leaves IMAP_OUT_HIGH unread: the changes wait in the feed. */
+void imap_notify_push(imap_client *c);
+/* The store changed: pushes now if C asked for it and no command of C is running. */
+void imap_notify_wake(imap_client *c);
+/* Forgets C's NOTIFY registration (NOTIFY NONE, logout). */
+void imap_notify_clear(imap_client *c);
 
 /* ---- login (imap_auth.c) ------------------------------------------------------------- */
 

@@ -434,13 +434,19 @@ static void accept_all(imap_loop *l, imap_lsock *ls)
     }
 }
 
-/* The store changed: push to every session of this loop waiting in IDLE. */
+/* The store changed: push to every session of this loop waiting in IDLE, and to those that
+ * asked for it with NOTIFY (imap_notify_wake). */
 static void store_changed(imap_loop *l)
 {
     store_watch_drain(l->watch_fd);
     imap_client *next;
     for (imap_client *c = l->clients; c; c = next) {
         next = c->next;
+        if (c->notify) {
+            imap_notify_wake(c);
+            imap_client_kick(c);
+            continue;
+        }
         if (c->wait != IMAP_WAIT_IDLE || c->state != IMAP_ST_SELECTED) continue;
         if (imap_sync(c, true) < 0) c->close_after_flush = true;
         imap_client_kick(c);
