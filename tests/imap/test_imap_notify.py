@@ -72,7 +72,7 @@ def test_initial_status_as_imaptest_expects(server):
     assert len(u) == 1 and re.fullmatch(
         r'\* STATUS "box2" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+\)', u[0]), u
     u = c.ok("NOTIFY SET STATUS (mailboxes box2 (FlagChange))")
-    assert len(u) == 1 and re.fullmatch(r'\* STATUS "box2" \(UIDVALIDITY \d+\)', u[0]), u
+    assert len(u) == 1 and re.fullmatch(r'\* STATUS "box2" \(UIDVALIDITY \d+ HIGHESTMODSEQ [1-9]\d*\)', u[0]), u
     u = c.ok("NOTIFY SET (mailboxes box2 (MessageNew MessageExpunge FlagChange))")
     assert u == [], u
     # the selected mailbox gets no STATUS; names that do not exist are ignored
@@ -122,6 +122,24 @@ def test_new_mail_in_another_folder_arrives_unasked(server):
     u = c.ok("NOOP")  # the base protocol still reports the selected mailbox
     expect(u, r"\* 1 EXISTS")
     none_match(u, r"\* STATUS .*")
+
+
+def test_flag_change_with_condstore_tells_highestmodseq(server):
+    """With CONDSTORE on, a flag change elsewhere is pushed with UIDVALIDITY and HIGHESTMODSEQ
+    (RFC 5465 5.2), the HIGHESTMODSEQ STATUS would give."""
+    c = server.conn()
+    c.ok("CREATE Lists")
+    c.ok("ENABLE CONDSTORE")
+    c.ok("NOTIFY SET (personal (FlagChange))")
+    o = server.conn()
+    append(o, "Lists")
+    o.ok("SELECT Lists")
+    o.ok("STORE 1 +FLAGS (\\Flagged)")
+    l = c.line(timeout=3)
+    m = re.fullmatch(r'\* STATUS "Lists" \(UIDVALIDITY \d+ UNSEEN 1 HIGHESTMODSEQ (\d+)\)', l)
+    assert m, l
+    s = o.ok('STATUS Lists (HIGHESTMODSEQ)')
+    assert any(x.startswith("* STATUS") and f"HIGHESTMODSEQ {m.group(1)})" in x for x in s), (l, s)
 
 
 def test_inboxes_and_subtree_filters(server):
