@@ -9,13 +9,14 @@
 typedef struct create_ctx {
     uint32_t user_id;
     char *name;
-    uint32_t use; /* STORE_SU_* */
+    uint32_t use;     /* STORE_SU_* */
+    store_mailbox mb; /* what was made */
 } create_ctx;
 
 static int create_tx(store_txn *w, void *ctx)
 {
     create_ctx *x = ctx;
-    return store_mailbox_create(w, x->user_id, x->name, x->use, NULL); /* parents too */
+    return store_mailbox_create(w, x->user_id, x->name, x->use, &x->mb); /* parents too */
 }
 
 /* The special uses a mailbox can be made with: real mailboxes only (\All and \Flagged would be
@@ -89,7 +90,7 @@ void imap_cmd_create(imap_client *c, const imap_command *cmd, const imap_arg *ar
         imap_no(c, "[ALREADYEXISTS] INBOX always exists");
         return;
     }
-    create_ctx x = {c->user_id, name, use};
+    create_ctx x = {.user_id = c->user_id, .name = name, .use = use};
     int rc = store_write(c->srv->st, create_tx, &x);
     if (rc == -EDQUOT) {
         uint32_t most;
@@ -104,5 +105,8 @@ void imap_cmd_create(imap_client *c, const imap_command *cmd, const imap_arg *ar
         imap_no_store(c, rc, name);
         return;
     }
-    imap_ok(c, "CREATE completed");
+    imap_buf id = {0};
+    imap_mailboxid_put(&id, x.mb.id, x.mb.uidvalidity);
+    imap_ok(c, "[MAILBOXID (%s)] CREATE completed", id.data); /* RFC 8474 */
+    imap_buf_free(&id);
 }

@@ -445,6 +445,21 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
             imap_buf_puts(o, "INTERNALDATE ");
             imap_date_time_put(o, m.internaldate, m.tz_min);
             break;
+        case IMAP_FI_SAVEDATE: /* when it was stored in this mailbox, in UTC */
+            sep(x, o);
+            imap_buf_puts(o, "SAVEDATE ");
+            imap_date_time_put(o, m.savedate, 0);
+            break;
+        case IMAP_FI_EMAILID:
+            sep(x, o);
+            imap_buf_puts(o, "EMAILID (");
+            imap_emailid_put(o, m.body_hash);
+            imap_buf_putc(o, ')');
+            break;
+        case IMAP_FI_THREADID:
+            sep(x, o);
+            imap_buf_puts(o, "THREADID NIL");
+            break;
         case IMAP_FI_SIZE:
             sep(x, o);
             imap_buf_puts(o, "RFC822.SIZE ");

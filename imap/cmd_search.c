@@ -447,6 +447,21 @@ static int eval(const imap_skey *k, msg_view *v)
         return m->internaldate <= (int64_t)k->num;
     case IMAP_SK_MODSEQ:
         return m->modseq >= k->num;
+    case IMAP_SK_SAVEDBEFORE:
+    case IMAP_SK_SAVEDON:
+    case IMAP_SK_SAVEDSINCE: {
+        int64_t d = imap_date_days(m->savedate), want = (int64_t)k->num;
+        return k->kind == IMAP_SK_SAVEDBEFORE ? d < want
+               : k->kind == IMAP_SK_SAVEDON   ? d == want
+                                              : d >= want;
+    }
+    case IMAP_SK_EMAILID: {
+        imap_buf id = {0};
+        imap_emailid_put(&id, m->body_hash);
+        bool same = id.len == k->slen && memcmp(id.data, k->str, id.len) == 0;
+        imap_buf_free(&id);
+        return same;
+    }
     case IMAP_SK_LARGER:
         return m->crlf_size > k->num;
     case IMAP_SK_SMALLER:

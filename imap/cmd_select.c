@@ -121,6 +121,9 @@ void imap_cmd_select(imap_client *c, const imap_command *cmd, const imap_arg *ar
     }
     imap_buf_printf(o, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb.uidvalidity);
     imap_buf_printf(o, "* OK [UIDNEXT %u] predicted next UID\r\n", mb.uidnext);
+    imap_buf_puts(o, "* OK [MAILBOXID (");
+    imap_mailboxid_put(o, mb.id, mb.uidvalidity);
+    imap_buf_puts(o, ")] the mailbox's object id\r\n");
     /* always, not only after CONDSTORE is on: never 0 (the store keeps it >= 1) */
     imap_buf_printf(o, "* OK [HIGHESTMODSEQ %llu] highest mod-sequence\r\n",
                     (unsigned long long)mb.highestmodseq);

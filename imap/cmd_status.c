@@ -1,4 +1,5 @@
-/* cmd_status.c: STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE DELETED HIGHESTMODSEQ) */
+/* cmd_status.c: STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT SIZE DELETED HIGHESTMODSEQ
+ * MAILBOXID) */
 #include <strings.h>
 
 #include "imap/imap_int.h"
@@ -11,6 +12,7 @@ static const struct {
     {"UIDVALIDITY", IMAP_STATUS_UIDVALIDITY}, {"UNSEEN", IMAP_STATUS_UNSEEN},
     {"RECENT", IMAP_STATUS_RECENT},           {"SIZE", IMAP_STATUS_SIZE},
     {"DELETED", IMAP_STATUS_DELETED},         {"HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ},
+    {"MAILBOXID", IMAP_STATUS_MAILBOXID},
 };
 
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items)
@@ -83,6 +85,12 @@ void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsi
     if (items & IMAP_STATUS_HIGHESTMODSEQ) {
         /* the store keeps it >= 1: a client never sees 0, which means "no mod-sequences" */
         imap_buf_printf(o, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)mb->highestmodseq);
+        sp = " ";
+    }
+    if (items & IMAP_STATUS_MAILBOXID) {
+        imap_buf_printf(o, "%sMAILBOXID (", sp);
+        imap_mailboxid_put(o, mb->id, mb->uidvalidity);
+        imap_buf_putc(o, ')');
         sp = " ";
     }
     imap_buf_puts(o, ")\r\n");

@@ -24,6 +24,9 @@ enum imap_fetch_kind {
     /* (the kinds from here on are sections) */ /* BODY[...] and the RFC822 forms */
     IMAP_FI_BINARY,
     IMAP_FI_BINARY_SIZE,
+    IMAP_FI_SAVEDATE, /* RFC 8514 */
+    IMAP_FI_EMAILID,  /* RFC 8474 */
+    IMAP_FI_THREADID,
 };
 
 enum imap_fetch_spec {

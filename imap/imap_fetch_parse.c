@@ -177,6 +177,9 @@ static int att_simple(imap_fetch_req *x, const char *s)
         {"BODY", IMAP_FI_BODY},
         {"BODYSTRUCTURE", IMAP_FI_BODYSTRUCTURE},
         {"MODSEQ", IMAP_FI_MODSEQ},
+        {"SAVEDATE", IMAP_FI_SAVEDATE},
+        {"EMAILID", IMAP_FI_EMAILID},
+        {"THREADID", IMAP_FI_THREADID},
     };
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
         if (strcasecmp(s, simple[i].name) == 0) {

@@ -440,7 +440,15 @@ enum {
     IMAP_STATUS_SIZE = 1u << 5,
     IMAP_STATUS_DELETED = 1u << 6,
     IMAP_STATUS_HIGHESTMODSEQ = 1u << 7,
+    IMAP_STATUS_MAILBOXID = 1u << 8, /* RFC 8474 */
 };
+/* OBJECTID (RFC 8474). A mailbox's MAILBOXID: "M" and the store's mailbox id and UIDVALIDITY in
+ * hex (ids are never reused, and RENAME keeps both, so it stays the mailbox's for its life). A
+ * message's EMAILID: "E" and 32 hex digits of its body's SHA-256, so every copy of the same
+ * bytes (COPY, MOVE, a second delivery) has the same one, as the shared body in the store.
+ * THREADID is NIL: mailfs keeps no threads (THREAD computes them per command). */
+void imap_mailboxid_put(imap_buf *b, uint32_t mailbox_id, uint32_t uidvalidity);
+void imap_emailid_put(imap_buf *b, const uint8_t body_hash[32]);
 /* Parses a STATUS item list; returns 0, or -1 after answering BAD. */
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items);
 /* Appends "* STATUS name (...)\r\n" for MB; T (a read transaction) is used for SIZE. */

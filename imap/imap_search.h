@@ -32,9 +32,13 @@ enum imap_skind {
     IMAP_SK_BODY,
     IMAP_SK_TEXT,
     IMAP_SK_RECENT,
-    IMAP_SK_YOUNGER, /* WITHIN (RFC 5032): INTERNALDATE after num (seconds since the epoch) */
-    IMAP_SK_OLDER,   /* ...at num or before */
-    IMAP_SK_MODSEQ,  /* MODSEQ n: the message's MODSEQ is n or more (num) */
+    IMAP_SK_YOUNGER,     /* WITHIN (RFC 5032): INTERNALDATE after num (seconds since the epoch) */
+    IMAP_SK_OLDER,       /* ...at num or before */
+    IMAP_SK_MODSEQ,      /* MODSEQ n: the message's MODSEQ is n or more (num) */
+    IMAP_SK_SAVEDBEFORE, /* SAVEDATE (RFC 8514): the day it was stored here, in UTC (num) */
+    IMAP_SK_SAVEDON,
+    IMAP_SK_SAVEDSINCE,
+    IMAP_SK_EMAILID, /* OBJECTID (RFC 8474): str */
 };
 
 typedef struct imap_skey {

@@ -254,6 +254,31 @@ static imap_skey *key_date(search_ctx *x, const char *w, enum imap_skind kind, c
     return r;
 }
 
+/* A key without arguments (SAVEDATESUPPORTED). */
+static imap_skey *key_bare(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
+                           size_t n, size_t *i, unsigned depth)
+{
+    (void)w, (void)a, (void)n, (void)i, (void)depth;
+    return skey_new(x, kind);
+}
+
+/* EMAILID id, THREADID id (RFC 8474: 1-255 of A-Z a-z 0-9 _ -). */
+static imap_skey *key_objectid(search_ctx *x, const char *w, enum imap_skind kind,
+                               const imap_arg *a, size_t n, size_t *i, unsigned depth)
+{
+    (void)depth;
+    const imap_arg *v = need_arg(a, n, i);
+    bool ok = v && v->type == IMAP_ARG_ATOM && v->len >= 1 && v->len <= 255;
+    for (size_t k = 0; ok && k < v->len; k++)
+        ok = isalnum((unsigned char)v->str[k]) || v->str[k] == '_' || v->str[k] == '-';
+    if (!ok) return fail(x, NULL, "an object id (1-255 of A-Z a-z 0-9 _ -) must follow", w);
+    imap_skey *r = skey_new(x, kind);
+    if (!r) return NULL;
+    r->str = v->str;
+    r->slen = v->len;
+    return r;
+}
+
 /* FROM, TO, CC, BCC, SUBJECT string: a header key for the field named like the key. */
 static imap_skey *key_address(search_ctx *x, const char *w, enum imap_skind kind, const imap_arg *a,
                               size_t n, size_t *i, unsigned depth)
@@ -383,6 +408,12 @@ static const struct {
     {"BODY", key_text, IMAP_SK_BODY},
     {"TEXT", key_text, IMAP_SK_TEXT},
     {"MODSEQ", key_modseq, IMAP_SK_MODSEQ},
+    {"SAVEDBEFORE", key_date, IMAP_SK_SAVEDBEFORE},
+    {"SAVEDON", key_date, IMAP_SK_SAVEDON},
+    {"SAVEDSINCE", key_date, IMAP_SK_SAVEDSINCE},
+    {"SAVEDATESUPPORTED", key_bare, IMAP_SK_ALL}, /* every mailbox keeps save dates */
+    {"EMAILID", key_objectid, IMAP_SK_EMAILID},
+    {"THREADID", key_objectid, IMAP_SK_NONE}, /* no message has one (THREADID NIL) */
 };
 
 /* One search key from A[*I] (N in all), with its arguments; NULL after answering BAD (or,

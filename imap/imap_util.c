@@ -601,3 +601,15 @@ int imap_mblist_build(imap_client *c, imap_mblist *l, imap_patterns *p, int64_t 
     }
     return imap_mblist_scan(l, p, until_ms);
 }
+
+void imap_mailboxid_put(imap_buf *b, uint32_t mailbox_id, uint32_t uidvalidity)
+{
+    imap_buf_printf(b, "M%08x%08x", mailbox_id, uidvalidity);
+}
+
+void imap_emailid_put(imap_buf *b, const uint8_t body_hash[32])
+{
+    imap_buf_putc(b, 'E');
+    for (int i = 0; i < 16; i++)
+        imap_buf_printf(b, "%02x", body_hash[i]);
+}
