@@ -460,6 +460,11 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
             sep(x, o);
             imap_buf_puts(o, "THREADID NIL");
             break;
+        case IMAP_FI_PREVIEW:
+            sep(x, o);
+            imap_buf_puts(o, "PREVIEW ");
+            imap_preview_put(c, o, data, dlen, blob, bloblen);
+            break;
         case IMAP_FI_SIZE:
             sep(x, o);
             imap_buf_puts(o, "RFC822.SIZE ");

@@ -27,6 +27,7 @@ enum imap_fetch_kind {
     IMAP_FI_SAVEDATE, /* RFC 8514 */
     IMAP_FI_EMAILID,  /* RFC 8474 */
     IMAP_FI_THREADID,
+    IMAP_FI_PREVIEW, /* RFC 8970 */
 };
 
 enum imap_fetch_spec {

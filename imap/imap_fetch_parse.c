@@ -180,13 +180,15 @@ static int att_simple(imap_fetch_req *x, const char *s)
         {"SAVEDATE", IMAP_FI_SAVEDATE},
         {"EMAILID", IMAP_FI_EMAILID},
         {"THREADID", IMAP_FI_THREADID},
+        {"PREVIEW", IMAP_FI_PREVIEW},
     };
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
         if (strcasecmp(s, simple[i].name) == 0) {
             if (!add_item(x, simple[i].kind, simple[i].name)) return ATT_TOO_MANY;
             if (simple[i].kind == IMAP_FI_ENVELOPE || simple[i].kind == IMAP_FI_BODY ||
-                simple[i].kind == IMAP_FI_BODYSTRUCTURE)
+                simple[i].kind == IMAP_FI_BODYSTRUCTURE || simple[i].kind == IMAP_FI_PREVIEW)
                 x->need_summary = true;
+            if (simple[i].kind == IMAP_FI_PREVIEW) x->need_body = true;
             return 0;
         }
     }
@@ -340,8 +342,19 @@ int imap_fetch_parse(imap_client *c, imap_fetch_req *x, const imap_arg *a)
             imap_bad(c, "empty FETCH item list");
             return -1;
         }
-        for (size_t i = 0; i < a->count; i++)
+        for (size_t i = 0; i < a->count; i++) {
             if (parse_att(c, x, &a->list[i]) < 0) return -1;
+            /* PREVIEW (LAZY) (RFC 8970): the preview is made at once, so LAZY changes nothing */
+            if (imap_arg_is_atom(&a->list[i], "PREVIEW") && i + 1 < a->count &&
+                a->list[i + 1].type == IMAP_ARG_LIST) {
+                const imap_arg *mods = &a->list[++i];
+                for (size_t k = 0; k < mods->count; k++)
+                    if (!imap_arg_is_atom(&mods->list[k], "LAZY")) {
+                        imap_bad(c, "unknown PREVIEW modifier: only LAZY (RFC 8970)");
+                        return -1;
+                    }
+            }
+        }
     } else if (parse_att(c, x, a) < 0) {
         return -1;
     }

@@ -449,6 +449,11 @@ enum {
  * THREADID is NIL: mailfs keeps no threads (THREAD computes them per command). */
 void imap_mailboxid_put(imap_buf *b, uint32_t mailbox_id, uint32_t uidvalidity);
 void imap_emailid_put(imap_buf *b, const uint8_t body_hash[32]);
+/* Appends FETCH PREVIEW's value (RFC 8970) for message DATA[0, DLEN) with summary BLOB: the
+ * first text/plain part's text (else text/html's, its tags dropped), decoded, as one line of at
+ * most 200 characters, quoted; NIL when there is none (imap_preview.c). */
+void imap_preview_put(imap_client *c, imap_buf *o, const char *data, size_t dlen, const void *blob,
+                      size_t bloblen);
 /* Parses a STATUS item list; returns 0, or -1 after answering BAD. */
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items);
 /* Appends "* STATUS name (...)\r\n" for MB; T (a read transaction) is used for SIZE. */
