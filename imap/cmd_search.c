@@ -559,13 +559,38 @@ static int search_eval(imap_client *c, search_run *r, const char *what)
     return 0;
 }
 
+/* SEARCHRES (RFC 5182): "$" becomes the hits of R (with only MIN and/or MAX asked, those), or
+ * nothing when R is NULL (the SEARCH failed). */
+static void save_result(imap_client *c, const search_run *r)
+{
+    imap_selected *s = &c->sel;
+    free(s->saved);
+    s->saved = NULL;
+    s->nsaved = 0;
+    if (!r || !r->nhits) return;
+    s->saved = malloc(r->nhits * sizeof(uint32_t));
+    if (!s->saved) abort();
+    bool ends = (r->ret.ret & (IMAP_RET_MIN | IMAP_RET_MAX)) &&
+                !(r->ret.ret & (IMAP_RET_ALL | IMAP_RET_COUNT)) && !r->ret.plo;
+    for (size_t k = 0; k < r->nhits; k++) {
+        if (ends && !((k == 0 && (r->ret.ret & IMAP_RET_MIN)) ||
+                      (k == r->nhits - 1 && (r->ret.ret & IMAP_RET_MAX))))
+            continue;
+        s->saved[s->nsaved++] = r->uid ? r->hits[k] : s->uids[r->hits[k] - 1];
+    }
+}
+
 static int search_step(imap_client *c, void *ctx)
 {
     search_run *r = ctx;
     int rc = search_eval(c, r, "SEARCH");
+    if (rc < 0 && r->ret.save) save_result(c, NULL);
     if (rc != 0) return rc > 0;
+    if (r->ret.save) save_result(c, r);
     imap_buf *o = &c->out;
-    if (!r->esearch) {
+    if (r->ret.save && !r->ret.ret && !r->ret.plo && !r->ret.update) {
+        /* RETURN (SAVE) alone: nothing but OK */
+    } else if (!r->esearch) {
         imap_buf_puts(o, "* SEARCH");
         for (size_t k = 0; k < r->nhits; k++)
             imap_buf_printf(o, " %u", r->hits[k]);
@@ -633,7 +658,11 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
             imap_bad(c, "RETURN needs a list");
             return;
         }
-        if (imap_search_return(c, &args[i + 1], &ret) < 0) return;
+        if (imap_search_return(c, &args[i + 1], &ret) < 0) {
+            for (size_t k = 0; k < args[i + 1].count; k++) /* a failed SAVE empties "$" */
+                if (imap_arg_is_atom(&args[i + 1].list[k], "SAVE")) save_result(c, NULL);
+            return;
+        }
         esearch = true;
         i += 2;
     }
@@ -645,6 +674,7 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
         const char *cs = args[i + 1].str;
         if (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0) {
             imap_no(c, "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset '%.40s'", cs);
+            if (ret.save) save_result(c, NULL);
             return;
         }
         i += 2;
@@ -654,7 +684,10 @@ void imap_cmd_search(imap_client *c, const imap_command *cmd, const imap_arg *ar
         ret.ret = IMAP_RET_ALL;
     }
     search_run *r = search_new(c, args, nargs, i);
-    if (!r) return;
+    if (!r) {
+        if (ret.save) save_result(c, NULL);
+        return;
+    }
     r->uid = uid;
     r->esearch = esearch;
     r->ret = ret;

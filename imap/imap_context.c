@@ -79,6 +79,8 @@ int imap_search_return(imap_client *c, const imap_arg *list, imap_search_ret *r)
             r->ret |= IMAP_RET_ALL;
         } else if (imap_arg_is_atom(o, "UPDATE")) {
             r->update = true;
+        } else if (imap_arg_is_atom(o, "SAVE")) {
+            r->save = true;
         } else if (imap_arg_is_atom(o, "CONTEXT")) {
             /* a hint (RFC 5267 4.2): every search is evaluated afresh anyway */
         } else if (imap_arg_is_atom(o, "PARTIAL")) {
@@ -97,7 +99,7 @@ int imap_search_return(imap_client *c, const imap_arg *list, imap_search_ret *r)
         } else {
             imap_bad(c,
                      "unknown RETURN option '%.40s' (known: MIN MAX COUNT ALL PARTIAL UPDATE "
-                     "CONTEXT)",
+                     "CONTEXT SAVE)",
                      o->type == IMAP_ARG_LIST ? "(...)" : o->str);
             return -1;
         }
@@ -106,7 +108,8 @@ int imap_search_return(imap_client *c, const imap_arg *list, imap_search_ret *r)
         imap_bad(c, "RETURN may not have both ALL and PARTIAL (RFC 5267 4.4)");
         return -1;
     }
-    if (!r->ret && !r->plo && !r->update) r->ret = IMAP_RET_ALL; /* () or (CONTEXT) */
+    /* () or (CONTEXT): ALL; (SAVE) alone answers nothing but OK (RFC 5182 2.1) */
+    if (!r->ret && !r->plo && !r->update && !r->save) r->ret = IMAP_RET_ALL;
     if (r->update && ctx_find(&c->sel, c->tag, NULL)) {
         imap_bad(c, "tag '%s' already names a search with UPDATE: use a new tag", c->tag);
         return -1;

@@ -116,6 +116,8 @@ typedef struct imap_selected {
     size_t nkeywords;
     uint64_t highestmodseq;  /* the mailbox's HIGHESTMODSEQ when it was selected */
     struct imap_ctxset *ctx; /* live SEARCH/SORT RETURN (UPDATE) results (imap_context.c) */
+    uint32_t *saved;         /* SEARCHRES (RFC 5182): the UIDs "$" names, ascending */
+    size_t nsaved;
 } imap_selected;
 
 /* Which UIDs some session has already seen as \Recent, per mailbox (this process only). */
@@ -629,6 +631,7 @@ typedef struct imap_search_ret {
     unsigned ret;      /* IMAP_RET_* */
     uint32_t plo, phi; /* PARTIAL plo:phi (plo <= phi), 0:0 for none */
     bool update;       /* UPDATE: keep the result live */
+    bool save;         /* SAVE (RFC 5182): the result becomes "$" */
 } imap_search_ret;
 
 /* What a SORT or THREAD command asks for. */

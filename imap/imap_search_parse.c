@@ -363,6 +363,20 @@ static imap_skey *key_seqset(search_ctx *x, const imap_arg *k, const imap_arg *a
     imap_skey *r;
     bool is_uid = strcasecmp(w, "UID") == 0;
     const imap_arg *sv = is_uid ? need_arg(a, n, i) : k;
+    if (sv && sv->type == IMAP_ARG_ATOM && sv->len == 1 && sv->str[0] == '$') {
+        /* SEARCHRES: the saved result, as UIDs (with UID or without: RFC 5182 2.1) */
+        const imap_selected *s = &x->c->sel;
+        if (!s->nsaved) return skey_new(x, IMAP_SK_NONE);
+        if (!(r = skey_new(x, IMAP_SK_UID))) return NULL;
+        imap_buf set = {0};
+        imap_seqset_format(&set, s->saved, s->nsaved);
+        const char *why;
+        int rc = imap_seqset_parse(set.data, set.len, 0, &r->seqs, &why);
+        imap_buf_free(&set);
+        if (rc < 0) return fail(x, r, why, NULL);
+        imap_seqset_resolve(&r->seqs, s->saved[s->nsaved - 1]);
+        return r;
+    }
     if (sv && sv->type == IMAP_ARG_ATOM && imap_seqset_syntax(sv->str, sv->len)) {
         if (!(r = skey_new(x, is_uid ? IMAP_SK_UID : IMAP_SK_SEQ)))
             return fail(x, NULL, "too many search keys", NULL);

@@ -82,6 +82,7 @@ void imap_unselect(imap_client *c)
     free(s->pending_flg);
     free(s->own);
     imap_buf_free(&s->keywords);
+    free(s->saved);
     memset(s, 0, sizeof(*s));
     if (c->state == IMAP_ST_SELECTED) c->state = IMAP_ST_AUTH;
 }

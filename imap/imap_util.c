@@ -277,13 +277,26 @@ int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uid
         imap_bad(c, "missing sequence set");
         return -1;
     }
+    const imap_selected *s = &c->sel;
+    if (a->len == 1 && a->str[0] == '$') { /* SEARCHRES: the saved UIDs still in the view */
+        *uids = malloc((s->nsaved ? s->nsaved : 1) * sizeof(uint32_t));
+        *seqs = malloc((s->nsaved ? s->nsaved : 1) * sizeof(uint32_t));
+        if (!*uids || !*seqs) abort();
+        for (size_t k = 0; k < s->nsaved; k++) {
+            uint32_t seq = imap_seq_of(c, s->saved[k]);
+            if (!seq) continue;
+            (*seqs)[*n] = seq;
+            (*uids)[(*n)++] = s->saved[k];
+        }
+        (void)uid; /* "$" names the same messages with UID or without */
+        return 0;
+    }
     imap_seqset set;
     const char *why;
     if (imap_seqset_parse(a->str, a->len, 0, &set, &why) < 0) {
         imap_bad(c, "%s", why);
         return -1;
     }
-    const imap_selected *s = &c->sel;
     if (!uid) {
         /* '*' on an empty mailbox, or numbers past the end, are errors (RFC 9051 6.4.8) */
         imap_seqset_resolve(&set, (uint32_t)s->n);
