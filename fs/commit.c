@@ -143,7 +143,7 @@ int fs_node_commit(fs_mount *m, fs_node *n)
         rc = -ENOMEM;
         goto out;
     }
-    memcpy(data, n->data, n->len);
+    if (n->len) memcpy(data, n->data, n->len); /* an empty file may have no buffer */
     n->dirty = false; /* writes from now on make it dirty again */
     pthread_mutex_unlock(&m->lock);
 

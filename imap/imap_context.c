@@ -326,7 +326,7 @@ static void ctx_add(imap_client *c, imap_ctx *x, const uint32_t *adds, size_t na
     if (!na) return;
     uint32_t *res = malloc((x->n + na) * sizeof(*res));
     if (!res) abort();
-    memcpy(res, x->res, x->n * sizeof(*res));
+    if (x->n) memcpy(res, x->res, x->n * sizeof(*res));
     memcpy(res + x->n, adds, na * sizeof(*res));
     size_t n = x->n + na;
     if (!x->sort || imap_sort_uids(c, x->crit, x->ncrit, res, n) != 0)
@@ -400,7 +400,7 @@ void imap_context_sync(imap_client *c, store_txn *t)
     imap_selected *s = &c->sel;
     imap_ctxset *cs = s->ctx;
     if (!cs) return;
-    qsort(cs->dirty, cs->ndirty, sizeof(uint32_t), cmp_u32);
+    if (cs->ndirty) qsort(cs->dirty, cs->ndirty, sizeof(uint32_t), cmp_u32); /* NULL when 0 */
     size_t w = 0;
     for (size_t i = 0; i < cs->ndirty; i++)
         if (!w || cs->dirty[i] != cs->dirty[w - 1]) cs->dirty[w++] = cs->dirty[i];
@@ -410,7 +410,7 @@ void imap_context_sync(imap_client *c, store_txn *t)
         imap_ctx *x = cs->v[k];
         if (!cs->all && !cs->ndirty && x->max_uid >= top) continue;
         uint32_t *members = dup_u32(x->res, x->n);
-        qsort(members, x->n, sizeof(*members), cmp_u32);
+        if (x->n > 1) qsort(members, x->n, sizeof(*members), cmp_u32);
         uint32_t *dels = NULL, *adds = NULL;
         size_t nd = 0, na = 0;
         if (cs->all) {
@@ -427,8 +427,8 @@ void imap_context_sync(imap_client *c, store_txn *t)
         }
         x->max_uid = top > x->max_uid ? top : x->max_uid;
         free(members);
-        qsort(dels, nd, sizeof(uint32_t), cmp_u32);
-        qsort(adds, na, sizeof(uint32_t), cmp_u32);
+        if (nd > 1) qsort(dels, nd, sizeof(uint32_t), cmp_u32);
+        if (na > 1) qsort(adds, na, sizeof(uint32_t), cmp_u32);
         ctx_remove(c, x, dels, nd, 0);
         ctx_add(c, x, adds, na);
         free(dels);

@@ -146,6 +146,7 @@ void imap_preview_put(imap_client *c, imap_buf *o, const char *data, size_t dlen
     size_t n = p.body_len < PREVIEW_SOURCE ? (size_t)p.body_len : PREVIEW_SOURCE;
     imap_buf dec = {0}, utf = {0}, text = {0}, line = {0};
     if (imap_cte_decode(p.encoding, data + p.body_off, n, &dec) < 0) {
+        imap_buf_free(&dec);
         imap_buf_puts(o, "NIL");
         return;
     }
