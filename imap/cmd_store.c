@@ -9,6 +9,7 @@
 typedef struct store_res {
     uint32_t uid, seq, flags;
     uint64_t modseq;
+    bool changed;  /* this STORE made MODSEQ: its change in the feed is ours */
     size_t kw_off; /* into the keywords buffer */
 } store_res;
 
@@ -53,6 +54,7 @@ static int store_tx(store_txn *w, void *ctx)
     x->nres = 0; /* a rerun (the map grew) starts the batch again */
     x->kws.len = 0;
     x->nmodified = x->batch_modified;
+    uint64_t base = store_change_seq(w); /* a MODSEQ above it is this transaction's */
     size_t i = x->pos;
     for (; i < x->n; i++) {
         if (i > x->pos && !imap_batch_more(&x->b, i - x->pos)) break;
@@ -86,6 +88,7 @@ static int store_tx(store_txn *w, void *ctx)
         r->seq = x->seqs[i];
         r->flags = out.flags;
         r->modseq = out.modseq;
+        r->changed = out.modseq > base;
         r->kw_off = x->kws.len;
         imap_buf_puts(&x->kws, out.keywords ? out.keywords : "");
         imap_buf_putc(&x->kws, '\0');
@@ -110,7 +113,9 @@ static int store_step(imap_client *c, void *ctx)
     x->pos = x->next;
     for (size_t i = 0; i < x->nres; i++) {
         store_res *r = &x->res[i];
-        imap_sync_own(c, r->modseq);
+        /* only a change this STORE made is ours: a message it left as it was may carry
+         * another session's change this one has not been told of yet */
+        if (r->changed) imap_sync_own(c, r->modseq);
         if (x->silent && !c->condstore) continue;
         /* once CONDSTORE is on, .SILENT still tells the new MODSEQ (RFC 7162 3.1.3), and
          * every answer names the UID (3.2.4) */

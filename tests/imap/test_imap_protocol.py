@@ -693,3 +693,15 @@ def test_search_key_limit_is_named(server):
         u, t = c.run("SEARCH " + keys.strip())
         assert t.startswith("BAD too many search keys: at most 1000"), (keys[:20], t)
     c.ok("SEARCH " + ("ALL " * 999).strip())
+
+
+def test_a_store_that_changes_nothing_does_not_hide_another_sessions_change(server):
+    """A STORE that finds the message as asked makes no change of its own, so the change
+    another session made meanwhile is still pushed to it."""
+    server.deliver(MSG1)
+    a = server.conn(select="INBOX")
+    b = server.conn(select="INBOX")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Flagged $Work)")
+    u = a.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")  # already so: nothing to do
+    u += a.ok("NOOP")
+    expect(u, r"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged \$Work( \\Recent)?\)\)")
