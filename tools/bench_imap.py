@@ -371,7 +371,12 @@ def main():
         higher_better = k.endswith("/s")
         ratio = m[k] / d[k] if higher_better else (d[k] / m[k] if m[k] else float("inf"))
         unit = "" if higher_better or "KB" in k else " s"
-        goal = 10 if k == "SEARCH TEXT" else 1 if k.startswith("QRESYNC") else 2
+        if k.startswith("QRESYNC"):  # issue 12's goals are absolute: <= 1 ms, <= 2 KB
+            limit, what = (2, "KB") if k.endswith("KB") else (0.001, "s")
+            print(f"{k:<26} {d[k]:>10.4g}{unit:2} {m[k]:>10.4g}{unit:2} {ratio:>8.2f}  "
+                  f"mailfs <= {limit:g} {what} {'met' if m[k] <= limit else 'NOT met'}")
+            continue
+        goal = 10 if k == "SEARCH TEXT" else 2
         print(f"{k:<26} {d[k]:>10.4g}{unit:2} {m[k]:>10.4g}{unit:2} {ratio:>8.2f}  "
               f">= {goal} {'met' if ratio >= goal else 'NOT met'}")
 
