@@ -118,6 +118,33 @@ def stored_messages(alice, tmp_path, round_no):
     return found
 
 
+def abort_fuse(mnt):
+    """Aborts the FUSE connection of mount MNT (fusectl), failing its pending requests."""
+    ctl = "/sys/fs/fuse/connections"
+    if not os.listdir(ctl):
+        subprocess.run(["mount", "-t", "fusectl", "none", ctl], capture_output=True)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == str(mnt):
+                conn = fields[2].split(":")[1]  # the device minor names the connection
+                with open(f"{ctl}/{conn}/abort", "w") as a:
+                    a.write("1")
+
+
+def wait_killed(proc, mnt):
+    """Waits for a SIGKILLed server. Seen once under ASan (kernel 6.x): the mount's
+    invalidation thread blocked in the kernel (fuse_reverse_inval_entry, waiting for a
+    directory lock held by a request the killed worker threads will never answer), so the
+    process could not end until its FUSE connection was aborted, as an admin would with
+    fusectl or `umount -f`. The messages are in the store either way."""
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        abort_fuse(mnt)
+        proc.wait(20)
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/fuse"), reason="/dev/fuse is absent")
 def test_kill_9_loses_nothing_acknowledged(alice, tmp_path):
     rng = random.Random(int(os.environ.get("MAILFS_CRASH_SEED", "1")))
@@ -151,7 +178,7 @@ def test_kill_9_loses_nothing_acknowledged(alice, tmp_path):
                 w.start()
             time.sleep(rng.uniform(0.2, 0.8))
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            wait_killed(proc, mnt)
             kills += 1
             stop.set()
             for w in workers:
