@@ -677,13 +677,7 @@ static int vanished_cb(void *ctx, uint32_t uid, uint64_t modseq)
     (void)modseq;
     /* one still in the view is announced by the sync instead, as an expunge of this session */
     if (!imap_seqset_contains(&v->set, uid) || imap_seq_of(v->c, uid)) return 0;
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 256;
-        uint32_t *p = realloc(v->uids, v->cap * sizeof(*p));
-        if (!p) abort();
-        v->uids = p;
-    }
-    v->uids[v->n++] = uid;
+    imap_u32_push(&v->uids, &v->n, &v->cap, uid);
     return 0;
 }
 

@@ -168,13 +168,7 @@ static int vanished_cb(void *ctx, uint32_t uid, uint64_t modseq)
     vanished_ctx *v = ctx;
     (void)modseq;
     if (uid < v->floor || (v->q->has_known && !imap_seqset_contains(&v->q->known, uid))) return 0;
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 256;
-        uint32_t *p = realloc(v->uids, v->cap * sizeof(*p));
-        if (!p) abort();
-        v->uids = p;
-    }
-    v->uids[v->n++] = uid;
+    imap_u32_push(&v->uids, &v->n, &v->cap, uid);
     return 0;
 }
 

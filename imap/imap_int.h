@@ -537,6 +537,8 @@ void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flag
 /* Parses a flag list (or a single flag): system flags into *flags, keywords into KW
  * (space-separated). Returns 0 or -1 after answering BAD. */
 int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw);
+/* Appends X to the growable array *V of *N values (*CAP allocated), growing it by doubling. */
+void imap_u32_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x);
 /* Resolves a sequence set argument to the UIDs of the view (ascending, each once) with their
  * sequence numbers. Returns 0, or -1 after answering BAD. *uids and *seqs are malloc'ed. */
 int imap_set_resolve(imap_client *c, const imap_arg *a, bool uid, uint32_t **uids, uint32_t **seqs,

@@ -6,9 +6,7 @@
 #include "imap/imap_context.h"
 #include "imap/imap_int.h"
 
-static void push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x);
-
-static void push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
+void imap_u32_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
 {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
@@ -52,7 +50,7 @@ void imap_recent_claim(imap_client *c, uint32_t uid)
     bool mine = !m || uid > m->claimed;
     if (mine && !s->readonly) m->claimed = uid;
     pthread_mutex_unlock(&srv->recent_mu);
-    if (mine) push_u32(&s->recent, &s->nrecent, &s->cap_recent, uid);
+    if (mine) imap_u32_push(&s->recent, &s->nrecent, &s->cap_recent, uid);
 }
 
 bool imap_is_recent(const imap_client *c, uint32_t uid)
@@ -214,13 +212,13 @@ static int change_cb(void *ctx, const store_change *ch)
     if (ch->mailbox_id != s->mailbox_id) return 0;
     switch (ch->kind) {
     case STORE_CH_EXPUNGE:
-        push_u32(&s->pending_exp, &s->npending, &s->cap_pending, ch->uid);
+        imap_u32_push(&s->pending_exp, &s->npending, &s->cap_pending, ch->uid);
         if (!s->pending_exp_seq || ch->seq < s->pending_exp_seq) s->pending_exp_seq = ch->seq;
         break;
     case STORE_CH_FLAGS:
         imap_context_touch(s, ch->uid); /* our own changes too */
         if (!is_own(s, ch->seq))
-            push_u32(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, ch->uid);
+            imap_u32_push(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, ch->uid);
         break;
     case STORE_CH_MBOX_DELETE:
         s->pending_gone = true;
@@ -264,7 +262,7 @@ static int new_cb(void *ctx, const store_msg *m)
     sync_ctx *x = ctx;
     imap_selected *s = &x->c->sel;
     if (m->uid > x->last_uid) {
-        push_u32(&s->uids, &s->n, &s->cap, m->uid);
+        imap_u32_push(&s->uids, &s->n, &s->cap, m->uid);
         imap_recent_claim(x->c, m->uid);
     }
     return 0;
@@ -273,7 +271,7 @@ static int new_cb(void *ctx, const store_msg *m)
 static int all_cb(void *ctx, const store_msg *m)
 {
     imap_selected *s = ctx;
-    push_u32(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, m->uid);
+    imap_u32_push(&s->pending_flg, &s->npending_flg, &s->cap_pending_flg, m->uid);
     return 0;
 }
 
@@ -312,7 +310,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
         for (size_t i = 0; i < s->n; i++) {
             store_msg m;
             if (store_msg_get(t, s->mailbox_id, s->uids[i], &m) == -ENOENT)
-                push_u32(&s->pending_exp, &s->npending, &s->cap_pending, s->uids[i]);
+                imap_u32_push(&s->pending_exp, &s->npending, &s->cap_pending, s->uids[i]);
         }
         s->pending_exp_seq = s->highestmodseq + 1; /* their MODSEQs are unknown: above SELECT's */
         s->npending_flg = 0;
