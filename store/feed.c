@@ -109,6 +109,11 @@ int store_changes_since(store_txn *t, uint64_t after, int (*cb)(void *ctx, const
     return st_iter_end(&it, rc);
 }
 
+uint64_t store_changes_oldest(store_txn *t)
+{
+    return st_meta_u64(t, "feed_min", 1) - 1;
+}
+
 int store_watch_open(store *s, int *fd)
 {
     char path[PATH_MAX];

@@ -409,6 +409,9 @@ typedef struct store_change {
  * everything after AFTER (the caller must resync from scratch). */
 int store_changes_since(store_txn *t, uint64_t after, int (*cb)(void *ctx, const store_change *c),
                         void *ctx);
+/* The oldest position AFTER that store_changes_since still takes: the feed holds every change
+ * after it (0 until the feed is first trimmed). */
+uint64_t store_changes_oldest(store_txn *t);
 
 /* A file descriptor that becomes readable (poll/epoll) after any commit to the store, from any
  * process. The caller owns it (close() it). After it wakes, call store_watch_drain() and then

@@ -22,6 +22,7 @@ static const struct command {
     {"mount", cmd_mount, "mount a user's mail as a filesystem"},
     {"serve", cmd_serve, "run the IMAP server"},
     {"check", cmd_check, "verify every invariant of the store"},
+    {"watch", cmd_watch, "print each change to a user's mail as it happens"},
     {"backup", cmd_backup, "make a consistent, compacted copy of the store while it runs"},
 };
 
