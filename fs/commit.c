@@ -131,11 +131,11 @@ int fs_node_commit(fs_mount *m, fs_node *n)
     parent = n->parent;
     c.mb = n->msg_mb ? n->msg_mb : fs_ino_mailbox(parent);
     c.old_uid = n->msg_uid;
-    c.len = n->len;
+    c.len = n->data.len;
     c.internaldate = n->mtime.tv_sec;
     c.flags_set = n->flags_set;
     c.flags = n->flags;
-    data = malloc(n->len ? n->len : 1); /* an empty file is an empty message */
+    data = malloc(n->data.len ? n->data.len : 1); /* an empty file is an empty message */
     name = strdup(n->name ? n->name : "");
     kw = strdup(n->keywords ? n->keywords : "");
     if (!data || !name || !kw) {
@@ -143,7 +143,7 @@ int fs_node_commit(fs_mount *m, fs_node *n)
         rc = -ENOMEM;
         goto out;
     }
-    if (n->len) memcpy(data, n->data, n->len); /* an empty file may have no buffer */
+    if (n->data.len) memcpy(data, n->data.data, n->data.len); /* an empty file may have no buffer */
     n->dirty = false; /* writes from now on make it dirty again */
     pthread_mutex_unlock(&m->lock);
 

@@ -246,9 +246,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         if (!n) pthread_mutex_unlock(&m->lock);
     }
     if (n) {
-        size_t len = off < 0 || (uint64_t)off >= n->len ? 0 : n->len - (size_t)off;
+        size_t have = n->data.len;
+        size_t len = off < 0 || (uint64_t)off >= have ? 0 : have - (size_t)off;
         if (len > size) len = size;
-        fuse_reply_buf(req, len ? n->data + off : NULL, len);
+        fuse_reply_buf(req, len ? n->data.data + off : NULL, len);
         pthread_mutex_unlock(&m->lock);
         return;
     }

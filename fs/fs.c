@@ -192,7 +192,7 @@ static void mount_free(fs_mount *m)
     while (m->nodes) {
         fs_node *n = m->nodes;
         m->nodes = n->next;
-        free(n->data);
+        mfs_buf_free(&n->data);
         free(n->name);
         free(n->keywords);
         free(n);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "store/buf.h"
 #include "store/store.h"
 
 /*
@@ -22,9 +23,9 @@
  *   positive errno); the functions it calls return 0 or a negative errno. The store's codes
  *   are errnos a program understands (EDQUOT past the mailbox limit, ENAMETOOLONG, ENOSPC,
  *   EIO) and pass through as they are.
- * - Out of memory is -ENOMEM, answered ENOMEM to the program, never an abort: the mount holds
- *   files being written that are not stored yet, and dying would lose them. (The server aborts
- *   instead: imap_int.h says why.)
+ * - Out of memory (the one policy is in store/buf.h): the mount holds files being written
+ *   that are not stored yet, and dying would lose them, so its own allocations fail the one
+ *   request with ENOMEM (mfs_buf_try_* for file data, checked mallocs elsewhere).
  * - Log lines go through store/log.h (log_warn("fs", ...)); --debug shows DEBUG ones.
  */
 
@@ -115,8 +116,7 @@ typedef struct fs_node {
     int failed;      /* a write or truncation failed (-errno): never stored, FLUSH returns it */
     uint32_t msg_mb; /* the message this node's content is stored as (0: none yet) */
     uint32_t msg_uid;
-    char *data;
-    size_t len, cap;
+    mfs_buf data; /* the file's bytes: data.len is its size (store/buf.h) */
     mode_t mode;
     struct timespec mtime, ctime;
     bool flags_set; /* user.mail.flags given through setxattr */

@@ -58,8 +58,8 @@ static void node_free(fs_mount *m, fs_node *n)
         }
     }
     atomic_fetch_sub(&m->node_count, 1);
-    m->scratch_bytes -= n->len;
-    free(n->data);
+    m->scratch_bytes -= n->data.len;
+    mfs_buf_free(&n->data);
     free(n->name);
     free(n->keywords);
     free(n);
@@ -87,26 +87,10 @@ int fs_node_resize(fs_mount *m, fs_node *n, uint64_t size)
 {
     if (n->failed) return n->failed;
     if (size > m->msg_max) return -EFBIG;
-    if (size > n->len && m->scratch_bytes + (size - n->len) > m->scratch_max) return -ENOSPC;
-    if (size > n->cap) {
-        size_t cap = n->cap ? n->cap : 4096;
-        while (cap < size)
-            cap *= 2;
-        char *d = realloc(n->data, cap);
-        if (!d) return -ENOMEM;
-        n->data = d;
-        n->cap = cap;
-    }
-    if (size > n->len) memset(n->data + n->len, 0, size - n->len);
-    m->scratch_bytes = m->scratch_bytes - n->len + size;
-    n->len = size;
-    if (size < n->cap / 4 && n->cap > 65536) {
-        char *d = realloc(n->data, size ? size : 1);
-        if (d) {
-            n->data = d;
-            n->cap = size ? size : 1;
-        }
-    }
+    size_t len = n->data.len;
+    if (size > len && m->scratch_bytes + (size - len) > m->scratch_max) return -ENOSPC;
+    if (mfs_buf_try_resize(&n->data, (size_t)size)) return -ENOMEM;
+    m->scratch_bytes = m->scratch_bytes - len + size;
     n->dirty = true;
     set_now(&n->mtime);
     n->ctime = n->mtime;
@@ -120,12 +104,12 @@ int fs_node_write(fs_mount *m, fs_node *n, const char *buf, size_t size, off_t o
      * a missing tail must never be stored */
     int rc = off < 0 ? -EINVAL : 0;
     uint64_t end = (uint64_t)off + size; /* off <= INT64_MAX and size <= max_write */
-    if (rc == 0 && end > n->len) rc = fs_node_resize(m, n, end);
+    if (rc == 0 && end > n->data.len) rc = fs_node_resize(m, n, end);
     if (rc) {
         fs_node_fail(n, rc);
         return rc;
     }
-    memcpy(n->data + off, buf, size);
+    memcpy(n->data.data + off, buf, size);
     n->dirty = true;
     set_now(&n->mtime);
     n->ctime = n->mtime;
@@ -206,7 +190,7 @@ int fs_node_open_msg(fs_mount *m, uint64_t ino, bool trunc, bool keep_failed, fs
     n->msg_uid = msg.uid;
     n->pins = 1;
     rc = fs_node_resize(m, n, len);
-    if (rc == 0 && len) memcpy(n->data, data, len);
+    if (rc == 0 && len) memcpy(n->data.data, data, len);
     n->mtime.tv_sec = msg.internaldate;
     n->mtime.tv_nsec = 0;
     n->dirty = trunc;

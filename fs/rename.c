@@ -141,7 +141,7 @@ static int message_to_mem(fs_mount *m, uint64_t msg_ino, uint64_t newparent, con
         n->eml = false;
         rc = fs_node_resize(m, n, len);
         if (rc == 0) {
-            memcpy(n->data, data, len);
+            if (len) memcpy(n->data.data, data, len);
             n->mtime.tv_sec = msg.internaldate;
             n->mtime.tv_nsec = 0;
             n->flags_set = true;

@@ -73,9 +73,9 @@ void fs_node_attr(fs_mount *m, const fs_node *n, struct stat *st)
     if (n->msg_mb) st->st_nlink = 1;
     st->st_uid = m->uid;
     st->st_gid = m->gid;
-    st->st_size = (off_t)n->len;
+    st->st_size = (off_t)n->data.len;
     st->st_blksize = 4096;
-    st->st_blocks = (blkcnt_t)((n->len + 511) / 512);
+    st->st_blocks = (blkcnt_t)((n->data.len + 511) / 512);
     st->st_mtim = n->mtime;
     st->st_atim = n->mtime;
     st->st_ctim = n->ctime;

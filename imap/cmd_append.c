@@ -16,7 +16,7 @@ typedef struct append_one {
     const char *data;
     size_t len;
     const imap_arg *cat; /* CATENATE's part list, or NULL */
-    imap_buf built;      /* the message CATENATE made */
+    mfs_buf built;       /* the message CATENATE made */
     uint32_t flags;
     char *keywords;
     int64_t date;
@@ -51,7 +51,7 @@ static int bad_url(append_ctx *x, const imap_arg *url, const char *why)
 
 /* Runs CV over SRC[0, LEN) into OUT, the partial U asks for. */
 static int section_text(append_ctx *x, imap_conv *cv, const char *src, size_t len,
-                        const imap_url *u, imap_buf *out)
+                        const imap_url *u, mfs_buf *out)
 {
     if (u->partial && u->partial_off > 0) { /* skip to the offset in the section's text */
         uint64_t skip = u->partial_off;
@@ -71,7 +71,7 @@ static int section_text(append_ctx *x, imap_conv *cv, const char *src, size_t le
 
 /* Appends to OUT the text URL names in one of the user's mailboxes, as FETCH BODY.PEEK[section]
  * <partial> would send it. */
-static int url_text(store_txn *w, append_ctx *x, const imap_arg *arg, imap_buf *out)
+static int url_text(store_txn *w, append_ctx *x, const imap_arg *arg, mfs_buf *out)
 {
     imap_url u;
     const char *why;
@@ -111,12 +111,12 @@ static int url_text(store_txn *w, append_ctx *x, const imap_arg *arg, imap_buf *
 /* The message a CATENATE part list makes, into M->built. */
 static int catenate(store_txn *w, append_ctx *x, append_one *m)
 {
-    imap_buf_truncate(&m->built, 0);
-    imap_buf_puts(&m->built, "");
+    mfs_buf_truncate(&m->built, 0);
+    mfs_buf_puts(&m->built, "");
     for (size_t i = 0; i + 1 < m->cat->count; i += 2) {
         const imap_arg *v = &m->cat->list[i + 1];
         if (imap_arg_is_atom(&m->cat->list[i], "TEXT")) {
-            imap_buf_append(&m->built, v->str, v->len);
+            mfs_buf_append(&m->built, v->str, v->len);
         } else {
             int rc = url_text(w, x, v, &m->built);
             if (rc < 0) return rc;
@@ -191,11 +191,11 @@ void imap_cmd_append(imap_client *c, const imap_command *cmd, const imap_arg *ar
     size_t i = 1;
     while (i < nargs) {
         append_one *m = &x.msgs[x.n];
-        imap_buf kw = {0};
-        imap_buf_puts(&kw, "");
+        mfs_buf kw = {0};
+        mfs_buf_puts(&kw, "");
         if (args[i].type == IMAP_ARG_LIST) {
             if (imap_flags_parse(c, &args[i], &m->flags, &kw) < 0) {
-                imap_buf_free(&kw);
+                mfs_buf_free(&kw);
                 goto out;
             }
             i++;
@@ -242,16 +242,16 @@ void imap_cmd_append(imap_client *c, const imap_command *cmd, const imap_arg *ar
     } else if (rc < 0) {
         imap_no_store(c, rc, name);
     } else {
-        imap_buf set = {0};
+        mfs_buf set = {0};
         /* UIDs of one transaction are ascending */
         imap_seqset_format(&set, x.uids, x.n);
         imap_ok(c, "[APPENDUID %u %s] APPEND completed", x.uidvalidity, set.data);
-        imap_buf_free(&set);
+        mfs_buf_free(&set);
     }
 out:
     for (size_t k = 0; k < x.n; k++) {
         free(x.msgs[k].keywords);
-        imap_buf_free(&x.msgs[k].built);
+        mfs_buf_free(&x.msgs[k].built);
     }
     free(x.msgs);
     free(x.uids);

@@ -47,7 +47,7 @@ void imap_cmd_authenticate(imap_client *c, const imap_command *cmd, const imap_a
         imap_auth_plain_response(c, args[1].len == 1 && args[1].str[0] == '=' ? "" : args[1].str);
         return;
     }
-    imap_buf_puts(&c->out, "+ \r\n");
+    mfs_buf_puts(&c->out, "+ \r\n");
     c->wait = IMAP_WAIT_AUTH;
 }
 

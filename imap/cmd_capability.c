@@ -8,8 +8,8 @@ void imap_cmd_capability(imap_client *c, const imap_command *cmd, const imap_arg
         imap_bad(c, "CAPABILITY takes no arguments");
         return;
     }
-    imap_buf_puts(&c->out, "* CAPABILITY ");
+    mfs_buf_puts(&c->out, "* CAPABILITY ");
     imap_capabilities(c, &c->out);
-    imap_buf_puts(&c->out, "\r\n");
+    mfs_buf_puts(&c->out, "\r\n");
     imap_ok(c, "CAPABILITY completed");
 }

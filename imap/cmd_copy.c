@@ -100,17 +100,17 @@ static void copy_answer(imap_client *c, copy_run *x)
     } else if (x->ndone < x->n && !x->uid) {
         imap_no(c, "[EXPUNGEISSUED] some of the requested messages no longer exist");
     } else {
-        imap_buf code = {0};
-        imap_buf_puts(&code, "");
+        mfs_buf code = {0};
+        mfs_buf_puts(&code, "");
         if (x->ndone) {
-            imap_buf_printf(&code, "[COPYUID %u ", x->uidvalidity);
+            mfs_buf_printf(&code, "[COPYUID %u ", x->uidvalidity);
             imap_seqset_format(&code, x->src, x->ndone);
-            imap_buf_putc(&code, ' ');
+            mfs_buf_putc(&code, ' ');
             imap_seqset_format(&code, x->dstuids, x->ndone);
-            imap_buf_puts(&code, "] ");
+            mfs_buf_puts(&code, "] ");
         }
         imap_ok(c, "%sCOPY completed", code.data);
-        imap_buf_free(&code);
+        mfs_buf_free(&code);
     }
 }
 
@@ -128,9 +128,9 @@ static int move_expunges(imap_client *c, copy_run *x)
     while (x->undo < x->ndone && c->out.len < IMAP_OUT_HIGH) {
         uint32_t seq = imap_seq_of(c, x->src[x->ndone - 1 - x->undo++]);
         if (seq) {
-            imap_buf_puts(&c->out, "* ");
-            imap_buf_put_u64(&c->out, seq);
-            imap_buf_puts(&c->out, " EXPUNGE\r\n");
+            mfs_buf_puts(&c->out, "* ");
+            mfs_buf_put_u64(&c->out, seq);
+            mfs_buf_puts(&c->out, " EXPUNGE\r\n");
         }
         if ((x->undo & 1023) == 0 && imap_now_ms() >= x->until) break;
     }
@@ -166,11 +166,11 @@ static int copy_step(imap_client *c, void *ctx)
             return 0;
         }
         /* one COPYUID for all the batches, then the EXPUNGEs */
-        imap_buf_printf(&c->out, "* OK [COPYUID %u ", x->uidvalidity);
+        mfs_buf_printf(&c->out, "* OK [COPYUID %u ", x->uidvalidity);
         imap_seqset_format(&c->out, x->src, x->ndone);
-        imap_buf_putc(&c->out, ' ');
+        mfs_buf_putc(&c->out, ' ');
         imap_seqset_format(&c->out, x->dstuids, x->ndone);
-        imap_buf_puts(&c->out, "] moved\r\n");
+        mfs_buf_puts(&c->out, "] moved\r\n");
         x->phase = PH_EXPUNGES;
         x->undo = 0;
         return 1;

@@ -105,8 +105,8 @@ void imap_cmd_create(imap_client *c, const imap_command *cmd, const imap_arg *ar
         imap_no_store(c, rc, name);
         return;
     }
-    imap_buf id = {0};
+    mfs_buf id = {0};
     imap_mailboxid_put(&id, x.mb.id, x.mb.uidvalidity);
     imap_ok(c, "[MAILBOXID (%s)] CREATE completed", id.data); /* RFC 8474 */
-    imap_buf_free(&id);
+    mfs_buf_free(&id);
 }

@@ -40,7 +40,7 @@ void imap_cmd_delete(imap_client *c, const imap_command *cmd, const imap_arg *ar
     }
     if (c->state == IMAP_ST_SELECTED && c->sel.mailbox_id == x.id) {
         imap_unselect(c);
-        imap_buf_puts(&c->out, "* OK [CLOSED] the selected mailbox was deleted\r\n");
+        mfs_buf_puts(&c->out, "* OK [CLOSED] the selected mailbox was deleted\r\n");
     }
     imap_ok(c, "DELETE completed");
 }

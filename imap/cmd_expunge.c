@@ -90,9 +90,9 @@ static void announce_batch(imap_client *c, expunge_run *x)
     for (size_t i = x->ndone; i-- > x->batch;) {
         uint32_t seq = imap_seq_of(c, x->done[i]);
         if (!seq) continue;
-        imap_buf_puts(&c->out, "* ");
-        imap_buf_put_u64(&c->out, seq - earlier);
-        imap_buf_puts(&c->out, " EXPUNGE\r\n");
+        mfs_buf_puts(&c->out, "* ");
+        mfs_buf_put_u64(&c->out, seq - earlier);
+        mfs_buf_puts(&c->out, " EXPUNGE\r\n");
     }
 }
 

@@ -72,7 +72,7 @@ typedef struct fetch_ctx {
     imap_conv cv, count; /* the literal's converter; a copy of it that measures ahead */
     size_t src_off, src_len;
     bool from_scratch; /* the text is in SCRATCH (small decoded sources) */
-    imap_buf scratch;
+    mfs_buf scratch;
     size_t scratch_off;
     uint64_t lit_skip, lit_left; /* text bytes before the literal's start; literal bytes left */
     uint64_t total[IMAP_FETCH_MAX_ITEMS]; /* per section of this message: its length, */
@@ -88,7 +88,7 @@ static void fetch_free(void *p)
     free(x->uids);
     free(x->seqs);
     free(x->seen_now);
-    imap_buf_free(&x->scratch);
+    mfs_buf_free(&x->scratch);
     free(x);
 }
 
@@ -166,9 +166,9 @@ int imap_section_source(const imap_fetch_item *it, const char *data, size_t dlen
     return 0;
 }
 
-static void sep(fetch_ctx *x, imap_buf *o)
+static void sep(fetch_ctx *x, mfs_buf *o)
 {
-    if (!x->first) imap_buf_putc(o, ' ');
+    if (!x->first) mfs_buf_putc(o, ' ');
     x->first = false;
 }
 
@@ -188,7 +188,7 @@ static void charge(uint64_t *budget, size_t made, size_t read)
 static int section_begin(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *data,
                          size_t dlen, const void *blob, size_t bloblen, uint64_t *budget)
 {
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     bool binary = it->kind != IMAP_FI_SECTION;
     size_t sec = it->same;
     int rc = imap_section_source(it, data, dlen, blob, bloblen, &x->cv, &x->src_off, &x->src_len);
@@ -196,14 +196,14 @@ static int section_begin(imap_client *c, fetch_ctx *x, const imap_fetch_item *it
     if (rc == -ENOENT) {
         sep(x, o);
         if (it->kind == IMAP_FI_BINARY_SIZE) {
-            imap_buf_printf(o, "%s 0", it->name);
+            mfs_buf_printf(o, "%s 0", it->name);
             return 0;
         }
         if (it->partial)
-            imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
+            mfs_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
         else
-            imap_buf_printf(o, "%s ", it->name);
-        imap_buf_puts(o, it->kind == IMAP_FI_SECTION ? "NIL" : "{0}\r\n");
+            mfs_buf_printf(o, "%s ", it->name);
+        mfs_buf_puts(o, it->kind == IMAP_FI_SECTION ? "NIL" : "{0}\r\n");
         return 0;
     }
     const char *src = data + x->src_off;
@@ -261,21 +261,21 @@ static int section_measure(fetch_ctx *x, const imap_fetch_item *it, const char *
 static bool section_announce(imap_client *c, fetch_ctx *x, const imap_fetch_item *it,
                              const char *src)
 {
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     size_t sec = it->same;
     uint64_t total = x->total[sec];
     sep(x, o);
     if (it->kind == IMAP_FI_BINARY_SIZE) {
-        imap_buf_printf(o, "%s %llu", it->name, (unsigned long long)total);
+        mfs_buf_printf(o, "%s %llu", it->name, (unsigned long long)total);
         return true;
     }
     uint64_t start = 0, n = total;
     if (it->partial) {
-        imap_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
+        mfs_buf_printf(o, "%s<%llu> ", it->name, (unsigned long long)it->off);
         start = it->off < total ? it->off : total;
         n = total - start < it->len ? total - start : it->len;
     } else {
-        imap_buf_printf(o, "%s ", it->name);
+        mfs_buf_printf(o, "%s ", it->name);
     }
     /* literal8 if the part sent has a NUL (for a partial of a big decoded text: if the
      * text has one) */
@@ -289,7 +289,7 @@ static bool section_announce(imap_client *c, fetch_ctx *x, const imap_fetch_item
         imap_conv_run(&probe, src, x->src_len, NULL, (size_t)n);
         nul = probe.nul;
     }
-    imap_buf_printf(o, "%s{%llu}\r\n", nul ? "~" : "", (unsigned long long)n);
+    mfs_buf_printf(o, "%s{%llu}\r\n", nul ? "~" : "", (unsigned long long)n);
     x->lit_skip = start;
     x->lit_left = n;
     x->scratch_off = (size_t)start;
@@ -302,7 +302,7 @@ static bool section_announce(imap_client *c, fetch_ctx *x, const imap_fetch_item
 static int section_send(imap_client *c, fetch_ctx *x, const imap_fetch_item *it, const char *src,
                         uint64_t *budget)
 {
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     if (!x->from_scratch && x->cv.out < x->lit_skip) {
         while (x->cv.out < x->lit_skip) {
             if (*budget == 0) return 1;
@@ -320,7 +320,7 @@ static int section_send(imap_client *c, fetch_ctx *x, const imap_fetch_item *it,
         size_t n = x->lit_left < FETCH_CHUNK ? (size_t)x->lit_left : FETCH_CHUNK;
         size_t at = o->len;
         if (x->from_scratch) {
-            imap_buf_append(o, x->scratch.data + x->scratch_off, n);
+            mfs_buf_append(o, x->scratch.data + x->scratch_off, n);
             x->scratch_off += n;
         } else if (imap_conv_run(&x->cv, src, x->src_len, o, n) != n) {
             return -ESTALE;
@@ -386,7 +386,7 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
         for (size_t i = 0; i < x->req.nitems; i++)
             uid_only = uid_only && x->req.items[i].kind == IMAP_FI_UID;
         if (uid_only) {
-            imap_buf_printf(&c->out, "* %u FETCH (UID %u)\r\n", seq, uid);
+            mfs_buf_printf(&c->out, "* %u FETCH (UID %u)\r\n", seq, uid);
             return 0;
         }
     }
@@ -398,7 +398,7 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
     if (x->req.need_body && store_msg_body(t, &m, &data, &dlen) < 0)
         return x->in_msg ? -ESTALE : -ENOENT;
     if (x->req.need_summary && store_msg_summary(t, &m, &blob, &bloblen) < 0) blob = NULL;
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     if (!x->in_msg) {
         x->in_msg = true;
         x->item = 0;
@@ -408,13 +408,13 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
         x->msg_seen_now = x->nseen && is_seen_now(x, uid);
         memset(x->counted, 0, sizeof(x->counted));
         imap_keywords_announce(c, m.keywords);
-        imap_buf_puts(o, "* ");
-        imap_buf_put_u64(o, seq);
-        imap_buf_puts(o, " FETCH (");
+        mfs_buf_puts(o, "* ");
+        mfs_buf_put_u64(o, seq);
+        mfs_buf_puts(o, " FETCH (");
         if (x->uid) {
             sep(x, o);
-            imap_buf_puts(o, "UID ");
-            imap_buf_put_u64(o, uid);
+            mfs_buf_puts(o, "UID ");
+            mfs_buf_put_u64(o, uid);
         }
     }
     for (; x->item < x->req.nitems; x->item++) {
@@ -423,62 +423,62 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
         case IMAP_FI_UID:
             if (!x->uid) {
                 sep(x, o);
-                imap_buf_puts(o, "UID ");
-                imap_buf_put_u64(o, uid);
+                mfs_buf_puts(o, "UID ");
+                mfs_buf_put_u64(o, uid);
             }
             break;
         case IMAP_FI_FLAGS:
             sep(x, o);
-            imap_buf_puts(o, "FLAGS ");
+            mfs_buf_puts(o, "FLAGS ");
             imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
             x->flags_done = true;
             break;
         case IMAP_FI_MODSEQ:
             sep(x, o);
-            imap_buf_puts(o, "MODSEQ (");
-            imap_buf_put_u64(o, m.modseq);
-            imap_buf_putc(o, ')');
+            mfs_buf_puts(o, "MODSEQ (");
+            mfs_buf_put_u64(o, m.modseq);
+            mfs_buf_putc(o, ')');
             x->modseq_done = true;
             break;
         case IMAP_FI_INTERNALDATE:
             sep(x, o);
-            imap_buf_puts(o, "INTERNALDATE ");
+            mfs_buf_puts(o, "INTERNALDATE ");
             imap_date_time_put(o, m.internaldate, m.tz_min);
             break;
         case IMAP_FI_SAVEDATE: /* when it was stored in this mailbox, in UTC */
             sep(x, o);
-            imap_buf_puts(o, "SAVEDATE ");
+            mfs_buf_puts(o, "SAVEDATE ");
             imap_date_time_put(o, m.savedate, 0);
             break;
         case IMAP_FI_EMAILID:
             sep(x, o);
-            imap_buf_puts(o, "EMAILID (");
+            mfs_buf_puts(o, "EMAILID (");
             imap_emailid_put(o, m.body_hash);
-            imap_buf_putc(o, ')');
+            mfs_buf_putc(o, ')');
             break;
         case IMAP_FI_THREADID:
             sep(x, o);
-            imap_buf_puts(o, "THREADID NIL");
+            mfs_buf_puts(o, "THREADID NIL");
             break;
         case IMAP_FI_PREVIEW:
             sep(x, o);
-            imap_buf_puts(o, "PREVIEW ");
+            mfs_buf_puts(o, "PREVIEW ");
             imap_preview_put(c, o, data, dlen, blob, bloblen);
             break;
         case IMAP_FI_SIZE:
             sep(x, o);
-            imap_buf_puts(o, "RFC822.SIZE ");
-            imap_buf_put_u64(o, m.crlf_size);
+            mfs_buf_puts(o, "RFC822.SIZE ");
+            mfs_buf_put_u64(o, m.crlf_size);
             break;
         case IMAP_FI_ENVELOPE: {
             const char *e;
             size_t el;
             sep(x, o);
-            imap_buf_puts(o, "ENVELOPE ");
+            mfs_buf_puts(o, "ENVELOPE ");
             if (blob && store_mime_envelope(blob, bloblen, &e, &el) == 0)
-                imap_buf_append(o, e, el);
+                mfs_buf_append(o, e, el);
             else
-                imap_buf_puts(o, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+                mfs_buf_puts(o, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
             break;
         }
         case IMAP_FI_BODY:
@@ -487,14 +487,14 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
             size_t el;
             bool ext = it->kind == IMAP_FI_BODYSTRUCTURE;
             sep(x, o);
-            imap_buf_puts(o, ext ? "BODYSTRUCTURE " : "BODY ");
+            mfs_buf_puts(o, ext ? "BODYSTRUCTURE " : "BODY ");
             if (blob && store_mime_bodystructure(blob, bloblen, ext, &e, &el) == 0)
-                imap_buf_append(o, e, el);
+                mfs_buf_append(o, e, el);
             else
-                imap_buf_printf(o,
-                                "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-                                "\"7bit\" %llu %u)",
-                                (unsigned long long)m.crlf_size, m.lines);
+                mfs_buf_printf(o,
+                               "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+                               "\"7bit\" %llu %u)",
+                               (unsigned long long)m.crlf_size, m.lines);
             break;
         }
         case IMAP_FI_SECTION:
@@ -505,7 +505,7 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
             x->phase = PH_ITEM;
             if (rc == -EPROTO) {
                 /* finish the line so the stream stays well-formed, then fail the command */
-                imap_buf_puts(o, ")\r\n");
+                mfs_buf_puts(o, ")\r\n");
                 x->in_msg = false;
                 return -EPROTO;
             }
@@ -514,23 +514,23 @@ static int fetch_msg(imap_client *c, fetch_ctx *x, store_txn *t, uint64_t *budge
     }
     if (x->msg_seen_now && !x->flags_done) {
         sep(x, o);
-        imap_buf_puts(o, "FLAGS ");
+        mfs_buf_puts(o, "FLAGS ");
         imap_flags_put_msg(c, o, uid, m.flags, m.keywords);
         x->flags_done = true;
         if (c->condstore && !x->has_uid) { /* RFC 7162 3.2.4: the \Seen it set, with its UID */
             sep(x, o);
-            imap_buf_puts(o, "UID ");
-            imap_buf_put_u64(o, uid);
+            mfs_buf_puts(o, "UID ");
+            mfs_buf_put_u64(o, uid);
         }
     }
     /* FLAGS come with their MODSEQ; CHANGEDSINCE asks for it */
     if (c->condstore && (x->flags_done || x->changedsince) && !x->modseq_done) {
         sep(x, o);
-        imap_buf_puts(o, "MODSEQ (");
-        imap_buf_put_u64(o, m.modseq);
-        imap_buf_putc(o, ')');
+        mfs_buf_puts(o, "MODSEQ (");
+        mfs_buf_put_u64(o, m.modseq);
+        mfs_buf_putc(o, ')');
     }
-    imap_buf_puts(o, ")\r\n");
+    mfs_buf_puts(o, ")\r\n");
     x->in_msg = false;
     return 0;
 }
@@ -547,11 +547,11 @@ static void vanished(imap_client *c, fetch_ctx *x)
         /* inside an announced literal: the client gets fewer bytes than announced, never a
          * complete wrong literal; the BYE goes in only where the literal cannot end before it */
         static const char bye[] = "\r\n* BYE message expunged while being sent\r\n";
-        if (x->lit_left > sizeof(bye) - 1) imap_buf_puts(&c->out, bye);
+        if (x->lit_left > sizeof(bye) - 1) mfs_buf_puts(&c->out, bye);
         c->close_after_flush = true;
         return;
     }
-    imap_buf_puts(&c->out, ")\r\n");
+    mfs_buf_puts(&c->out, ")\r\n");
     imap_client_bye(c, "message expunged while being sent");
 }
 

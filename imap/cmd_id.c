@@ -12,6 +12,6 @@ void imap_cmd_id(imap_client *c, const imap_command *cmd, const imap_arg *args, 
         imap_bad(c, "ID needs up to 30 field-value pairs");
         return;
     }
-    imap_buf_puts(&c->out, "* ID (\"name\" \"mailfs\" \"version\" \"0.1.0\")\r\n");
+    mfs_buf_puts(&c->out, "* ID (\"name\" \"mailfs\" \"version\" \"0.1.0\")\r\n");
     imap_ok(c, "ID completed");
 }

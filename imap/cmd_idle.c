@@ -15,7 +15,7 @@ void imap_cmd_idle(imap_client *c, const imap_command *cmd, const imap_arg *args
         imap_no(c, "mailbox gone");
         return;
     }
-    imap_buf_puts(&c->out, "+ idling\r\n");
+    mfs_buf_puts(&c->out, "+ idling\r\n");
     imap_client_idle_start(c);
 }
 

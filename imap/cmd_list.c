@@ -139,7 +139,7 @@ void imap_cmd_list(imap_client *c, const imap_command *cmd, const imap_arg *args
     }
     if (empty_only && npats == 1) {
         /* LIST "" "": the hierarchy delimiter */
-        imap_buf_puts(&c->out, "* LIST (\\Noselect) \"/\" \"\"\r\n");
+        mfs_buf_puts(&c->out, "* LIST (\\Noselect) \"/\" \"\"\r\n");
         free(full[0]);
         free(full);
         imap_ok(c, "LIST completed");
@@ -177,9 +177,9 @@ static void lsub_put(imap_client *c, const imap_mblist *l, const imap_mbentry *e
      * either: \Noselect, as Dovecot answers with its tb-lsub-flags workaround */
     bool noselect = parent || e->id == 0;
     char name[STORE_NAME_MAX + 1];
-    imap_buf_puts(&c->out, noselect ? "* LSUB (\\Noselect) \"/\" " : "* LSUB () \"/\" ");
+    mfs_buf_puts(&c->out, noselect ? "* LSUB (\\Noselect) \"/\" " : "* LSUB () \"/\" ");
     imap_mailbox_put(c, &c->out, imap_mblist_name(l, e, name));
-    imap_buf_puts(&c->out, "\r\n");
+    mfs_buf_puts(&c->out, "\r\n");
 }
 
 /* LIST's line for E (and its STATUS), if it gets one; T is a read transaction for STATUS. */
@@ -196,21 +196,21 @@ static void list_put(imap_client *c, list_run *r, const imap_mbentry *e, store_t
     if ((opts & SEL_SUBSCRIBED) && !subscribed && !childinfo) return;
     if (!(opts & SEL_SUBSCRIBED) && nonexistent) return;
     if ((opts & SEL_SPECIAL) && !e->special_use) return;
-    imap_buf *o = &c->out;
-    imap_buf_puts(o, "* LIST (");
+    mfs_buf *o = &c->out;
+    mfs_buf_puts(o, "* LIST (");
     if (nonexistent)
-        imap_buf_puts(o, "\\NonExistent ");
+        mfs_buf_puts(o, "\\NonExistent ");
     else if (e->id == 0)
-        imap_buf_puts(o, "\\Noselect ");
-    imap_buf_puts(o, (e->flags & IMAP_MB_CHILDREN) ? "\\HasChildren" : "\\HasNoChildren");
-    if ((opts & RET_SUBSCRIBED) && subscribed) imap_buf_puts(o, " \\Subscribed");
+        mfs_buf_puts(o, "\\Noselect ");
+    mfs_buf_puts(o, (e->flags & IMAP_MB_CHILDREN) ? "\\HasChildren" : "\\HasNoChildren");
+    if ((opts & RET_SUBSCRIBED) && subscribed) mfs_buf_puts(o, " \\Subscribed");
     for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++)
-        if (e->special_use & special[k].bit) imap_buf_printf(o, " %s", special[k].name);
-    imap_buf_puts(o, ") \"/\" ");
+        if (e->special_use & special[k].bit) mfs_buf_printf(o, " %s", special[k].name);
+    mfs_buf_puts(o, ") \"/\" ");
     char name[STORE_NAME_MAX + 1];
     imap_mailbox_put(c, o, imap_mblist_name(&r->l, e, name));
-    if (childinfo) imap_buf_puts(o, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
-    imap_buf_puts(o, "\r\n");
+    if (childinfo) mfs_buf_puts(o, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+    mfs_buf_puts(o, "\r\n");
     store_mailbox mb;
     if ((opts & RET_STATUS) && e->id != 0 && t && store_mailbox_get_id(t, e->id, &mb) == 0)
         imap_status_put(c, t, &mb, r->status_items);

@@ -4,6 +4,6 @@
 void imap_cmd_namespace(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,
                         bool uid)
 {
-    imap_buf_puts(&c->out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+    mfs_buf_puts(&c->out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
     imap_ok(c, "NAMESPACE completed");
 }

@@ -27,8 +27,8 @@ typedef struct text_block {
     bool ok;      /* the encoding is known (else there is nothing to search) */
     bool done;    /* TEXT holds all of it */
     uint64_t at;  /* bytes of the encoded body decoded so far */
-    imap_buf raw; /* decoded bytes after the last line end, waiting for the charset step */
-    imap_buf text;
+    mfs_buf raw;  /* decoded bytes after the last line end, waiting for the charset step */
+    mfs_buf text;
 } text_block;
 
 #define DECODE_SLICE (16u << 10) /* encoded bytes decoded at a time (about a ms) */
@@ -51,8 +51,8 @@ typedef struct msg_memo {
 static void memo_reset(msg_memo *m, uint32_t uid)
 {
     for (size_t i = 0; i < m->nblocks; i++) {
-        imap_buf_free(&m->blocks[i].text);
-        imap_buf_free(&m->blocks[i].raw);
+        mfs_buf_free(&m->blocks[i].text);
+        mfs_buf_free(&m->blocks[i].raw);
     }
     m->nblocks = 0;
     if (m->cap > 64) { /* a message with many parts gave it this size: do not keep it */
@@ -133,10 +133,10 @@ static bool header_block_has(msg_view *v, uint64_t off, const char *hdr, size_t 
     if (imap_ci_contains(hdr, hlen, s, sl)) return true;
     if (!memmem(hdr, hlen, "=?", 2)) return false; /* no encoded word: nothing to decode */
     if (off == UINT64_MAX) {
-        imap_buf dec = {0};
+        mfs_buf dec = {0};
         imap_mime_words_decode(hdr, hlen, &dec);
         bool hit = imap_ci_contains(dec.data, dec.len, s, sl);
-        imap_buf_free(&dec);
+        mfs_buf_free(&dec);
         return hit;
     }
     size_t at;
@@ -163,18 +163,18 @@ static bool is_address_field(const char *field)
 static bool header_has(msg_view *v, const char *field, const char *s, size_t sl)
 {
     load(v);
-    imap_buf raw = {0};
+    mfs_buf raw = {0};
     bool r = imap_header_get(v->data, v->hlen, field, true, &raw);
     if (r && !header_block_has(v, UINT64_MAX, raw.data, raw.len, s, sl)) {
         r = false;
         if (is_address_field(field)) {
-            imap_buf addrs = {0};
+            mfs_buf addrs = {0};
             store_mime_addresses_text(raw.data, raw.len, &addrs);
             r = addrs.len > 0 && header_block_has(v, UINT64_MAX, addrs.data, addrs.len, s, sl);
-            imap_buf_free(&addrs);
+            mfs_buf_free(&addrs);
         }
     }
-    imap_buf_free(&raw);
+    mfs_buf_free(&raw);
     return r;
 }
 
@@ -264,7 +264,7 @@ static int part_decode(msg_view *v, const store_mime_part *p, bool utf8, text_bl
         *v->spent = true;
         bool last;
         size_t end = slice_end(p->encoding, body, p->body_len, b->at, &last);
-        imap_buf *to = utf8 ? &b->text : &b->raw;
+        mfs_buf *to = utf8 ? &b->text : &b->raw;
         if (imap_cte_decode(p->encoding, body + b->at, end - b->at, to) != 0) {
             b->done = true;
             return 0;
@@ -282,7 +282,7 @@ static int part_decode(msg_view *v, const store_mime_part *p, bool utf8, text_bl
         }
         if (upto) {
             imap_charset_to_utf8(p->charset, b->raw.data, upto, &b->text);
-            imap_buf_consume(&b->raw, upto);
+            mfs_buf_consume(&b->raw, upto);
         }
     }
     return b->ok;
@@ -290,7 +290,7 @@ static int part_decode(msg_view *v, const store_mime_part *p, bool utf8, text_bl
 
 /* The body of part P as UTF-8 text, decoded (once per message) the first time a key asks:
  * 1 and *OUT, 0 if its encoding is unknown, PENDING if decoding goes on in the next step. */
-static int part_text(msg_view *v, const store_mime_part *p, bool utf8, const imap_buf **out)
+static int part_text(msg_view *v, const store_mime_part *p, bool utf8, const mfs_buf **out)
 {
     size_t at;
     text_block *b = block_find(v->memo, 2 * p->body_off, &at);
@@ -333,7 +333,7 @@ static int parts_have(msg_view *v, const void *blob, size_t bl, const char *sec,
     bool utf8 =
         !p.charset[0] || strcmp(p.charset, "utf-8") == 0 || strcmp(p.charset, "us-ascii") == 0;
     if (plain_enc && utf8) return scan(v, 2 * p.body_off, v->data + p.body_off, p.body_len, s, sl);
-    const imap_buf *text;
+    const mfs_buf *text;
     int r = part_text(v, &p, utf8, &text);
     return r == 1 ? scan(v, 2 * p.body_off, text->data, text->len, s, sl) : r;
 }
@@ -352,10 +352,10 @@ static int body_has(msg_view *v, const char *s, size_t sl)
 static int64_t sent_days(msg_view *v)
 {
     load(v);
-    imap_buf d = {0};
+    mfs_buf d = {0};
     int64_t r = -1;
     if (imap_header_get(v->data, v->hlen, "Date", false, &d)) r = imap_date_header_days(d.data);
-    imap_buf_free(&d);
+    mfs_buf_free(&d);
     return r;
 }
 
@@ -456,10 +456,10 @@ static int eval(const imap_skey *k, msg_view *v)
                                               : d >= want;
     }
     case IMAP_SK_EMAILID: {
-        imap_buf id = {0};
+        mfs_buf id = {0};
         imap_emailid_put(&id, m->body_hash);
         bool same = id.len == k->slen && memcmp(id.data, k->str, id.len) == 0;
-        imap_buf_free(&id);
+        mfs_buf_free(&id);
         return same;
     }
     case IMAP_SK_LARGER:
@@ -587,16 +587,16 @@ static int search_step(imap_client *c, void *ctx)
     if (rc < 0 && r->ret.save) save_result(c, NULL);
     if (rc != 0) return rc > 0;
     if (r->ret.save) save_result(c, r);
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     if (r->ret.save && !r->ret.ret && !r->ret.plo && !r->ret.update) {
         /* RETURN (SAVE) alone: nothing but OK */
     } else if (!r->esearch) {
-        imap_buf_puts(o, "* SEARCH");
+        mfs_buf_puts(o, "* SEARCH");
         for (size_t k = 0; k < r->nhits; k++)
-            imap_buf_printf(o, " %u", r->hits[k]);
+            mfs_buf_printf(o, " %u", r->hits[k]);
         if (r->modseq && r->nhits) /* RFC 7162 3.1.6 */
-            imap_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)r->max_modseq);
-        imap_buf_puts(o, "\r\n");
+            mfs_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)r->max_modseq);
+        mfs_buf_puts(o, "\r\n");
     } else {
         uint64_t ms = 0;
         if (r->modseq && r->nhits) { /* RFC 7162 3.1.10: of the messages returned (RFC 4731) */

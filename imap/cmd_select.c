@@ -77,7 +77,7 @@ void imap_cmd_select(imap_client *c, const imap_command *cmd, const imap_arg *ar
     }
     if (c->state == IMAP_ST_SELECTED) {
         imap_unselect(c);
-        imap_buf_puts(&c->out, "* OK [CLOSED] previous mailbox closed\r\n");
+        mfs_buf_puts(&c->out, "* OK [CLOSED] previous mailbox closed\r\n");
     }
     /* CONDSTORE is on before the answer, so the answer already carries what it asks for */
     if (condstore || has_qr) c->condstore = true;
@@ -112,25 +112,25 @@ void imap_cmd_select(imap_client *c, const imap_command *cmd, const imap_arg *ar
         return;
     }
     c->state = IMAP_ST_SELECTED;
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     imap_keywords_put(c);
-    imap_buf_printf(o, "* %zu EXISTS\r\n", c->sel.n);
+    mfs_buf_printf(o, "* %zu EXISTS\r\n", c->sel.n);
     if (!c->rev2) {
-        imap_buf_printf(o, "* %zu RECENT\r\n", c->sel.nrecent);
-        if (x.first_unseen) imap_buf_printf(o, "* OK [UNSEEN %u] first unseen\r\n", x.first_unseen);
+        mfs_buf_printf(o, "* %zu RECENT\r\n", c->sel.nrecent);
+        if (x.first_unseen) mfs_buf_printf(o, "* OK [UNSEEN %u] first unseen\r\n", x.first_unseen);
     }
-    imap_buf_printf(o, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb.uidvalidity);
-    imap_buf_printf(o, "* OK [UIDNEXT %u] predicted next UID\r\n", mb.uidnext);
-    imap_buf_puts(o, "* OK [MAILBOXID (");
+    mfs_buf_printf(o, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb.uidvalidity);
+    mfs_buf_printf(o, "* OK [UIDNEXT %u] predicted next UID\r\n", mb.uidnext);
+    mfs_buf_puts(o, "* OK [MAILBOXID (");
     imap_mailboxid_put(o, mb.id, mb.uidvalidity);
-    imap_buf_puts(o, ")] the mailbox's object id\r\n");
+    mfs_buf_puts(o, ")] the mailbox's object id\r\n");
     /* always, not only after CONDSTORE is on: never 0 (the store keeps it >= 1) */
-    imap_buf_printf(o, "* OK [HIGHESTMODSEQ %llu] highest mod-sequence\r\n",
-                    (unsigned long long)mb.highestmodseq);
+    mfs_buf_printf(o, "* OK [HIGHESTMODSEQ %llu] highest mod-sequence\r\n",
+                   (unsigned long long)mb.highestmodseq);
     if (c->rev2) {
-        imap_buf_puts(o, "* LIST () \"/\" ");
+        mfs_buf_puts(o, "* LIST () \"/\" ");
         imap_mailbox_put(c, o, mb.name);
-        imap_buf_puts(o, "\r\n");
+        mfs_buf_puts(o, "\r\n");
     }
     if (x.qr) rc = imap_qresync_answer(c, t, x.qr);
     store_read_end(&t);

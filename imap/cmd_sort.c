@@ -47,7 +47,7 @@ typedef struct kc_box {
     size_t n, cap;
     uint32_t *slot; /* UID hash: entry index + 1, 0 for empty */
     size_t nslot;
-    imap_buf pool;
+    mfs_buf pool;
     uint32_t *rank[IMAP_SORT_NSTR]; /* per entry: the order of its string key k... */
     size_t rank_n[IMAP_SORT_NSTR];  /* ...as of this many entries (b->n: up to date) */
     uint64_t used;                  /* the cache's tick when a command last took it */
@@ -74,7 +74,7 @@ static void kc_box_free(kc_box *b)
         free(b->rank[k]);
     free(b->v);
     free(b->slot);
-    imap_buf_free(&b->pool);
+    mfs_buf_free(&b->pool);
     free(b);
 }
 
@@ -243,7 +243,7 @@ typedef struct sort_cmd {
     imap_thread_msg *tm; /* THREAD: per hit */
     kc_box *box;         /* the mailbox's remembered keys (pinned) */
     imap_client *c;
-    imap_buf strs, a, b; /* scratch */
+    mfs_buf strs, a, b; /* scratch */
 } sort_cmd;
 
 static void sort_cmd_free(void *p)
@@ -254,9 +254,9 @@ static void sort_cmd_free(void *p)
     free(s->sm);
     free(s->ent);
     free(s->tm);
-    imap_buf_free(&s->strs);
-    imap_buf_free(&s->a);
-    imap_buf_free(&s->b);
+    mfs_buf_free(&s->strs);
+    mfs_buf_free(&s->a);
+    mfs_buf_free(&s->b);
     free(s);
 }
 
@@ -275,7 +275,7 @@ int imap_sort_charset(imap_client *c, const imap_arg *a, const char *cmd)
 
 /* Appends the LEN bytes at P (at most FIELD_MAX of them) to POOL, as they are or (KEY) as
  * their casemap key; their place in *OFF and *OUTLEN. */
-static void pool_put(imap_buf *pool, const char *p, size_t len, bool key, uint32_t *off,
+static void pool_put(mfs_buf *pool, const char *p, size_t len, bool key, uint32_t *off,
                      uint32_t *outlen)
 {
     if (len > FIELD_MAX) len = FIELD_MAX;
@@ -283,7 +283,7 @@ static void pool_put(imap_buf *pool, const char *p, size_t len, bool key, uint32
     if (key)
         imap_casemap(pool, p, len);
     else
-        imap_buf_append(pool, p, len);
+        mfs_buf_append(pool, p, len);
     *outlen = (uint32_t)(pool->len - *off);
 }
 
@@ -300,14 +300,14 @@ static void display_value(sort_cmd *s, const imap_envelope_fields *f, int k)
     const char *name = txt(s, f->addr[k][0], &nl);
     const char *mbox = txt(s, f->addr[k][2], &ml);
     const char *host = txt(s, f->addr[k][3], &hl);
-    imap_buf_truncate(&s->a, 0);
-    imap_buf_puts(&s->a, "");
+    mfs_buf_truncate(&s->a, 0);
+    mfs_buf_puts(&s->a, "");
     if (nl) imap_mime_words_decode(name, nl, &s->a);
     if (s->a.len == 0 && !f->addr[k][2].nil) {
-        imap_buf_append(&s->a, mbox, ml);
+        mfs_buf_append(&s->a, mbox, ml);
         if (!f->addr[k][3].nil) {
-            imap_buf_putc(&s->a, '@');
-            imap_buf_append(&s->a, host, hl);
+            mfs_buf_putc(&s->a, '@');
+            mfs_buf_append(&s->a, host, hl);
         }
     }
 }
@@ -318,8 +318,8 @@ static kc_ent *compute(imap_client *c, sort_cmd *s, store_txn *t, uint32_t uid)
     store_msg m;
     bool have = store_msg_get(t, c->sel.mailbox_id, uid, &m) == 0;
     imap_envelope_fields f;
-    imap_buf_truncate(&s->strs, 0);
-    imap_buf_puts(&s->strs, "");
+    mfs_buf_truncate(&s->strs, 0);
+    mfs_buf_puts(&s->strs, "");
     const char *env = IMAP_ENVELOPE_EMPTY;
     size_t envlen = strlen(env);
     const void *blob;
@@ -331,7 +331,7 @@ static kc_ent *compute(imap_client *c, sort_cmd *s, store_txn *t, uint32_t uid)
     }
     (void)imap_envelope_parse(env, envlen, &s->strs, &f); /* a broken one: what was read */
     kc_ent *e = kc_add(s->box, uid);
-    imap_buf *pool = &s->box->pool;
+    mfs_buf *pool = &s->box->pool;
     e->arrival = e->date = have ? m.internaldate : 0;
     e->size = have ? m.crlf_size : 0;
     size_t l;
@@ -340,8 +340,8 @@ static kc_ent *compute(imap_client *c, sort_cmd *s, store_txn *t, uint32_t uid)
     if (l && imap_date_parse_rfc5322(v, l, &sent) == 0) e->date = sent;
     /* the base subject */
     v = txt(s, f.text[IMAP_ENV_SUBJECT], &l);
-    imap_buf_truncate(&s->a, 0);
-    imap_buf_truncate(&s->b, 0);
+    mfs_buf_truncate(&s->a, 0);
+    mfs_buf_truncate(&s->b, 0);
     imap_mime_words_decode(v, l, &s->a);
     e->reply = imap_base_subject(&s->b, s->a.data ? s->a.data : "", s->a.len);
     pool_put(pool, s->b.data ? s->b.data : "", s->b.len, true, &e->off[IMAP_SORT_SUBJECT],
@@ -371,7 +371,7 @@ static kc_ent *compute(imap_client *c, sort_cmd *s, store_txn *t, uint32_t uid)
 /* Reads the References header of E's message. */
 static void load_refs(imap_client *c, sort_cmd *s, store_txn *t, kc_ent *e)
 {
-    imap_buf *pool = &s->box->pool;
+    mfs_buf *pool = &s->box->pool;
     e->have_refs = true;
     e->off[KC_REFS] = (uint32_t)pool->len;
     e->len[KC_REFS] = 0;
@@ -383,7 +383,7 @@ static void load_refs(imap_client *c, sort_cmd *s, store_txn *t, kc_ent *e)
         return;
     size_t hlen, boff;
     imap_msg_split(data, dlen, &hlen, &boff);
-    imap_buf_truncate(&s->a, 0);
+    mfs_buf_truncate(&s->a, 0);
     if (imap_header_get(data, hlen, "References", false, &s->a)) {
         /* a longer one loses its start; an id cut in two there is not an id, and is skipped */
         size_t cut = s->a.len > REFS_MAX ? s->a.len - REFS_MAX : 0;
@@ -482,15 +482,15 @@ int imap_sort_uids(imap_client *c, const imap_sort_crit *crit, size_t ncrit, uin
 
 static void answer(imap_client *c, sort_cmd *s)
 {
-    imap_buf *o = &c->out;
+    mfs_buf *o = &c->out;
     const char *pool = s->box->pool.data ? s->box->pool.data : "";
     if (s->req.thread) {
-        imap_buf_puts(o, "* THREAD");
+        mfs_buf_puts(o, "* THREAD");
         if (s->n) {
-            imap_buf_putc(o, ' ');
+            mfs_buf_putc(o, ' ');
             imap_thread(s->req.alg, s->tm, s->n, pool, o);
         }
-        imap_buf_puts(o, "\r\n");
+        mfs_buf_puts(o, "\r\n");
         imap_ok(c, "THREAD completed");
         return;
     }
@@ -514,8 +514,8 @@ static void answer(imap_client *c, sort_cmd *s)
         imap_ok(c, "SORT completed");
         return;
     } else {
-        imap_buf_puts(o, "* SORT");
-        imap_buf_reserve(o, 11 * s->n); /* " 4294967295" at most, each */
+        mfs_buf_puts(o, "* SORT");
+        mfs_buf_reserve(o, 11 * s->n); /* " 4294967295" at most, each */
         char *w = o->data + o->len;
         for (size_t i = 0; i < s->n; i++) {
             char d[10];
@@ -530,8 +530,8 @@ static void answer(imap_client *c, sort_cmd *s)
         o->data[o->len] = '\0';
     }
     uint64_t ms = imap_search_modseq(s->search); /* a MODSEQ key (RFC 7162 3.1.9) */
-    if (ms) imap_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)ms);
-    imap_buf_puts(o, "\r\n");
+    if (ms) mfs_buf_printf(o, " (MODSEQ %llu)", (unsigned long long)ms);
+    mfs_buf_puts(o, "\r\n");
     imap_ok(c, "SORT completed");
 }
 

@@ -45,55 +45,55 @@ static int count_cb(void *ctx, const store_msg *m)
 
 void imap_status_put(imap_client *c, store_txn *t, const store_mailbox *mb, unsigned items)
 {
-    imap_buf *o = &c->out;
-    imap_buf_puts(o, "* STATUS ");
+    mfs_buf *o = &c->out;
+    mfs_buf_puts(o, "* STATUS ");
     imap_mailbox_put(c, o, mb->name);
-    imap_buf_puts(o, " (");
+    mfs_buf_puts(o, " (");
     const char *sp = "";
     if (items & IMAP_STATUS_MESSAGES) {
-        imap_buf_printf(o, "%sMESSAGES %u", sp, mb->messages);
+        mfs_buf_printf(o, "%sMESSAGES %u", sp, mb->messages);
         sp = " ";
     }
     if (items & IMAP_STATUS_UIDNEXT) {
-        imap_buf_printf(o, "%sUIDNEXT %u", sp, mb->uidnext);
+        mfs_buf_printf(o, "%sUIDNEXT %u", sp, mb->uidnext);
         sp = " ";
     }
     if (items & IMAP_STATUS_UIDVALIDITY) {
-        imap_buf_printf(o, "%sUIDVALIDITY %u", sp, mb->uidvalidity);
+        mfs_buf_printf(o, "%sUIDVALIDITY %u", sp, mb->uidvalidity);
         sp = " ";
     }
     if (items & IMAP_STATUS_UNSEEN) {
-        imap_buf_printf(o, "%sUNSEEN %u", sp, mb->unseen);
+        mfs_buf_printf(o, "%sUNSEEN %u", sp, mb->unseen);
         sp = " ";
     }
     if (items & IMAP_STATUS_RECENT) {
         /* messages no session has taken as recent yet */
         uint32_t n = 0;
         if (t) store_msg_list(t, mb->id, imap_recent_claimed(c->srv, mb->id) + 1, count_cb, &n);
-        imap_buf_printf(o, "%sRECENT %u", sp, n);
+        mfs_buf_printf(o, "%sRECENT %u", sp, n);
         sp = " ";
     }
     if (items & IMAP_STATUS_SIZE) {
         /* RFC 8438: the sum of RFC822.SIZE, which counts bare LF as CRLF; kept by the store */
-        imap_buf_printf(o, "%sSIZE %llu", sp, (unsigned long long)mb->crlf_bytes);
+        mfs_buf_printf(o, "%sSIZE %llu", sp, (unsigned long long)mb->crlf_bytes);
         sp = " ";
     }
     if (items & IMAP_STATUS_DELETED) {
-        imap_buf_printf(o, "%sDELETED %u", sp, mb->deleted);
+        mfs_buf_printf(o, "%sDELETED %u", sp, mb->deleted);
         sp = " ";
     }
     if (items & IMAP_STATUS_HIGHESTMODSEQ) {
         /* the store keeps it >= 1: a client never sees 0, which means "no mod-sequences" */
-        imap_buf_printf(o, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)mb->highestmodseq);
+        mfs_buf_printf(o, "%sHIGHESTMODSEQ %llu", sp, (unsigned long long)mb->highestmodseq);
         sp = " ";
     }
     if (items & IMAP_STATUS_MAILBOXID) {
-        imap_buf_printf(o, "%sMAILBOXID (", sp);
+        mfs_buf_printf(o, "%sMAILBOXID (", sp);
         imap_mailboxid_put(o, mb->id, mb->uidvalidity);
-        imap_buf_putc(o, ')');
+        mfs_buf_putc(o, ')');
         sp = " ";
     }
-    imap_buf_puts(o, ")\r\n");
+    mfs_buf_puts(o, ")\r\n");
 }
 
 void imap_cmd_status(imap_client *c, const imap_command *cmd, const imap_arg *args, size_t nargs,

@@ -20,7 +20,7 @@ typedef struct store_run {
     uint32_t mailbox_id;
     int op;
     uint32_t flags;
-    imap_buf kw;
+    mfs_buf kw;
     bool has_kw; /* KW holds the keywords (else NULL: leave them alone) */
     bool silent, uid;
     bool unchanged;          /* the UNCHANGEDSINCE modifier (RFC 7162 3.1.3)... */
@@ -33,14 +33,14 @@ typedef struct store_run {
     imap_batch b;
     store_res *res; /* the batch's results */
     size_t nres, cap_res;
-    imap_buf kws;
+    mfs_buf kws;
 } store_run;
 
 static void store_run_free(void *p)
 {
     store_run *x = p;
-    imap_buf_free(&x->kw);
-    imap_buf_free(&x->kws);
+    mfs_buf_free(&x->kw);
+    mfs_buf_free(&x->kws);
     free(x->uids);
     free(x->seqs);
     free(x->res);
@@ -90,8 +90,8 @@ static int store_tx(store_txn *w, void *ctx)
         r->modseq = out.modseq;
         r->changed = out.modseq > base;
         r->kw_off = x->kws.len;
-        imap_buf_puts(&x->kws, out.keywords ? out.keywords : "");
-        imap_buf_putc(&x->kws, '\0');
+        mfs_buf_puts(&x->kws, out.keywords ? out.keywords : "");
+        mfs_buf_putc(&x->kws, '\0');
     }
     x->next = i;
     imap_batch_worked(&x->b, i - x->pos);
@@ -120,30 +120,30 @@ static int store_step(imap_client *c, void *ctx)
         /* once CONDSTORE is on, .SILENT still tells the new MODSEQ (RFC 7162 3.1.3), and
          * every answer names the UID (3.2.4) */
         if (!x->silent) imap_keywords_announce(c, x->kws.data + r->kw_off);
-        imap_buf *o = &c->out; /* no printf: this runs once per message */
-        imap_buf_puts(o, "* ");
-        imap_buf_put_u64(o, r->seq);
-        imap_buf_puts(o, " FETCH (");
+        mfs_buf *o = &c->out; /* no printf: this runs once per message */
+        mfs_buf_puts(o, "* ");
+        mfs_buf_put_u64(o, r->seq);
+        mfs_buf_puts(o, " FETCH (");
         if (!x->silent) {
-            imap_buf_puts(o, "FLAGS ");
+            mfs_buf_puts(o, "FLAGS ");
             imap_flags_put_msg(c, o, r->uid, r->flags, x->kws.data + r->kw_off);
         }
         if (x->uid || c->condstore) {
-            imap_buf_puts(o, x->silent ? "UID " : " UID ");
-            imap_buf_put_u64(o, r->uid);
+            mfs_buf_puts(o, x->silent ? "UID " : " UID ");
+            mfs_buf_put_u64(o, r->uid);
         }
         if (c->condstore) {
-            imap_buf_puts(o, " MODSEQ (");
-            imap_buf_put_u64(o, r->modseq);
-            imap_buf_putc(o, ')');
+            mfs_buf_puts(o, " MODSEQ (");
+            mfs_buf_put_u64(o, r->modseq);
+            mfs_buf_putc(o, ')');
         }
-        imap_buf_puts(o, ")\r\n");
+        mfs_buf_puts(o, ")\r\n");
     }
     /* read our own changes off the feed now, batch by batch, not all at the end */
     imap_sync_absorb(c);
     if (x->pos < x->n) return 1;
     if (x->nmodified) {
-        imap_buf set = {0};
+        mfs_buf set = {0};
         imap_seqset_format(&set, x->modified, x->nmodified);
         if (x->gone && !x->uid) /* RFC 7162 3.1.3, example 11 */
             imap_no(c,
@@ -155,7 +155,7 @@ static int store_step(imap_client *c, void *ctx)
                     "[MODIFIED %s] STORE completed, except for these: they changed since the "
                     "UNCHANGEDSINCE given",
                     set.data);
-        imap_buf_free(&set);
+        mfs_buf_free(&set);
     } else if (x->gone && !x->uid) {
         /* RFC 2180 4.2.1: the rest were stored; Dovecot says OK too */
         imap_ok(c, "[EXPUNGEISSUED] STORE completed; some of the messages no longer exist");

@@ -68,10 +68,10 @@ static void auth_finish(imap_client *c, const imap_auth_job *j)
     c->state = IMAP_ST_AUTH;
     c->user_id = j->user_id;
     snprintf(c->user, sizeof(c->user), "%s", j->user);
-    imap_buf b = {0};
+    mfs_buf b = {0};
     imap_capabilities(c, &b);
     imap_ok(c, "[CAPABILITY %s] logged in", b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     log_info("imap", "user '%s' logged in from %s", j->user, j->addr);
     if (j->recent && !c->srv->opt.no_login_penalties) {
         c->wait = IMAP_WAIT_DELAY;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_envelope.h"
 
 /*
@@ -47,14 +47,14 @@ struct imap_part {
 };
 
 /* Appends the BODYSTRUCTURE (EXTENDED) or BODY list of the part tree at ROOT. */
-void imap_bodystructure_write(imap_buf *b, const imap_part *root, bool extended);
+void imap_bodystructure_write(mfs_buf *b, const imap_part *root, bool extended);
 
 /* Appends S as an IMAP string to LIST, the inside of a parenthesised list (items separated by
  * a space). */
-void imap_bodystructure_list_add(imap_buf *list, const char *s, size_t len);
+void imap_bodystructure_list_add(mfs_buf *list, const char *s, size_t len);
 
 /* Appends a parameter (name, then value) to LIST, as imap_bodystructure_list_add. */
-void imap_bodystructure_param(imap_buf *list, const char *name, size_t name_len, const char *value,
+void imap_bodystructure_param(mfs_buf *list, const char *name, size_t name_len, const char *value,
                               size_t value_len);
 
 #endif

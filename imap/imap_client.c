@@ -29,9 +29,9 @@ int64_t imap_now_ms(void)
 static void set_resp(imap_client *c, const char *status, const char *fmt, va_list ap)
 {
     c->resp.len = 0;
-    imap_buf_puts(&c->resp, status);
-    imap_buf_putc(&c->resp, ' ');
-    imap_buf_vprintf(&c->resp, fmt, ap);
+    mfs_buf_puts(&c->resp, status);
+    mfs_buf_putc(&c->resp, ' ');
+    mfs_buf_vprintf(&c->resp, fmt, ap);
     /* texts may quote what the client sent (a literal can hold CR LF): never let that end the
      * line early and forge a response */
     for (size_t i = 0; i < c->resp.len; i++)
@@ -66,11 +66,11 @@ void imap_no_store(imap_client *c, int rc, const char *what)
 {
     /* the text of a tagged response is 7-bit unless the client enabled UTF-8: name a mailbox
      * the way the client names it, in modified UTF-7 */
-    imap_buf name = {0};
+    mfs_buf name = {0};
     if (!c->utf8 && imap_has_8bit(what, strlen(what))) {
         if (imap_utf7_encode(what, strlen(what), &name) != 0) {
             for (const char *p = what; *p; p++)
-                imap_buf_putc(&name, (unsigned char)*p < 0x80 ? *p : '?');
+                mfs_buf_putc(&name, (unsigned char)*p < 0x80 ? *p : '?');
         }
         what = name.data;
     }
@@ -116,21 +116,21 @@ void imap_no_store(imap_client *c, int rc, const char *what)
         imap_no(c, "[SERVERBUG] %s: %s", what, store_strerror(rc));
         break;
     }
-    imap_buf_free(&name);
+    mfs_buf_free(&name);
 }
 
-void imap_capabilities(imap_client *c, imap_buf *b)
+void imap_capabilities(imap_client *c, mfs_buf *b)
 {
-    imap_buf_puts(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
+    mfs_buf_puts(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE");
     if (c->state == IMAP_ST_NOAUTH) {
-        if (!c->tls && imap_server_has_tls(c->srv)) imap_buf_puts(b, " STARTTLS");
+        if (!c->tls && imap_server_has_tls(c->srv)) mfs_buf_puts(b, " STARTTLS");
         if (imap_auth_allowed(c))
-            imap_buf_puts(b, " AUTH=PLAIN");
+            mfs_buf_puts(b, " AUTH=PLAIN");
         else
-            imap_buf_puts(b, " LOGINDISABLED");
+            mfs_buf_puts(b, " LOGINDISABLED");
         return;
     }
-    imap_buf_puts(
+    mfs_buf_puts(
         b,
         " UIDPLUS MOVE NAMESPACE UNSELECT SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED"
         " LIST-STATUS ESEARCH BINARY CHILDREN STATUS=SIZE MULTIAPPEND CATENATE UTF8=ACCEPT"
@@ -156,9 +156,9 @@ static void set_address(imap_client *c, const struct sockaddr *sa)
 
 static void greet(imap_client *c)
 {
-    imap_buf_puts(&c->out, "* OK [CAPABILITY ");
+    mfs_buf_puts(&c->out, "* OK [CAPABILITY ");
     imap_capabilities(c, &c->out);
-    imap_buf_puts(&c->out, "] mailfs ready\r\n");
+    mfs_buf_puts(&c->out, "] mailfs ready\r\n");
 }
 
 /* What a command may make the parser hold, by login state (see IMAP_NOAUTH_*). */
@@ -292,7 +292,7 @@ static int proxy_read(imap_client *c)
             if (same >= max_addr) {
                 log_info("imap", "refused %s via proxy %s: %u connections from that address",
                          c->addr, c->via, same);
-                if (!c->proxy_tls) imap_buf_puts(&c->out, "* BYE too many connections\r\n");
+                if (!c->proxy_tls) mfs_buf_puts(&c->out, "* BYE too many connections\r\n");
                 c->close_after_flush = true;
                 return 0;
             }
@@ -302,7 +302,7 @@ static int proxy_read(imap_client *c)
                      c->proxy_tls ? " (TLS)" : "", info.ssl ? " (TLS at the proxy)" : "");
             return 0;
         }
-        imap_buf_reserve(&c->in, need);
+        mfs_buf_reserve(&c->in, need);
         ssize_t n = recv(c->fd, c->in.data + c->in.len, need - c->in.len, 0);
         if (n > 0) {
             c->in.len += (size_t)n;
@@ -337,9 +337,9 @@ void imap_client_free(imap_client *c)
     close(c->fd);
     imap_unselect(c);
     imap_notify_clear(c);
-    imap_buf_free(&c->in);
-    imap_buf_free(&c->out);
-    imap_buf_free(&c->resp);
+    mfs_buf_free(&c->in);
+    mfs_buf_free(&c->out);
+    mfs_buf_free(&c->resp);
     imap_parser_free(&c->parser);
     /* The struct lives until the loop pass ends: events already fetched for it in this pass
      * (or a kick from another path) must find it marked, not freed. */
@@ -377,7 +377,7 @@ static int client_fill(imap_client *c)
 {
     c->ssl_read_wants_write = false;
     while (c->in.len < in_max(c)) {
-        imap_buf_reserve(&c->in, 16384);
+        mfs_buf_reserve(&c->in, 16384);
         size_t room = c->in.cap - c->in.len - 1;
         if (c->ssl) {
             ERR_clear_error();
@@ -452,10 +452,10 @@ static int flush_out(imap_client *c)
     c->ssl_write_wants_read = false;
     size_t off = 0;
     int rc = send_out(c, &off);
-    imap_buf_consume(&c->out, off);
+    mfs_buf_consume(&c->out, off);
     if (rc < 0 || c->out.len > 0) return rc;
     if (c->out.cap > (4u << 20)) { /* give back a big FETCH's buffer */
-        imap_buf_free(&c->out);
+        mfs_buf_free(&c->out);
     }
     return 0;
 }
@@ -574,8 +574,8 @@ void imap_client_kick(imap_client *c)
         return;
     }
     /* idle sessions keep no big buffers: thousands of them sit in IDLE */
-    if (c->in.len == 0 && c->in.cap > 4096) imap_buf_free(&c->in);
-    if (c->out.len == 0 && c->out.cap > 4096) imap_buf_free(&c->out);
+    if (c->in.len == 0 && c->in.cap > 4096) mfs_buf_free(&c->in);
+    if (c->out.len == 0 && c->out.cap > 4096) mfs_buf_free(&c->out);
     /* a command with steps left: a writable socket wakes us at once, after the others */
     if (c->cont && c->out.len < IMAP_OUT_HIGH) hs_wants_write = true;
     if (round == 32)
@@ -597,7 +597,7 @@ void imap_client_event(imap_client *c, uint32_t events)
 
 void imap_client_bye(imap_client *c, const char *text)
 {
-    imap_buf_printf(&c->out, "* BYE %s\r\n", text);
+    mfs_buf_printf(&c->out, "* BYE %s\r\n", text);
     c->close_after_flush = true;
 }
 
@@ -605,7 +605,7 @@ void imap_client_drop(imap_client *c, const char *text)
 {
     if (c->reaped) return;
     if (!c->handshaking && !c->proxy_wait) {
-        imap_buf_printf(&c->out, "* BYE %s\r\n", text);
+        mfs_buf_printf(&c->out, "* BYE %s\r\n", text);
         c->close_after_flush = true;
         imap_client_kick(c); /* sends what the socket takes; frees C once it is out */
     }
@@ -666,7 +666,7 @@ void imap_client_timers(imap_client *c, int64_t now, int64_t *next)
     }
     if (c->wait == IMAP_WAIT_IDLE) {
         if (now >= c->keepalive_ms) {
-            imap_buf_puts(&c->out, "* OK Still here\r\n");
+            mfs_buf_puts(&c->out, "* OK Still here\r\n");
             c->keepalive_ms = now + KEEPALIVE_MS(c);
             imap_client_kick(c);
             return;

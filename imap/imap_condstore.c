@@ -32,16 +32,16 @@ void imap_condstore_on(imap_client *c)
      * HIGHESTMODSEQ. The value of the SELECT is sent: everything up to it has reached the
      * client, which a later value (with changes still held back) would not promise. */
     if (c->state == IMAP_ST_SELECTED)
-        imap_buf_printf(&c->out, "* OK [HIGHESTMODSEQ %llu] mod-sequences are on\r\n",
-                        (unsigned long long)c->sel.highestmodseq);
+        mfs_buf_printf(&c->out, "* OK [HIGHESTMODSEQ %llu] mod-sequences are on\r\n",
+                       (unsigned long long)c->sel.highestmodseq);
 }
 
-void imap_vanished_put(imap_buf *b, const uint32_t *uids, size_t n, bool earlier)
+void imap_vanished_put(mfs_buf *b, const uint32_t *uids, size_t n, bool earlier)
 {
     if (!n) return;
-    imap_buf_puts(b, earlier ? "* VANISHED (EARLIER) " : "* VANISHED ");
+    mfs_buf_puts(b, earlier ? "* VANISHED (EARLIER) " : "* VANISHED ");
     imap_seqset_format(b, uids, n);
-    imap_buf_puts(b, "\r\n");
+    mfs_buf_puts(b, "\r\n");
 }
 
 /* Parses a set of the QRESYNC parameter (no '*' allowed) into *SET, resolved. */
@@ -183,9 +183,9 @@ int imap_qresync_answer(imap_client *c, store_txn *t, const imap_qresync *q)
         uint32_t uid = q->changed[i].uid;
         store_msg m;
         if (store_msg_get(t, c->sel.mailbox_id, uid, &m) < 0) continue;
-        imap_buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", q->changed[i].seq, uid);
+        mfs_buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", q->changed[i].seq, uid);
         imap_flags_put_msg(c, &c->out, uid, m.flags, m.keywords);
-        imap_buf_printf(&c->out, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
+        mfs_buf_printf(&c->out, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
     }
     return 0;
 }

@@ -117,46 +117,46 @@ int imap_search_return(imap_client *c, const imap_arg *list, imap_search_ret *r)
     return 0;
 }
 
-void imap_context_put_set(imap_buf *o, const uint32_t *nums, size_t n)
+void imap_context_put_set(mfs_buf *o, const uint32_t *nums, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j + 1 < n && nums[j + 1] == nums[j] + 1)
             j++;
-        if (i) imap_buf_putc(o, ',');
-        imap_buf_put_u64(o, nums[i]);
+        if (i) mfs_buf_putc(o, ',');
+        mfs_buf_put_u64(o, nums[i]);
         if (j > i) {
-            imap_buf_putc(o, ':');
-            imap_buf_put_u64(o, nums[j]);
+            mfs_buf_putc(o, ':');
+            mfs_buf_put_u64(o, nums[j]);
         }
         i = j + 1;
     }
 }
 
-void imap_esearch_put(imap_client *c, imap_buf *o, bool uid, const imap_search_ret *r,
+void imap_esearch_put(imap_client *c, mfs_buf *o, bool uid, const imap_search_ret *r,
                       const uint32_t *nums, size_t n, uint64_t modseq)
 {
-    imap_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
-    if (uid) imap_buf_puts(o, " UID");
-    if (n && (r->ret & IMAP_RET_MIN)) imap_buf_printf(o, " MIN %u", nums[0]);
-    if (n && (r->ret & IMAP_RET_MAX)) imap_buf_printf(o, " MAX %u", nums[n - 1]);
-    if (r->ret & IMAP_RET_COUNT) imap_buf_printf(o, " COUNT %zu", n);
+    mfs_buf_printf(o, "* ESEARCH (TAG \"%s\")", c->tag);
+    if (uid) mfs_buf_puts(o, " UID");
+    if (n && (r->ret & IMAP_RET_MIN)) mfs_buf_printf(o, " MIN %u", nums[0]);
+    if (n && (r->ret & IMAP_RET_MAX)) mfs_buf_printf(o, " MAX %u", nums[n - 1]);
+    if (r->ret & IMAP_RET_COUNT) mfs_buf_printf(o, " COUNT %zu", n);
     if (n && (r->ret & IMAP_RET_ALL)) {
-        imap_buf_puts(o, " ALL ");
+        mfs_buf_puts(o, " ALL ");
         imap_context_put_set(o, nums, n);
     }
     if (r->plo) {
-        imap_buf_printf(o, " PARTIAL (%u:%u ", r->plo, r->phi);
+        mfs_buf_printf(o, " PARTIAL (%u:%u ", r->plo, r->phi);
         if (r->plo > n) {
-            imap_buf_puts(o, "NIL");
+            mfs_buf_puts(o, "NIL");
         } else {
             size_t end = r->phi < n ? r->phi : n;
             imap_context_put_set(o, nums + r->plo - 1, end - (r->plo - 1));
         }
-        imap_buf_putc(o, ')');
+        mfs_buf_putc(o, ')');
     }
-    if (modseq) imap_buf_printf(o, " MODSEQ %llu", (unsigned long long)modseq); /* RFC 7162 */
-    imap_buf_puts(o, "\r\n");
+    if (modseq) mfs_buf_printf(o, " MODSEQ %llu", (unsigned long long)modseq); /* RFC 7162 */
+    mfs_buf_puts(o, "\r\n");
 }
 
 /* ---- the contexts ----------------------------------------------------------------------- */
@@ -196,10 +196,10 @@ void imap_context_add(imap_client *c, bool uid, const imap_sort_crit *crit, size
         if (!s->ctx) abort();
     }
     if (s->ctx->n >= IMAP_CONTEXTS_MAX) {
-        imap_buf_printf(&c->out,
-                        "* NO [NOUPDATE \"%s\"] at most %d searches are kept up to date per "
-                        "session: CANCELUPDATE one first\r\n",
-                        c->tag, IMAP_CONTEXTS_MAX);
+        mfs_buf_printf(&c->out,
+                       "* NO [NOUPDATE \"%s\"] at most %d searches are kept up to date per "
+                       "session: CANCELUPDATE one first\r\n",
+                       c->tag, IMAP_CONTEXTS_MAX);
         imap_skey_free(root);
         return;
     }
@@ -265,7 +265,7 @@ static uint32_t shown(const imap_client *c, const imap_ctx *x, uint32_t uid, uin
 
 static void line_start(imap_client *c, const imap_ctx *x, const char *item)
 {
-    imap_buf_printf(&c->out, "* ESEARCH (TAG \"%s\")%s %s (", x->tag, x->uid ? " UID" : "", item);
+    mfs_buf_printf(&c->out, "* ESEARCH (TAG \"%s\")%s %s (", x->tag, x->uid ? " UID" : "", item);
 }
 
 /* Appends the set of the N UIDS as the client is shown them. */
@@ -289,7 +289,7 @@ static void ctx_remove(imap_client *c, imap_ctx *x, const uint32_t *gone, size_t
     if (!scratch) abort();
     line_start(c, x, "REMOVEFROM");
     if (!x->sort) {
-        imap_buf_puts(&c->out, "0 ");
+        mfs_buf_puts(&c->out, "0 ");
         size_t k = 0;
         for (size_t i = 0; i < x->n; i++)
             if (has(gone, ng, x->res[i])) scratch[k++] = shown(c, x, x->res[i], shift);
@@ -304,14 +304,14 @@ static void ctx_remove(imap_client *c, imap_ctx *x, const uint32_t *gone, size_t
             size_t j = i;
             while (j < x->n && has(gone, ng, x->res[j]))
                 j++;
-            if (removed) imap_buf_putc(&c->out, ' ');
-            imap_buf_printf(&c->out, "%zu ", i + 1 - removed);
+            if (removed) mfs_buf_putc(&c->out, ' ');
+            mfs_buf_printf(&c->out, "%zu ", i + 1 - removed);
             put_shown(c, x, x->res + i, j - i, shift, scratch);
             removed += j - i;
             i = j;
         }
     }
-    imap_buf_puts(&c->out, ")\r\n");
+    mfs_buf_puts(&c->out, ")\r\n");
     size_t w = 0;
     for (size_t i = 0; i < x->n; i++)
         if (!has(gone, ng, x->res[i])) x->res[w++] = x->res[i];
@@ -335,7 +335,7 @@ static void ctx_add(imap_client *c, imap_ctx *x, const uint32_t *adds, size_t na
     if (!scratch) abort();
     line_start(c, x, "ADDTO");
     if (!x->sort) {
-        imap_buf_puts(&c->out, "0 ");
+        mfs_buf_puts(&c->out, "0 ");
         put_shown(c, x, adds, na, 0, scratch);
     } else {
         bool first = true;
@@ -347,13 +347,13 @@ static void ctx_add(imap_client *c, imap_ctx *x, const uint32_t *adds, size_t na
             size_t j = i;
             while (j < n && has(adds, na, res[j]))
                 j++;
-            imap_buf_printf(&c->out, "%s%zu ", first ? "" : " ", i + 1);
+            mfs_buf_printf(&c->out, "%s%zu ", first ? "" : " ", i + 1);
             put_shown(c, x, res + i, j - i, 0, scratch);
             first = false;
             i = j;
         }
     }
-    imap_buf_puts(&c->out, ")\r\n");
+    mfs_buf_puts(&c->out, ")\r\n");
     free(x->res);
     x->res = res;
     x->n = n;

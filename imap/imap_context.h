@@ -21,11 +21,11 @@ int imap_search_return(imap_client *c, const imap_arg *list, imap_search_ret *r)
 /* Appends the ESEARCH response of the command with C's tag for R to O: NUMS are the N results
  * (sequence numbers or, with UID, UIDs) in the requested order (ascending for SEARCH, the sort
  * order for SORT). */
-void imap_esearch_put(imap_client *c, imap_buf *o, bool uid, const imap_search_ret *r,
+void imap_esearch_put(imap_client *c, mfs_buf *o, bool uid, const imap_search_ret *r,
                       const uint32_t *nums, size_t n, uint64_t modseq);
 
 /* Appends NUMS (N values, in their order) as a sequence set, ascending runs as ranges. */
-void imap_context_put_set(imap_buf *o, const uint32_t *nums, size_t n);
+void imap_context_put_set(mfs_buf *o, const uint32_t *nums, size_t n);
 
 /* Starts a live context for C's running command (its tag): ROOT (taken over, freed here; its
  * strings must be its own: imap_skey_own) with NSLOTS text keys, the current result UIDS (N,

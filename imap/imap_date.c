@@ -10,15 +10,15 @@
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-void imap_date_time_put(imap_buf *b, int64_t t, int tz_min)
+void imap_date_time_put(mfs_buf *b, int64_t t, int tz_min)
 {
     time_t lt = (time_t)(t + (int64_t)tz_min * 60);
     struct tm tm;
     gmtime_r(&lt, &tm);
     int z = tz_min < 0 ? -tz_min : tz_min;
-    imap_buf_printf(b, "\"%02d-%s-%04d %02d:%02d:%02d %c%02d%02d\"", tm.tm_mday, months[tm.tm_mon],
-                    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, tz_min < 0 ? '-' : '+',
-                    z / 60, z % 60);
+    mfs_buf_printf(b, "\"%02d-%s-%04d %02d:%02d:%02d %c%02d%02d\"", tm.tm_mday, months[tm.tm_mon],
+                   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, tz_min < 0 ? '-' : '+',
+                   z / 60, z % 60);
 }
 
 /* Whether day D (1-based) exists in month M (0-11) of year Y: "31-Feb-2024" is no date (timegm

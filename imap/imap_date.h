@@ -5,11 +5,11 @@
 
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 /* Appends T (seconds since the epoch) as a quoted IMAP date-time in the zone TZ_MIN minutes
  * east of UTC: "dd-Mon-yyyy hh:mm:ss +zzzz". */
-void imap_date_time_put(imap_buf *b, int64_t t, int tz_min);
+void imap_date_time_put(mfs_buf *b, int64_t t, int tz_min);
 /* Parses an IMAP date-time ("1-Feb-2024 10:00:00 +0100", leading spaces allowed) into T
  * (seconds since the epoch) and *TZ_MIN; returns 0 or -1. */
 int imap_date_time_parse(const char *s, int64_t *t, int *tz_min);

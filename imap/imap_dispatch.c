@@ -18,7 +18,7 @@ void imap_command_finish(imap_client *c)
     }
     if (!(c->cmd_flags & IMAP_CMD_NOSYNC)) imap_notify_push(c);
     if (c->resp.len == 0) imap_ok(c, "completed");
-    imap_buf_printf(&c->out, "%s %s\r\n", c->tag, c->resp.data);
+    mfs_buf_printf(&c->out, "%s %s\r\n", c->tag, c->resp.data);
     c->resp.len = 0;
     c->cmd_flags = 0;
 }
@@ -83,15 +83,15 @@ static void parse_error(imap_client *c)
          * anyone keep the connection busy; RFC 7888 section 4 allows BYE and closing. */
         log_info("imap", "%s sent a literal too big before login (%s); disconnecting", c->addr,
                  msg);
-        imap_buf_printf(&c->out, "* BYE [TOOBIG] before login: %s\r\n", msg);
+        mfs_buf_printf(&c->out, "* BYE [TOOBIG] before login: %s\r\n", msg);
         c->close_after_flush = true;
         c->in.len = 0;
         return;
     }
     if (e == IMAP_PERR_TOOBIG)
-        imap_buf_printf(&c->out, "%s NO [TOOBIG] %s\r\n", tag, msg);
+        mfs_buf_printf(&c->out, "%s NO [TOOBIG] %s\r\n", tag, msg);
     else
-        imap_buf_printf(&c->out, "%s BAD %s\r\n", tag, msg);
+        mfs_buf_printf(&c->out, "%s BAD %s\r\n", tag, msg);
 }
 
 /* A synchronizing literal was announced: invite it, or refuse it if the command cannot run. */
@@ -102,13 +102,12 @@ static void literal_invite(imap_client *c)
     bool ok = d != NULL;
     if (d && c->state == IMAP_ST_NOAUTH && !(d->flags & IMAP_CMD_NOAUTH)) ok = false;
     if (ok) {
-        imap_buf_puts(&c->out, "+ OK\r\n");
+        mfs_buf_puts(&c->out, "+ OK\r\n");
         return;
     }
-    imap_buf_printf(&c->out, "%s BAD %s\r\n",
-                    imap_parser_pending_tag(c->parser)[0] ? imap_parser_pending_tag(c->parser)
-                                                          : "*",
-                    d ? "command not allowed now" : "unknown command");
+    mfs_buf_printf(&c->out, "%s BAD %s\r\n",
+                   imap_parser_pending_tag(c->parser)[0] ? imap_parser_pending_tag(c->parser) : "*",
+                   d ? "command not allowed now" : "unknown command");
     imap_parser_reject_literal(c->parser);
 }
 
@@ -152,7 +151,7 @@ void imap_client_process(imap_client *c)
             memcpy(line, c->in.data, n);
             line[n] = '\0';
             if (n > 0 && line[n - 1] == '\r') line[n - 1] = '\0';
-            imap_buf_consume(&c->in, n + 1);
+            mfs_buf_consume(&c->in, n + 1);
             waiting_line(c, line);
             explicit_bzero(line, n);
             free(line);
@@ -166,7 +165,7 @@ void imap_client_process(imap_client *c)
         imap_client_state_sync(c); /* a login changes the limits of the next command */
         size_t used = 0;
         imap_parse_result r = imap_parser_feed(c->parser, c->in.data, c->in.len, &used);
-        imap_buf_consume(&c->in, used);
+        mfs_buf_consume(&c->in, used);
         switch (r) {
         case IMAP_PARSE_MORE:
             return;

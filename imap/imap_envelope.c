@@ -5,35 +5,35 @@
 
 #include "imap/imap_quote.h"
 
-static void put_text(imap_buf *b, const char *text)
+static void put_text(mfs_buf *b, const char *text)
 {
-    imap_buf_puts(b, text ? text : "NIL");
+    mfs_buf_puts(b, text ? text : "NIL");
 }
 
-void imap_envelope_write(imap_buf *b, const imap_envelope *env)
+void imap_envelope_write(mfs_buf *b, const imap_envelope *env)
 {
     const char *const *v = env->field;
-    imap_buf_putc(b, '(');
+    mfs_buf_putc(b, '(');
     put_text(b, v[IMAP_ENV_DATE]);
-    imap_buf_putc(b, ' ');
+    mfs_buf_putc(b, ' ');
     put_text(b, v[IMAP_ENV_SUBJECT]);
     for (int k = IMAP_ENV_FROM; k <= IMAP_ENV_BCC; k++) {
         const char *list = v[k];
         if (!list && (k == IMAP_ENV_SENDER || k == IMAP_ENV_REPLY_TO)) list = v[IMAP_ENV_FROM];
-        imap_buf_putc(b, ' ');
+        mfs_buf_putc(b, ' ');
         if (list) {
-            imap_buf_putc(b, '(');
-            imap_buf_puts(b, list);
-            imap_buf_putc(b, ')');
+            mfs_buf_putc(b, '(');
+            mfs_buf_puts(b, list);
+            mfs_buf_putc(b, ')');
         } else {
-            imap_buf_puts(b, "NIL");
+            mfs_buf_puts(b, "NIL");
         }
     }
-    imap_buf_putc(b, ' ');
+    mfs_buf_putc(b, ' ');
     put_text(b, v[IMAP_ENV_IN_REPLY_TO]);
-    imap_buf_putc(b, ' ');
+    mfs_buf_putc(b, ' ');
     put_text(b, v[IMAP_ENV_MESSAGE_ID]);
-    imap_buf_putc(b, ')');
+    mfs_buf_putc(b, ')');
 }
 
 /* True when Dovecot's imap_append_string_for_humans() would change S (NUL, CR, LF, TAB, '"',
@@ -78,54 +78,54 @@ static size_t squeeze(const char *s, size_t n, char *out)
 
 /* Appends S for humans: as it is when that changes nothing, else squeezed and as a literal, as
  * Dovecot does; IF_EMPTY when nothing is left. */
-static void put_for_humans(imap_buf *b, const char *s, size_t n, const char *if_empty)
+static void put_for_humans(mfs_buf *b, const char *s, size_t n, const char *if_empty)
 {
     if (!humans_would_modify(s, n)) {
         if (n == 0)
-            imap_buf_puts(b, if_empty);
+            mfs_buf_puts(b, if_empty);
         else
             imap_quote_string(b, s, n, false);
         return;
     }
-    imap_buf h = {0};
-    imap_buf_reserve(&h, n); /* squeezing never lengthens */
+    mfs_buf h = {0};
+    mfs_buf_reserve(&h, n); /* squeezing never lengthens */
     h.len = squeeze(s, n, h.data);
     h.data[h.len] = '\0';
     if (h.len == 0)
-        imap_buf_puts(b, if_empty);
+        mfs_buf_puts(b, if_empty);
     else
         imap_quote_literal(b, h.data, h.len);
-    imap_buf_free(&h);
+    mfs_buf_free(&h);
 }
 
-void imap_envelope_subject(imap_buf *b, const char *raw, size_t len)
+void imap_envelope_subject(mfs_buf *b, const char *raw, size_t len)
 {
     put_for_humans(b, raw, len, "\"\"");
 }
 
-void imap_envelope_address(imap_buf *b, const imap_address *a)
+void imap_envelope_address(mfs_buf *b, const imap_address *a)
 {
-    imap_buf_putc(b, '(');
+    mfs_buf_putc(b, '(');
     if (a->name && a->name_len > 0)
         put_for_humans(b, a->name, a->name_len, "NIL");
     else
-        imap_buf_puts(b, "NIL");
-    imap_buf_putc(b, ' ');
+        mfs_buf_puts(b, "NIL");
+    mfs_buf_putc(b, ' ');
     if (a->route && a->route_len > 0)
         imap_quote_string(b, a->route, a->route_len, false);
     else
-        imap_buf_puts(b, "NIL");
-    imap_buf_putc(b, ' ');
+        mfs_buf_puts(b, "NIL");
+    mfs_buf_putc(b, ' ');
     if (a->mailbox)
         imap_quote_string(b, a->mailbox, a->mailbox_len, false);
     else
-        imap_buf_puts(b, "NIL");
-    imap_buf_putc(b, ' ');
+        mfs_buf_puts(b, "NIL");
+    mfs_buf_putc(b, ' ');
     if (a->host)
         imap_quote_string(b, a->host, a->host_len, false);
     else
-        imap_buf_puts(b, "NIL");
-    imap_buf_putc(b, ')');
+        mfs_buf_puts(b, "NIL");
+    mfs_buf_putc(b, ')');
 }
 
 /* ---- reading an ENVELOPE back ----------------------------------------------------------- */
@@ -133,7 +133,7 @@ void imap_envelope_address(imap_buf *b, const imap_address *a)
 typedef struct env_reader {
     const char *s;
     size_t len, i;
-    imap_buf *out;
+    mfs_buf *out;
 } env_reader;
 
 static void skip_sp(env_reader *r)
@@ -171,12 +171,12 @@ static int read_nstring(env_reader *r, imap_env_text *t)
             size_t j = r->i;
             while (j < r->len && s[j] != '"' && s[j] != '\\')
                 j++;
-            imap_buf_append(r->out, s + r->i, j - r->i);
+            mfs_buf_append(r->out, s + r->i, j - r->i);
             r->i = j;
             if (j >= r->len) return -1;
             if (s[j] == '"') break;
             if (j + 1 >= r->len) return -1;
-            imap_buf_putc(r->out, s[j + 1]);
+            mfs_buf_putc(r->out, s[j + 1]);
             r->i = j + 2;
         }
         r->i++;
@@ -191,7 +191,7 @@ static int read_nstring(env_reader *r, imap_env_text *t)
         if (j >= r->len || s[j] != '\n') return -1;
         j++;
         if (r->len - j < n) return -1;
-        imap_buf_append(r->out, s + j, n);
+        mfs_buf_append(r->out, s + j, n);
         r->i = j + n;
     } else {
         return -1;
@@ -202,7 +202,7 @@ static int read_nstring(env_reader *r, imap_env_text *t)
     return 0;
 }
 
-int imap_envelope_parse(const char *s, size_t len, imap_buf *strings, imap_envelope_fields *out)
+int imap_envelope_parse(const char *s, size_t len, mfs_buf *strings, imap_envelope_fields *out)
 {
     for (int f = 0; f < IMAP_ENV_N; f++) {
         out->text[f] = (imap_env_text){.nil = true};

@@ -6,12 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 /*
  * A message parser (the store's MIME summary) reads the header and calls the functions below
  * for each field it keeps, so that it can bound the text it holds by its rendered size; then
- * imap_envelope_write puts the pieces together. Everything is appended to an imap_buf. The
+ * imap_envelope_write puts the pieces together. Everything is appended to an mfs_buf. The
  * rules follow RFC 9051 and, where the RFC leaves a choice, what Dovecot sends:
  *   - date, in-reply-to and message-id are IMAP strings of the value as written
  *     (imap_quote_string);
@@ -49,11 +49,11 @@ typedef struct imap_envelope {
 
 /* Appends the ENVELOPE list "(date subject from sender reply-to to cc bcc in-reply-to
  * message-id)" of ENV. */
-void imap_envelope_write(imap_buf *b, const imap_envelope *env);
+void imap_envelope_write(mfs_buf *b, const imap_envelope *env);
 
 /* Appends a Subject value for humans (see above). RAW is the value as written: folded, without
  * the blanks after the colon and without the final line end. */
-void imap_envelope_subject(imap_buf *b, const char *raw, size_t len);
+void imap_envelope_subject(mfs_buf *b, const char *raw, size_t len);
 
 /* One address of an address list, as a parser of RFC 5322 found it. The strings need not be
  * NUL-terminated. A group is a start (MAILBOX its name, HOST NULL), its addresses, and an end
@@ -70,7 +70,7 @@ typedef struct imap_address {
 } imap_address;
 
 /* Appends "(name adl mailbox host)" for A. */
-void imap_envelope_address(imap_buf *b, const imap_address *a);
+void imap_envelope_address(mfs_buf *b, const imap_address *a);
 
 /* ---- reading an ENVELOPE back (SORT and THREAD read the stored summary's) -------------- */
 
@@ -93,6 +93,6 @@ typedef struct imap_envelope_fields {
 /* Reads the ENVELOPE list S[0, len) that imap_envelope_write made (quoted strings, literals,
  * NIL), appending its strings to STRINGS. Returns 0, or -1 if S is not such a list (OUT then
  * holds what was read before the fault; every field not read is NIL). */
-int imap_envelope_parse(const char *s, size_t len, imap_buf *strings, imap_envelope_fields *out);
+int imap_envelope_parse(const char *s, size_t len, mfs_buf *strings, imap_envelope_fields *out);
 
 #endif

@@ -19,7 +19,7 @@ static imap_fetch_item *add_item(imap_fetch_req *x, enum imap_fetch_kind k, cons
     if (x->nitems == IMAP_FETCH_MAX_ITEMS) return NULL;
     imap_fetch_item *it = &x->items[x->nitems];
     memset(it, 0, sizeof(*it));
-    if (!(it->name = strdup(name))) abort(); /* as imap_buf does: no half-built answer */
+    if (!(it->name = strdup(name))) abort(); /* as mfs_buf does: no half-built answer */
     it->kind = k;
     x->nitems++;
     return it;

@@ -9,11 +9,10 @@
  *   value and what to do. A stepped command answers from its last step.
  * - Other functions return 0 or a negative errno (the store's codes pass through unchanged);
  *   parsers that answer BAD themselves return -1 and say so in their comment.
- * - Out of memory: allocation failure aborts the process (imap_buf, the growable arrays), as
- *   Dovecot's pools do. The server holds nothing that is not in the store, a half-built answer
- *   is of no use, and systemd or the admin restarts it. The store's own -ENOMEM (store.h) is
- *   answered as NO. The mount (fs_int.h) is the one place that does not abort: it holds files
- *   being written that are not stored yet.
+ * - Out of memory: the one policy is in store/buf.h. For the server: building a response or
+ *   parsing a command aborts on allocation failure (mfs_buf, the growable arrays): the server
+ *   holds nothing that is not in the store and a half-built answer is of no use. The store's
+ *   -ENOMEM (store.h) is answered as NO.
  * - Messages for the log go through store/log.h (log_warn("imap", ...)), never stderr directly.
  */
 
@@ -23,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_date.h"
 #include "imap/imap_list_match.h"
 #include "imap/imap_parser.h"
@@ -112,7 +111,7 @@ typedef struct imap_selected {
     size_t nown, cap_own;
     uint32_t *recent; /* UIDs that are \Recent in this session (ascending) */
     size_t nrecent, cap_recent;
-    imap_buf keywords; /* keywords announced in FLAGS: " kw1 kw2 " (empty: none yet) */
+    mfs_buf keywords; /* keywords announced in FLAGS: " kw1 kw2 " (empty: none yet) */
     size_t nkeywords;
     uint64_t highestmodseq;  /* the mailbox's HIGHESTMODSEQ when it was selected */
     struct imap_ctxset *ctx; /* live SEARCH/SORT RETURN (UPDATE) results (imap_context.c) */
@@ -252,8 +251,8 @@ struct imap_client {
     bool want_out; /* EPOLLOUT armed */
     bool reading;  /* EPOLLIN armed */
     char addr[64];
-    imap_buf in, out;
-    imap_buf resp; /* the tagged answer of the running command, without the tag */
+    mfs_buf in, out;
+    mfs_buf resp; /* the tagged answer of the running command, without the tag */
     imap_parser *parser;
     enum imap_state state;
     enum imap_wait wait;
@@ -360,7 +359,7 @@ void imap_bad(imap_client *c, const char *fmt, ...) __attribute__((format(printf
 /* NO (or BAD for -EINVAL) with a text for store error RC, naming what failed. */
 void imap_no_store(imap_client *c, int rc, const char *what);
 /* The capability list for the client's state, without "* CAPABILITY ". */
-void imap_capabilities(imap_client *c, imap_buf *b);
+void imap_capabilities(imap_client *c, mfs_buf *b);
 /* Starts TLS on the connection once the output is flushed. */
 void imap_client_starttls(imap_client *c);
 int64_t imap_now_ms(void);
@@ -379,7 +378,7 @@ void imap_sync_own(imap_client *c, uint64_t modseq);
  * own EXPUNGE or MOVE, appending "* seq EXPUNGE" for each to OUT unless it is NULL (highest
  * first, so every number is right when it is read), or after ENABLE QRESYNC one "* VANISHED
  * uid-set". O(view + N). */
-void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *out);
+void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, mfs_buf *out);
 /* \Recent: a session that sees UID first (and may change the mailbox) takes it as recent. */
 void imap_recent_claim(imap_client *c, uint32_t uid);
 /* True if UID is \Recent in this session (never for IMAP4rev2 sessions). */
@@ -407,7 +406,7 @@ int imap_modseq_arg(imap_client *c, const imap_arg *a, bool zero_ok, const char 
  * with a mailbox selected, appends its HIGHESTMODSEQ as of the SELECT. */
 void imap_condstore_on(imap_client *c);
 /* Appends "* VANISHED [(EARLIER) ]uid-set" for the N ascending UIDS (nothing if N is 0). */
-void imap_vanished_put(imap_buf *b, const uint32_t *uids, size_t n, bool earlier);
+void imap_vanished_put(mfs_buf *b, const uint32_t *uids, size_t n, bool earlier);
 
 /* SELECT's QRESYNC parameter (RFC 7162 3.2.5), and what the mailbox walk found for it. */
 typedef struct imap_qresync {
@@ -449,12 +448,12 @@ enum {
  * message's EMAILID: "E" and 32 hex digits of its body's SHA-256, so every copy of the same
  * bytes (COPY, MOVE, a second delivery) has the same one, as the shared body in the store.
  * THREADID is NIL: mailfs keeps no threads (THREAD computes them per command). */
-void imap_mailboxid_put(imap_buf *b, uint32_t mailbox_id, uint32_t uidvalidity);
-void imap_emailid_put(imap_buf *b, const uint8_t body_hash[32]);
+void imap_mailboxid_put(mfs_buf *b, uint32_t mailbox_id, uint32_t uidvalidity);
+void imap_emailid_put(mfs_buf *b, const uint8_t body_hash[32]);
 /* Appends FETCH PREVIEW's value (RFC 8970) for message DATA[0, DLEN) with summary BLOB: the
  * first text/plain part's text (else text/html's, its tags dropped), decoded, as one line of at
  * most 200 characters, quoted; NIL when there is none (imap_preview.c). */
-void imap_preview_put(imap_client *c, imap_buf *o, const char *data, size_t dlen, const void *blob,
+void imap_preview_put(imap_client *c, mfs_buf *o, const char *data, size_t dlen, const void *blob,
                       size_t bloblen);
 /* Parses a STATUS item list; returns 0, or -1 after answering BAD. */
 int imap_status_items(imap_client *c, const imap_arg *list, unsigned *items);
@@ -517,7 +516,7 @@ int imap_mailbox_decode(const imap_client *c, const char *s, size_t len, bool pa
  * not valid modified UTF-7 is matched as written. */
 int imap_pattern_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen);
 /* Appends a mailbox name as the client wants it (modified UTF-7 or UTF-8), quoted. */
-void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name);
+void imap_mailbox_put(imap_client *c, mfs_buf *b, const char *name);
 /* The selected mailbox's keywords, as FLAGS and PERMANENTFLAGS announce them (RFC 9051 7.3.5).
  * imap_keywords_add adds those of space-separated KEYWORDS the session has not been told of and
  * returns whether there were any; imap_keywords_put writes the two untagged responses;
@@ -530,13 +529,13 @@ bool imap_keywords_add(imap_selected *s, const char *keywords);
 void imap_keywords_put(imap_client *c);
 void imap_keywords_announce(imap_client *c, const char *keywords);
 /* Appends "(\Seen kw ...)" for system flags and space-separated keywords. */
-void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords);
+void imap_flags_put(mfs_buf *b, uint32_t flags, const char *keywords);
 /* The same with \Recent for a message that is recent in C's session. */
-void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flags,
+void imap_flags_put_msg(imap_client *c, mfs_buf *b, uint32_t uid, uint32_t flags,
                         const char *keywords);
 /* Parses a flag list (or a single flag): system flags into *flags, keywords into KW
  * (space-separated). Returns 0 or -1 after answering BAD. */
-int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw);
+int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, mfs_buf *kw);
 /* Appends X to the growable array *V of *N values (*CAP allocated), growing it by doubling. */
 void imap_u32_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x);
 /* Resolves a sequence set argument to the UIDs of the view (ascending, each once) with their
@@ -596,7 +595,7 @@ typedef struct imap_mbentry {
 typedef struct imap_mblist {
     imap_mbentry *v; /* after the build: the matched names, parents before children */
     size_t n, cap;
-    imap_buf names;
+    mfs_buf names;
     /* build state (imap_util.c) */
     int phase;
     size_t pos, merge;

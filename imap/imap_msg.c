@@ -327,11 +327,11 @@ static void fields_run(conv_sink *k, const char *h, size_t hlen)
     }
 }
 
-size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, imap_buf *out, size_t max)
+size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, mfs_buf *out, size_t max)
 {
     conv_sink k = {cv, NULL, 0, max};
     if (out) {
-        imap_buf_reserve(out, max);
+        mfs_buf_reserve(out, max);
         k.w = out->data + out->len;
     }
     while (cv->npend && k.n < k.max) {
@@ -376,7 +376,7 @@ bool imap_conv_done(const imap_conv *cv, size_t len)
     return cv->kind == IMAP_CONV_FIELDS ? cv->phase == F_DONE : cv->in >= len;
 }
 
-void imap_crlf_append(imap_buf *b, const char *s, size_t len)
+void imap_crlf_append(mfs_buf *b, const char *s, size_t len)
 {
     imap_conv cv;
     imap_conv_init(&cv, IMAP_CONV_CRLF);
@@ -420,7 +420,7 @@ static void each_field(const char *h, size_t hlen,
     }
 }
 
-void imap_header_filter(imap_buf *out, const char *h, size_t hlen, char **fields, size_t n,
+void imap_header_filter(mfs_buf *out, const char *h, size_t hlen, char **fields, size_t n,
                         bool not )
 {
     imap_conv cv;
@@ -431,7 +431,7 @@ void imap_header_filter(imap_buf *out, const char *h, size_t hlen, char **fields
 
 typedef struct get_ctx {
     const char *name;
-    imap_buf *out;
+    mfs_buf *out;
     bool found;
     bool all;
 } get_ctx;
@@ -440,7 +440,7 @@ static bool get_cb(void *ctx, const char *name, size_t nlen, const char *field, 
 {
     get_ctx *x = ctx;
     if (strlen(x->name) != nlen || strncasecmp(x->name, name, nlen) != 0) return true;
-    if (x->found) imap_buf_putc(x->out, '\n');
+    if (x->found) mfs_buf_putc(x->out, '\n');
     x->found = true;
     /* the value: after the colon, unfolded, trimmed */
     const char *v = memchr(field, ':', flen) + 1;
@@ -453,29 +453,29 @@ static bool get_cb(void *ctx, const char *name, size_t nlen, const char *field, 
             sp = true;
             continue;
         }
-        if (sp && x->out->len > start) imap_buf_putc(x->out, ' ');
+        if (sp && x->out->len > start) mfs_buf_putc(x->out, ' ');
         sp = false;
-        imap_buf_putc(x->out, ch);
+        mfs_buf_putc(x->out, ch);
     }
     return x->all;
 }
 
-bool imap_header_get(const char *h, size_t hlen, const char *name, bool all, imap_buf *out)
+bool imap_header_get(const char *h, size_t hlen, const char *name, bool all, mfs_buf *out)
 {
     get_ctx x = {name, out, false, all};
-    imap_buf_puts(out, "");
+    mfs_buf_puts(out, "");
     each_field(h, hlen, get_cb, &x);
     return x.found;
 }
 
-static void b64_decode(const char *s, size_t len, imap_buf *out)
+static void b64_decode(const char *s, size_t len, mfs_buf *out)
 {
     imap_conv cv;
     imap_conv_init(&cv, IMAP_CONV_BASE64);
     imap_conv_run(&cv, s, len, out, len); /* 3 bytes for every 4 */
 }
 
-static void qp_decode(const char *s, size_t len, bool header, imap_buf *out)
+static void qp_decode(const char *s, size_t len, bool header, mfs_buf *out)
 {
     imap_conv cv;
     imap_conv_init(&cv, IMAP_CONV_QP);
@@ -483,10 +483,10 @@ static void qp_decode(const char *s, size_t len, bool header, imap_buf *out)
     imap_conv_run(&cv, s, len, out, 2 * len); /* a bare LF gets a CR */
 }
 
-int imap_cte_decode(const char *enc, const char *s, size_t len, imap_buf *out)
+int imap_cte_decode(const char *enc, const char *s, size_t len, mfs_buf *out)
 {
     imap_conv cv;
-    imap_buf_puts(out, "");
+    mfs_buf_puts(out, "");
     if (imap_conv_init_cte(&cv, enc) < 0) return -1;
     size_t max = cv.kind == IMAP_CONV_CRLF ? imap_crlf_len(s, len)
                  : cv.kind == IMAP_CONV_QP ? 2 * len
@@ -496,21 +496,21 @@ int imap_cte_decode(const char *enc, const char *s, size_t len, imap_buf *out)
 }
 
 /* Converts TEXT in CHARSET to UTF-8; falls back to the bytes when the charset is unknown. */
-void imap_charset_to_utf8(const char *charset, const char *s, size_t len, imap_buf *out)
+void imap_charset_to_utf8(const char *charset, const char *s, size_t len, mfs_buf *out)
 {
     if (!charset[0] || strcasecmp(charset, "utf-8") == 0 || strcasecmp(charset, "us-ascii") == 0) {
-        imap_buf_append(out, s, len);
+        mfs_buf_append(out, s, len);
         return;
     }
     iconv_t cd = iconv_open("UTF-8", charset);
     if (cd == (iconv_t)-1) {
-        imap_buf_append(out, s, len);
+        mfs_buf_append(out, s, len);
         return;
     }
     char *in = (char *)s;
     size_t inleft = len;
     while (inleft > 0) {
-        imap_buf_reserve(out, inleft * 4 + 16);
+        mfs_buf_reserve(out, inleft * 4 + 16);
         char *o = out->data + out->len;
         size_t oleft = out->cap - out->len - 1;
         size_t r = iconv(cd, &in, &inleft, &o, &oleft);
@@ -521,15 +521,15 @@ void imap_charset_to_utf8(const char *charset, const char *s, size_t len, imap_b
             /* skip a bad byte */
             in++;
             inleft--;
-            imap_buf_putc(out, '?');
+            mfs_buf_putc(out, '?');
         }
     }
     iconv_close(cd);
 }
 
-void imap_mime_words_decode(const char *s, size_t len, imap_buf *out)
+void imap_mime_words_decode(const char *s, size_t len, mfs_buf *out)
 {
-    imap_buf_puts(out, "");
+    mfs_buf_puts(out, "");
     size_t i = 0;
     bool last_was_word = false;
     size_t ws_start = 0;
@@ -551,15 +551,15 @@ void imap_mime_words_decode(const char *s, size_t len, imap_buf *out)
                     char *star = strchr(charset, '*'); /* RFC 2231 language */
                     if (star) *star = '\0';
                     if (last_was_word) /* whitespace between two words is dropped */
-                        imap_buf_truncate(out, ws_start);
-                    imap_buf raw = {0};
-                    imap_buf_puts(&raw, "");
+                        mfs_buf_truncate(out, ws_start);
+                    mfs_buf raw = {0};
+                    mfs_buf_puts(&raw, "");
                     if (enc == 'B')
                         b64_decode(txt, (size_t)(q2 - txt), &raw);
                     else
                         qp_decode(txt, (size_t)(q2 - txt), true, &raw);
                     imap_charset_to_utf8(charset, raw.data, raw.len, out);
-                    imap_buf_free(&raw);
+                    mfs_buf_free(&raw);
                     i = (size_t)(q2 + 2 - s);
                     last_was_word = true;
                     ws_start = out->len;
@@ -568,7 +568,7 @@ void imap_mime_words_decode(const char *s, size_t len, imap_buf *out)
             }
         }
         if (s[i] != ' ' && s[i] != '\t') last_was_word = false;
-        imap_buf_putc(out, s[i]);
+        mfs_buf_putc(out, s[i]);
         i++;
     }
 }

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 /* A converter from a section's source bytes to the text FETCH sends, producing it in pieces:
  * the text of a big part can be counted without being built, and sent a window at a time
@@ -59,31 +59,31 @@ int imap_conv_init_cte(imap_conv *cv, const char *enc);
  * counts them (to measure the text, or to skip to an offset in it). Returns how many bytes it
  * produced: fewer than MAX only when the text is complete, or when it stopped reading at
  * IN_STOP (a header field or a CRLF pair is finished first); imap_conv_done() tells which. */
-size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, imap_buf *out, size_t max);
+size_t imap_conv_run(imap_conv *cv, const char *src, size_t len, mfs_buf *out, size_t max);
 /* True once the whole text of a LEN-byte source has been produced. */
 bool imap_conv_done(const imap_conv *cv, size_t len);
 
 /* Length of S with every bare LF counted as CRLF. */
 size_t imap_crlf_len(const char *s, size_t len);
 /* Appends S with every bare LF written as CRLF. */
-void imap_crlf_append(imap_buf *b, const char *s, size_t len);
+void imap_crlf_append(mfs_buf *b, const char *s, size_t len);
 /* Splits a message at its first empty line: the header block (blank line included) is
  * DATA[0, *hdr_len), the body starts at *body_off. */
 void imap_msg_split(const char *data, size_t len, size_t *hdr_len, size_t *body_off);
 /* Appends the fields of header block H that are (or, with NOT, are not) in FIELDS, with CRLF
  * line ends, then the blank line (BODY[HEADER.FIELDS ...]). Sorts FIELDS (imap_fields_sort). */
-void imap_header_filter(imap_buf *out, const char *h, size_t hlen, char **fields, size_t n,
+void imap_header_filter(mfs_buf *out, const char *h, size_t hlen, char **fields, size_t n,
                         bool not );
 /* Appends the unfolded value of field NAME (every such field, newline-separated, with ALL);
  * returns true if there was one. */
-bool imap_header_get(const char *h, size_t hlen, const char *name, bool all, imap_buf *out);
+bool imap_header_get(const char *h, size_t hlen, const char *name, bool all, mfs_buf *out);
 /* Decodes RFC 2047 encoded words into UTF-8 (iconv for other charsets). */
-void imap_mime_words_decode(const char *s, size_t len, imap_buf *out);
+void imap_mime_words_decode(const char *s, size_t len, mfs_buf *out);
 /* Decodes a body in Content-Transfer-Encoding ENC; -1 if ENC is unknown. 7bit/8bit text gets
  * CRLF line ends. */
-int imap_cte_decode(const char *enc, const char *s, size_t len, imap_buf *out);
+int imap_cte_decode(const char *enc, const char *s, size_t len, mfs_buf *out);
 /* Appends S converted from CHARSET to UTF-8 (the bytes as they are if iconv does not know it). */
-void imap_charset_to_utf8(const char *charset, const char *s, size_t len, imap_buf *out);
+void imap_charset_to_utf8(const char *charset, const char *s, size_t len, mfs_buf *out);
 /* ASCII case-insensitive substring search. */
 bool imap_ci_contains(const char *hay, size_t hlen, const char *needle, size_t nlen);
 

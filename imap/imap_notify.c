@@ -218,21 +218,21 @@ static unsigned initial_items(unsigned events)
 static void list_line(imap_client *c, const char *name, bool exists, bool subscribed, bool children,
                       const char *old)
 {
-    imap_buf *o = &c->out;
-    imap_buf_puts(o, "* LIST (");
+    mfs_buf *o = &c->out;
+    mfs_buf_puts(o, "* LIST (");
     if (!exists)
-        imap_buf_puts(o, "\\NonExistent");
+        mfs_buf_puts(o, "\\NonExistent");
     else
-        imap_buf_puts(o, children ? "\\HasChildren" : "\\HasNoChildren");
-    if (subscribed) imap_buf_puts(o, " \\Subscribed");
-    imap_buf_puts(o, ") \"/\" ");
+        mfs_buf_puts(o, children ? "\\HasChildren" : "\\HasNoChildren");
+    if (subscribed) mfs_buf_puts(o, " \\Subscribed");
+    mfs_buf_puts(o, ") \"/\" ");
     imap_mailbox_put(c, o, name);
     if (old) {
-        imap_buf_puts(o, " (\"OLDNAME\" (");
+        mfs_buf_puts(o, " (\"OLDNAME\" (");
         imap_mailbox_put(c, o, old);
-        imap_buf_puts(o, "))");
+        mfs_buf_puts(o, "))");
     }
-    imap_buf_puts(o, "\r\n");
+    mfs_buf_puts(o, "\r\n");
 }
 
 /* ---- install ------------------------------------------------------------------------ */
@@ -303,17 +303,17 @@ int imap_notify_sync(imap_client *c, bool allow_expunge)
         store_msg m;
         if (store_msg_get(t, s->mailbox_id, s->uids[i], &m) < 0) continue;
         if (n->sel_fetch & IMAP_NFETCH_FLAGS) imap_keywords_announce(c, m.keywords);
-        imap_buf_printf(&c->out, "* %zu FETCH (", i + 1);
+        mfs_buf_printf(&c->out, "* %zu FETCH (", i + 1);
         const char *sp = "";
         if (n->sel_fetch & IMAP_NFETCH_UID) {
-            imap_buf_printf(&c->out, "UID %u", s->uids[i]);
+            mfs_buf_printf(&c->out, "UID %u", s->uids[i]);
             sp = " ";
         }
         if (n->sel_fetch & IMAP_NFETCH_FLAGS) {
-            imap_buf_printf(&c->out, "%sFLAGS ", sp);
+            mfs_buf_printf(&c->out, "%sFLAGS ", sp);
             imap_flags_put_msg(c, &c->out, s->uids[i], m.flags, m.keywords);
         }
-        imap_buf_puts(&c->out, ")\r\n");
+        mfs_buf_puts(&c->out, ")\r\n");
     }
     store_read_end(&t);
     return rc;
@@ -508,8 +508,8 @@ void imap_notify_push(imap_client *c)
         store_read_end(&t);
         free(x.ev);
         imap_notify_clear(c);
-        imap_buf_puts(&c->out, "* OK [NOTIFICATIONOVERFLOW] too many changes were missed; "
-                               "NOTIFY is off, send NOTIFY SET again\r\n");
+        mfs_buf_puts(&c->out, "* OK [NOTIFICATIONOVERFLOW] too many changes were missed; "
+                              "NOTIFY is off, send NOTIFY SET again\r\n");
         return;
     }
     if (rc < 0) {

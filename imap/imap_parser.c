@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 enum state {
     ST_TAG,
@@ -36,7 +36,7 @@ typedef struct node {
 struct imap_parser {
     imap_parser_limits lim;
     enum state st;
-    imap_buf sb; /* tag NUL name NUL tokens... */
+    mfs_buf sb; /* tag NUL name NUL tokens... */
     size_t name_off;
     node *nodes;
     size_t nnodes, cap_nodes;
@@ -124,7 +124,7 @@ void imap_parser_free(imap_parser **pp)
 {
     imap_parser *p = *pp;
     if (!p) return;
-    imap_buf_free(&p->sb);
+    mfs_buf_free(&p->sb);
     free(p->nodes);
     free(p->out);
     free(p);
@@ -149,7 +149,7 @@ void imap_parser_reset(imap_parser *p)
 {
     p->st = ST_TAG;
     p->sb.len = 0;
-    imap_buf_reserve(&p->sb, 64);
+    mfs_buf_reserve(&p->sb, 64);
     p->sb.data[0] = '\0';
     p->name_off = 0;
     p->line_bytes = p->lit_bytes = 0;
@@ -306,7 +306,7 @@ static void finish_command(imap_parser *p)
 static void tok_end(imap_parser *p, long idx)
 {
     p->nodes[idx].len = p->sb.len - p->nodes[idx].off;
-    imap_buf_putc(&p->sb, '\0'); /* keep the NUL as a separator */
+    mfs_buf_putc(&p->sb, '\0'); /* keep the NUL as a separator */
 }
 
 static size_t literal_limit(const imap_parser *p)
@@ -358,7 +358,7 @@ static bool bulk_bytes(imap_parser *p, const char *data, size_t len, size_t *i)
         node *n = &p->nodes[p->nnodes - 1];
         size_t want = (size_t)p->lit_size - (p->sb.len - n->off);
         size_t take = len - *i < want ? len - *i : want;
-        imap_buf_append(&p->sb, data + *i, take);
+        mfs_buf_append(&p->sb, data + *i, take);
         *i += take;
         if (take == want) {
             tok_end(p, (long)p->nnodes - 1);
@@ -411,7 +411,7 @@ static imap_parse_result st_tag(imap_parser *p, unsigned char c, size_t *i)
     }
     if (c == ' ') {
         if (p->sb.len == 0) return done(i, fail_at(p, IMAP_PERR_SYNTAX, "missing tag", false));
-        imap_buf_putc(&p->sb, '\0');
+        mfs_buf_putc(&p->sb, '\0');
         p->name_off = p->sb.len;
         p->st = ST_NAME;
         (*i)++;
@@ -423,7 +423,7 @@ static imap_parse_result st_tag(imap_parser *p, unsigned char c, size_t *i)
         /* a tag longer than this is garbage; errtag copies only the start */
         return done(i, fail_at(p, IMAP_PERR_SYNTAX, "tag too long", false));
     }
-    imap_buf_putc(&p->sb, (char)c);
+    mfs_buf_putc(&p->sb, (char)c);
     (*i)++;
     return IMAP_PARSE_MORE;
 }
@@ -433,7 +433,7 @@ static imap_parse_result st_name(imap_parser *p, unsigned char c, size_t *i)
     if (c == ' ' || c == '\r' || c == '\n') {
         if (p->sb.len == p->name_off)
             return done(i, fail_at(p, IMAP_PERR_SYNTAX, "missing command", c == '\n'));
-        imap_buf_putc(&p->sb, '\0');
+        mfs_buf_putc(&p->sb, '\0');
         p->is_append = strcmp(p->sb.data + p->name_off, "APPEND") == 0;
         p->is_id = strcmp(p->sb.data + p->name_off, "ID") == 0;
         if (c == '\n') return done(i, end_of_line(p));
@@ -443,7 +443,7 @@ static imap_parse_result st_name(imap_parser *p, unsigned char c, size_t *i)
     }
     if (!is_name_char(c) || p->sb.len - p->name_off >= 32)
         return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid command name", false));
-    imap_buf_putc(&p->sb, (char)toupper(c));
+    mfs_buf_putc(&p->sb, (char)toupper(c));
     (*i)++;
     return IMAP_PARSE_MORE;
 }
@@ -536,7 +536,7 @@ static imap_parse_result atom_bracketed(imap_parser *p, unsigned char c, size_t 
     } else if (c == ']') {
         p->bracket--;
     }
-    imap_buf_putc(&p->sb, (char)c);
+    mfs_buf_putc(&p->sb, (char)c);
     (*i)++;
     return IMAP_PARSE_MORE;
 }
@@ -577,7 +577,7 @@ static imap_parse_result st_atom(imap_parser *p, unsigned char c, size_t *i)
     if (c < 0x20 || c == 0x7f || c == '"')
         return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid character in atom", false));
     if (c == '[') p->bracket++;
-    imap_buf_putc(&p->sb, (char)c);
+    mfs_buf_putc(&p->sb, (char)c);
     (*i)++;
     return IMAP_PARSE_MORE;
 }
@@ -597,7 +597,7 @@ static imap_parse_result st_quoted(imap_parser *p, unsigned char c, size_t *i)
     }
     if (c == '\r' || c == '\n' || c == 0)
         return done(i, fail_at(p, IMAP_PERR_SYNTAX, "unterminated quoted string", c == '\n'));
-    imap_buf_putc(&p->sb, (char)c);
+    mfs_buf_putc(&p->sb, (char)c);
     (*i)++;
     return IMAP_PARSE_MORE;
 }
@@ -606,7 +606,7 @@ static imap_parse_result st_quoted_esc(imap_parser *p, unsigned char c, size_t *
 {
     if (c != '"' && c != '\\')
         return done(i, fail_at(p, IMAP_PERR_SYNTAX, "invalid escape in quoted string", c == '\n'));
-    imap_buf_putc(&p->sb, (char)c);
+    mfs_buf_putc(&p->sb, (char)c);
     p->st = ST_QUOTED;
     (*i)++;
     return IMAP_PARSE_MORE;
@@ -679,7 +679,7 @@ static imap_parse_result st_lit_eol(imap_parser *p, unsigned char c, size_t *i)
         return r;
     }
     p->lit_bytes += p->lit_size;
-    imap_buf_reserve(&p->sb, (size_t)p->lit_size + 1);
+    mfs_buf_reserve(&p->sb, (size_t)p->lit_size + 1);
     if (p->lit_size == 0) {
         tok_end(p, (long)p->nnodes - 1);
         p->st = ST_ARGS;
@@ -769,8 +769,8 @@ void imap_parser_trim(imap_parser *p)
     drop_command(p);
     if (p->st != ST_TAG || p->sb.len != 0) return; /* a command is coming in */
     if (p->sb.cap > KEEP_BUF) {
-        imap_buf_free(&p->sb);
-        imap_buf_reserve(&p->sb, 64);
+        mfs_buf_free(&p->sb);
+        mfs_buf_reserve(&p->sb, 64);
         p->sb.data[0] = '\0';
     }
     if (p->cap_nodes > KEEP_NODES) {

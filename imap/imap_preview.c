@@ -61,7 +61,7 @@ static size_t skip_tag(const char *s, size_t n, size_t i)
 }
 
 /* HTML's text: tags dropped (and the content of style and script), a few entities decoded. */
-static void strip_html(const char *s, size_t n, imap_buf *out)
+static void strip_html(const char *s, size_t n, mfs_buf *out)
 {
     static const struct {
         const char *ent, *text;
@@ -71,7 +71,7 @@ static void strip_html(const char *s, size_t n, imap_buf *out)
     while (i < n) {
         if (s[i] == '<') {
             i = skip_tag(s, n, i);
-            imap_buf_putc(out, ' ');
+            mfs_buf_putc(out, ' ');
             continue;
         }
         size_t k = 0, el = 0;
@@ -81,17 +81,17 @@ static void strip_html(const char *s, size_t n, imap_buf *out)
                 if (n - i >= el && strncmp(s + i, ents[k].ent, el) == 0) break;
             }
         if (s[i] == '&' && k < sizeof ents / sizeof *ents) {
-            imap_buf_puts(out, ents[k].text);
+            mfs_buf_puts(out, ents[k].text);
             i += el;
         } else {
-            imap_buf_putc(out, s[i++]);
+            mfs_buf_putc(out, s[i++]);
         }
     }
 }
 
 /* TEXT as one line: runs of white space and control characters as one space, trimmed, at most
  * PREVIEW_CHARS characters of valid UTF-8 (a bad byte becomes '?'). */
-static void one_line(const char *s, size_t n, imap_buf *out)
+static void one_line(const char *s, size_t n, mfs_buf *out)
 {
     size_t chars = 0, i = 0;
     bool space = true; /* drops leading white space */
@@ -99,7 +99,7 @@ static void one_line(const char *s, size_t n, imap_buf *out)
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f || c == ' ') {
             if (!space) {
-                imap_buf_putc(out, ' ');
+                mfs_buf_putc(out, ' ');
                 chars++;
             }
             space = true;
@@ -109,17 +109,17 @@ static void one_line(const char *s, size_t n, imap_buf *out)
         size_t at = i;
         long cp = imap_utf8_next(s, n, &i);
         if (cp < 0) {
-            imap_buf_putc(out, '?');
+            mfs_buf_putc(out, '?');
             i = at + 1;
         } else if (cp == 0xa0) { /* no-break space */
             if (!space) {
-                imap_buf_putc(out, ' ');
+                mfs_buf_putc(out, ' ');
                 chars++;
             }
             space = true;
             continue;
         } else {
-            imap_buf_append(out, s + at, i - at);
+            mfs_buf_append(out, s + at, i - at);
         }
         space = false;
         chars++;
@@ -128,7 +128,7 @@ static void one_line(const char *s, size_t n, imap_buf *out)
         out->data[--out->len] = '\0';
 }
 
-void imap_preview_put(imap_client *c, imap_buf *o, const char *data, size_t dlen, const void *blob,
+void imap_preview_put(imap_client *c, mfs_buf *o, const char *data, size_t dlen, const void *blob,
                       size_t bl)
 {
     store_mime_part p;
@@ -140,26 +140,26 @@ void imap_preview_put(imap_client *c, imap_buf *o, const char *data, size_t dlen
         found = html = find_text(blob, bl, "", 0, "html", &seen, &p);
     }
     if (!found || p.body_off > dlen || p.body_len > dlen - p.body_off) {
-        imap_buf_puts(o, "NIL");
+        mfs_buf_puts(o, "NIL");
         return;
     }
     size_t n = p.body_len < PREVIEW_SOURCE ? (size_t)p.body_len : PREVIEW_SOURCE;
-    imap_buf dec = {0}, utf = {0}, text = {0}, line = {0};
+    mfs_buf dec = {0}, utf = {0}, text = {0}, line = {0};
     if (imap_cte_decode(p.encoding, data + p.body_off, n, &dec) < 0) {
-        imap_buf_free(&dec);
-        imap_buf_puts(o, "NIL");
+        mfs_buf_free(&dec);
+        mfs_buf_puts(o, "NIL");
         return;
     }
     imap_charset_to_utf8(p.charset, dec.data ? dec.data : "", dec.len, &utf);
     if (html)
         strip_html(utf.data ? utf.data : "", utf.len, &text);
     else
-        imap_buf_append(&text, utf.data ? utf.data : "", utf.len);
-    imap_buf_puts(&line, "");
+        mfs_buf_append(&text, utf.data ? utf.data : "", utf.len);
+    mfs_buf_puts(&line, "");
     one_line(text.data ? text.data : "", text.len, &line);
     imap_quote_string(o, line.data, line.len, c->utf8);
-    imap_buf_free(&dec);
-    imap_buf_free(&utf);
-    imap_buf_free(&text);
-    imap_buf_free(&line);
+    mfs_buf_free(&dec);
+    mfs_buf_free(&utf);
+    mfs_buf_free(&text);
+    mfs_buf_free(&line);
 }

@@ -35,41 +35,41 @@ static bool needs_literal(const char *s, size_t len, bool utf8)
     return high && !imap_utf8_valid(s, len);
 }
 
-void imap_quote_literal(imap_buf *b, const char *s, size_t len)
+void imap_quote_literal(mfs_buf *b, const char *s, size_t len)
 {
-    imap_buf_printf(b, "{%zu}\r\n", len);
-    imap_buf_append(b, s, len);
+    mfs_buf_printf(b, "{%zu}\r\n", len);
+    mfs_buf_append(b, s, len);
 }
 
-void imap_quote_string(imap_buf *b, const char *s, size_t len, bool utf8)
+void imap_quote_string(mfs_buf *b, const char *s, size_t len, bool utf8)
 {
     if (needs_literal(s, len, utf8)) {
         imap_quote_literal(b, s, len);
         return;
     }
-    imap_buf_reserve(b, len + 2);
-    imap_buf_putc(b, '"');
+    mfs_buf_reserve(b, len + 2);
+    mfs_buf_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '"' || s[i] == '\\') {
-            imap_buf_append(b, s + run, i - run);
-            imap_buf_putc(b, '\\');
+            mfs_buf_append(b, s + run, i - run);
+            mfs_buf_putc(b, '\\');
             run = i;
         }
     }
-    imap_buf_append(b, s + run, len - run);
-    imap_buf_putc(b, '"');
+    mfs_buf_append(b, s + run, len - run);
+    mfs_buf_putc(b, '"');
 }
 
-void imap_quote_nstring(imap_buf *b, const char *s, size_t len, bool utf8)
+void imap_quote_nstring(mfs_buf *b, const char *s, size_t len, bool utf8)
 {
     if (!s)
-        imap_buf_puts(b, "NIL");
+        mfs_buf_puts(b, "NIL");
     else
         imap_quote_string(b, s, len, utf8);
 }
 
-void imap_quote_astring(imap_buf *b, const char *s, size_t len, bool utf8)
+void imap_quote_astring(mfs_buf *b, const char *s, size_t len, bool utf8)
 {
     bool atom = len > 0 && len < 256 && !(len == 3 && strncasecmp(s, "NIL", 3) == 0);
     for (size_t i = 0; atom && i < len; i++) {
@@ -77,7 +77,7 @@ void imap_quote_astring(imap_buf *b, const char *s, size_t len, bool utf8)
         if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c)) atom = false;
     }
     if (atom)
-        imap_buf_append(b, s, len);
+        mfs_buf_append(b, s, len);
     else
         imap_quote_string(b, s, len, utf8);
 }

@@ -368,11 +368,11 @@ static imap_skey *key_seqset(search_ctx *x, const imap_arg *k, const imap_arg *a
         const imap_selected *s = &x->c->sel;
         if (!s->nsaved) return skey_new(x, IMAP_SK_NONE);
         if (!(r = skey_new(x, IMAP_SK_UID))) return NULL;
-        imap_buf set = {0};
+        mfs_buf set = {0};
         imap_seqset_format(&set, s->saved, s->nsaved);
         const char *why;
         int rc = imap_seqset_parse(set.data, set.len, 0, &r->seqs, &why);
-        imap_buf_free(&set);
+        mfs_buf_free(&set);
         if (rc < 0) return fail(x, r, why, NULL);
         imap_seqset_resolve(&r->seqs, s->saved[s->nsaved - 1]);
         return r;

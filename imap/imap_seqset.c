@@ -140,17 +140,17 @@ void imap_seqset_free(imap_seqset *set)
     set->n = 0;
 }
 
-void imap_seqset_format(imap_buf *b, const uint32_t *nums, size_t n)
+void imap_seqset_format(mfs_buf *b, const uint32_t *nums, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j + 1 < n && nums[j + 1] == nums[j] + 1)
             j++;
-        if (i > 0) imap_buf_putc(b, ',');
+        if (i > 0) mfs_buf_putc(b, ',');
         if (j == i)
-            imap_buf_printf(b, "%u", nums[i]);
+            mfs_buf_printf(b, "%u", nums[i]);
         else
-            imap_buf_printf(b, "%u:%u", nums[i], nums[j]);
+            mfs_buf_printf(b, "%u:%u", nums[i], nums[j]);
         i = j + 1;
     }
 }

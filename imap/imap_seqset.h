@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 #define IMAP_SEQ_STAR 0u /* '*' before imap_seqset_resolve() */
 #define IMAP_SEQSET_MAX_RANGES 10000
@@ -41,6 +41,6 @@ uint64_t imap_seqset_count(const imap_seqset *set);
 void imap_seqset_free(imap_seqset *set);
 
 /* Appends NUMS (N values, ascending) compressed as "1:3,7" to B. */
-void imap_seqset_format(imap_buf *b, const uint32_t *nums, size_t n);
+void imap_seqset_format(mfs_buf *b, const uint32_t *nums, size_t n);
 
 #endif

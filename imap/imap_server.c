@@ -579,7 +579,7 @@ void imap_server_free(imap_server **psrv)
         imap_loop *l = &srv->loops[k];
         while (l->clients) {
             imap_client *c = l->clients;
-            imap_buf_puts(&c->out, "* BYE server shutting down\r\n");
+            mfs_buf_puts(&c->out, "* BYE server shutting down\r\n");
             c->close_after_flush = true;
             imap_client_kick(c); /* best effort; frees c once flushed */
             if (l->clients == c) imap_client_free(c);

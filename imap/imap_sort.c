@@ -12,10 +12,10 @@
 
 /* ---- i;unicode-casemap (RFC 5051) ------------------------------------------------------ */
 
-void imap_casemap(imap_buf *out, const char *s, size_t len)
+void imap_casemap(mfs_buf *out, const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
-    imap_buf_reserve(out, len);
+    mfs_buf_reserve(out, len);
     size_t i = 0;
     bool bad = false; /* the last byte started no valid sequence */
     while (i < len) {
@@ -23,7 +23,7 @@ void imap_casemap(imap_buf *out, const char *s, size_t len)
             size_t j = i;
             while (j < len && u[j] < 0x80)
                 j++;
-            imap_buf_reserve(out, j - i);
+            mfs_buf_reserve(out, j - i);
             char *o = out->data + out->len;
             for (size_t k = i; k < j; k++)
                 o[k - i] = (char)(u[k] >= 'a' && u[k] <= 'z' ? u[k] - 32 : u[k]);
@@ -107,21 +107,21 @@ static size_t refwd_len(const char *s, size_t len)
     return i + 1;
 }
 
-bool imap_base_subject(imap_buf *out, const char *s, size_t len)
+bool imap_base_subject(mfs_buf *out, const char *s, size_t len)
 {
     /* (1): blanks and line ends as one space each run; *V is the working copy */
-    imap_buf w = {0};
-    imap_buf_reserve(&w, len);
+    mfs_buf w = {0};
+    mfs_buf_reserve(&w, len);
     bool sp = false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            if (!sp) imap_buf_putc(&w, ' ');
+            if (!sp) mfs_buf_putc(&w, ' ');
             sp = true;
             continue;
         }
         sp = false;
-        imap_buf_putc(&w, c);
+        mfs_buf_putc(&w, c);
     }
     const char *v = w.data ? w.data : "";
     size_t a = 0, e = w.len; /* the text left is v[a, e) */
@@ -167,8 +167,8 @@ bool imap_base_subject(imap_buf *out, const char *s, size_t len)
         }
         break;
     }
-    imap_buf_append(out, v + a, e - a);
-    imap_buf_free(&w);
+    mfs_buf_append(out, v + a, e - a);
+    mfs_buf_free(&w);
     return reply;
 }
 

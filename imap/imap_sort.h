@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_parser.h"
 
 /* Appends the i;unicode-casemap key of the LEN bytes at S (RFC 5051): every code point
@@ -16,13 +16,13 @@
  * that start no valid UTF-8 sequence becomes one U+FFFD and the rest is casemapped: RFC 5051
  * would compare such a string as raw octets, but headers with a stray Latin-1 byte are
  * common, and this way they still sort among their letters, as they do in Dovecot. */
-void imap_casemap(imap_buf *out, const char *s, size_t len);
+void imap_casemap(mfs_buf *out, const char *s, size_t len);
 
 /* Appends the base subject (RFC 5256 section 2.1, steps 2 to 6) of the LEN bytes at S, which
  * are the subject with its RFC 2047 words already decoded to UTF-8. Returns true if the
  * extraction removed a reply or forward marker ("Re:", "Fwd:", "(fwd)", "[fwd: ...]"): the
  * message counts as a reply or forward for THREAD=REFERENCES. */
-bool imap_base_subject(imap_buf *out, const char *s, size_t len);
+bool imap_base_subject(mfs_buf *out, const char *s, size_t len);
 
 /* Parses an RFC 5322 date-time (obsolete forms too: two-digit years, zone names, no seconds)
  * into seconds since the epoch, normalized to UTC (RFC 5256 section 2.2: an unknown zone is

@@ -79,7 +79,7 @@ void imap_unselect(imap_client *c)
     free(s->pending_exp);
     free(s->pending_flg);
     free(s->own);
-    imap_buf_free(&s->keywords);
+    mfs_buf_free(&s->keywords);
     free(s->saved);
     memset(s, 0, sizeof(*s));
     if (c->state == IMAP_ST_SELECTED) c->state = IMAP_ST_AUTH;
@@ -178,7 +178,7 @@ static size_t drop_sorted(uint32_t *v, size_t *n, const uint32_t *del, size_t nd
     return np;
 }
 
-void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *out)
+void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, mfs_buf *out)
 {
     imap_selected *s = &c->sel;
     if (!n || !s->n) return;
@@ -198,9 +198,9 @@ void imap_sync_remove(imap_client *c, const uint32_t *uids, size_t n, imap_buf *
     size_t np = drop_sorted(s->uids, &s->n, uids, n, pos);
     /* highest first: each number is the message's number when the client reads it */
     for (size_t j = np; out && j-- > 0;) {
-        imap_buf_puts(out, "* ");
-        imap_buf_put_u64(out, pos[j] + 1);
-        imap_buf_puts(out, " EXPUNGE\r\n");
+        mfs_buf_puts(out, "* ");
+        mfs_buf_put_u64(out, pos[j] + 1);
+        mfs_buf_puts(out, " EXPUNGE\r\n");
     }
     free(pos);
     if (np && s->nrecent) drop_sorted(s->recent, &s->nrecent, uids, n, NULL);
@@ -281,10 +281,10 @@ static void fetch_flags(imap_client *c, store_txn *t, uint32_t uid)
     store_msg m;
     if (!seq || store_msg_get(t, c->sel.mailbox_id, uid, &m) < 0) return;
     imap_keywords_announce(c, m.keywords);
-    imap_buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, uid);
+    mfs_buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, uid);
     imap_flags_put_msg(c, &c->out, uid, m.flags, m.keywords);
-    if (c->condstore) imap_buf_printf(&c->out, " MODSEQ (%llu)", (unsigned long long)m.modseq);
-    imap_buf_puts(&c->out, ")\r\n");
+    if (c->condstore) mfs_buf_printf(&c->out, " MODSEQ (%llu)", (unsigned long long)m.modseq);
+    mfs_buf_puts(&c->out, ")\r\n");
 }
 
 int imap_sync(imap_client *c, bool allow_expunge)
@@ -293,7 +293,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
     if (c->state != IMAP_ST_SELECTED) return 0;
     imap_sync_absorb(c);
     if (s->pending_gone) {
-        imap_buf_puts(&c->out, "* BYE the selected mailbox was deleted\r\n");
+        mfs_buf_puts(&c->out, "* BYE the selected mailbox was deleted\r\n");
         return -1;
     }
     store_txn *t;
@@ -304,7 +304,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
         store_mailbox mb;
         if (store_mailbox_get_id(t, s->mailbox_id, &mb) < 0) {
             store_read_end(&t);
-            imap_buf_puts(&c->out, "* BYE the selected mailbox was deleted\r\n");
+            mfs_buf_puts(&c->out, "* BYE the selected mailbox was deleted\r\n");
             return -1;
         }
         for (size_t i = 0; i < s->n; i++) {
@@ -336,8 +336,8 @@ int imap_sync(imap_client *c, bool allow_expunge)
     if (s->pending_new || full) store_msg_list(t, s->mailbox_id, x.last_uid + 1, new_cb, &x);
     s->pending_new = false;
     if (s->n != before || full) {
-        imap_buf_printf(&c->out, "* %zu EXISTS\r\n", s->n);
-        if (!c->rev2) imap_buf_printf(&c->out, "* %zu RECENT\r\n", s->nrecent);
+        mfs_buf_printf(&c->out, "* %zu EXISTS\r\n", s->n);
+        if (!c->rev2) mfs_buf_printf(&c->out, "* %zu RECENT\r\n", s->nrecent);
     }
     /* flag changes, once per message, only for messages the client already knew */
     s->npending_flg = sort_unique(s->pending_flg, s->npending_flg);
@@ -352,7 +352,7 @@ int imap_sync(imap_client *c, bool allow_expunge)
      * that takes the highest it saw as its HIGHESTMODSEQ would never learn of them, so it is
      * told a lower one */
     if (c->qresync && s->npending && s->pending_exp_seq > 1)
-        imap_buf_printf(&c->out, "* OK [HIGHESTMODSEQ %llu] expunges are held back\r\n",
-                        (unsigned long long)(s->pending_exp_seq - 1));
+        mfs_buf_printf(&c->out, "* OK [HIGHESTMODSEQ %llu] expunges are held back\r\n",
+                       (unsigned long long)(s->pending_exp_seq - 1));
     return 0;
 }

@@ -14,7 +14,7 @@ int imap_thread_alg_find(const char *name)
     return -1;
 }
 
-bool imap_msgid_next(const char *s, size_t len, size_t *pos, imap_buf *out)
+bool imap_msgid_next(const char *s, size_t len, size_t *pos, mfs_buf *out)
 {
     size_t i = *pos, start = out->len;
     while (i < len) {
@@ -22,7 +22,7 @@ bool imap_msgid_next(const char *s, size_t len, size_t *pos, imap_buf *out)
             i++;
         if (i >= len) break;
         i++;
-        imap_buf_truncate(out, start);
+        mfs_buf_truncate(out, start);
         bool at = false, closed = false;
         while (i < len) {
             char c = s[i];
@@ -48,7 +48,7 @@ bool imap_msgid_next(const char *s, size_t len, size_t *pos, imap_buf *out)
             }
             if (c == '\\' && i + 1 < len) c = s[++i];
             if (c == '@') at = true;
-            imap_buf_putc(out, c);
+            mfs_buf_putc(out, c);
             i++;
         }
         if (closed && at && out->len > start) {
@@ -56,7 +56,7 @@ bool imap_msgid_next(const char *s, size_t len, size_t *pos, imap_buf *out)
             return true;
         }
     }
-    imap_buf_truncate(out, start);
+    mfs_buf_truncate(out, start);
     *pos = len;
     return false;
 }
@@ -168,7 +168,7 @@ typedef struct idtab {
     uint32_t *slot;      /* node index + 1, 0: empty */
     uint32_t *off, *len; /* per node: its id in IDS (len 0: none) */
     size_t cap, used, ncap;
-    imap_buf ids;
+    mfs_buf ids;
 } idtab;
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -324,23 +324,23 @@ static uint32_t *preorder(const tree *t, uint32_t root, size_t *n)
 /* ---- output ---------------------------------------------------------------------------- */
 
 /* Appends the thread list of X: "(1 2 (3)(4))" without recursion. */
-static void emit(const tree *t, uint32_t x, imap_buf *out, uint32_t *stack)
+static void emit(const tree *t, uint32_t x, mfs_buf *out, uint32_t *stack)
 {
     size_t sp = 0;
     stack[sp++] = x;
     while (sp) {
         uint32_t top = stack[--sp];
         if (top == NONE) { /* the end of a list */
-            imap_buf_putc(out, ')');
+            mfs_buf_putc(out, ')');
             continue;
         }
-        imap_buf_putc(out, '(');
+        mfs_buf_putc(out, '(');
         bool any = false;
         uint32_t cur = top;
         for (;;) {
             if (t->v[cur].msg != NONE) {
-                if (any) imap_buf_putc(out, ' ');
-                imap_buf_put_u64(out, t->m[t->v[cur].msg].num);
+                if (any) mfs_buf_putc(out, ' ');
+                mfs_buf_put_u64(out, t->m[t->v[cur].msg].num);
                 any = true;
             }
             if (t->v[cur].nkids == 1) {
@@ -351,7 +351,7 @@ static void emit(const tree *t, uint32_t x, imap_buf *out, uint32_t *stack)
         }
         stack[sp++] = NONE;
         if (t->v[cur].nkids >= 2) {
-            if (any) imap_buf_putc(out, ' ');
+            if (any) mfs_buf_putc(out, ' ');
             for (uint32_t c = t->v[cur].last; c != NONE; c = t->v[c].prev)
                 stack[sp++] = c;
         }
@@ -388,7 +388,7 @@ static int cmp_first(const void *pa, const void *pb, void *arg)
     return cmp_msgs(m, order[a[0]], order[b[0]]);
 }
 
-static void ordered_subject(const imap_thread_msg *m, size_t n, const char *pool, imap_buf *out)
+static void ordered_subject(const imap_thread_msg *m, size_t n, const char *pool, mfs_buf *out)
 {
     uint32_t *order = malloc(n * sizeof(*order)), *threads = malloc(2 * n * sizeof(*threads));
     if (!order || !threads) abort();
@@ -410,20 +410,20 @@ static void ordered_subject(const imap_thread_msg *m, size_t n, const char *pool
     qsort_r(threads, nt, 2 * sizeof(*threads), cmp_first, (void *)arg);
     for (size_t k = 0; k < nt; k++) {
         uint32_t a = threads[2 * k], b = threads[2 * k + 1];
-        imap_buf_putc(out, '(');
-        imap_buf_put_u64(out, m[order[a]].num);
+        mfs_buf_putc(out, '(');
+        mfs_buf_put_u64(out, m[order[a]].num);
         if (b - a == 2) {
-            imap_buf_putc(out, ' ');
-            imap_buf_put_u64(out, m[order[a + 1]].num);
+            mfs_buf_putc(out, ' ');
+            mfs_buf_put_u64(out, m[order[a + 1]].num);
         } else if (b - a > 2) {
-            imap_buf_putc(out, ' ');
+            mfs_buf_putc(out, ' ');
             for (uint32_t i = a + 1; i < b; i++) {
-                imap_buf_putc(out, '(');
-                imap_buf_put_u64(out, m[order[i]].num);
-                imap_buf_putc(out, ')');
+                mfs_buf_putc(out, '(');
+                mfs_buf_put_u64(out, m[order[i]].num);
+                mfs_buf_putc(out, ')');
             }
         }
-        imap_buf_putc(out, ')');
+        mfs_buf_putc(out, ')');
     }
     free(order);
     free(threads);
@@ -449,7 +449,7 @@ static uint32_t *subject_slot(subtab *s, const char *k, uint32_t len)
     return &s->slot[i];
 }
 
-static void references(const imap_thread_msg *m, size_t n, const char *pool, imap_buf *out)
+static void references(const imap_thread_msg *m, size_t n, const char *pool, mfs_buf *out)
 {
     tree t = {.m = m, .pool = pool};
     idtab ids = {0};
@@ -471,9 +471,9 @@ static void references(const imap_thread_msg *m, size_t n, const char *pool, ima
             } else if (t.v[x].msg == NONE) { /* a dummy made for a reference: this is it */
                 self = x;
                 t.v[x].msg = (uint32_t)i;
-                imap_buf_truncate(&ids.ids, off);
+                mfs_buf_truncate(&ids.ids, off);
             } else { /* the id is taken by an earlier message: this one gets none */
-                imap_buf_truncate(&ids.ids, off);
+                mfs_buf_truncate(&ids.ids, off);
             }
         }
         if (self == NONE) self = node_new(&t, (uint32_t)i);
@@ -495,7 +495,7 @@ static void references(const imap_thread_msg *m, size_t n, const char *pool, ima
                     r = node_new(&t, NONE);
                     id_put(&ids, slot, r, off, rl);
                 } else {
-                    imap_buf_truncate(&ids.ids, off);
+                    mfs_buf_truncate(&ids.ids, off);
                 }
                 any = true;
                 if (prev != NONE && t.v[r].parent == NONE && !would_loop(&t, prev, r))
@@ -616,14 +616,14 @@ static void references(const imap_thread_msg *m, size_t n, const char *pool, ima
     free(ids.slot);
     free(ids.off);
     free(ids.len);
-    imap_buf_free(&ids.ids);
+    mfs_buf_free(&ids.ids);
     free(t.v);
 }
 
 void imap_thread(enum imap_thread_alg alg, const imap_thread_msg *m, size_t n, const char *pool,
-                 imap_buf *out)
+                 mfs_buf *out)
 {
-    imap_buf_puts(out, "");
+    mfs_buf_puts(out, "");
     if (n == 0) return;
     if (!pool) pool = "";
     if (alg == IMAP_THREAD_ORDEREDSUBJECT)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 enum imap_thread_alg { IMAP_THREAD_ORDEREDSUBJECT, IMAP_THREAD_REFERENCES };
 
@@ -37,13 +37,13 @@ typedef struct imap_thread_msg {
  * IMAP_THREAD_WALK_MAX steps in all, after which a link whose check would need a walk is not
  * made (as for a loop). */
 void imap_thread(enum imap_thread_alg alg, const imap_thread_msg *m, size_t n, const char *pool,
-                 imap_buf *out);
+                 mfs_buf *out);
 
 #define IMAP_THREAD_WALK_MAX (50u * 1000 * 1000)
 
 /* Finds the next msg-id ("<left@right>", normalized: quotes, backslashes, blanks and comments
  * removed) in S[*pos, len), appending it to OUT without the angle brackets. Returns true, or
  * false when there is none left. Ids without '@' or empty ones are not valid and skipped. */
-bool imap_msgid_next(const char *s, size_t len, size_t *pos, imap_buf *out);
+bool imap_msgid_next(const char *s, size_t len, size_t *pos, mfs_buf *out);
 
 #endif

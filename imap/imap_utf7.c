@@ -61,7 +61,7 @@ bool imap_has_8bit(const char *s, size_t len)
     return false;
 }
 
-void imap_utf8_put(imap_buf *b, uint32_t cp)
+void imap_utf8_put(mfs_buf *b, uint32_t cp)
 {
     char t[4];
     size_t n;
@@ -84,10 +84,10 @@ void imap_utf8_put(imap_buf *b, uint32_t cp)
         t[3] = (char)(0x80 | (cp & 0x3f));
         n = 4;
     }
-    imap_buf_append(b, t, n);
+    mfs_buf_append(b, t, n);
 }
 
-int imap_utf7_encode(const char *s, size_t len, imap_buf *out)
+int imap_utf7_encode(const char *s, size_t len, mfs_buf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t start = out->len, i = 0;
@@ -97,25 +97,25 @@ int imap_utf7_encode(const char *s, size_t len, imap_buf *out)
     while (i < len) {
         long cp = imap_utf8_next((const char *)u, len, &i);
         if (cp <= 0) {
-            imap_buf_truncate(out, start);
+            mfs_buf_truncate(out, start);
             return -EINVAL;
         }
         if (cp >= 0x20 && cp <= 0x7e) {
             if (shifted) {
-                if (nbits > 0) imap_buf_putc(out, b64[(bits << (6 - nbits)) & 0x3f]);
-                imap_buf_putc(out, '-');
+                if (nbits > 0) mfs_buf_putc(out, b64[(bits << (6 - nbits)) & 0x3f]);
+                mfs_buf_putc(out, '-');
                 shifted = false;
                 nbits = 0;
                 bits = 0;
             }
             if (cp == '&')
-                imap_buf_append(out, "&-", 2);
+                mfs_buf_append(out, "&-", 2);
             else
-                imap_buf_putc(out, (char)cp);
+                mfs_buf_putc(out, (char)cp);
             continue;
         }
         if (!shifted) {
-            imap_buf_putc(out, '&');
+            mfs_buf_putc(out, '&');
             shifted = true;
         }
         uint16_t units[2];
@@ -133,14 +133,14 @@ int imap_utf7_encode(const char *s, size_t len, imap_buf *out)
             nbits += 16;
             while (nbits >= 6) {
                 nbits -= 6;
-                imap_buf_putc(out, b64[(bits >> nbits) & 0x3f]);
+                mfs_buf_putc(out, b64[(bits >> nbits) & 0x3f]);
             }
             bits &= (1u << nbits) - 1;
         }
     }
     if (shifted) {
-        if (nbits > 0) imap_buf_putc(out, b64[(bits << (6 - nbits)) & 0x3f]);
-        imap_buf_putc(out, '-');
+        if (nbits > 0) mfs_buf_putc(out, b64[(bits << (6 - nbits)) & 0x3f]);
+        mfs_buf_putc(out, '-');
     }
     return 0;
 }
@@ -151,7 +151,7 @@ static int b64_val(unsigned char c)
     return p ? (int)(p - b64) : -1;
 }
 
-int imap_utf7_decode(const char *s, size_t len, imap_buf *out)
+int imap_utf7_decode(const char *s, size_t len, mfs_buf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t start = out->len, i = 0;
@@ -160,14 +160,14 @@ int imap_utf7_decode(const char *s, size_t len, imap_buf *out)
         unsigned char c = u[i];
         if (c < 0x20 || c > 0x7e) goto bad;
         if (c != '&') {
-            imap_buf_putc(out, (char)c);
+            mfs_buf_putc(out, (char)c);
             i++;
             after_run = false;
             continue;
         }
         i++;
         if (i < len && u[i] == '-') {
-            imap_buf_putc(out, '&');
+            mfs_buf_putc(out, '&');
             i++;
             after_run = false;
             continue;
@@ -212,6 +212,6 @@ int imap_utf7_decode(const char *s, size_t len, imap_buf *out)
     }
     return 0;
 bad:
-    imap_buf_truncate(out, start);
+    mfs_buf_truncate(out, start);
     return -EINVAL;
 }

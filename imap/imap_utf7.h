@@ -6,16 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 /* Appends the modified UTF-7 form of UTF-8 text S (LEN bytes) to OUT. Returns 0, or -EINVAL if S
  * is not valid UTF-8 (OUT is then left as it was). */
-int imap_utf7_encode(const char *s, size_t len, imap_buf *out);
+int imap_utf7_encode(const char *s, size_t len, mfs_buf *out);
 
 /* Appends the UTF-8 form of modified UTF-7 text S to OUT. Strict: returns -EINVAL (OUT left as
  * it was) for 8-bit or control bytes, an unterminated or malformed shift, non-zero padding bits,
  * printable ASCII encoded in base64, broken surrogate pairs, and two encoded runs in a row. */
-int imap_utf7_decode(const char *s, size_t len, imap_buf *out);
+int imap_utf7_decode(const char *s, size_t len, mfs_buf *out);
 
 /* True if S is well-formed UTF-8 (no overlongs, surrogates or values over U+10FFFF), NUL bytes
  * allowed only with ALLOW_NUL: the one UTF-8 check of mailfs (the store's store_utf8_valid, and
@@ -27,7 +27,7 @@ bool imap_utf8_valid(const char *s, size_t len);
  * sequence (overlong, surrogate, above U+10FFFF, cut short), *I unmoved. */
 long imap_utf8_next(const char *s, size_t len, size_t *i);
 /* Appends code point CP (at most U+10FFFF) in UTF-8. */
-void imap_utf8_put(imap_buf *b, uint32_t cp);
+void imap_utf8_put(mfs_buf *b, uint32_t cp);
 
 /* True if S has a byte >= 0x80. */
 bool imap_has_8bit(const char *s, size_t len);

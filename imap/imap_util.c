@@ -14,26 +14,26 @@
 int imap_mailbox_decode(const imap_client *c, const char *s, size_t len, bool pattern, char *out,
                         size_t outlen)
 {
-    imap_buf b = {0};
+    mfs_buf b = {0};
     int rc = 0;
     if (imap_has_8bit(s, len)) {
         /* UTF-8: what UTF8=ACCEPT clients send; tolerated from others when well-formed */
         if (!imap_utf8_valid(s, len)) return -EILSEQ;
-        imap_buf_append(&b, s, len);
+        mfs_buf_append(&b, s, len);
     } else if (c->utf8) {
-        imap_buf_append(&b, s, len);
+        mfs_buf_append(&b, s, len);
     } else if (imap_utf7_decode(s, len, &b) < 0) {
         b.len = 0;
         bool printable = true;
         for (size_t i = 0; i < len; i++)
             printable = printable && s[i] >= 0x20 && s[i] < 0x7f;
         if (!pattern || !printable) {
-            imap_buf_free(&b);
+            mfs_buf_free(&b);
             return -EINVAL;
         }
-        imap_buf_append(&b, s, len);
+        mfs_buf_append(&b, s, len);
     }
-    if (b.len == 0) imap_buf_puts(&b, "");
+    if (b.len == 0) mfs_buf_puts(&b, "");
     if (b.len >= outlen || memchr(b.data, '\0', b.len)) {
         rc = -ENAMETOOLONG;
     } else {
@@ -41,7 +41,7 @@ int imap_mailbox_decode(const imap_client *c, const char *s, size_t len, bool pa
         if (strncasecmp(out, "INBOX", 5) == 0 && (out[5] == '\0' || out[5] == '/'))
             memcpy(out, "INBOX", 5);
     }
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     return rc;
 }
 
@@ -59,13 +59,13 @@ static int mailbox_arg(imap_client *c, const imap_arg *a, char *out, size_t outl
         imap_no(c, "[CANNOT] mailbox name is not valid UTF-8; send it in UTF-8 or in "
                    "modified UTF-7 (RFC 3501 5.1.3)");
     } else if (rc == -EINVAL) {
-        imap_buf q = {0};
+        mfs_buf q = {0};
         imap_quote_string(&q, a->str, a->len < 200 ? a->len : 200, false);
         imap_no(c,
                 "[CANNOT] mailbox name %s is not valid modified UTF-7 (RFC 3501 5.1.3): "
                 "write '&' as \"&-\", other non-ASCII as \"&...-\" runs",
                 q.data ? q.data : "");
-        imap_buf_free(&q);
+        mfs_buf_free(&q);
     } else if (rc < 0) {
         imap_bad(c, "mailbox name too long");
     }
@@ -82,39 +82,39 @@ int imap_pattern_arg(imap_client *c, const imap_arg *a, char *out, size_t outlen
     return mailbox_arg(c, a, out, outlen, true);
 }
 
-void imap_mailbox_put(imap_client *c, imap_buf *b, const char *name)
+void imap_mailbox_put(imap_client *c, mfs_buf *b, const char *name)
 {
     size_t len = strlen(name);
     if (c->utf8 || !imap_has_8bit(name, len)) {
         if (!c->utf8 && strchr(name, '&')) {
-            imap_buf e = {0};
+            mfs_buf e = {0};
             imap_utf7_encode(name, len, &e);
             imap_quote_string(b, e.data ? e.data : "", e.len, false);
-            imap_buf_free(&e);
+            mfs_buf_free(&e);
             return;
         }
         imap_quote_string(b, name, len, c->utf8);
         return;
     }
-    imap_buf e = {0};
+    mfs_buf e = {0};
     if (imap_utf7_encode(name, len, &e) < 0) {
         imap_quote_string(b, name, len, true); /* not UTF-8: send as is rather than hide it */
     } else {
         imap_quote_string(b, e.data, e.len, false);
     }
-    imap_buf_free(&e);
+    mfs_buf_free(&e);
 }
 
-void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
+void imap_flags_put(mfs_buf *b, uint32_t flags, const char *keywords)
 {
-    imap_buf_putc(b, '(');
+    mfs_buf_putc(b, '(');
     bool first = true;
     uint32_t bit;
     const char *name;
     for (size_t i = 0; (name = store_sysflag(i, &bit)) != NULL; i++) {
         if (flags & bit) {
-            if (!first) imap_buf_putc(b, ' ');
-            imap_buf_puts(b, name);
+            if (!first) mfs_buf_putc(b, ' ');
+            mfs_buf_puts(b, name);
             first = false;
         }
     }
@@ -123,13 +123,13 @@ void imap_flags_put(imap_buf *b, uint32_t flags, const char *keywords)
         const char *sp = strchr(keywords, ' ');
         size_t l = sp ? (size_t)(sp - keywords) : strlen(keywords);
         if (store_keyword_valid(keywords, l)) {
-            if (!first) imap_buf_putc(b, ' ');
-            imap_buf_append(b, keywords, l);
+            if (!first) mfs_buf_putc(b, ' ');
+            mfs_buf_append(b, keywords, l);
             first = false;
         }
         keywords = sp ? sp + 1 : keywords + l;
     }
-    imap_buf_putc(b, ')');
+    mfs_buf_putc(b, ')');
 }
 
 bool imap_keywords_add(imap_selected *s, const char *kws)
@@ -146,8 +146,8 @@ bool imap_keywords_add(imap_selected *s, const char *kws)
             key[l + 1] = ' ';
             key[l + 2] = '\0';
             if (!s->keywords.data || !strcasestr(s->keywords.data, key)) {
-                if (!s->keywords.len) imap_buf_putc(&s->keywords, ' ');
-                imap_buf_append(&s->keywords, key + 1, l + 1);
+                if (!s->keywords.len) mfs_buf_putc(&s->keywords, ' ');
+                mfs_buf_append(&s->keywords, key + 1, l + 1);
                 s->nkeywords++;
                 added = true;
             }
@@ -159,15 +159,15 @@ bool imap_keywords_add(imap_selected *s, const char *kws)
 
 void imap_keywords_put(imap_client *c)
 {
-    const imap_buf *k = &c->sel.keywords;
+    const mfs_buf *k = &c->sel.keywords;
     const char *kw = k->len ? k->data : "";
     int kwl = k->len ? (int)k->len - 1 : 0; /* without the trailing space */
-    imap_buf_printf(&c->out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s)\r\n", kwl,
-                    kw);
-    imap_buf_printf(&c->out,
-                    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s "
-                    "\\*)] flags permitted\r\n",
-                    kwl, kw);
+    mfs_buf_printf(&c->out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s)\r\n", kwl,
+                   kw);
+    mfs_buf_printf(&c->out,
+                   "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%.*s "
+                   "\\*)] flags permitted\r\n",
+                   kwl, kw);
 }
 
 void imap_keywords_announce(imap_client *c, const char *keywords)
@@ -177,7 +177,7 @@ void imap_keywords_announce(imap_client *c, const char *keywords)
         imap_keywords_put(c);
 }
 
-void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flags,
+void imap_flags_put_msg(imap_client *c, mfs_buf *b, uint32_t uid, uint32_t flags,
                         const char *keywords)
 {
     if (!imap_is_recent(c, uid)) {
@@ -186,10 +186,10 @@ void imap_flags_put_msg(imap_client *c, imap_buf *b, uint32_t uid, uint32_t flag
     }
     imap_flags_put(b, flags, keywords);
     b->len--; /* reopen the list */
-    imap_buf_puts(b, b->data[b->len - 1] == '(' ? "\\Recent)" : " \\Recent)");
+    mfs_buf_puts(b, b->data[b->len - 1] == '(' ? "\\Recent)" : " \\Recent)");
 }
 
-static int flag_one(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw)
+static int flag_one(imap_client *c, const imap_arg *a, uint32_t *flags, mfs_buf *kw)
 {
     if (a->type != IMAP_ARG_ATOM) {
         imap_bad(c, "flags must be atoms");
@@ -223,16 +223,16 @@ static int flag_one(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf
         imap_no(c, "[LIMIT] too many keywords");
         return -1;
     }
-    if (kw->len) imap_buf_putc(kw, ' ');
-    imap_buf_append(kw, a->str, a->len);
+    if (kw->len) mfs_buf_putc(kw, ' ');
+    mfs_buf_append(kw, a->str, a->len);
     return 0;
 }
 
-int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, imap_buf *kw)
+int imap_flags_parse(imap_client *c, const imap_arg *a, uint32_t *flags, mfs_buf *kw)
 {
     *flags = 0;
     kw->len = 0;
-    imap_buf_puts(kw, "");
+    mfs_buf_puts(kw, "");
     if (a->type == IMAP_ARG_LIST) {
         for (size_t i = 0; i < a->count; i++)
             if (flag_one(c, &a->list[i], flags, kw) < 0) return -1;
@@ -398,7 +398,7 @@ void imap_mblist_free(imap_mblist *l)
     free(l->v);
     free(l->stack);
     free(l->extra);
-    imap_buf_free(&l->names);
+    mfs_buf_free(&l->names);
     memset(l, 0, sizeof(*l));
 }
 
@@ -424,7 +424,7 @@ static void mb_add(imap_mblist *l, const char *name, uint32_t id, uint32_t su, u
     e->id = id;
     e->special_use = (uint8_t)su;
     e->flags = flags;
-    imap_buf_append(&l->names, name, len + 1);
+    mfs_buf_append(&l->names, name, len + 1);
 }
 
 typedef struct mbl_read {
@@ -615,14 +615,14 @@ int imap_mblist_build(imap_client *c, imap_mblist *l, imap_patterns *p, int64_t 
     return imap_mblist_scan(l, p, until_ms);
 }
 
-void imap_mailboxid_put(imap_buf *b, uint32_t mailbox_id, uint32_t uidvalidity)
+void imap_mailboxid_put(mfs_buf *b, uint32_t mailbox_id, uint32_t uidvalidity)
 {
-    imap_buf_printf(b, "M%08x%08x", mailbox_id, uidvalidity);
+    mfs_buf_printf(b, "M%08x%08x", mailbox_id, uidvalidity);
 }
 
-void imap_emailid_put(imap_buf *b, const uint8_t body_hash[32])
+void imap_emailid_put(mfs_buf *b, const uint8_t body_hash[32])
 {
-    imap_buf_putc(b, 'E');
+    mfs_buf_putc(b, 'E');
     for (int i = 0; i < 16; i++)
-        imap_buf_printf(b, "%02x", body_hash[i]);
+        mfs_buf_printf(b, "%02x", body_hash[i]);
 }

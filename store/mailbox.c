@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "store/buf.h"
 #include "store/internal.h"
 
 #define NAMEKEY_MAX (4 + STORE_NAME_MAX)
@@ -388,29 +389,9 @@ static int sub_set(store_txn *w, uint32_t user_id, const char *norm, bool on)
     return rc ? rc : sub_feed(w, user_id, norm);
 }
 
-typedef struct names {
-    char *buf; /* NUL-terminated names back to back */
-    size_t len, cap;
-} names;
-
-static int names_add(names *n, const char *s, size_t len)
-{
-    if (n->len + len + 1 > n->cap) {
-        size_t cap = n->cap ? n->cap * 2 : 1024;
-        while (cap < n->len + len + 1)
-            cap *= 2;
-        char *g = realloc(n->buf, cap);
-        if (!g) return -ENOMEM;
-        n->buf = g, n->cap = cap;
-    }
-    memcpy(n->buf + n->len, s, len);
-    n->buf[n->len + len] = 0;
-    n->len += len + 1;
-    return 0;
-}
-
-/* Collects USER_ID's subscribed names that are FROM or below it into *OUT. */
-static int subs_below(store_txn *t, uint32_t user_id, const char *from, names *out)
+/* Collects USER_ID's subscribed names that are FROM or below it into *OUT, NUL-terminated and
+ * back to back. */
+static int subs_below(store_txn *t, uint32_t user_id, const char *from, mfs_buf *out)
 {
     uint8_t kb[NAMEKEY_MAX];
     size_t plen = namekey(kb, user_id, from), fl = plen - 4;
@@ -420,7 +401,8 @@ static int subs_below(store_txn *t, uint32_t user_id, const char *from, names *o
     while (rc == 0 && st_iter_next(&it)) {
         const char *name = (const char *)it.k.mv_data + 4;
         size_t nl = it.k.mv_size - 4;
-        if (nl == fl || name[fl] == '/') rc = names_add(out, name, nl); /* not "Workshop" */
+        if (nl == fl || name[fl] == '/') /* not "Workshop" */
+            rc = mfs_buf_try_append(out, name, nl) ? -ENOMEM : mfs_buf_try_append(out, "", 1);
     }
     return st_iter_end(&it, rc);
 }
@@ -432,14 +414,14 @@ static int subs_below(store_txn *t, uint32_t user_id, const char *from, names *o
  * where it is rather than failing the rename. */
 static int subs_rename(store_txn *w, uint32_t user_id, const char *from, const char *to)
 {
-    names n = {0};
+    mfs_buf n = {0};
     int rc = subs_below(w, user_id, from, &n);
     size_t fl = strlen(from), maxkey = (size_t)mdb_env_get_maxkeysize(w->s->env);
     uint8_t k[NAMEKEY_MAX];
-    for (size_t at = 0; rc == 0 && at < n.len; at += strlen(n.buf + at) + 1)
-        rc = st_del(w, DB_SUBS, k, namekey(k, user_id, n.buf + at));
-    for (size_t at = 0; rc == 0 && at < n.len; at += strlen(n.buf + at) + 1) {
-        const char *old = n.buf + at;
+    for (size_t at = 0; rc == 0 && at < n.len; at += strlen(n.data + at) + 1)
+        rc = st_del(w, DB_SUBS, k, namekey(k, user_id, n.data + at));
+    for (size_t at = 0; rc == 0 && at < n.len; at += strlen(n.data + at) + 1) {
+        const char *old = n.data + at;
         char newname[STORE_NAME_MAX + 2];
         int len = snprintf(newname, sizeof newname, "%s%s", to, old + fl);
         if (len > STORE_NAME_MAX || 4 + (size_t)len > maxkey) {
@@ -449,7 +431,7 @@ static int subs_rename(store_txn *w, uint32_t user_id, const char *from, const c
         if ((rc = st_put(w, DB_SUBS, k, namekey(k, user_id, newname), "", 0)) == 0)
             rc = sub_feed(w, user_id, newname);
     }
-    free(n.buf);
+    mfs_buf_free(&n);
     return rc;
 }
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 
 /*
  * A summary is a self-contained byte blob (no pointers inside), made by the parser below from
@@ -25,7 +25,7 @@
  *     do not understand (recompute it with store_mime_summarize then).
  *   - Memory is bounded by limits, not by message size: 64 KiB per header field, 64 levels of
  *     nesting, 5000 parts, 8 MiB of rendered strings. Offsets stay exact beyond the limits.
- *   - Out of memory: the strings are built in imap_buf (imap/imap_buf.h), which aborts the
+ *   - Out of memory: the strings are built in mfs_buf (imap/mfs_buf.h), which aborts the
  *     process as the IMAP code does; the parser's own tables report -ENOMEM.
  */
 
@@ -63,7 +63,7 @@ int store_mime_bodystructure(const void *blob, size_t bloblen, bool extended, co
  * separated by ", ", with comments and folding gone ("<a (x)@ (y) b.org>" is "a@b.org").
  * Encoded words in names stay as they are. Returns how many addresses (group marks included)
  * it appended. SEARCH FROM/TO/CC/BCC match this besides the raw field, as Dovecot does. */
-size_t store_mime_addresses_text(const char *v, size_t n, imap_buf *out);
+size_t store_mime_addresses_text(const char *v, size_t n, mfs_buf *out);
 
 typedef struct store_mime_part {
     uint64_t header_off, header_len; /* the header block, blank line included */

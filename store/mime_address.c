@@ -8,13 +8,13 @@ enum { T_END, T_ATOM, T_QUOTED, T_COMMENT, T_SPECIAL };
 struct lexer {
     const char *v;
     size_t n, i;
-    imap_buf tok;
+    mfs_buf tok;
     char special;
 };
 
 static int lex_next(struct lexer *l)
 {
-    imap_buf_truncate(&l->tok, 0);
+    mfs_buf_truncate(&l->tok, 0);
     while (l->i < l->n && is_wsp((unsigned char)l->v[l->i]))
         l->i++;
     if (l->i >= l->n) return T_END;
@@ -24,7 +24,7 @@ static int lex_next(struct lexer *l)
         while (l->i < l->n) {
             c = l->v[l->i++];
             if (c == '\\' && l->i < l->n) {
-                imap_buf_putc(&l->tok, l->v[l->i++]);
+                mfs_buf_putc(&l->tok, l->v[l->i++]);
                 continue;
             }
             if (c == '(') {
@@ -32,7 +32,7 @@ static int lex_next(struct lexer *l)
             } else if (c == ')') {
                 if (--depth == 0) break;
             }
-            imap_buf_putc(&l->tok, c);
+            mfs_buf_putc(&l->tok, c);
         }
         return T_COMMENT;
     }
@@ -45,7 +45,7 @@ static int lex_next(struct lexer *l)
         while (l->i < l->n && l->v[l->i] != ']')
             l->i++;
         if (l->i < l->n) l->i++;
-        imap_buf_append(&l->tok, l->v + s, l->i - s);
+        mfs_buf_append(&l->tok, l->v + s, l->i - s);
         return T_ATOM;
     }
     if (strchr("()<>[]:;@\\,.", c) != NULL) {
@@ -59,37 +59,37 @@ static int lex_next(struct lexer *l)
         if (is_wsp((unsigned char)c) || strchr("()<>[]:;@\\,.\"", c) != NULL) break;
         l->i++;
     }
-    imap_buf_append(&l->tok, l->v + s, l->i - s);
+    mfs_buf_append(&l->tok, l->v + s, l->i - s);
     return T_ATOM;
 }
 
 /* Appends one address as plain text, for SEARCH: "name <mailbox@host>", "mailbox@host", a group
  * as "name: ... ;"; addresses separated by ", ". */
-static void emit_text(imap_buf *out, const imap_buf *name, const char *mbox, size_t mlen,
+static void emit_text(mfs_buf *out, const mfs_buf *name, const char *mbox, size_t mlen,
                       const char *host, size_t hlen, bool host_nil)
 {
-    if (out->len > 0 && out->data[out->len - 1] != ':') imap_buf_puts(out, ", ");
+    if (out->len > 0 && out->data[out->len - 1] != ':') mfs_buf_puts(out, ", ");
     if (host_nil) { /* a group's start; MBOX is its name */
-        imap_buf_append(out, mbox, mlen);
-        imap_buf_putc(out, ':');
+        mfs_buf_append(out, mbox, mlen);
+        mfs_buf_putc(out, ':');
         return;
     }
     bool named = name && name->len > 0;
     if (named) {
-        imap_buf_append(out, name->data, name->len);
-        imap_buf_puts(out, " <");
+        mfs_buf_append(out, name->data, name->len);
+        mfs_buf_puts(out, " <");
     }
-    imap_buf_append(out, mbox, mlen);
+    mfs_buf_append(out, mbox, mlen);
     if (host) {
-        imap_buf_putc(out, '@');
-        imap_buf_append(out, host, hlen);
+        mfs_buf_putc(out, '@');
+        mfs_buf_append(out, host, hlen);
     }
-    if (named) imap_buf_putc(out, '>');
+    if (named) mfs_buf_putc(out, '>');
 }
 
 /* Appends one address (imap_envelope_address, or with TEXT emit_text). HOST_NIL: a group's
  * start. */
-static void emit_addr(imap_buf *out, bool text, const imap_buf *name, const char *route,
+static void emit_addr(mfs_buf *out, bool text, const mfs_buf *name, const char *route,
                       const char *mbox, size_t mlen, const char *host, size_t hlen, bool host_nil)
 {
     if (text) {
@@ -110,10 +110,10 @@ static void emit_addr(imap_buf *out, bool text, const imap_buf *name, const char
 }
 
 /* Appends the end of a group: (NIL NIL NIL NIL), or with TEXT ";". */
-static void emit_group_end(imap_buf *out, bool text)
+static void emit_group_end(mfs_buf *out, bool text)
 {
     if (text)
-        imap_buf_putc(out, ';');
+        mfs_buf_putc(out, ';');
     else
         imap_envelope_address(out, &(imap_address){0});
 }
@@ -121,7 +121,7 @@ static void emit_group_end(imap_buf *out, bool text)
 /* Reads a domain after '@' until ',', ';', '>' or the end; returns the stopping token. The
  * domain is atoms joined by dots: what follows it up to the stop (as in "a@b <c@d>" or
  * "a@b c@d") is skipped, and the address is a@b, as in Dovecot. */
-static int read_domain(struct lexer *l, imap_buf *dom, imap_buf *comment, bool angle)
+static int read_domain(struct lexer *l, mfs_buf *dom, mfs_buf *comment, bool angle)
 {
     bool junk = false, after_atom = false;
     for (;;) {
@@ -130,7 +130,7 @@ static int read_domain(struct lexer *l, imap_buf *dom, imap_buf *comment, bool a
         if (t == T_SPECIAL) {
             if (l->special == ',' || l->special == ';' || (angle && l->special == '>')) return t;
             if (l->special == '.' && !junk) {
-                imap_buf_putc(dom, '.');
+                mfs_buf_putc(dom, '.');
                 after_atom = false;
             } else if (dom->len > 0) {
                 junk = true;
@@ -139,14 +139,14 @@ static int read_domain(struct lexer *l, imap_buf *dom, imap_buf *comment, bool a
         }
         if (t == T_COMMENT) {
             if (comment) {
-                imap_buf_truncate(comment, 0);
-                imap_buf_append(comment, l->tok.data ? l->tok.data : "", l->tok.len);
+                mfs_buf_truncate(comment, 0);
+                mfs_buf_append(comment, l->tok.data ? l->tok.data : "", l->tok.len);
             }
             continue;
         }
         if (after_atom) junk = true;
         if (junk) continue;
-        imap_buf_append(dom, l->tok.data ? l->tok.data : "", l->tok.len);
+        mfs_buf_append(dom, l->tok.data ? l->tok.data : "", l->tok.len);
         after_atom = true;
     }
 }
@@ -154,23 +154,23 @@ static int read_domain(struct lexer *l, imap_buf *dom, imap_buf *comment, bool a
 /* One address list being read: the lexer, what the current address gathered, the output. */
 struct addrs {
     struct lexer l;
-    imap_buf phrase, local, comment, dom, route;
+    mfs_buf phrase, local, comment, dom, route;
     bool local_done; /* the phrase has words not joined by dots: it is no local part */
     bool in_group;
     bool text; /* plain text for SEARCH, not ENVELOPE addresses */
     size_t count;
-    imap_buf *out;
+    mfs_buf *out;
 };
 
-static void tok_append(imap_buf *b, const struct lexer *l)
+static void tok_append(mfs_buf *b, const struct lexer *l)
 {
-    imap_buf_append(b, l->tok.data ? l->tok.data : "", l->tok.len);
+    mfs_buf_append(b, l->tok.data ? l->tok.data : "", l->tok.len);
 }
 
 /* Appends an address with NAME, ROUTE, MBOX and HOST (NULL or empty: none); a missing mailbox
  * or host is "MISSING_MAILBOX" / "MISSING_DOMAIN", as in Dovecot. */
-static void put_address(struct addrs *a, const imap_buf *name, const imap_buf *route,
-                        const imap_buf *mbox, const imap_buf *host)
+static void put_address(struct addrs *a, const mfs_buf *name, const mfs_buf *route,
+                        const mfs_buf *mbox, const mfs_buf *host)
 {
     bool m = mbox && mbox->len > 0, h = host && host->len > 0;
     emit_addr(a->out, a->text, name && name->len > 0 ? name : NULL,
@@ -192,7 +192,7 @@ static int read_phrase(struct addrs *a)
         if (t == T_END) return t;
         if (t == T_ATOM || t == T_QUOTED) {
             if (a->phrase.len > 0 && !pdot) {
-                imap_buf_putc(&a->phrase, ' ');
+                mfs_buf_putc(&a->phrase, ' ');
                 a->local_done = true; /* a local part is words joined by dots */
             }
             tok_append(&a->phrase, l);
@@ -201,13 +201,13 @@ static int read_phrase(struct addrs *a)
             continue;
         }
         if (t == T_COMMENT) {
-            imap_buf_truncate(&a->comment, 0);
+            mfs_buf_truncate(&a->comment, 0);
             tok_append(&a->comment, l);
             continue;
         }
         if (l->special == '.') {
-            imap_buf_putc(&a->phrase, '.');
-            if (!a->local_done) imap_buf_putc(&a->local, '.');
+            mfs_buf_putc(&a->phrase, '.');
+            if (!a->local_done) mfs_buf_putc(&a->local, '.');
             pdot = true;
             continue;
         }
@@ -220,12 +220,12 @@ static int read_phrase(struct addrs *a)
 static int read_route(struct addrs *a)
 {
     struct lexer *l = &a->l;
-    imap_buf_putc(&a->route, '@');
+    mfs_buf_putc(&a->route, '@');
     for (;;) {
         int t = lex_next(l);
         if (t == T_END || (t == T_SPECIAL && (l->special == ':' || l->special == '>'))) return t;
         if (t == T_SPECIAL)
-            imap_buf_putc(&a->route, l->special);
+            mfs_buf_putc(&a->route, l->special);
         else if (t != T_COMMENT)
             tok_append(&a->route, l);
     }
@@ -237,7 +237,7 @@ static int read_route(struct addrs *a)
 static int read_angle(struct addrs *a)
 {
     struct lexer *l = &a->l;
-    imap_buf inner_local = {0};
+    mfs_buf inner_local = {0};
     int st = T_END;
     for (;;) {
         st = lex_next(l);
@@ -253,7 +253,7 @@ static int read_angle(struct addrs *a)
             break;
         }
         if (st == T_SPECIAL) {
-            if (l->special == '.') imap_buf_putc(&inner_local, '.');
+            if (l->special == '.') mfs_buf_putc(&inner_local, '.');
             continue;
         }
         if (st == T_COMMENT) continue;
@@ -269,7 +269,7 @@ static int read_angle(struct addrs *a)
         }
     }
     put_address(a, &a->phrase, &a->route, &inner_local, &a->dom);
-    imap_buf_free(&inner_local);
+    mfs_buf_free(&inner_local);
     return et;
 }
 
@@ -277,7 +277,7 @@ static int read_angle(struct addrs *a)
  * that ended it. Only a comment after the local part names it. */
 static int read_addr_spec(struct addrs *a)
 {
-    imap_buf_truncate(&a->comment, 0);
+    mfs_buf_truncate(&a->comment, 0);
     int st = read_domain(&a->l, &a->dom, &a->comment, false);
     put_address(a, &a->comment, NULL, &a->local, &a->dom);
     return st;
@@ -294,15 +294,15 @@ static void put_bare_words(struct addrs *a)
         put_address(a, &a->phrase, NULL, NULL, NULL);
 }
 
-static size_t addresses(const char *v, size_t n, imap_buf *out, bool text)
+static size_t addresses(const char *v, size_t n, mfs_buf *out, bool text)
 {
     struct addrs a = {.l = {.v = v, .n = n}, .out = out, .text = text};
     for (;;) {
-        imap_buf_truncate(&a.phrase, 0);
-        imap_buf_truncate(&a.local, 0);
-        imap_buf_truncate(&a.comment, 0);
-        imap_buf_truncate(&a.dom, 0);
-        imap_buf_truncate(&a.route, 0);
+        mfs_buf_truncate(&a.phrase, 0);
+        mfs_buf_truncate(&a.local, 0);
+        mfs_buf_truncate(&a.comment, 0);
+        mfs_buf_truncate(&a.dom, 0);
+        mfs_buf_truncate(&a.route, 0);
         int t = read_phrase(&a);
         char special = t == T_SPECIAL ? a.l.special : 0;
         if (special == ':') {
@@ -327,21 +327,21 @@ static size_t addresses(const char *v, size_t n, imap_buf *out, bool text)
         if (t == T_END) break;
     }
     if (a.in_group) emit_group_end(out, text);
-    imap_buf_free(&a.phrase);
-    imap_buf_free(&a.local);
-    imap_buf_free(&a.comment);
-    imap_buf_free(&a.dom);
-    imap_buf_free(&a.route);
-    imap_buf_free(&a.l.tok);
+    mfs_buf_free(&a.phrase);
+    mfs_buf_free(&a.local);
+    mfs_buf_free(&a.comment);
+    mfs_buf_free(&a.dom);
+    mfs_buf_free(&a.route);
+    mfs_buf_free(&a.l.tok);
     return a.count;
 }
 
-size_t st_mime_addresses(const char *v, size_t n, imap_buf *out)
+size_t st_mime_addresses(const char *v, size_t n, mfs_buf *out)
 {
     return addresses(v, n, out, false);
 }
 
-size_t store_mime_addresses_text(const char *v, size_t n, imap_buf *out)
+size_t store_mime_addresses_text(const char *v, size_t n, mfs_buf *out)
 {
     return addresses(v, n, out, true);
 }

@@ -78,20 +78,20 @@ int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
 {
     imap_part *parts = describe(p);
     if (!parts) return -ENOMEM;
-    imap_buf env = {0}, bs = {0}, body = {0};
+    mfs_buf env = {0}, bs = {0}, body = {0};
     imap_envelope_write(&env, &parts[0].envelope);
     imap_bodystructure_write(&bs, &parts[0], true);
     imap_bodystructure_write(&body, &parts[0], false);
     free(parts);
     if (env.len > UINT32_MAX / 4 || bs.len > UINT32_MAX / 4 || body.len > UINT32_MAX / 4) {
-        imap_buf_free(&env);
-        imap_buf_free(&bs);
-        imap_buf_free(&body);
+        mfs_buf_free(&env);
+        mfs_buf_free(&bs);
+        mfs_buf_free(&body);
         return -ENOMEM;
     }
     size_t recs = (size_t)p->nents * BLOB_REC;
     /* the part strings (type, subtype, encoding, charset) go to a pool after the rendered text */
-    imap_buf pool = {0};
+    mfs_buf pool = {0};
     uint32_t *refs = calloc((size_t)p->nents * 4 + 1, sizeof *refs);
     for (uint32_t i = 0; refs && i < p->nents; i++) {
         const struct ent *e = &p->ents[i];
@@ -110,17 +110,17 @@ int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
         snprintf(tmp[3], sizeof tmp[3], "%s", e->charset);
         for (int k = 0; k < 4; k++) {
             refs[i * 4 + k] = (uint32_t)pool.len;
-            imap_buf_append(&pool, tmp[k], strlen(tmp[k]) + 1);
+            mfs_buf_append(&pool, tmp[k], strlen(tmp[k]) + 1);
         }
     }
     size_t total = BLOB_HDR + recs + env.len + bs.len + body.len + pool.len;
     unsigned char *out = NULL;
     if (!refs || pool.len > UINT32_MAX / 4 || !(out = calloc(1, total))) {
         free(refs);
-        imap_buf_free(&pool);
-        imap_buf_free(&env);
-        imap_buf_free(&bs);
-        imap_buf_free(&body);
+        mfs_buf_free(&pool);
+        mfs_buf_free(&env);
+        mfs_buf_free(&bs);
+        mfs_buf_free(&body);
         return -ENOMEM;
     }
     memcpy(out, BLOB_MAGIC, 4);
@@ -149,10 +149,10 @@ int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen)
     so += recs;
     size_t pool_at = so;
     if (pool.len) memcpy(out + so, pool.data, pool.len);
-    imap_buf_free(&pool);
-    imap_buf_free(&env);
-    imap_buf_free(&bs);
-    imap_buf_free(&body);
+    mfs_buf_free(&pool);
+    mfs_buf_free(&env);
+    mfs_buf_free(&bs);
+    mfs_buf_free(&body);
 
     for (uint32_t i = 0; i < p->nents; i++) {
         const struct ent *e = &p->ents[i];

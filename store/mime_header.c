@@ -5,32 +5,32 @@
 
 /* Takes B's string (B is left empty), or frees it and returns NULL when it would exceed the
  * message's budget of kept text. */
-static char *keep(store_mime_parser *p, imap_buf *b)
+static char *keep(store_mime_parser *p, mfs_buf *b)
 {
-    if (!b->data) imap_buf_append(b, "", 0);
+    if (!b->data) mfs_buf_append(b, "", 0);
     if (p->text_used + b->len > MIME_TEXT_BUDGET) {
-        imap_buf_free(b);
+        mfs_buf_free(b);
         return NULL;
     }
     p->text_used += b->len;
     /* kept until the parse ends: give back what the buffer reserved beyond the string */
     char *s = realloc(b->data, b->len + 1);
     if (!s) s = b->data;
-    *b = (imap_buf){0};
+    *b = (mfs_buf){0};
     return s;
 }
 
 static char *keep_istr(store_mime_parser *p, const char *s, size_t n)
 {
-    imap_buf b = {0};
+    mfs_buf b = {0};
     imap_quote_string(&b, s, n, false);
     return keep(p, &b);
 }
 
 static char *keep_raw(store_mime_parser *p, const char *s, size_t n)
 {
-    imap_buf b = {0};
-    imap_buf_append(&b, s, n);
+    mfs_buf b = {0};
+    mfs_buf_append(&b, s, n);
     return keep(p, &b);
 }
 
@@ -80,7 +80,7 @@ static size_t lex_token(const char *v, size_t n, size_t *i)
     return *i - s;
 }
 
-bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, imap_buf *out)
+bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, mfs_buf *out)
 {
     (*i)++;
     while (*i < n) {
@@ -91,7 +91,7 @@ bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, imap_buf *out)
             c = v[*i];
             (*i)++;
         }
-        imap_buf_putc(out, c);
+        mfs_buf_putc(out, c);
     }
     return false;
 }
@@ -106,7 +106,7 @@ struct param {
 };
 
 struct param_out {
-    imap_buf *out;
+    mfs_buf *out;
     bool *has_charset;
     char *charset;
     size_t charset_sz;
@@ -185,7 +185,7 @@ static int param_cmp(const char *t, const struct param *a, const struct param *b
  * through one by one. */
 static void emit_2231(struct param_out *po, const char *t, struct param *ps, size_t np)
 {
-    imap_buf val = {0}, key = {0};
+    mfs_buf val = {0}, key = {0};
     for (size_t i = 1; i < np; i++) { /* insertion sort: np is small */
         struct param x = ps[i];
         size_t j = i;
@@ -209,47 +209,47 @@ static void emit_2231(struct param_out *po, const char *t, struct param *ps, siz
             for (size_t j = i; j < next; j++) {
                 char num[24];
                 int k = snprintf(num, sizeof(num), "*%u%s", ps[j].idx, ps[j].ext ? "*" : "");
-                imap_buf_truncate(&key, 0);
-                imap_buf_append(&key, t + ps[j].name_off, ps[j].base_len);
-                imap_buf_append(&key, num, (size_t)k);
+                mfs_buf_truncate(&key, 0);
+                mfs_buf_append(&key, t + ps[j].name_off, ps[j].base_len);
+                mfs_buf_append(&key, num, (size_t)k);
                 emit_param(po, key.data ? key.data : "", key.len, t + ps[j].val_off, ps[j].val_len);
             }
             continue;
         }
-        imap_buf_truncate(&val, 0);
-        imap_buf_append(&val, "", 0);
-        if (!ps[i].ext && have_ext) imap_buf_puts(&val, "''");
+        mfs_buf_truncate(&val, 0);
+        mfs_buf_append(&val, "", 0);
+        if (!ps[i].ext && have_ext) mfs_buf_puts(&val, "''");
         for (size_t j = i; j < next; j++) {
             const char *vs = t + ps[j].val_off;
             if (!ps[j].ext && have_ext) {
                 for (size_t k = 0; k < ps[j].val_len; k++) {
                     if (vs[k] == '%')
-                        imap_buf_puts(&val, "%25");
+                        mfs_buf_puts(&val, "%25");
                     else
-                        imap_buf_putc(&val, vs[k]);
+                        mfs_buf_putc(&val, vs[k]);
                 }
             } else {
-                imap_buf_append(&val, vs, ps[j].val_len);
+                mfs_buf_append(&val, vs, ps[j].val_len);
             }
         }
-        imap_buf_truncate(&key, 0);
-        imap_buf_append(&key, t + ps[i].name_off, ps[i].base_len);
-        if (have_ext) imap_buf_putc(&key, '*');
+        mfs_buf_truncate(&key, 0);
+        mfs_buf_append(&key, t + ps[i].name_off, ps[i].base_len);
+        if (have_ext) mfs_buf_putc(&key, '*');
         emit_param(po, key.data ? key.data : "", key.len, val.data ? val.data : "", val.len);
     }
-    imap_buf_free(&val);
-    imap_buf_free(&key);
+    mfs_buf_free(&val);
+    mfs_buf_free(&key);
 }
 
 /* Parses "; name=value" parameters into rendered IMAP items "name" "value" ... Values are a
  * quoted string or, leniently, everything up to ';' or a blank (so an unquoted
  * boundary=----=_Part_1 works; Dovecot would stop at '='). RFC 2231 sections are merged. */
-static void parse_params(const char *v, size_t n, size_t i, imap_buf *out, bool *has_charset,
+static void parse_params(const char *v, size_t n, size_t i, mfs_buf *out, bool *has_charset,
                          char *charset, size_t charset_sz, char **boundary)
 {
     struct param ps[MIME_MAX_PARAMS];
     size_t np = 0;
-    imap_buf text = {0};
+    mfs_buf text = {0};
     while (i < n && np < MIME_MAX_PARAMS) {
         skip_cfws(v, n, &i);
         if (i >= n) break;
@@ -271,11 +271,11 @@ static void parse_params(const char *v, size_t n, size_t i, imap_buf *out, bool 
         memset(p, 0, sizeof(*p));
         p->name_off = text.len;
         p->name_len = nl;
-        imap_buf_append(&text, v + ns, nl);
+        mfs_buf_append(&text, v + ns, nl);
         p->val_off = text.len;
         if (i < n && v[i] == '"') {
             if (!st_mime_lex_quoted(v, n, &i, &text)) { /* not closed: no value, as in Dovecot */
-                imap_buf_truncate(&text, p->name_off);
+                mfs_buf_truncate(&text, p->name_off);
                 np--;
                 break;
             }
@@ -283,7 +283,7 @@ static void parse_params(const char *v, size_t n, size_t i, imap_buf *out, bool 
             size_t vs = i;
             while (i < n && v[i] != ';' && !is_wsp((unsigned char)v[i]))
                 i++;
-            imap_buf_append(&text, v + vs, i - vs);
+            mfs_buf_append(&text, v + vs, i - vs);
         }
         p->val_len = text.len - p->val_off;
         /* name*, name*N or name*N*: an RFC 2231 section */
@@ -315,7 +315,7 @@ static void parse_params(const char *v, size_t n, size_t i, imap_buf *out, bool 
             emit_param(&po, t + ps[k].name_off, ps[k].name_len, t + ps[k].val_off, ps[k].val_len);
     }
     if (nsec > 0) emit_2231(&po, t, sec, nsec);
-    imap_buf_free(&text);
+    mfs_buf_free(&text);
 }
 
 /* ---------- header fields ---------- */
@@ -349,12 +349,12 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
             return;
         }
         if (!ok) return; /* broken: no parameters, as Dovecot */
-        imap_buf b = {0};
+        mfs_buf b = {0};
         parse_params(v, n, i, &b, &e->has_charset, e->charset, sizeof(e->charset), &e->boundary);
         if (b.len > 0)
             e->params = keep(p, &b);
         else
-            imap_buf_free(&b);
+            mfs_buf_free(&b);
     } else if (nlen == 17 && strncasecmp(name, "transfer-encoding", 17) == 0) {
         if (e->seen_cte) return;
         skip_cfws(v, n, &i);
@@ -386,16 +386,16 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
         size_t ts = i, tl = lex_token(v, n, &i);
         e->disp = keep_istr(p, v + ts, tl);
         if (tl == 0) return;
-        imap_buf b = {0};
+        mfs_buf b = {0};
         parse_params(v, n, i, &b, NULL, NULL, 0, NULL);
         if (b.len > 0)
             e->disp_params = keep(p, &b);
         else
-            imap_buf_free(&b);
+            mfs_buf_free(&b);
     } else if (nlen == 8 && strncasecmp(name, "language", 8) == 0) {
         if (e->seen_lang) return;
         e->seen_lang = true;
-        imap_buf b = {0};
+        mfs_buf b = {0};
         for (;;) {
             skip_cfws(v, n, &i);
             size_t s = i;
@@ -411,7 +411,7 @@ static void field_content(store_mime_parser *p, struct ent *e, const char *name,
         if (b.len > 0)
             e->lang = keep(p, &b);
         else
-            imap_buf_free(&b);
+            mfs_buf_free(&b);
     }
 }
 
@@ -432,7 +432,7 @@ static void field_envelope(store_mime_parser *p, struct ent *e, int k, const cha
     bool addr = k >= IMAP_ENV_FROM && k <= IMAP_ENV_BCC;
     if ((e->env_seen & (1u << k)) && !addr) return;
     e->env_seen |= (uint16_t)(1u << k);
-    imap_buf b = {0};
+    mfs_buf b = {0};
     if (!addr) {
         if (k == IMAP_ENV_SUBJECT)
             imap_envelope_subject(&b, v, n);
@@ -444,9 +444,9 @@ static void field_envelope(store_mime_parser *p, struct ent *e, int k, const cha
     /* a repeated address field adds its addresses to the list, as in Dovecot */
     char *old = e->env[k];
     size_t oldlen = old ? strlen(old) : 0;
-    imap_buf_append(&b, old, oldlen);
+    mfs_buf_append(&b, old, oldlen);
     if (st_mime_addresses(v, n, &b) == 0) {
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
         return;
     }
     if (old) {

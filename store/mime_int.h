@@ -5,7 +5,7 @@
 #include "store/mime.h"
 
 #include "imap/imap_bodystructure.h"
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_envelope.h"
 #include "imap/imap_quote.h"
 
@@ -111,10 +111,10 @@ static inline uint64_t crlf_len(struct cnt a, struct cnt b)
 void st_mime_field_process(store_mime_parser *p, struct ent *e);
 /* mime_header.c: reads a quoted string at v[*i] == '"' into OUT (unescaped); false when it is
  * not closed. */
-bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, imap_buf *out);
+bool st_mime_lex_quoted(const char *v, size_t n, size_t *i, mfs_buf *out);
 /* mime_address.c: appends the addresses of address list V to OUT as ENVELOPE addresses
  * (imap_envelope_address); returns how many. */
-size_t st_mime_addresses(const char *v, size_t n, imap_buf *out);
+size_t st_mime_addresses(const char *v, size_t n, mfs_buf *out);
 /* mime_blob.c: the blob of a finished parse (see store_mime_finish). */
 int st_mime_blob_write(store_mime_parser *p, void **blob, size_t *bloblen);
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/buf.h"
 #include "store/internal.h"
 
 #define PACK_TARGET (256u << 10) /* a pending pack is written once it holds this much */
@@ -46,8 +47,7 @@ struct st_pack {
     bool exists;  /* a pack with this key is in the table (a taken-over last pack) */
     pack_ent *ents;
     size_t n, ents_cap;
-    char *data;
-    size_t used, cap;
+    mfs_buf data; /* the bodies back to back (data.len bytes used) */
 };
 
 /* Reads entry I of the pack value P (values need not be aligned). */
@@ -189,8 +189,9 @@ int st_body_flush(store_txn *w)
 {
     st_pack *p = w->pack;
     if (!p || p->n == 0) return 0;
-    int rc = pack_write(w, p->key, !p->exists, p->ents, p->n, p->data, p->used);
-    p->n = p->used = 0;
+    int rc = pack_write(w, p->key, !p->exists, p->ents, p->n, p->data.data, p->data.len);
+    p->n = 0;
+    p->data.len = 0;
     return rc;
 }
 
@@ -198,7 +199,7 @@ void st_body_discard(store_txn *w)
 {
     if (!w->pack) return;
     free(w->pack->ents);
-    free(w->pack->data);
+    mfs_buf_free(&w->pack->data);
     free(w->pack);
     w->pack = NULL;
 }
@@ -212,17 +213,13 @@ static int pending_add(st_pack *p, uint64_t id, const void *data, size_t len)
         if (!e) return -ENOMEM;
         p->ents = e, p->ents_cap = cap;
     }
-    if (len > p->cap - p->used) {
-        size_t cap = p->cap ? p->cap : PACK_TARGET + PACK_SOLO;
-        while (cap - p->used < len)
-            cap *= 2;
-        char *d = realloc(p->data, cap);
-        if (!d) return -ENOMEM;
-        p->data = d, p->cap = cap;
-    }
-    if (len) memcpy(p->data + p->used, data, len);
-    p->ents[p->n++] = (pack_ent){.id = id, .off = p->used, .len = len};
-    p->used += len;
+    /* a pack's worth at once: most transactions then allocate once */
+    size_t want =
+        p->data.cap ? len : (len > PACK_TARGET + PACK_SOLO ? len : PACK_TARGET + PACK_SOLO);
+    if (mfs_buf_try_reserve(&p->data, want)) return -ENOMEM;
+    size_t off = p->data.len;
+    if (mfs_buf_try_append(&p->data, data, len)) return -ENOMEM;
+    p->ents[p->n++] = (pack_ent){.id = id, .off = off, .len = len};
     return 0;
 }
 
@@ -284,7 +281,7 @@ int st_body_put(store_txn *w, uint64_t id, const void *data, size_t len)
     st_pack *p = w->pack;
     if (p->n == 0 && (rc = pending_start(w, p, id)) != 0) return rc;
     if ((rc = pending_add(p, id, data, len)) != 0) return rc;
-    if (p->used >= PACK_TARGET) return st_body_flush(w);
+    if (p->data.len >= PACK_TARGET) return st_body_flush(w);
     return 0;
 }
 
@@ -296,7 +293,7 @@ int st_body_get(store_txn *t, uint64_t id, const char **data, size_t *len)
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
             if (p->ents[mid].id == id) {
-                *data = p->data + p->ents[mid].off;
+                *data = p->data.data + p->ents[mid].off;
                 *len = p->ents[mid].len;
                 return 0;
             }
@@ -338,12 +335,13 @@ int st_body_drop(store_txn *w, uint64_t id, uint64_t *len)
     if ((rc = pack_header(&v, &n)) != 0) return rc;
     st_pack live = {0};
     rc = copy_live(w, &v, n, false, id, &live);
-    if (rc == 0 && (live.n != st.live || live.used != st.live_bytes)) rc = -EIO;
+    if (rc == 0 && (live.n != st.live || live.data.len != st.live_bytes)) rc = -EIO;
     if (rc == 0) rc = pack_delete(w, key);
     if (rc == 0)
-        rc = pack_write(w, live.ents[0].id, false, live.ents, live.n, live.data, live.used);
+        rc =
+            pack_write(w, live.ents[0].id, false, live.ents, live.n, live.data.data, live.data.len);
     free(live.ents);
-    free(live.data);
+    mfs_buf_free(&live.data);
     return rc;
 }
 

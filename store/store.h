@@ -38,11 +38,12 @@
  *   *why (store_mailbox_name_check, store_flags_parse), or a sentence per problem to a
  *   callback (store_check). A callback's non-zero return stops a walk and is returned as is.
  *
- * Out of memory. The store's own code returns -ENOMEM when an allocation fails and leaves
- * nothing half done: inside store_write the transaction is aborted, so nothing is written;
- * a caller may retry or give up. The one exception is the MIME summary (store_msg_prepare,
- * and store_msg_append without a prepared summary): it builds its strings in the IMAP
- * protocol library's imap_buf, which aborts the process on allocation failure.
+ * Out of memory (the one policy of mailfs is in store/buf.h). The store's own code returns
+ * -ENOMEM when an allocation fails and leaves nothing half done: inside store_write the
+ * transaction is aborted, so nothing is written; a caller may retry or give up. The one
+ * exception is the MIME summary (store_msg_prepare, and store_msg_append without a prepared
+ * summary): a parse whose half is of no use, it builds its strings with mfs_buf's aborting
+ * functions.
  *
  * Names. Mailbox names are UTF-8 with '/' as the hierarchy delimiter. "INBOX" is matched
  * case-insensitively and always stored as "INBOX".

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_quote.h"
 #include "imap/imap_seqset.h"
@@ -53,7 +53,7 @@ static void seqset(const char *s, size_t len, uint32_t star)
         if (r->hi - r->lo >= 3) nums[n++] = r->hi - 1;
         if (r->hi != r->lo) nums[n++] = r->hi;
     }
-    imap_buf b = {0};
+    mfs_buf b = {0};
     imap_seqset_format(&b, nums, n);
     imap_seqset back;
     CHECK(imap_seqset_parse(b.data, b.len, 0, &back, &why) == 0);
@@ -62,7 +62,7 @@ static void seqset(const char *s, size_t len, uint32_t star)
     for (size_t i = 0; i < n; i++)
         CHECK(imap_seqset_contains(&back, nums[i]));
     imap_seqset_free(&back);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     imap_seqset_free(&set);
     CHECK(set.r == NULL && set.n == 0);
 }
@@ -72,35 +72,35 @@ static void seqset(const char *s, size_t len, uint32_t star)
 static void utf7(const char *s, size_t len)
 {
     bool valid = imap_utf8_valid(s, len);
-    imap_buf enc = {0};
-    imap_buf_puts(&enc, "keep");
+    mfs_buf enc = {0};
+    mfs_buf_puts(&enc, "keep");
     int rc = imap_utf7_encode(s, len, &enc);
     if (rc == 0) {
         CHECK(valid || len == 0);
         CHECK(!imap_has_8bit(enc.data, enc.len));
-        imap_buf dec = {0};
+        mfs_buf dec = {0};
         CHECK(imap_utf7_decode(enc.data + 4, enc.len - 4, &dec) == 0);
         CHECK(dec.len == len && (len == 0 || memcmp(dec.data, s, len) == 0));
-        imap_buf_free(&dec);
+        mfs_buf_free(&dec);
     } else {
         CHECK(!valid);
         CHECK(enc.len == 4 && memcmp(enc.data, "keep", 4) == 0);
     }
-    imap_buf_free(&enc);
+    mfs_buf_free(&enc);
 
-    imap_buf dec = {0};
-    imap_buf_puts(&dec, "keep");
+    mfs_buf dec = {0};
+    mfs_buf_puts(&dec, "keep");
     if (imap_utf7_decode(s, len, &dec) == 0) {
         CHECK(!imap_has_8bit(s, len));
         CHECK(imap_utf8_valid(dec.data + 4, dec.len - 4));
-        imap_buf again = {0};
+        mfs_buf again = {0};
         CHECK(imap_utf7_encode(dec.data + 4, dec.len - 4, &again) == 0);
         CHECK(again.len == len && (len == 0 || memcmp(again.data, s, len) == 0));
-        imap_buf_free(&again);
+        mfs_buf_free(&again);
     } else {
         CHECK(dec.len == 4 && memcmp(dec.data, "keep", 4) == 0);
     }
-    imap_buf_free(&dec);
+    mfs_buf_free(&dec);
 }
 
 /* Quoting: whatever imap_quote_* writes, the command parser reads back as the same bytes. The
@@ -108,15 +108,15 @@ static void utf7(const char *s, size_t len)
  * IMAP client would not. */
 static void quote(const char *s, size_t len, int how, bool utf8)
 {
-    imap_buf line = {0};
-    imap_buf_puts(&line, "q1 X y ");
+    mfs_buf line = {0};
+    mfs_buf_puts(&line, "q1 X y ");
     if (how == 0)
         imap_quote_string(&line, s, len, utf8);
     else if (how == 1)
         imap_quote_nstring(&line, s, len, utf8);
     else
         imap_quote_astring(&line, s, len, utf8);
-    imap_buf_puts(&line, "\r\n");
+    mfs_buf_puts(&line, "\r\n");
 
     imap_parser_limits lim = {.max_line = 1 << 20, .max_literal = 1 << 20};
     imap_parser *p = imap_parser_new(&lim);
@@ -146,7 +146,7 @@ static void quote(const char *s, size_t len, int how, bool utf8)
     CHECK(how == 2 || a->type != IMAP_ARG_ATOM);
     if (a->type == IMAP_ARG_ATOM) CHECK(!imap_arg_is_nil(a));
     imap_parser_free(&p);
-    imap_buf_free(&line);
+    mfs_buf_free(&line);
 }
 
 /* IMAP URLs (CATENATE): a URL is taken apart or refused with a reason; what is taken is

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_parser.h"
 
 #define UNIT_FUZZ /* a failed CHECK abort()s: libFuzzer keeps the input */
@@ -32,18 +32,18 @@ static const imap_parser_limits limits = {
 
 static size_t lit_total; /* bytes of literals in the command being walked */
 
-static size_t walk(const imap_arg *a, size_t n, unsigned depth, imap_buf *t)
+static size_t walk(const imap_arg *a, size_t n, unsigned depth, mfs_buf *t)
 {
     size_t nodes = n;
     CHECK(depth <= limits.max_depth);
     for (size_t i = 0; i < n; i++) {
-        imap_buf_printf(t, " %d", (int)a[i].type);
+        mfs_buf_printf(t, " %d", (int)a[i].type);
         switch (a[i].type) {
         case IMAP_ARG_LIST:
             CHECK(a[i].count == 0 || a[i].list != NULL);
-            imap_buf_putc(t, '(');
+            mfs_buf_putc(t, '(');
             nodes += walk(a[i].list, a[i].count, depth + 1, t);
-            imap_buf_putc(t, ')');
+            mfs_buf_putc(t, ')');
             break;
         case IMAP_ARG_LITERAL:
             CHECK(a[i].len <= limits.max_append_literal);
@@ -57,8 +57,8 @@ static size_t walk(const imap_arg *a, size_t n, unsigned depth, imap_buf *t)
             CHECK(a[i].type == IMAP_ARG_LITERAL || memchr(a[i].str, '\0', a[i].len) == NULL);
             CHECK(a[i].type == IMAP_ARG_LITERAL || !a[i].literal8);
             CHECK(imap_arg_is_string(&a[i]));
-            imap_buf_printf(t, "%s[%zu]", a[i].literal8 ? "~" : "", a[i].len);
-            imap_buf_append(t, a[i].str, a[i].len);
+            mfs_buf_printf(t, "%s[%zu]", a[i].literal8 ? "~" : "", a[i].len);
+            mfs_buf_append(t, a[i].str, a[i].len);
             (void)imap_arg_is_nil(&a[i]);
             (void)imap_arg_is_atom(&a[i], "BODY[]");
             break;
@@ -71,7 +71,7 @@ static size_t walk(const imap_arg *a, size_t n, unsigned depth, imap_buf *t)
 
 /* Runs the parser over DATA cut at CUTS (sorted offsets); appends the transcript to T. */
 static void run(const uint8_t *data, size_t size, const size_t *cuts, size_t ncuts,
-                uint8_t reject_mask, imap_buf *t)
+                uint8_t reject_mask, mfs_buf *t)
 {
     imap_parser *p = imap_parser_new(&limits);
     CHECK(p != NULL);
@@ -100,29 +100,29 @@ static void run(const uint8_t *data, size_t size, const size_t *cuts, size_t ncu
                 for (const char *s = c->name; *s; s++)
                     CHECK(!(*s >= 'a' && *s <= 'z'));
                 CHECK(c->nargs == 0 || c->args != NULL);
-                imap_buf_printf(t, "C %s %s", c->tag, c->name);
+                mfs_buf_printf(t, "C %s %s", c->tag, c->name);
                 lit_total = 0;
                 size_t nodes = walk(c->args, c->nargs, 0, t);
                 CHECK(nodes <= limits.max_args);
                 /* a whole command, literals included, stays within its limit */
                 CHECK(lit_total <= (strcmp(c->name, "APPEND") == 0 ? limits.max_append_command
                                                                    : limits.max_command));
-                imap_buf_putc(t, '\n');
+                mfs_buf_putc(t, '\n');
             } else if (r == IMAP_PARSE_ERROR) {
                 const char *msg = NULL, *tag = NULL;
                 imap_parse_error e = imap_parser_error(p, &msg, &tag);
                 CHECK(e != IMAP_PERR_NONE && msg != NULL && tag != NULL);
                 CHECK(msg[0] != '\0' && tag[0] != '\0' && strlen(tag) < 80);
                 CHECK(imap_parser_command(p) == NULL);
-                imap_buf_printf(t, "E %d %s %s\n", (int)e, tag, msg);
+                mfs_buf_printf(t, "E %d %s %s\n", (int)e, tag, msg);
             } else if (r == IMAP_PARSE_CONTINUE) {
                 const char *tag = imap_parser_pending_tag(p), *name = imap_parser_pending_name(p);
                 CHECK(tag != NULL && name != NULL);
-                imap_buf_printf(t, "L %s %s\n", tag, name);
+                mfs_buf_printf(t, "L %s %s\n", tag, name);
                 /* some servers refuse a literal after seeing the command name */
                 if (reject_mask & (1u << (lits++ % 8))) {
                     imap_parser_reject_literal(p);
-                    imap_buf_puts(t, "R\n");
+                    mfs_buf_puts(t, "R\n");
                 }
             } else {
                 CHECK(!"unknown parse result");
@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 2;
     size -= 2;
 
-    imap_buf whole = {0}, split = {0};
+    mfs_buf whole = {0}, split = {0};
     run(data, size, NULL, 0, reject_mask, &whole);
 
     /* cut points: a pseudo-random walk seeded from the input, pieces of 1..32 bytes, or every
@@ -166,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 split.data ? split.data : "");
         CHECK(!"splitting the input changed the parse");
     }
-    imap_buf_free(&whole);
-    imap_buf_free(&split);
+    mfs_buf_free(&whole);
+    mfs_buf_free(&split);
     return 0;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_envelope.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_sort.h"
@@ -19,7 +19,7 @@
 #define MAX_MSGS 64
 
 /* The thread lists in OUT hold 1..N once each, parenthesized properly, and no list is empty. */
-static void check_threads(const imap_buf *out, size_t n)
+static void check_threads(const mfs_buf *out, size_t n)
 {
     bool seen[MAX_MSGS + 1] = {0};
     size_t count = 0;
@@ -52,8 +52,8 @@ static void messages(const char *data, size_t len)
 {
     imap_thread_msg tm[MAX_MSGS];
     imap_sort_msg sm[MAX_MSGS];
-    imap_buf pool = {0};
-    imap_buf_puts(&pool, "");
+    mfs_buf pool = {0};
+    mfs_buf_puts(&pool, "");
     size_t n = 0, i = 0;
     while (i < len && n < MAX_MSGS) {
         const char *line = data + i;
@@ -75,20 +75,20 @@ static void messages(const char *data, size_t len)
         uint32_t off[3], flen[3];
         for (int q = 0; q < 3; q++) {
             off[q] = (uint32_t)pool.len;
-            if (f[q]) imap_buf_append(&pool, f[q], fl[q]);
+            if (f[q]) mfs_buf_append(&pool, f[q], fl[q]);
             flen[q] = (uint32_t)(pool.len - off[q]);
         }
         t->msgid_off = off[0], t->msgid_len = flen[0];
         t->refs_off = off[1], t->refs_len = flen[1];
         t->irt_off = off[2], t->irt_len = flen[2];
-        imap_buf base = {0};
-        imap_buf_puts(&base, "");
+        mfs_buf base = {0};
+        mfs_buf_puts(&base, "");
         t->reply = f[3] ? imap_base_subject(&base, f[3], fl[3]) : false;
         CHECK(base.len <= (f[3] ? fl[3] : 0));
         t->subject_off = (uint32_t)pool.len;
         imap_casemap(&pool, base.data, base.len);
         t->subject_len = (uint32_t)(pool.len - t->subject_off);
-        imap_buf_free(&base);
+        mfs_buf_free(&base);
         int64_t date = 0;
         if (!f[4] || imap_date_parse_rfc5322(f[4], fl[4], &date) < 0) date = (int64_t)n;
         t->date = date;
@@ -102,10 +102,10 @@ static void messages(const char *data, size_t len)
         n++;
     }
     for (int alg = 0; alg < 2; alg++) {
-        imap_buf out = {0};
+        mfs_buf out = {0};
         imap_thread(alg, tm, n, pool.data, &out);
         check_threads(&out, n);
-        imap_buf_free(&out);
+        mfs_buf_free(&out);
     }
     /* SORT (DATE REVERSE SUBJECT): a permutation, in order */
     imap_sort_crit c[2] = {{IMAP_SORT_DATE, false}, {IMAP_SORT_SUBJECT, true}};
@@ -116,24 +116,24 @@ static void messages(const char *data, size_t len)
         seen[sm[k].seq] = true;
         if (k) CHECK(sm[k - 1].date <= sm[k].date);
     }
-    imap_buf_free(&pool);
+    mfs_buf_free(&pool);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
     /* the whole input as one string: every function that takes one */
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     bool reply = imap_base_subject(&b, s, size);
     (void)reply;
     CHECK(b.len <= size);
-    imap_buf k = {0};
+    mfs_buf k = {0};
     imap_casemap(&k, s, size);
     CHECK(k.len <= 18 * size + 1); /* the longest decomposition is 18 bytes of UTF-8 */
     int64_t t;
     (void)imap_date_parse_rfc5322(s, size, &t);
-    imap_buf strs = {0};
+    mfs_buf strs = {0};
     imap_envelope_fields f;
     (void)imap_envelope_parse(s, size, &strs, &f);
     for (int i = 0; i < IMAP_ENV_N; i++) {
@@ -142,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(f.addr[i][j].nil || (size_t)f.addr[i][j].off + f.addr[i][j].len <= strs.len);
     }
     size_t pos = 0;
-    imap_buf id = {0};
+    mfs_buf id = {0};
     while (imap_msgid_next(s, size, &pos, &id))
         CHECK(id.len > 0 && memchr(id.data, '@', id.len));
     /* a sort program of the input's words */
@@ -163,9 +163,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(why && why[0]);
     free(copy);
     messages(s, size);
-    imap_buf_free(&b);
-    imap_buf_free(&k);
-    imap_buf_free(&strs);
-    imap_buf_free(&id);
+    mfs_buf_free(&b);
+    mfs_buf_free(&k);
+    mfs_buf_free(&strs);
+    mfs_buf_free(&id);
     return 0;
 }

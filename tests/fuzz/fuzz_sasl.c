@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_msg.h"
 #include "imap/imap_sasl.h"
 
@@ -108,7 +108,7 @@ static void round_trip(const unsigned char *d, size_t n)
 static void content_decoders(const unsigned char *d, size_t n)
 {
     const char *s = (const char *)d;
-    imap_buf out = {0};
+    mfs_buf out = {0};
     static const char *const encs[] = {"base64", "quoted-printable", "7bit", "8BIT", "binary",
                                        "",       "x-uuencode"};
     for (size_t i = 0; i < sizeof encs / sizeof *encs; i++) {
@@ -144,7 +144,7 @@ static void content_decoders(const unsigned char *d, size_t n)
         imap_mime_words_decode(s, n, &out);
         CHECK(out.data != NULL && out.data[out.len] == '\0');
     }
-    imap_buf_free(&out);
+    mfs_buf_free(&out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

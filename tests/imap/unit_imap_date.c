@@ -9,8 +9,8 @@
 /* T in zone TZ as imap_date_time_put writes it (malloc'ed). */
 static char *put(int64_t t, int tz)
 {
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     imap_date_time_put(&b, t, tz);
     return b.data;
 }

@@ -171,7 +171,7 @@ static bool below(const char *anc, const char *name)
 }
 
 /* The expected answer, by brute force: "name flags" lines in path order. */
-static void ref_list(const ref_ent *v, size_t n, char **pats, size_t np, imap_buf *out)
+static void ref_list(const ref_ent *v, size_t n, char **pats, size_t np, mfs_buf *out)
 {
     /* every name, and every missing parent */
     ref_ent all[400];
@@ -218,21 +218,21 @@ static void ref_list(const ref_ent *v, size_t n, char **pats, size_t np, imap_bu
             listed = strcmp(v[k].name, all[i].name) == 0;
         /* a missing parent with nothing below it is never shown: left out */
         if (!listed && !children && !hidden) continue;
-        imap_buf_printf(out, "%s %u%s%s%s\n", all[i].name, all[i].id,
-                        all[i].subscribed ? " sub" : "", children ? " children" : "",
-                        hidden ? " hidden" : "");
+        mfs_buf_printf(out, "%s %u%s%s%s\n", all[i].name, all[i].id,
+                       all[i].subscribed ? " sub" : "", children ? " children" : "",
+                       hidden ? " hidden" : "");
     }
 }
 
-static void got_list(imap_mblist *l, imap_buf *out)
+static void got_list(imap_mblist *l, mfs_buf *out)
 {
     for (size_t i = 0; i < l->n; i++) {
         const imap_mbentry *e = &l->v[i];
         char name[STORE_NAME_MAX + 1];
-        imap_buf_printf(out, "%s %u%s%s%s\n", imap_mblist_name(l, e, name), e->id,
-                        (e->flags & IMAP_MB_SUBSCRIBED) ? " sub" : "",
-                        (e->flags & IMAP_MB_CHILDREN) ? " children" : "",
-                        (e->flags & IMAP_MB_HIDDEN) ? " hidden" : "");
+        mfs_buf_printf(out, "%s %u%s%s%s\n", imap_mblist_name(l, e, name), e->id,
+                       (e->flags & IMAP_MB_SUBSCRIBED) ? " sub" : "",
+                       (e->flags & IMAP_MB_CHILDREN) ? " children" : "",
+                       (e->flags & IMAP_MB_HIDDEN) ? " hidden" : "");
     }
 }
 
@@ -273,17 +273,17 @@ static void test_list_random(void)
             steps++;
         CHECK(rc == 0);
         CHECK(round % 2 || steps == 0);
-        imap_buf want = {0}, got = {0};
-        imap_buf_puts(&want, "");
-        imap_buf_puts(&got, "");
+        mfs_buf want = {0}, got = {0};
+        mfs_buf_puts(&want, "");
+        mfs_buf_puts(&got, "");
         ref_list(v, n, pats, np, &want);
         got_list(&l, &got);
         if (strcmp(want.data, got.data) != 0 && bad++ < 3)
             fprintf(stderr, "patterns '%s' '%s':\n got:\n%s want:\n%s", pats[0],
                     np > 1 ? pats[1] : "", got.data, want.data);
         CHECK(strcmp(want.data, got.data) == 0);
-        imap_buf_free(&want);
-        imap_buf_free(&got);
+        mfs_buf_free(&want);
+        mfs_buf_free(&got);
         imap_mblist_free(&l);
         imap_patterns_free(&p);
     }
@@ -299,11 +299,11 @@ static void test_list_cases(void)
     imap_mblist_add(&l, "a/x/y", 2, 0, IMAP_MB_SUBSCRIBED);
     imap_mblist_add(&l, "INBOX", 3, 0, 0);
     CHECK(imap_mblist_scan(&l, p, INT64_MAX) == 0);
-    imap_buf got = {0};
-    imap_buf_puts(&got, "");
+    mfs_buf got = {0};
+    mfs_buf_puts(&got, "");
     got_list(&l, &got);
     CHECK_STR(got.data, "INBOX 3\na 0 children\na/x 0 children\na/x/y 2 sub\na b 1\n");
-    imap_buf_free(&got);
+    mfs_buf_free(&got);
     imap_mblist_free(&l);
     imap_patterns_free(&p);
 
@@ -317,10 +317,10 @@ static void test_list_cases(void)
         imap_mblist_add(&l, name, 0, 0, IMAP_MB_SUBSCRIBED);
     }
     CHECK(imap_mblist_scan(&l, p, INT64_MAX) == 0);
-    imap_buf_puts(&got, "");
+    mfs_buf_puts(&got, "");
     got_list(&l, &got);
     CHECK_STR(got.data, "s0 0 hidden\ns1 0 hidden\ns2 0 hidden\n");
-    imap_buf_free(&got);
+    mfs_buf_free(&got);
     imap_mblist_free(&l);
     imap_patterns_free(&p);
 }

@@ -9,8 +9,8 @@
 
 static char *crlf(const char *s)
 {
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     imap_crlf_append(&b, s, strlen(s));
     return b.data;
 }
@@ -18,33 +18,33 @@ static char *crlf(const char *s)
 static char *filter(const char *h, const char *f1, const char *f2, bool not )
 {
     char *fields[2] = {(char *)f1, (char *)f2};
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     imap_header_filter(&b, h, strlen(h), fields, f2 ? 2 : 1, not );
     return b.data;
 }
 
 static char *words(const char *s)
 {
-    imap_buf b = {0};
+    mfs_buf b = {0};
     imap_mime_words_decode(s, strlen(s), &b);
     return b.data;
 }
 
 static char *cte(const char *enc, const char *s, int *rc)
 {
-    imap_buf b = {0};
+    mfs_buf b = {0};
     *rc = imap_cte_decode(enc, s, strlen(s), &b);
     return b.data ? b.data : strdup("");
 }
 
 /* The CRLF text of S[0, LEN) a byte at a time: what the converters are checked against. */
-static void crlf_ref(const char *s, size_t len, imap_buf *out)
+static void crlf_ref(const char *s, size_t len, mfs_buf *out)
 {
-    imap_buf_puts(out, "");
+    mfs_buf_puts(out, "");
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) imap_buf_putc(out, '\r');
-        imap_buf_putc(out, s[i]);
+        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) mfs_buf_putc(out, '\r');
+        mfs_buf_putc(out, s[i]);
     }
 }
 
@@ -52,10 +52,10 @@ static void crlf_ref(const char *s, size_t len, imap_buf *out)
  * piece of FIRST bytes; appends the text to OUT. Returns false if a run broke the contract
  * (fewer bytes than asked before the end, or done too early or never). */
 static bool run_pieces(const imap_conv *cv0, const char *src, size_t len, size_t first,
-                       size_t piece, imap_buf *out)
+                       size_t piece, mfs_buf *out)
 {
     imap_conv cv = *cv0;
-    imap_buf_puts(out, "");
+    mfs_buf_puts(out, "");
     size_t max = first;
     for (int guard = 0; guard < 100000; guard++) {
         size_t got = imap_conv_run(&cv, src, len, out, max);
@@ -72,7 +72,7 @@ static void check_conv(const imap_conv *cv0, const char *src, size_t len, const 
                        size_t wlen)
 {
     unsigned bad = 0;
-    imap_buf b = {0};
+    mfs_buf b = {0};
     for (size_t first = 0; first <= wlen + 1; first++) {
         for (size_t piece = 0; piece <= 3; piece++) {
             b.len = 0;
@@ -92,7 +92,7 @@ static void check_conv(const imap_conv *cv0, const char *src, size_t len, const 
         size_t skip = first < wlen ? first : wlen;
         if (imap_conv_run(&cv, src, len, NULL, skip) != skip) bad++;
         b.len = 0;
-        imap_buf_puts(&b, "");
+        mfs_buf_puts(&b, "");
         imap_conv_run(&cv, src, len, &b, 4 * len + 16);
         if (b.len != wlen - skip || memcmp(b.data, want + skip, b.len) != 0) {
             if (bad++ < 3)
@@ -113,7 +113,7 @@ static void check_conv(const imap_conv *cv0, const char *src, size_t len, const 
         for (int counting = 0; counting < 2; counting++) {
             imap_conv cv = *cv0;
             b.len = 0;
-            imap_buf_puts(&b, "");
+            mfs_buf_puts(&b, "");
             size_t total = 0;
             for (int guard = 0; guard < 10000 && !imap_conv_done(&cv, len); guard++) {
                 cv.in_stop = cv.in + step;
@@ -138,7 +138,7 @@ static void check_conv(const imap_conv *cv0, const char *src, size_t len, const 
     b.len = 0;
     imap_conv_run(&cv, src, len, &b, 4 * len + 16);
     if (cv.nul != has_nul) bad++;
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     CHECK(bad == 0);
 }
 
@@ -186,7 +186,7 @@ int main(void)
     FREE_CHECK(filter("Subj: x", "Subj", NULL, false), "Subj: x\r\n\r\n");
     /* unfolded values */
     {
-        imap_buf b = {0};
+        mfs_buf b = {0};
         CHECK(imap_header_get(h, strlen(h), "Subject", false, &b));
         CHECK_STR(b.data, "one two");
         b.len = 0;
@@ -194,7 +194,7 @@ int main(void)
         CHECK_STR(b.data, "one two\nagain");
         b.len = 0;
         CHECK(!imap_header_get(h, strlen(h), "Cc", false, &b));
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
     /* RFC 2047 words, whitespace between adjacent words dropped, charsets via iconv */
     FREE_CHECK(words("=?UTF-8?B?R3LDvMOfZQ==?="), "Gr\xc3\xbc\xc3\x9f"
@@ -230,12 +230,12 @@ int main(void)
         };
         for (size_t i = 0; i < sizeof crlf_src / sizeof crlf_src[0]; i++) {
             size_t l = i == 9 ? 5 : strlen(crlf_src[i]);
-            imap_buf want = {0};
+            mfs_buf want = {0};
             crlf_ref(crlf_src[i], l, &want);
             check_kind(IMAP_CONV_CRLF, crlf_src[i], l, want.data, want.len);
             CHECK(imap_crlf_len(crlf_src[i], l) == want.len);
             check_kind(IMAP_CONV_COPY, crlf_src[i], l, crlf_src[i], l);
-            imap_buf_free(&want);
+            mfs_buf_free(&want);
         }
 #define KIND(k, src, want) check_kind(k, src, sizeof(src) - 1, want, sizeof(want) - 1)
         KIND(IMAP_CONV_BASE64, "aGVs\r\nbG8=\r\nignored", "hello");
@@ -289,11 +289,11 @@ int main(void)
                 if (mask >> i & 1) wl += (size_t)sprintf(want + wl, "%s : v\r\n", names[i]);
             }
             wl += (size_t)sprintf(want + wl, "\r\n");
-            imap_buf b = {0};
-            imap_buf_puts(&b, "");
+            mfs_buf b = {0};
+            mfs_buf_puts(&b, "");
             imap_header_filter(&b, hdr, hl, pick, n, false);
             if (b.len != wl || memcmp(b.data, want, wl) != 0) bad++;
-            imap_buf_free(&b);
+            mfs_buf_free(&b);
             for (size_t i = 0; i < n; i++)
                 free(pick[i]);
         }
@@ -308,7 +308,7 @@ int main(void)
             size_t l = ((seed = seed * 1103515245 + 12345) >> 16) % sizeof src;
             for (size_t i = 0; i < l; i++)
                 src[i] = abc[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof abc - 1)];
-            imap_buf want = {0};
+            mfs_buf want = {0};
             crlf_ref(src, l, &want);
             if (imap_crlf_len(src, l) != want.len) bad++;
             int before = unit_tally.failed;
@@ -322,7 +322,7 @@ int main(void)
                     imap_conv_run(&cv, src, l, NULL, SIZE_MAX) != want.len - off)
                     bad++;
             }
-            imap_buf_free(&want);
+            mfs_buf_free(&want);
         }
         CHECK(bad == 0);
     }

@@ -2,31 +2,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_parser.h"
 #include "tests/unit.h"
 
-static void render_args(imap_buf *b, const imap_arg *a, size_t n)
+static void render_args(mfs_buf *b, const imap_arg *a, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (i) imap_buf_putc(b, ' ');
+        if (i) mfs_buf_putc(b, ' ');
         switch (a[i].type) {
         case IMAP_ARG_ATOM:
-            imap_buf_append(b, a[i].str, a[i].len);
+            mfs_buf_append(b, a[i].str, a[i].len);
             break;
         case IMAP_ARG_STRING:
-            imap_buf_putc(b, '"');
-            imap_buf_append(b, a[i].str, a[i].len);
-            imap_buf_putc(b, '"');
+            mfs_buf_putc(b, '"');
+            mfs_buf_append(b, a[i].str, a[i].len);
+            mfs_buf_putc(b, '"');
             break;
         case IMAP_ARG_LITERAL:
-            imap_buf_printf(b, "%s{%zu}", a[i].literal8 ? "~" : "", a[i].len);
-            imap_buf_append(b, a[i].str, a[i].len);
+            mfs_buf_printf(b, "%s{%zu}", a[i].literal8 ? "~" : "", a[i].len);
+            mfs_buf_append(b, a[i].str, a[i].len);
             break;
         case IMAP_ARG_LIST:
-            imap_buf_putc(b, '(');
+            mfs_buf_putc(b, '(');
             render_args(b, a[i].list, a[i].count);
-            imap_buf_putc(b, ')');
+            mfs_buf_putc(b, ')');
             break;
         }
     }
@@ -37,8 +37,8 @@ static char *run(const char *in, size_t inlen, const size_t *pieces, size_t npie
                  const imap_parser_limits *lim)
 {
     imap_parser *p = imap_parser_new(lim);
-    imap_buf out = {0};
-    imap_buf_puts(&out, "");
+    mfs_buf out = {0};
+    mfs_buf_puts(&out, "");
     size_t pos = 0, pi = 0;
     while (pos < inlen) {
         size_t n = inlen - pos;
@@ -54,18 +54,18 @@ static char *run(const char *in, size_t inlen, const size_t *pieces, size_t npie
             left -= used;
             if (r == IMAP_PARSE_COMMAND) {
                 const imap_command *c = imap_parser_command(p);
-                imap_buf_printf(&out, "%s %s", c->tag, c->name);
+                mfs_buf_printf(&out, "%s %s", c->tag, c->name);
                 if (c->nargs) {
-                    imap_buf_putc(&out, ' ');
+                    mfs_buf_putc(&out, ' ');
                     render_args(&out, c->args, c->nargs);
                 }
-                imap_buf_putc(&out, '\n');
+                mfs_buf_putc(&out, '\n');
             } else if (r == IMAP_PARSE_CONTINUE) {
-                imap_buf_printf(&out, "+ %s\n", imap_parser_pending_name(p));
+                mfs_buf_printf(&out, "+ %s\n", imap_parser_pending_name(p));
             } else if (r == IMAP_PARSE_ERROR) {
                 const char *msg, *tag;
                 imap_parse_error e = imap_parser_error(p, &msg, &tag);
-                imap_buf_printf(&out, "%s ERR%d %s\n", tag, (int)e, msg);
+                mfs_buf_printf(&out, "%s ERR%d %s\n", tag, (int)e, msg);
             } else if (left == 0) {
                 break;
             }
@@ -226,23 +226,23 @@ int main(void)
     /* a limit reached inside a literal's header, or at the LF that ends it: the literal is
      * still skipped (its bytes are data, not commands) */
     for (size_t pad = 20; pad < 40; pad++) {
-        imap_buf in = {0}, want = {0};
-        imap_buf_puts(&in, "t NOOP ");
+        mfs_buf in = {0}, want = {0};
+        mfs_buf_puts(&in, "t NOOP ");
         for (size_t k = 0; k < pad; k++)
-            imap_buf_putc(&in, 'a');
-        imap_buf_puts(&in, " {8+}\r\nw LOGOUT\r\nu NOOP\r\n");
+            mfs_buf_putc(&in, 'a');
+        mfs_buf_puts(&in, " {8+}\r\nw LOGOUT\r\nu NOOP\r\n");
         /* 7 + pad + 7 bytes of text up to the literal, 2 after it: over 40 from pad 25 on */
         if (pad + 16 > 40) {
-            imap_buf_puts(&want, "t ERR2 line too long\nu NOOP\n");
+            mfs_buf_puts(&want, "t ERR2 line too long\nu NOOP\n");
         } else {
-            imap_buf_puts(&want, "t NOOP ");
+            mfs_buf_puts(&want, "t NOOP ");
             for (size_t k = 0; k < pad; k++)
-                imap_buf_putc(&want, 'a');
-            imap_buf_puts(&want, " {8}w LOGOUT\nu NOOP\n");
+                mfs_buf_putc(&want, 'a');
+            mfs_buf_puts(&want, " {8}w LOGOUT\nu NOOP\n");
         }
         expect(in.data, want.data, &lim);
-        imap_buf_free(&in);
-        imap_buf_free(&want);
+        mfs_buf_free(&in);
+        mfs_buf_free(&want);
     }
     /* a refused non-synchronizing literal: the parser says how much it still skips */
     {
@@ -292,11 +292,11 @@ int main(void)
     /* trimming between commands forgets nothing of a command still coming in */
     {
         imap_parser *p = imap_parser_new(NULL);
-        imap_buf big = {0};
-        imap_buf_puts(&big, "t APPEND INBOX {100000+}\r\n");
+        mfs_buf big = {0};
+        mfs_buf_puts(&big, "t APPEND INBOX {100000+}\r\n");
         for (int i = 0; i < 100000; i++)
-            imap_buf_putc(&big, (char)('a' + i % 26));
-        imap_buf_puts(&big, "\r\n");
+            mfs_buf_putc(&big, (char)('a' + i % 26));
+        mfs_buf_puts(&big, "\r\n");
         size_t used;
         CHECK(imap_parser_feed(p, big.data, big.len, &used) == IMAP_PARSE_COMMAND);
         CHECK(used == big.len && imap_parser_command(p)->args[1].len == 100000);
@@ -308,7 +308,7 @@ int main(void)
         CHECK(imap_parser_feed(p, rest, strlen(rest), &used) == IMAP_PARSE_COMMAND);
         const imap_command *c = imap_parser_command(p);
         CHECK(c->nargs == 2 && strcmp(c->args[0].str, "alice") == 0);
-        imap_buf_free(&big);
+        mfs_buf_free(&big);
         imap_parser_free(&p);
     }
     /* the reject path: server refuses a synchronizing literal */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/imap_buf.h"
+#include "store/buf.h"
 #include "imap/imap_parser.h"
 #include "imap/imap_quote.h"
 #include "imap/imap_utf7.h"
@@ -19,10 +19,10 @@ enum form { QUOTED, LIT, ATOM, NIL };
 static const char *const form_names[] = {"quoted", "literal", "atom", "NIL"};
 
 /* S rendered by imap_quote_* HOW, appended after PREFIX (so appending is checked too). */
-static imap_buf render(const char *prefix, const char *s, size_t len, enum how how, bool utf8)
+static mfs_buf render(const char *prefix, const char *s, size_t len, enum how how, bool utf8)
 {
-    imap_buf b = {0};
-    imap_buf_puts(&b, prefix);
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, prefix);
     if (how == STRING)
         imap_quote_string(&b, s, len, utf8);
     else if (how == NSTRING)
@@ -55,11 +55,11 @@ static const char *shown(const char *s, size_t len)
 static void exact(const char *s, size_t len, enum how how, bool utf8, const char *want,
                   size_t want_len, int line)
 {
-    imap_buf b = render("", s, len, how, utf8);
+    mfs_buf b = render("", s, len, how, utf8);
     CHECK(b.len == want_len && memcmp(b.data, want, want_len) == 0,
           "line %d: [%s] gave [%s], want [%s]", line, shown(s, len), shown(b.data, b.len),
           shown(want, want_len));
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
 }
 #define EXACT(s, how, utf8, want)                                                                  \
     exact(s, sizeof(s) - 1, how, utf8, want, sizeof(want) - 1, __LINE__)
@@ -70,7 +70,7 @@ static void exact(const char *s, size_t len, enum how how, bool utf8, const char
  * and no 8-bit byte unless UTF8. */
 static void reads_back(const char *s, size_t len, enum how how, bool utf8, enum form form, int line)
 {
-    imap_buf b = render("q1 X y ", s, len, how, utf8);
+    mfs_buf b = render("q1 X y ", s, len, how, utf8);
     CHECK(b.len >= 7 && memcmp(b.data, "q1 X y ", 7) == 0, "line %d: the prefix was overwritten",
           line);
     const char *out = b.data + 7;
@@ -84,7 +84,7 @@ static void reads_back(const char *s, size_t len, enum how how, bool utf8, enum 
         CHECK(clean, "line %d: quoted [%s] holds CR, LF, NUL or a forbidden 8-bit byte", line,
               shown(out, out_len));
     }
-    imap_buf_puts(&b, "\r\n");
+    mfs_buf_puts(&b, "\r\n");
 
     imap_parser_limits lim = {.max_line = 1 << 20, .max_literal = 1 << 20};
     imap_parser *p = imap_parser_new(&lim);
@@ -119,7 +119,7 @@ static void reads_back(const char *s, size_t len, enum how how, bool utf8, enum 
         if (got == LIT) CHECK(!a->literal8, "line %d: a literal8 (~{n}) was written", line);
     }
     imap_parser_free(&p);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
 }
 #define READS(s, how, utf8, form) reads_back(s, sizeof(s) - 1, how, utf8, form, __LINE__)
 
@@ -171,14 +171,14 @@ static void test_nil_and_atoms(void)
 {
     /* NIL only for no string at all; the word NIL as text is quoted in every form */
     {
-        imap_buf b = render("", NULL, 0, NSTRING, false);
+        mfs_buf b = render("", NULL, 0, NSTRING, false);
         CHECK(b.len == 3 && memcmp(b.data, "NIL", 3) == 0, "NULL nstring gave [%s]",
               shown(b.data, b.len));
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
         b = render("", NULL, 0, NSTRING, true);
         CHECK(b.len == 3 && memcmp(b.data, "NIL", 3) == 0, "NULL nstring (UTF-8) gave [%s]",
               shown(b.data, b.len));
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
     EXACT("NIL", NSTRING, false, "\"NIL\"");
     EXACT("NIL", STRING, false, "\"NIL\"");
@@ -207,13 +207,13 @@ static void test_nil_and_atoms(void)
     {
         char name[257];
         memset(name, 'm', sizeof name);
-        imap_buf b = render("", name, 255, ASTRING, false);
+        mfs_buf b = render("", name, 255, ASTRING, false);
         CHECK(b.len == 255 && b.data[0] == 'm', "255-byte atom gave %zu bytes", b.len);
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
         b = render("", name, 256, ASTRING, false);
         CHECK(b.len == 258 && b.data[0] == '"' && b.data[257] == '"',
               "256-byte atom gave %zu bytes starting [%.8s]", b.len, b.data);
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
 }
 
@@ -222,32 +222,32 @@ static void test_length_bound(void)
 {
     static char big[5000];
     memset(big, 'x', sizeof big);
-    imap_buf b = render("", big, 4096, STRING, false);
+    mfs_buf b = render("", big, 4096, STRING, false);
     CHECK(b.len == 4098 && b.data[0] == '"' && b.data[4097] == '"', "4096 bytes gave %zu [%.10s]",
           b.len, b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     b = render("", big, 4097, STRING, false);
     CHECK(b.len == 4097 + 8 && memcmp(b.data, "{4097}\r\n", 8) == 0, "4097 bytes gave %zu [%.10s]",
           b.len, b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     b = render("", big, 4097, ASTRING, false);
     CHECK(memcmp(b.data, "{4097}\r\n", 8) == 0, "4097-byte astring gave [%.10s]", b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     memcpy(big, "\"\\\"\\", 4);
     b = render("", big, 4096, STRING, false);
     CHECK(b.len == 4096 + 4 + 2 && b.data[0] == '"', "4096 bytes, 4 escaped, gave %zu [%.10s]",
           b.len, b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     memset(big, 'x', 4);
     /* in UTF-8 the bound is in bytes: 2,049 two-byte characters are a literal */
     for (size_t i = 0; i < 4098; i += 2)
         memcpy(big + i, "\xc3\xa9", 2);
     b = render("", big, 4096, STRING, true);
     CHECK(b.len == 4098 && b.data[0] == '"', "4096 bytes of UTF-8 gave %zu [%.10s]", b.len, b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     b = render("", big, 4098, STRING, true);
     CHECK(memcmp(b.data, "{4098}\r\n", 8) == 0, "4098 bytes of UTF-8 gave [%.10s]", b.data);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     memset(big, 'x', sizeof big);
     reads_back(big, 4096, STRING, false, QUOTED, __LINE__);
     reads_back(big, 4097, STRING, false, LIT, __LINE__);

@@ -11,10 +11,10 @@ static char *resolved(const char *s, uint32_t star)
     const char *why;
     if (imap_seqset_parse(s, strlen(s), 0, &set, &why) < 0) return strdup(why);
     imap_seqset_resolve(&set, star);
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     for (size_t i = 0; i < set.n; i++)
-        imap_buf_printf(&b, "%s%u-%u", i ? "," : "", set.r[i].lo, set.r[i].hi);
+        mfs_buf_printf(&b, "%s%u-%u", i ? "," : "", set.r[i].lo, set.r[i].hi);
     imap_seqset_free(&set);
     return b.data;
 }
@@ -48,9 +48,9 @@ int main(void)
 
     /* the range limit */
     {
-        imap_buf b = {0};
+        mfs_buf b = {0};
         for (int i = 1; i <= 101; i++)
-            imap_buf_printf(&b, "%s%d", i > 1 ? "," : "", i * 2);
+            mfs_buf_printf(&b, "%s%d", i > 1 ? "," : "", i * 2);
         imap_seqset set;
         const char *why = NULL;
         CHECK(imap_seqset_parse(b.data, b.len, 100, &set, &why) < 0);
@@ -63,7 +63,7 @@ int main(void)
         CHECK(!imap_seqset_contains(&set, 3));
         CHECK(!imap_seqset_contains(&set, 204));
         imap_seqset_free(&set);
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
     /* huge ranges are cheap */
     {
@@ -79,10 +79,10 @@ int main(void)
     /* printing */
     {
         uint32_t v[] = {1, 2, 3, 5, 7, 8, 10};
-        imap_buf b = {0};
+        mfs_buf b = {0};
         imap_seqset_format(&b, v, 7);
         CHECK_STR(b.data, "1:3,5,7:8,10");
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
     return unit_finish();
 }

@@ -8,8 +8,8 @@
 
 static char *casemap(const char *s)
 {
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     imap_casemap(&b, s, strlen(s));
     return b.data;
 }
@@ -23,8 +23,8 @@ static char *casemap(const char *s)
 
 static char *base(const char *s, bool *reply)
 {
-    imap_buf b = {0};
-    imap_buf_puts(&b, "");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "");
     *reply = imap_base_subject(&b, s, strlen(s));
     return b.data;
 }
@@ -68,8 +68,8 @@ static char *sorted(const char *prog, const char *const *subj, const int64_t *da
     size_t nc;
     char err[200];
     if (program(prog, c, &nc, err)[0]) return strdup(err);
-    imap_buf pool = {0};
-    imap_buf_puts(&pool, "");
+    mfs_buf pool = {0};
+    mfs_buf_puts(&pool, "");
     imap_sort_msg *m = calloc(n, sizeof(*m));
     for (size_t i = 0; i < n; i++) {
         m[i].seq = (uint32_t)i + 1;
@@ -78,14 +78,14 @@ static char *sorted(const char *prog, const char *const *subj, const int64_t *da
         m[i].arrival = -(int64_t)i;
         m[i].size = sizes ? sizes[i] : 0;
         bool r;
-        imap_buf bs = {0};
-        imap_buf_puts(&bs, "");
+        mfs_buf bs = {0};
+        mfs_buf_puts(&bs, "");
         r = imap_base_subject(&bs, subj[i], strlen(subj[i]));
         (void)r;
         m[i].off[IMAP_SORT_SUBJECT] = (uint32_t)pool.len;
         imap_casemap(&pool, bs.data, bs.len);
         m[i].len[IMAP_SORT_SUBJECT] = (uint32_t)(pool.len - m[i].off[IMAP_SORT_SUBJECT]);
-        imap_buf_free(&bs);
+        mfs_buf_free(&bs);
     }
     /* the same messages with ranks instead of strings (as cmd_sort.c gives them) */
     imap_sort_msg *r = calloc(n, sizeof(*r));
@@ -100,15 +100,15 @@ static char *sorted(const char *prog, const char *const *subj, const int64_t *da
     }
     imap_sort(m, n, c, nc, pool.data);
     imap_sort(r, n, c, nc, NULL);
-    imap_buf out = {0};
-    imap_buf_puts(&out, "");
+    mfs_buf out = {0};
+    mfs_buf_puts(&out, "");
     for (size_t i = 0; i < n; i++) {
-        imap_buf_printf(&out, "%s%u", i ? " " : "", m[i].num);
+        mfs_buf_printf(&out, "%s%u", i ? " " : "", m[i].num);
         CHECK(r[i].num == m[i].num, "by rank, place %zu holds %u, not %u", i, r[i].num, m[i].num);
     }
     free(r);
     free(m);
-    imap_buf_free(&pool);
+    mfs_buf_free(&pool);
     return out.data;
 }
 
@@ -119,7 +119,7 @@ static char *sorted(const char *prog, const char *const *subj, const int64_t *da
         free(g);                                                                                   \
     } while (0)
 
-static char *field(const imap_buf *b, imap_env_text t)
+static char *field(const mfs_buf *b, imap_env_text t)
 {
     if (t.nil) return strdup("NIL");
     return strndup(b->data + t.off, t.len);
@@ -135,7 +135,7 @@ static char *field(const imap_buf *b, imap_env_text t)
 /* ENVELOPE text written by imap_envelope_write reads back */
 static void envelope(void)
 {
-    imap_buf from = {0}, to = {0}, env = {0}, strings = {0};
+    mfs_buf from = {0}, to = {0}, env = {0}, strings = {0};
     imap_envelope_address(&from, &(imap_address){.name = "Ann  \"A\" Lee",
                                                  .name_len = 12,
                                                  .mailbox = "ann",
@@ -155,7 +155,7 @@ static void envelope(void)
     e.field[IMAP_ENV_MESSAGE_ID] = "\"<a@b>\"";
     imap_envelope_write(&env, &e);
     imap_envelope_fields f;
-    imap_buf_puts(&strings, "");
+    mfs_buf_puts(&strings, "");
     CHECK(imap_envelope_parse(env.data, env.len, &strings, &f) == 0);
     FIELD(&strings, f.text[IMAP_ENV_DATE], "1 Jan 2001 00:00:00 +0000");
     FIELD(&strings, f.text[IMAP_ENV_SUBJECT], "Re:\r\n  x\"");
@@ -180,10 +180,10 @@ static void envelope(void)
     }
     CHECK(imap_envelope_parse("(NIL {99}\r\nab", 14, &strings, &f) < 0);
     CHECK(imap_envelope_parse("(x)", 3, &strings, &f) < 0);
-    imap_buf_free(&from);
-    imap_buf_free(&to);
-    imap_buf_free(&env);
-    imap_buf_free(&strings);
+    mfs_buf_free(&from);
+    mfs_buf_free(&to);
+    mfs_buf_free(&env);
+    mfs_buf_free(&strings);
 }
 
 int main(void)

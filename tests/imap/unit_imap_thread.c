@@ -13,18 +13,18 @@ typedef struct tmsg {
     int64_t date;
 } tmsg;
 
-static uint32_t put(imap_buf *pool, const char *s, uint32_t *len)
+static uint32_t put(mfs_buf *pool, const char *s, uint32_t *len)
 {
     uint32_t off = (uint32_t)pool->len;
-    if (s) imap_buf_puts(pool, s);
+    if (s) mfs_buf_puts(pool, s);
     *len = (uint32_t)(pool->len - off);
     return off;
 }
 
 static char *threaded(int alg, const tmsg *t, size_t n)
 {
-    imap_buf pool = {0};
-    imap_buf_puts(&pool, "");
+    mfs_buf pool = {0};
+    mfs_buf_puts(&pool, "");
     imap_thread_msg *m = calloc(n ? n : 1, sizeof(*m));
     for (size_t i = 0; i < n; i++) {
         m[i].num = (uint32_t)i + 1;
@@ -32,19 +32,19 @@ static char *threaded(int alg, const tmsg *t, size_t n)
         m[i].msgid_off = put(&pool, t[i].id, &m[i].msgid_len);
         m[i].refs_off = put(&pool, t[i].refs, &m[i].refs_len);
         m[i].irt_off = put(&pool, t[i].irt, &m[i].irt_len);
-        imap_buf b = {0};
-        imap_buf_puts(&b, "");
+        mfs_buf b = {0};
+        mfs_buf_puts(&b, "");
         const char *s = t[i].subject ? t[i].subject : "";
         m[i].reply = imap_base_subject(&b, s, strlen(s));
         m[i].subject_off = (uint32_t)pool.len;
         imap_casemap(&pool, b.data, b.len);
         m[i].subject_len = (uint32_t)(pool.len - m[i].subject_off);
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
-    imap_buf out = {0};
+    mfs_buf out = {0};
     imap_thread(alg, m, n, pool.data, &out);
     free(m);
-    imap_buf_free(&pool);
+    mfs_buf_free(&pool);
     return out.data;
 }
 
@@ -89,42 +89,42 @@ static bool well_formed(const char *out, size_t n)
  * threaded by REFERENCES; returns the seconds it took, and checks the answer. */
 static double chain(size_t n, bool reversed, bool full_refs)
 {
-    imap_buf pool = {0};
-    imap_buf_puts(&pool, "");
+    mfs_buf pool = {0};
+    mfs_buf_puts(&pool, "");
     imap_thread_msg *m = calloc(n, sizeof(*m));
     for (size_t k = 0; k < n; k++) {
         size_t pos = reversed ? n - 1 - k : k; /* K is the mailbox order, POS the chain's */
         m[k].num = (uint32_t)k + 1;
         m[k].date = (int64_t)pos;
         m[k].msgid_off = (uint32_t)pool.len;
-        imap_buf_printf(&pool, "<m%zu@x>", pos);
+        mfs_buf_printf(&pool, "<m%zu@x>", pos);
         m[k].msgid_len = (uint32_t)(pool.len - m[k].msgid_off);
         if (pos > 0) {
             m[k].refs_off = (uint32_t)pool.len;
-            if (full_refs && pos > 1) imap_buf_printf(&pool, "<m%zu@x> ", pos - 2);
-            imap_buf_printf(&pool, "<m%zu@x>", pos - 1);
+            if (full_refs && pos > 1) mfs_buf_printf(&pool, "<m%zu@x> ", pos - 2);
+            mfs_buf_printf(&pool, "<m%zu@x>", pos - 1);
             m[k].refs_len = (uint32_t)(pool.len - m[k].refs_off);
         }
         m[k].subject_off = (uint32_t)pool.len;
-        imap_buf_puts(&pool, "SAME");
+        mfs_buf_puts(&pool, "SAME");
         m[k].subject_len = 4;
     }
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    imap_buf out = {0};
+    mfs_buf out = {0};
     imap_thread(REFS, m, n, pool.data, &out);
     clock_gettime(CLOCK_MONOTONIC, &b);
     CHECK(well_formed(out.data, n));
     /* one list, every number in chain order */
-    imap_buf want = {0};
-    imap_buf_putc(&want, '(');
+    mfs_buf want = {0};
+    mfs_buf_putc(&want, '(');
     for (size_t pos = 0; pos < n; pos++)
-        imap_buf_printf(&want, "%s%zu", pos ? " " : "", reversed ? n - pos : pos + 1);
-    imap_buf_putc(&want, ')');
+        mfs_buf_printf(&want, "%s%zu", pos ? " " : "", reversed ? n - pos : pos + 1);
+    mfs_buf_putc(&want, ')');
     CHECK(out.len == want.len && memcmp(out.data, want.data, want.len) == 0);
-    imap_buf_free(&out);
-    imap_buf_free(&want);
-    imap_buf_free(&pool);
+    mfs_buf_free(&out);
+    mfs_buf_free(&want);
+    mfs_buf_free(&pool);
     free(m);
     return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 }
@@ -136,20 +136,20 @@ int main(void)
     {
         const char *s = "junk <a@b> <\"x y\"@c.d> <noat> <> <e\\@f@g> <h@i";
         size_t pos = 0;
-        imap_buf b = {0};
-        imap_buf_puts(&b, "");
+        mfs_buf b = {0};
+        mfs_buf_puts(&b, "");
         CHECK(imap_msgid_next(s, strlen(s), &pos, &b));
         CHECK_STR(b.data, "a@b");
-        imap_buf_truncate(&b, 0);
+        mfs_buf_truncate(&b, 0);
         CHECK(imap_msgid_next(s, strlen(s), &pos, &b));
         CHECK_STR(b.data, "xy@c.d");
-        imap_buf_truncate(&b, 0);
+        mfs_buf_truncate(&b, 0);
         CHECK(imap_msgid_next(s, strlen(s), &pos, &b));
         CHECK_STR(b.data, "e@f@g");
-        imap_buf_truncate(&b, 0);
+        mfs_buf_truncate(&b, 0);
         CHECK(!imap_msgid_next(s, strlen(s), &pos, &b));
         CHECK(b.len == 0);
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
         CHECK(imap_thread_alg_find("references") == REFS);
         CHECK(imap_thread_alg_find("OrderedSubject") == OS);
         CHECK(imap_thread_alg_find("REFS") == -1);
@@ -157,10 +157,10 @@ int main(void)
 
     /* nothing */
     {
-        imap_buf out = {0};
+        mfs_buf out = {0};
         imap_thread(REFS, NULL, 0, NULL, &out);
         CHECK_STR(out.data, "");
-        imap_buf_free(&out);
+        mfs_buf_free(&out);
     }
 
     /* a chain, and a message with two replies */

@@ -7,24 +7,24 @@
 
 static void roundtrip(const char *utf8, const char *utf7)
 {
-    imap_buf b = {0};
+    mfs_buf b = {0};
     CHECK(imap_utf7_encode(utf8, strlen(utf8), &b) == 0);
     CHECK_STR(b.data ? b.data : "", utf7);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
     CHECK(imap_utf7_decode(utf7, strlen(utf7), &b) == 0);
     CHECK_STR(b.data ? b.data : "", utf8);
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
 }
 
 static void bad7(const char *utf7)
 {
-    imap_buf b = {0};
-    imap_buf_puts(&b, "keep");
+    mfs_buf b = {0};
+    mfs_buf_puts(&b, "keep");
     int rc = imap_utf7_decode(utf7, strlen(utf7), &b);
     if (rc == 0) fprintf(stderr, "accepted bad modified UTF-7 [%s] as [%s]\n", utf7, b.data);
     CHECK(rc < 0);
     CHECK_STR(b.data, "keep"); /* left as it was */
-    imap_buf_free(&b);
+    mfs_buf_free(&b);
 }
 
 int main(void)
@@ -57,13 +57,13 @@ int main(void)
     bad7("&AAA-");      /* NUL */
     /* invalid UTF-8 refuses to encode */
     {
-        imap_buf b = {0};
+        mfs_buf b = {0};
         CHECK(imap_utf7_encode("\xc3", 1, &b) < 0);
         CHECK(imap_utf7_encode("\xc0\x80", 2, &b) < 0);         /* overlong */
         CHECK(imap_utf7_encode("\xed\xa0\x80", 3, &b) < 0);     /* surrogate */
         CHECK(imap_utf7_encode("\xf4\x90\x80\x80", 4, &b) < 0); /* > U+10FFFF */
         CHECK(b.len == 0);
-        imap_buf_free(&b);
+        mfs_buf_free(&b);
     }
     CHECK(imap_utf8_valid("h\xc3\xa9", 3));
     CHECK(!imap_utf8_valid("a\0b", 3));

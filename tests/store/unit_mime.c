@@ -904,7 +904,7 @@ static const char M_IT_X2[] = "From: user@domain.org\n"
  * the parser hands it is all it needs. */
 static void test_rendering_alone(void)
 {
-    imap_buf params = {0}, from = {0}, subject = {0}, date = {0}, b = {0};
+    mfs_buf params = {0}, from = {0}, subject = {0}, date = {0}, b = {0};
     imap_bodystructure_param(&params, "charset", 7, "UTF-8", 5);
     imap_bodystructure_param(&params, "name", 4, "a \"b\"", 5);
     imap_envelope_address(&from, &(imap_address){.name = "  Ann   Lee ",
@@ -956,7 +956,7 @@ static void test_rendering_alone(void)
     CHECK(strncmp(b.data, env, strlen(env)) == 0, "rendering alone: ENVELOPE\n  got  %s", b.data);
     CHECK(strstr(b.data, ")) NIL NIL NIL NIL NIL)") != NULL && b.data[b.len - 1] == ')',
           "rendering alone: ENVELOPE end\n  got  %s", b.data);
-    imap_buf_truncate(&b, 0);
+    mfs_buf_truncate(&b, 0);
     imap_bodystructure_write(&b, &root, false);
     const char *body = "((\"TEXT\" \"Plain\" (\"charset\" \"UTF-8\" \"name\" \"a \\\"b\\\"\") NIL "
                        "NIL \"7bit\" 10 2)(\"message\" \"rfc822\" NIL NIL NIL \"8bit\" 40 (NIL "
@@ -964,15 +964,15 @@ static void test_rendering_alone(void)
                        "(\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1) \"mixed\") 4) "
                        "\"alternative\")";
     CHECK(strcmp(b.data, body) == 0, "rendering alone: BODY\n  got  %s\n  want %s", b.data, body);
-    imap_buf_truncate(&b, 0);
+    mfs_buf_truncate(&b, 0);
     imap_bodystructure_write(&b, &root, true);
     CHECK(strstr(b.data, "\"alternative\" NIL (\"inline\" NIL) NIL NIL)") != NULL,
           "rendering alone: BODYSTRUCTURE\n  got  %s", b.data);
-    imap_buf_free(&params);
-    imap_buf_free(&from);
-    imap_buf_free(&subject);
-    imap_buf_free(&date);
-    imap_buf_free(&b);
+    mfs_buf_free(&params);
+    mfs_buf_free(&from);
+    mfs_buf_free(&subject);
+    mfs_buf_free(&date);
+    mfs_buf_free(&b);
 }
 
 static void test_imaptest_sections(void)
