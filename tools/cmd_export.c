@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tools/cli.h"
+#include "tools/progress.h"
 #include "tools/mailio.h"
 
 #define CHUNK 512 /* messages written per read transaction */
@@ -30,7 +31,10 @@ static void export_usage(FILE *f)
                "    Status:/X-Status: headers already in a message, and cannot keep a missing\n"
                "    final newline: use maildir for an exact copy. Files are made 0600; an\n"
                "    existing file or a symbolic link in the way is an error.\n"
-               "Existing files in DEST are left alone; exporting into a non-empty maildir adds.\n");
+               "Existing files in DEST are left alone; exporting into a non-empty maildir adds.\n"
+               "Progress goes to standard error: on a terminal one line redrawn in place\n"
+               "(messages, MB, rate, percentage, time left), otherwise a line every 512\n"
+               "messages, the first and then at most one every 2 s.\n");
 }
 
 typedef struct exporter {
@@ -40,6 +44,8 @@ typedef struct exporter {
     const char *dest;
     const char *only; /* --mailbox */
     uint64_t msgs, bytes;
+    uint64_t total; /* bytes of the mailboxes to export, for the progress line */
+    progress prog;
     int lost_keywords;
     /* names of the mailboxes to export */
     char **names;
@@ -139,6 +145,7 @@ static int export_one(void *ctx, const store_msg *m)
     }
     ex->msgs++;
     ex->bytes += len;
+    progress_show(&ex->prog, ex->msgs, ex->bytes, ex->bytes, ex->msgs % CHUNK == 0);
     ch->next_uid = m->uid + 1;
     return ++ch->count >= CHUNK ? 1 : 0;
 }
@@ -276,6 +283,7 @@ static int collect_name(void *ctx, const store_mailbox *mb)
     if (!g) return -ENOMEM;
     ex->names = g;
     ex->names[ex->nnames++] = strdup(mb->name);
+    ex->total += mb->bytes;
     return 0;
 }
 
@@ -339,6 +347,7 @@ int cmd_export(cli *c, int argc, char **argv)
         return EX_NOINPUT;
     }
     if (rc == 0 && !(ex.mbox && ex.only)) rc = mkdirs(ex.dest);
+    progress_begin(&ex.prog, "export", ex.total);
     for (size_t i = 0; rc == 0 && i < ex.nnames; i++) {
         store_mailbox mb;
         if ((rc = store_read_begin(ex.s, &t)) != 0) break;
@@ -367,6 +376,7 @@ int cmd_export(cli *c, int argc, char **argv)
         free(ex.names[i]);
     free(ex.names);
     store_close(&ex.s);
+    progress_end(&ex.prog, ex.msgs, ex.bytes, ex.bytes);
     if (rc) return cli_exit_code(rc) == EX_SOFTWARE ? EX_CANTCREAT : cli_exit_code(rc);
     printf("exported %" PRIu64 " messages (%.1f MB) from %zu mailboxes\n", ex.msgs,
            (double)ex.bytes / 1e6, ex.nnames);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tools/cli.h"
+#include "tools/progress.h"
 #include "tools/mailio.h"
 
 #define BATCH_MSGS 4000
@@ -36,7 +37,10 @@ static void import_usage(FILE *f)
                "A message whose exact bytes are already in the target mailbox is skipped and\n"
                "counted as a duplicate, so importing the same input twice adds nothing.\n"
                "Missing mailboxes are created. Messages are committed durably in batches;\n"
-               "--verbose prints a line per committed batch.\n");
+               "--verbose prints a line per committed batch on standard output.\n"
+               "Progress goes to standard error: on a terminal one line redrawn in place\n"
+               "(messages, MB, rate, percentage of the input read, time left), otherwise a\n"
+               "line per committed batch, the first and then at most one every 2 s.\n");
 }
 
 typedef struct item {
@@ -67,7 +71,8 @@ typedef struct batch {
 typedef struct importer {
     store *s;
     uint32_t user;
-    bool verbose, tty;
+    bool verbose;
+    progress prog;
     batch b[2];
     int fill;        /* the batch being filled */
     bool committing; /* b[!fill] is being committed by `committer` */
@@ -78,16 +83,10 @@ typedef struct importer {
     uint64_t in_total, in_done; /* input bytes, for the progress bar */
 } importer;
 
-static void progress(importer *im, bool final)
+/* Shows how far the import is: messages committed, input read; BATCH after a commit. */
+static void show(importer *im, bool at_batch)
 {
-    if (!im->tty) return;
-    double pct = im->in_total ? 100.0 * (double)im->in_done / (double)im->in_total : 100.0;
-    if (pct > 100) pct = 100;
-    int bar = (int)(pct / 5);
-    fprintf(stderr, "\r[%.*s%*s] %5.1f%%  %" PRIu64 " messages, %.1f MB%s", bar,
-            "####################", 20 - bar, "", pct, im->msgs, (double)im->msg_bytes / 1e6,
-            final ? "\n" : "");
-    fflush(stderr);
+    progress_show(&im->prog, im->msgs, im->msg_bytes, im->in_done, at_batch);
 }
 
 #define MAPPED_MAX (64ull << 20) /* file pages mapped (store and input) before unmapping */
@@ -185,7 +184,7 @@ static int account(importer *im, batch *b)
         fflush(stdout);
     }
     batch_clear(b);
-    progress(im, false);
+    show(im, true);
     return rc;
 }
 
@@ -227,6 +226,7 @@ static int finish(importer *im)
 static int add(importer *im, const char *data, size_t len, char *owned, uint32_t flags,
                const char *kw, int64_t date, const char *mailbox)
 {
+    show(im, false); /* a terminal's line moves on while a batch fills */
     if (len > store_msg_max(im->s)) {
         im->too_big++;
         free(owned);
@@ -639,7 +639,7 @@ int cmd_import(cli *c, int argc, char **argv)
             return EX_NOINPUT;
         }
     }
-    importer im = {.verbose = verbose, .tty = isatty(STDERR_FILENO)};
+    importer im = {.verbose = verbose};
     int rc = cli_open_store(c, 0, &im.s);
     if (rc == 0) rc = cli_user_id(im.s, user, &im.user);
     if (rc) {
@@ -652,9 +652,9 @@ int cmd_import(cli *c, int argc, char **argv)
         im.b[k].items = calloc(BATCH_MSGS, sizeof *im.b[k].items);
     }
     bool mem = im.b[0].items && im.b[1].items;
-    if (im.tty)
-        for (int i = 0; i < np; i++)
-            im.in_total += input_size(paths[i], 0);
+    for (int i = 0; i < np; i++)
+        im.in_total += input_size(paths[i], 0);
+    progress_begin(&im.prog, "import", im.in_total);
     const char *target = mailbox ? mailbox : "INBOX";
     for (int i = 0; i < np && rc == 0 && mem; i++) {
         if (is_dir(paths[i])) {
@@ -673,7 +673,7 @@ int cmd_import(cli *c, int argc, char **argv)
         if (im.b[k].items) batch_clear(&im.b[k]);
         free(im.b[k].items);
     }
-    progress(&im, true);
+    progress_end(&im.prog, im.msgs, im.msg_bytes, im.in_done);
     printf("imported %" PRIu64 " messages (%.1f MB)", im.msgs, (double)im.msg_bytes / 1e6);
     if (im.dups || im.too_big || im.unreadable) {
         printf("; skipped %" PRIu64 ":", im.dups + im.too_big + im.unreadable);

@@ -351,6 +351,28 @@ def test_import_shows_progress_on_a_terminal(alice, tmp_path):
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, out
     assert "100.0%" in out and "300 messages" in out and "[####" in out, out
+    assert "msg/s" in out and "MB/s" in out and "elapsed" in out, out
+    # the line is redrawn in place (carriage return, erase to the end) and ended once
+    assert "\r\x1b[K" in out and out.count("imported 300 messages") == 1, out
+
+
+def test_import_and_export_progress_lines_when_not_a_terminal(alice, tmp_path):
+    """Without a terminal (a log, a pipe, cron): plain lines on stderr, never carriage returns,
+    the first batch always; stdout keeps only the summary."""
+    src = tmp_path / "p.mbox"
+    make_mbox(src, 1200)
+    r = alice.run("import", "alice", src, "--mailbox", "P")
+    err = r.stderr.decode()
+    lines = err.splitlines()
+    assert lines and all(l.startswith("mailfs: import: ") for l in lines), err
+    assert "\r" not in err and "messages" in lines[0] and "% " in lines[0], err
+    assert r.stdout.decode().startswith("imported 1200 messages"), r.stdout
+    r = alice.run("export", "alice", tmp_path / "out", "--mailbox", "P")
+    err = r.stderr.decode()
+    lines = err.splitlines()
+    assert lines and lines[0].startswith("mailfs: export: ") and "512 messages" in lines[0], err
+    assert "elapsed" in lines[0] and "\r" not in err, err
+    assert r.stdout.decode().startswith("exported 1200 messages"), r.stdout
 
 
 def test_full_disk_gives_clear_error_and_keeps_the_store(tmp_path):
