@@ -64,13 +64,14 @@ def test_watch_sees_every_kind_of_change_with_paths(alice, tmp_path):
         srv.deliver(MSG)
         w.until(lambda g: len(g) >= 1)
         c.ok("NOOP")  # the session learns of message 1
-        c.ok('STORE 1 +FLAGS (\\Seen $Work)')
-        c.ok("CREATE Work")
-        c.ok("RENAME Work Job")
-        c.ok("STORE 1 +FLAGS (\\Deleted)")
-        c.ok("EXPUNGE")
-        c.ok("DELETE Job")
-        got = records(w.until(lambda g: any('"mailbox-delete"' in x for x in g)))
+        # each step waits for its line: watch reads the feed's changes with the names and flags
+        # as they are when it reads them, so two steps read together would show the later state
+        steps = [('STORE 1 +FLAGS (\\Seen $Work)', 2), ("CREATE Work", 3), ("RENAME Work Job", 4),
+                 ("STORE 1 +FLAGS (\\Deleted)", 5), ("EXPUNGE", 6), ("DELETE Job", 7)]
+        for command, lines in steps:
+            c.ok(command)
+            w.until(lambda g, n=lines: len(g) >= n)
+        got = records(w.got)
         c.close()
         err = w.stop()
     finally:
