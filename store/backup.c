@@ -68,5 +68,5 @@ int store_backup(store *s, const char *dest, char *err, size_t errlen)
             return -EIO;
         }
     }
-    return 0;
+    return st_files_backup(s, dest, err, errlen);
 }

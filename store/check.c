@@ -1,5 +1,6 @@
 /* check.c: verifying every invariant of a store (mailfs check) */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,50 @@ static int check_subscriptions(checker *c, user_ids *users, store_check_counts *
     return st_iter_end(&it, 0);
 }
 
+/* Each kept tree (files.c) belongs to an existing user and one of that user's mailboxes. */
+typedef struct files_check {
+    checker *c;
+    store *s;
+    user_ids *users;
+} files_check;
+
+static int files_cb(void *ctx, uint32_t user_id, uint32_t mailbox_id)
+{
+    files_check *f = ctx;
+    char where[PATH_MAX + 32];
+    snprintf(where, sizeof where, "'%s/files/%u'", store_dir(f->s), user_id);
+    if (user_id == 0) {
+        fail(f->c, "'%s/files' holds a name that is no user id: kept files go in files/USER_ID",
+             store_dir(f->s));
+        return 0;
+    }
+    bool known =
+        f->users->n && bsearch(&user_id, f->users->v, f->users->n, sizeof *f->users->v, cmp_u32);
+    if (mailbox_id == STORE_FILES_USER) {
+        if (!known)
+            fail(f->c, "kept files in %s belong to user %u, who does not exist: move them away",
+                 where, user_id);
+        return 0;
+    }
+    if (!known) return 0; /* said once for the user */
+    if (mailbox_id == 0) {
+        fail(f->c, "%s holds a name that is no mailbox id", where);
+        return 0;
+    }
+    store_mailbox mb;
+    int rc = store_mailbox_get_id(f->c->t, mailbox_id, &mb);
+    if (rc == -ENOENT || (rc == 0 && mb.user_id != user_id)) {
+        uint64_t n = 0;
+        store_files_count(f->s, user_id, mailbox_id, &n);
+        fail(f->c,
+             "kept files in '%s/files/%u/%u' (%llu entries) belong to mailbox %u, which user %u "
+             "does not have: move them away",
+             store_dir(f->s), user_id, mailbox_id, (unsigned long long)n, mailbox_id, user_id);
+        return 0;
+    }
+    return rc;
+}
+
 int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ctx,
                 store_check_counts *counts)
 {
@@ -406,6 +451,8 @@ int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ct
     if (rc == 0) rc = check_indexes(&c, n.messages);
     if (rc == 0) rc = check_bodies(&c, &n);
     if (rc == 0) rc = check_subscriptions(&c, &users, &n);
+    files_check fc = {&c, s, &users};
+    if (rc == 0) rc = st_files_list(s, files_cb, &fc);
     store_read_end(&c.t);
     free(c.refs);
     free(users.v);

@@ -256,4 +256,12 @@ int st_packs_check(store_txn *t, void (*fail)(void *ctx, const char *msg), void 
 /* Checks a message file name: 1..255 bytes, UTF-8, no '/', no NUL, not "." or "..". */
 int st_filename_check(const char *name);
 
+
+/* files.c: kept files into DEST/files (a backup); and each kept tree: CB gets (user, USER) for
+ * a user's directory, then (user, mailbox id) for each mailbox tree in it, 0 for a name that is
+ * no id */
+int st_files_backup(store *s, const char *dest, char *err, size_t errlen);
+int st_files_list(store *s, int (*cb)(void *ctx, uint32_t user_id, uint32_t mailbox_id),
+                  void *ctx);
+
 #endif

@@ -313,7 +313,16 @@ int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int f
     char norm[STORE_NAME_MAX + 1];
     if (normalize(name, norm) != 0) return -ENOENT;
     if (strcmp(norm, "INBOX") == 0) return -EPERM;
-    return st_mbox_drop(w, user_id, norm, flags);
+    /* kept files (files.c) are never dropped with their mailbox: they go through the mount */
+    store_mailbox mb;
+    uint64_t kept = 0;
+    int rc = store_mailbox_get(w, user_id, norm, &mb);
+    if (rc == 0) rc = store_files_count(w->s, user_id, mb.id, &kept);
+    if (rc) return rc;
+    if (kept) return -ENOTEMPTY;
+    rc = st_mbox_drop(w, user_id, norm, flags);
+    if (rc == 0) store_files_remove(w->s, user_id, mb.id); /* its empty directory, if any */
+    return rc;
 }
 
 int st_mbox_drop(store_txn *w, uint32_t user_id, const char *norm, int flags)

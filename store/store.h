@@ -206,7 +206,8 @@ int store_mailbox_create(store_txn *w, uint32_t user_id, const char *name, uint3
                          store_mailbox *out);
 /* Deletes a mailbox and its messages; its name stays subscribed. With STORE_DEL_IF_EMPTY,
  * -ENOTEMPTY when it holds messages. Always -ENOTEMPTY when it has child mailboxes. INBOX cannot
- * be deleted (-EPERM). */
+ * be deleted (-EPERM). A mailbox holding kept files (store_files_count) is -ENOTEMPTY too: they are
+ * removed through the mount first. */
 enum { STORE_DEL_IF_EMPTY = 1 };
 int store_mailbox_delete(store_txn *w, uint32_t user_id, const char *name, int flags);
 /* Renames a mailbox and all its children. Renaming INBOX moves its messages to a new mailbox
@@ -454,8 +455,28 @@ typedef struct store_check_counts {
 int store_check(store *s, void (*problem)(void *ctx, const char *text), void *ctx,
                 store_check_counts *counts);
 
-/* Writes a consistent, compacted copy of the store (and its tls/ directory) into DEST, which
- * must not exist or be empty. Safe while other processes write. *err gets a sentence. */
+/* Writes a consistent, compacted copy of the store (its tls/ directory and its kept files too)
+ * into DEST, which must not exist or be empty. The kept files are copied after the snapshot, as
+ * they are then. Safe while other processes write. *err gets a sentence. */
 int store_backup(store *s, const char *dest, char *err, size_t errlen);
+
+
+/*
+ * Kept files (docs/mount.md, "Which names are messages"): what is written through the mount
+ * under a name that is not a message lives as ordinary files in a directory tree per mailbox,
+ * STORE/files/USER_ID/MAILBOX_ID/, and STORE/files/USER_ID/top/ for the mount's top
+ * directory. Mailbox ids never change and are never reused, so a renamed mailbox keeps its
+ * tree where it is. IMAP never sees these files; mailfs backup copies them.
+ */
+#define STORE_FILES_TOP 0xfffffffeu  /* the mount's top directory */
+#define STORE_FILES_USER 0xffffffffu /* the user's whole tree (store_files_remove) */
+/* Into *fd: an O_DIRECTORY descriptor (the caller closes it) of the kept tree of MAILBOX_ID
+ * (or STORE_FILES_TOP) of USER_ID, made first if CREATE; -ENOENT if it does not exist and not
+ * CREATE, or another -errno. */
+int store_files_dir(store *s, uint32_t user_id, uint32_t mailbox_id, bool create, int *fd);
+/* Into *n: how many files and directories the tree of MAILBOX_ID holds (0 when it has none). */
+int store_files_count(store *s, uint32_t user_id, uint32_t mailbox_id, uint64_t *n);
+/* Removes the tree of MAILBOX_ID (STORE_FILES_USER: all of the user's); 0 if there is none. */
+int store_files_remove(store *s, uint32_t user_id, uint32_t mailbox_id);
 
 #endif

@@ -160,8 +160,23 @@ int cmd_user(cli *c, int argc, char **argv)
             return rc;
         }
     }
+    uint32_t del_id = 0;
+    if (what == 'd') { /* its kept files (the mount's files that are not mail) go with it */
+        store_txn *t;
+        if ((rc = store_read_begin(s, &t)) == 0) {
+            rc = store_user_lookup(t, argv[2], &del_id);
+            store_read_end(&t);
+        }
+    }
     if (rc == 0) rc = store_write(s, user_write, &op);
     explicit_bzero(pw, sizeof pw);
+    if (rc == 0 && del_id) {
+        int frc = store_files_remove(s, del_id, STORE_FILES_USER);
+        if (frc)
+            cli_error("user del: user '%s' is deleted, but removing its kept files in "
+                      "'%s/files/%u' failed: %s: remove that directory by hand",
+                      argv[2], store_dir(s), del_id, store_strerror(frc));
+    }
     store_close(&s);
     if (rc == -EEXIST) {
         cli_error("user add: user '%s' already exists: use 'mailfs user passwd %s' to change "
