@@ -1,6 +1,7 @@
 /* dir.c: directories: OPENDIR, READDIR(PLUS) of the root, mailboxes and the Maildir view,
  * MKDIR and RMDIR of mailboxes */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,10 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* Offsets: 1 ".", 2 "..", 3.. child mailboxes, FS_OFF_MSG + uid + 1 messages (a stable cursor),
- * FS_OFF_MEM + k + 1 in-memory files. */
+ * FS_OFF_MEM + k + 1 in-memory files, FS_OFF_KEPT + k kept files. */
 #define FS_OFF_MSG (1ll << 40)
 #define FS_OFF_MEM (1ll << 60)
+#define FS_OFF_KEPT (1ll << 61) /* + k: kept files (a kept directory uses its own offsets) */
 
 typedef struct dir_fill {
     fs_mount *m;
@@ -116,6 +118,17 @@ static int msg_cb(void *ctx, const store_msg *msg)
     return 0;
 }
 
+typedef struct kept_fill {
+    dir_fill *d;
+    off_t base;
+} kept_fill;
+
+static int kept_cb(void *ctx, const char *name, const struct stat *st, off_t next)
+{
+    kept_fill *k = ctx;
+    return dir_add(k->d, name, st, k->base + next, false) ? 0 : 1;
+}
+
 /* Each worker thread keeps one reply buffer for listings (freed when the thread ends). */
 typedef struct tl_buf {
     char *p;
@@ -167,7 +180,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
     char prefix[STORE_NAME_MAX + 2];
     int rc;
 
-    if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR) {
+    if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR && k != FS_K_KEPT) {
         fuse_reply_err(req, ENOTDIR);
         return;
     }
@@ -184,6 +197,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
                   .size = size,
                   .inos = (uint64_t *)(void *)buf,
                   .maxinos = maxinos};
+    if (k == FS_K_KEPT) { /* a kept directory: what its directory in the kept tree holds */
+        kept_fill kf = {&d, 0};
+        rc = fs_kept_list(m, ino, off, true, kept_cb, &kf);
+        if (rc) goto err;
+        goto done;
+    }
     rc = store_read_begin(m->st, &t);
     if (rc) goto err;
     if (k == FS_K_MDIR) {
@@ -249,6 +268,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
             if (!dir_add(&d, n->name, &st, FS_OFF_MEM + i, true)) break;
         }
         pthread_mutex_unlock(&m->lock);
+        if (d.full) goto done;
+    }
+    if (k != FS_K_MDIR) {
+        kept_fill kf = {&d, FS_OFF_KEPT};
+        store_read_end(&t); /* no transaction across the kept tree's reads */
+        rc = fs_kept_list(m, ino, off > FS_OFF_KEPT ? off - FS_OFF_KEPT : 0, false, kept_cb, &kf);
+        if (rc) goto err;
     }
 done:
     store_read_end(&t);
@@ -294,6 +320,29 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     char full[STORE_NAME_MAX + 1];
     const char *why;
     int rc = fs_name_check(name);
+    if (rc == 0 && fs_kept_new_name(parent, name, true)) { /* .git, .notmuch and what is in them */
+        struct fuse_entry_param e;
+        store_txn *t;
+        struct stat st;
+        if (fs_ino_kind(parent) == FS_K_DIR && (rc = store_read_begin(m->st, &t)) == 0) {
+            store_mailbox mb;
+            rc = fs_dir_mailbox(m, t, parent, &mb);
+            if (rc == 0 && fs_lookup_store(m, t, parent, name, &st) == 0) rc = -EEXIST;
+            store_read_end(&t);
+        }
+        if (rc == 0 && atomic_load(&m->node_count)) {
+            pthread_mutex_lock(&m->lock);
+            if (fs_node_find_name(m, parent, name)) rc = -EEXIST;
+            pthread_mutex_unlock(&m->lock);
+        }
+        if (rc == 0) rc = fs_kept_create(m, parent, name, mode, O_EXCL, true, &e);
+        if (rc)
+            fuse_reply_err(req, -rc);
+        else
+            fs_reply_entry(m, req, &e);
+        return;
+    }
+    if (rc == 0 && fs_ino_kind(parent) == FS_K_KEPT) rc = -ENOTDIR;
     if (rc == 0 && !fs_ino_is_dir(parent)) rc = -ENOTDIR;
     if (rc == 0 && fs_ino_kind(parent) == FS_K_MDIR) rc = -EPERM; /* no folders in a Maildir */
     if (rc == 0) rc = fs_full_name(m, parent, name, full, sizeof full);
@@ -332,6 +381,10 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     fs_mount *m = M(req);
     char full[STORE_NAME_MAX + 1];
     struct stat st;
+    if (fs_ino_kind(parent) == FS_K_KEPT) {
+        fuse_reply_err(req, -fs_kept_unlink(m, parent, name, true));
+        return;
+    }
     int rc = fs_full_name(m, parent, name, full, sizeof full);
     if (rc == 0) {
         store_txn *t;
@@ -339,6 +392,10 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
         if (rc == 0) {
             rc = fs_lookup_store(m, t, parent, name, &st);
             store_read_end(&t);
+        }
+        if (rc == -ENOENT && fs_kept_exists(m, parent, name, NULL)) { /* a kept directory */
+            fuse_reply_err(req, -fs_kept_unlink(m, parent, name, true));
+            return;
         }
         if (rc == 0 && !S_ISDIR(st.st_mode)) rc = -ENOTDIR;
         if (rc == 0 && fs_ino_kind(st.st_ino) == FS_K_MDIR) rc = -EPERM; /* the Maildir view */

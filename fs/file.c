@@ -46,7 +46,15 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
     if (m->no_open)
         rc = -ENOSYS; /* the kernel stops sending OPEN and RELEASE */
-    else if (fs_ino_is_dir(ino))
+    else if (fs_ino_kind(ino) == FS_K_KEPT) {
+        struct stat a = {.st_size = 0};
+        if (wr && (fi->flags & O_TRUNC)) rc = fs_kept_setattr(m, ino, &a, FUSE_SET_ATTR_SIZE);
+        if (rc == 0) {
+            fi->fh = 0;
+            fuse_reply_open(req, fi);
+            return;
+        }
+    } else if (fs_ino_is_dir(ino))
         rc = -EISDIR;
     else if (wr && (fi->flags & O_TRUNC))
         rc = truncate_on_open(m, ino);
@@ -143,7 +151,10 @@ static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     struct stat st;
     int rc = fs_name_check(name);
     if (rc) return rc;
+    if (fs_ino_kind(parent) == FS_K_KEPT)
+        return fs_kept_create(m, parent, name, mode, open ? flags : O_EXCL, false, e);
     if (!fs_ino_is_dir(parent)) return -ENOTDIR;
+    mode_t kept_mode = mode;
     mode &= ~0111u; /* mail is never executable; chmod +x later says EPERM */
 
     pthread_mutex_lock(&m->lock);
@@ -189,6 +200,8 @@ static int make_file(fs_mount *m, uint64_t parent, const char *name, mode_t mode
     if (rc != -ENOENT) return rc;
     rc = check_parent(m, parent);
     if (rc) return rc;
+    if (fs_kept_new_name(parent, name, false)) /* notes.txt: an ordinary file, kept */
+        return fs_kept_create(m, parent, name, kept_mode, open ? flags : O_EXCL, false, e);
     if (fs_name_kind_in(parent, name) == FS_NAME_REFUSED)
         return fs_refuse_name(m, parent, name, NULL);
     pthread_mutex_lock(&m->lock);
@@ -240,6 +253,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 {
     fs_mount *m = M(req);
     fs_node *n = NULL;
+    if (fs_ino_kind(ino) == FS_K_KEPT) {
+        fs_kept_read(m, req, ino, size, off);
+        return;
+    }
     if (atomic_load(&m->node_count)) { /* a file being written reads back what was written */
         pthread_mutex_lock(&m->lock);
         n = fs_node_find_ino(m, ino);
@@ -279,6 +296,14 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
                  struct fuse_file_info *fi)
 {
     fs_mount *m = M(req);
+    if (fs_ino_kind(ino) == FS_K_KEPT) {
+        int krc = fs_kept_write(m, ino, buf, size, off);
+        if (krc)
+            fuse_reply_err(req, -krc);
+        else
+            fuse_reply_write(req, size);
+        return;
+    }
     fs_node *n = fs_node_pin(m, ino);
     int rc = 0;
     if (!n) {
@@ -308,18 +333,25 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOSYS); /* read-only: the kernel stops sending FLUSH */
         return;
     }
+    if (fs_ino_kind(ino) == FS_K_KEPT) { /* written through already */
+        fuse_reply_err(req, 0);
+        return;
+    }
     fuse_reply_err(req, -fs_commit_ino(m, ino, true));
 }
 
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-    fuse_reply_err(req, -fs_commit_ino(M(req), ino, false));
+    if (fs_ino_kind(ino) == FS_K_KEPT)
+        fuse_reply_err(req, -fs_kept_fsync(M(req), ino, datasync));
+    else
+        fuse_reply_err(req, -fs_commit_ino(M(req), ino, false));
 }
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_mount *m = M(req);
-    int rc = fs_commit_ino(m, ino, true);
+    int rc = fs_ino_kind(ino) == FS_K_KEPT ? 0 : fs_commit_ino(m, ino, true);
     if (rc)
         log_warn("mount", "storing inode %#llx on release failed: %s", (unsigned long long)ino,
                  store_strerror(rc));
@@ -358,6 +390,18 @@ int fs_msg_expunge(fs_mount *m, uint32_t mb, uint32_t uid)
 /* Removes NAME from PARENT: an in-memory file, a message, or one in cur/ by its Maildir name. */
 static int unlink_name(fs_mount *m, uint64_t parent, const char *name)
 {
+    enum fs_ino_kind pk = fs_ino_kind(parent);
+    if (pk == FS_K_KEPT) return fs_kept_unlink(m, parent, name, false);
+    if ((pk == FS_K_ROOT || pk == FS_K_DIR) && !fs_name_is_message(name) &&
+        fs_kept_exists(m, parent, name, NULL)) {
+        bool mem = false;
+        if (atomic_load(&m->node_count)) {
+            pthread_mutex_lock(&m->lock);
+            mem = fs_node_find_name(m, parent, name) != NULL;
+            pthread_mutex_unlock(&m->lock);
+        }
+        if (!mem) return fs_kept_unlink(m, parent, name, false);
+    }
     if (atomic_load(&m->node_count)) {
         pthread_mutex_lock(&m->lock);
         fs_node *n = fs_node_find_name(m, parent, name);

@@ -199,6 +199,7 @@ static void mount_free(fs_mount *m)
     }
     if (m->se) fuse_session_destroy(m->se);
     free(m->inodes);
+    fs_kept_free(m);
     pthread_mutex_destroy(&m->ino_lock);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->commit_lock);
@@ -269,6 +270,13 @@ int fs_mount_begin(const char *user, const char *dir, const fs_options *opt, fs_
     pthread_cond_init(&m->end_cond, NULL);
     m->user = strdup(user);
     m->mountpoint = real;
+    if (fs_kept_init(m) != 0) {
+        free(m->user);
+        free(real);
+        free(m);
+        seterr(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     m->opt = *opt;
     m->watch_fd = -1;
     m->stop_pipe[0] = m->stop_pipe[1] = -1;

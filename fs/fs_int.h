@@ -37,6 +37,7 @@
  *   in-memory file (scratch)      FS_INO_MEM | counter (a write buffer of a stored message
  *                                 has the message's inode)
  *   Maildir view directory        FS_INO_MD | mailbox_id << 32 | FS_MD_CUR/NEW/TMP
+ *   kept file or directory        FS_INO_KEPT | its inode number in the kept tree (kept.c)
  * The mount takes 30 bits of a mailbox id (fs_ino_mailbox), so that bits 62 and 63 mark the
  * other kinds. The store counts ids up from 1 and never reuses one: only a store that created
  * 2^30 mailboxes would reach bit 30, and nothing checks it.
@@ -44,8 +45,12 @@
 #define FS_INO_ROOT 1ull
 #define FS_INO_MEM (1ull << 63)
 #define FS_INO_MD (1ull << 62)
+/* kept file or directory (kept.c): both bits, then its inode number in the store's kept tree,
+ * which must be below FS_INO_KEPT_MAX (EOVERFLOW otherwise; ext4's are 32-bit) */
+#define FS_INO_KEPT (3ull << 62)
+#define FS_INO_KEPT_MAX (1ull << 62)
 
-enum fs_ino_kind { FS_K_ROOT, FS_K_DIR, FS_K_MSG, FS_K_MEM, FS_K_MDIR, FS_K_BAD };
+enum fs_ino_kind { FS_K_ROOT, FS_K_DIR, FS_K_MSG, FS_K_MEM, FS_K_MDIR, FS_K_KEPT, FS_K_BAD };
 
 /* The Maildir view (docs/mount.md): cur/, new/ and tmp/ inside every mailbox directory. */
 enum { FS_MD_CUR = 1, FS_MD_NEW = 2, FS_MD_TMP = 3 };
@@ -78,6 +83,7 @@ static inline uint32_t fs_ino_uid(uint64_t ino)
 static inline enum fs_ino_kind fs_ino_kind(uint64_t ino)
 {
     if (ino == FS_INO_ROOT) return FS_K_ROOT;
+    if ((ino & FS_INO_KEPT) == FS_INO_KEPT) return FS_K_KEPT;
     if (ino & FS_INO_MEM) return FS_K_MEM;
     if (fs_ino_mailbox(ino) == 0) return FS_K_BAD;
     if (ino & FS_INO_MD) {
@@ -133,8 +139,11 @@ typedef struct fs_inode {
     uint32_t refs;    /* forwards to this inode from other entries */
 } fs_inode;
 
+typedef struct fs_kept fs_kept;
+
 struct fs_mount {
     store *st;
+    fs_kept *kept; /* the kept files' inodes the kernel holds (kept.c) */
     uint32_t user_id;
     char *user;
     char *mountpoint;
@@ -327,6 +336,44 @@ int fs_msg_expunge(fs_mount *m, uint32_t mb, uint32_t uid);
 /* A file named NAME in DIR (created, or renamed from FROM) could not be kept: logs why (at most
  * 20 lines a second) and returns -EPERM. */
 int fs_refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *from);
+
+/* kept.c: names that are not messages, kept as ordinary files in the store's kept trees
+ * (docs/mount.md, "Which names are messages"); m->lock not held by callers */
+int fs_kept_init(fs_mount *m);
+void fs_kept_free(fs_mount *m);
+/* Whether a new file (DIR false) or directory named NAME in PARENT is a kept one: anything in a
+ * kept directory; in the root a dot-directory or a file that is not a message name; in a mailbox
+ * directory a dot-directory or a file that is neither a message nor a known temporary name. */
+bool fs_kept_new_name(uint64_t parent, const char *name, bool dir);
+/* Entry replies for NAME in PARENT (root, mailbox or kept directory): 0 with *e, -ENOENT, ...;
+ * the inode is noted, its lookup counted when fs_reply_entry hands it over. */
+int fs_kept_lookup(fs_mount *m, uint64_t parent, const char *name, struct fuse_entry_param *e);
+bool fs_kept_exists(fs_mount *m, uint64_t parent, const char *name, mode_t *mode);
+/* Writes LEN bytes of DATA as kept file NAME of PARENT, replacing one of that name unless
+ * NOREPLACE (-EEXIST): a scratch file renamed to a kept name (sed -i on notes.txt). */
+int fs_kept_put(fs_mount *m, uint64_t parent, const char *name, const char *data, size_t len,
+                mode_t mode, bool noreplace);
+/* Creates file (or directory, DIR) NAME in PARENT (O_EXCL and O_TRUNC of FLAGS apply). */
+int fs_kept_create(fs_mount *m, uint64_t parent, const char *name, mode_t mode, int flags, bool dir,
+                   struct fuse_entry_param *e);
+int fs_kept_unlink(fs_mount *m, uint64_t parent, const char *name, bool dir);
+/* Both names are kept ones (fs_kept_new_name); FLAGS as renameat2's. */
+int fs_kept_rename(fs_mount *m, uint64_t parent, const char *name, uint64_t newparent,
+                   const char *newname, unsigned flags);
+void fs_kept_ref(fs_mount *m, uint64_t ino, uint64_t n);
+void fs_kept_forget(fs_mount *m, uint64_t ino, uint64_t n);
+int fs_kept_stat(fs_mount *m, uint64_t ino, struct stat *st);
+int fs_kept_setattr(fs_mount *m, uint64_t ino, const struct stat *attr, int to_set);
+/* Replies to READ itself. */
+void fs_kept_read(fs_mount *m, fuse_req_t req, uint64_t ino, size_t size, off_t off);
+int fs_kept_write(fs_mount *m, uint64_t ino, const char *data, size_t size, off_t off);
+int fs_kept_fsync(fs_mount *m, uint64_t ino, bool datasync);
+/* Calls CB for each kept entry of DIR after offset OFF: with COOKIES (a kept directory) the
+ * offsets are the directory's own, "." and ".." included; else (root, mailbox) an index from 1.
+ * CB returns 0 to go on, 1 to stop. */
+int fs_kept_list(fs_mount *m, uint64_t dir, off_t off, bool cookies,
+                 int (*cb)(void *ctx, const char *name, const struct stat *st, off_t next),
+                 void *ctx);
 
 /* fs.c: the request table (the handlers are declared in ops.h) */
 extern const struct fuse_lowlevel_ops fs_ops;

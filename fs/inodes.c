@@ -118,6 +118,8 @@ static void release(fs_mount *m, uint64_t ino)
 
 void fs_inode_ref_many(fs_mount *m, const uint64_t *ino, size_t n)
 {
+    for (size_t i = 0; i < n; i++) /* kept files have a table of their own */
+        if (fs_ino_kind(ino[i]) == FS_K_KEPT) fs_kept_ref(m, ino[i], 1);
     pthread_mutex_lock(&m->ino_lock);
     for (size_t i = 0; i < n; i++) {
         if (!counted(ino[i])) continue;
@@ -137,6 +139,7 @@ static void forget_locked(fs_mount *m, uint64_t ino, uint64_t nlookup)
 
 void fs_inode_forget(fs_mount *m, uint64_t ino, uint64_t nlookup)
 {
+    if (fs_ino_kind(ino) == FS_K_KEPT) fs_kept_forget(m, ino, nlookup);
     if (!counted(ino)) return;
     pthread_mutex_lock(&m->ino_lock);
     forget_locked(m, ino, nlookup);
@@ -145,6 +148,8 @@ void fs_inode_forget(fs_mount *m, uint64_t ino, uint64_t nlookup)
 
 void fs_inode_forget_many(fs_mount *m, const struct fuse_forget_data *f, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (fs_ino_kind(f[i].ino) == FS_K_KEPT) fs_kept_forget(m, f[i].ino, f[i].nlookup);
     pthread_mutex_lock(&m->ino_lock);
     for (size_t i = 0; i < n; i++)
         forget_locked(m, f[i].ino, f[i].nlookup);

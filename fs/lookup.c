@@ -131,6 +131,16 @@ static int lookup_entry(fs_mount *m, uint64_t parent, const char *name, struct f
 {
     struct stat st;
     enum fs_ino_kind k = fs_ino_kind(parent);
+    if (k == FS_K_KEPT) {
+        if (strlen(name) > STORE_COMPONENT_MAX) return -ENAMETOOLONG;
+        int rc = fs_kept_lookup(m, parent, name, e);
+        if (rc == -ENOENT) { /* every change here comes through the mount */
+            memset(e, 0, sizeof *e);
+            e->entry_timeout = FS_TIMEOUT;
+            return 0;
+        }
+        return rc;
+    }
     if (k != FS_K_ROOT && k != FS_K_DIR && k != FS_K_MDIR)
         return k == FS_K_MEM || k == FS_K_MSG ? -ENOTDIR : -ENOENT;
     if (strlen(name) > STORE_COMPONENT_MAX) return -ENAMETOOLONG;
@@ -149,6 +159,10 @@ static int lookup_entry(fs_mount *m, uint64_t parent, const char *name, struct f
     if (rc) return rc;
     rc = fs_lookup_store(m, t, parent, name, &st);
     store_read_end(&t);
+    if (rc == -ENOENT && k != FS_K_MDIR && !fs_name_is_message(name)) {
+        rc = fs_kept_lookup(m, parent, name, e); /* a kept file */
+        if (rc != -ENOENT) return rc;
+    }
     if (rc == -ENOENT && k != FS_K_MDIR) { /* cached until the change feed says otherwise */
         memset(e, 0, sizeof *e);
         e->entry_timeout = FS_TIMEOUT;
@@ -189,6 +203,7 @@ int fs_stat_ino(fs_mount *m, uint64_t ino, struct stat *st, bool *mem)
 {
     enum fs_ino_kind k = fs_ino_kind(ino);
     *mem = false;
+    if (k == FS_K_KEPT) return fs_kept_stat(m, ino, st);
     if (k == FS_K_ROOT) {
         fs_root_attr(m, st);
         return 0;

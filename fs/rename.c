@@ -273,10 +273,87 @@ static int rename_stored(fs_mount *m, const rename_req *r)
     if (rc) return rc;
     if (S_ISDIR(st.st_mode)) return rename_folder(m, r, st.st_ino);
     if (r->dst_md == FS_MD_TMP) return -EXDEV; /* tools copy instead; no tmp/ stage here */
+    if (r->kind == FS_NAME_REFUSED && fs_kept_new_name(r->newparent, r->newname, false))
+        return -EXDEV; /* a message to a kept file: mv copies, then removes the message */
     if (r->kind == FS_NAME_REFUSED) return fs_refuse_name(m, r->newparent, r->newname, r->name);
     if (!r->to_msg) /* a backup name: vim's "x.eml~" */
         return message_to_mem(m, st.st_ino, r->newparent, r->newname, r->noreplace);
     return move_message(m, r, st.st_ino);
+}
+
+/* Scratch file NAME of PARENT renamed to a kept name: its content becomes that kept file. */
+static int scratch_to_kept(fs_mount *m, uint64_t parent, const char *name, uint64_t newparent,
+                           const char *newname, bool noreplace)
+{
+    pthread_mutex_lock(&m->lock);
+    fs_node *n = fs_node_find_name(m, parent, name);
+    if (!n) {
+        pthread_mutex_unlock(&m->lock);
+        return -ENOENT;
+    }
+    if (n->failed) {
+        int rc = n->failed;
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    size_t len = n->data.len;
+    mode_t mode = n->mode;
+    char *copy = malloc(len ? len : 1);
+    if (copy && len) memcpy(copy, n->data.data, len);
+    pthread_mutex_unlock(&m->lock);
+    if (!copy) return -ENOMEM;
+    int rc = fs_kept_put(m, newparent, newname, copy, len, mode, noreplace);
+    free(copy);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->lock);
+    n = fs_node_find_name(m, parent, name);
+    if (n) {
+        n->unlinked = true;
+        fs_node_detach(m, n);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+/* A rename that involves kept files: *handled is false when it involves none. */
+static int rename_kept(fs_mount *m, uint64_t parent, const char *name, uint64_t newparent,
+                       const char *newname, unsigned flags, bool *handled)
+{
+    enum fs_ino_kind pk = fs_ino_kind(parent), nk = fs_ino_kind(newparent);
+    mode_t mode = 0;
+    bool mem = false;
+    *handled = true;
+    int rc = fs_name_check(newname);
+    if (rc) return rc;
+    if (atomic_load(&m->node_count)) {
+        pthread_mutex_lock(&m->lock);
+        mem = fs_node_find_name(m, parent, name) != NULL;
+        pthread_mutex_unlock(&m->lock);
+    }
+    bool src_kept = pk == FS_K_KEPT;
+    if (!src_kept && !mem && (pk == FS_K_ROOT || pk == FS_K_DIR) && !fs_name_is_message(name) &&
+        fs_kept_exists(m, parent, name, &mode)) {
+        struct stat st;
+        store_txn *t;
+        rc = store_read_begin(m->st, &t);
+        if (rc) return rc;
+        src_kept = fs_lookup_store(m, t, parent, name, &st) == -ENOENT; /* a folder shadows it */
+        store_read_end(&t);
+    }
+    if (src_kept) {
+        if (pk == FS_K_KEPT && !fs_kept_exists(m, parent, name, &mode)) return -ENOENT;
+        if (!fs_kept_new_name(newparent, newname, S_ISDIR(mode)))
+            return -EXDEV; /* to a message name, a folder or a scratch name: tools copy */
+        return fs_kept_rename(m, parent, name, newparent, newname, flags);
+    }
+    bool to_kept = nk == FS_K_KEPT || (mem && fs_kept_new_name(newparent, newname, false));
+    if (!to_kept) {
+        *handled = false;
+        return 0;
+    }
+    if (flags & ~RENAME_NOREPLACE) return -EINVAL;
+    if (mem) return scratch_to_kept(m, parent, name, newparent, newname, flags & RENAME_NOREPLACE);
+    return -EXDEV; /* a message or a folder into a kept directory */
 }
 
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -284,7 +361,13 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 {
     fs_mount *m = M(req);
     rename_req r;
-    int rc = rename_prepare(&r, parent, name, newparent, newname, flags);
+    bool handled;
+    int rc = rename_kept(m, parent, name, newparent, newname, flags, &handled);
+    if (handled) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    rc = rename_prepare(&r, parent, name, newparent, newname, flags);
     if (rc == 0) {
         pthread_mutex_lock(&m->lock);
         fs_node *src = atomic_load(&m->node_count) ? fs_node_find_name(m, parent, name) : NULL;

@@ -37,6 +37,7 @@ static int setattr_ino(fs_mount *m, uint64_t ino, const struct stat *attr, int t
 {
     enum fs_ino_kind k = fs_ino_kind(ino);
     int rc;
+    if (k == FS_K_KEPT) return fs_kept_setattr(m, ino, attr, to_set);
 
     /* modes, owners and times of folders are not kept: accept them (rsync -a sets them) */
     if (fs_ino_is_dir(ino)) return (to_set & FUSE_SET_ATTR_SIZE) ? -EISDIR : 0;
