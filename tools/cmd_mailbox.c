@@ -109,7 +109,23 @@ int cmd_mailbox(cli *c, int argc, char **argv)
         mailbox_op op = {verbs[v].what, user, argv[3], argc > 4 ? argv[4] : NULL};
         rc = store_write(s, mailbox_write, &op);
     }
+    uint64_t kept = 0;
+    if (rc == -ENOTEMPTY) { /* child mailboxes, or kept files of the mount */
+        store_txn *t;
+        store_mailbox mb;
+        if (store_read_begin(s, &t) == 0) {
+            if (store_mailbox_get(t, user, argv[3], &mb) == 0)
+                store_files_count(s, user, mb.id, &kept);
+            store_read_end(&t);
+        }
+    }
     store_close(&s);
+    if (rc == -ENOTEMPTY && kept) {
+        cli_error("mailbox %s: '%s' holds %llu files that are not mail, kept through the mount: "
+                  "remove them through the mount first",
+                  argv[1], argv[3], (unsigned long long)kept);
+        return cli_exit_code(rc);
+    }
     switch (rc) {
     case 0:
         return EX_OK;
