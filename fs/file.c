@@ -104,9 +104,9 @@ static void dir_label(fs_mount *m, uint64_t dir, char *buf, size_t size)
 }
 
 /*
- * A file named NAME in DIR would be neither a message nor a known tool's temporary file:
- * nothing written to it could be kept, so it is refused (EPERM) rather than accepted and lost
- * at unmount. The log says so, at most FS_REFUSED_LOG lines a second (a script may try
+ * A file named NAME in DIR can be neither a message, a kept file nor a known tool's temporary
+ * file (a message name in the top directory, a non-Maildir name in the Maildir view): it is
+ * refused (EPERM) rather than accepted and lost at unmount. The log says so, at most FS_REFUSED_LOG lines a second (a script may try
  * thousands), then how many it left out. NAME passed fs_name_check: valid UTF-8 without
  * control characters, safe to quote.
  */
@@ -136,10 +136,15 @@ int fs_refuse_name(fs_mount *m, uint64_t dir, const char *name, const char *from
                  "refused to %s '%s' in the top directory: it holds folders only; put messages "
                  "(NAME.eml) into a folder such as INBOX",
                  what, name);
+    else if (fs_ino_kind(dir) == FS_K_MDIR)
+        log_warn("mount",
+                 "refused to %s '%s' in %s: the Maildir view holds messages with Maildir names "
+                 "(NAME or NAME:2,FLAGS) only; other files go into the folder itself",
+                 what, name, where);
     else
         log_warn("mount",
-                 "refused to %s '%s' in %s: a folder holds messages (NAME.eml) and the temporary "
-                 "files of editors, sed, perl and rsync only",
+                 "refused to %s '%s' in %s: a folder holds messages (NAME.eml), kept files and "
+                 "the temporary files of editors, sed, perl and rsync",
                  what, name, where);
     return -EPERM;
 }

@@ -5,7 +5,8 @@
   (`scratchmax`), fails, and so does the close: nothing is stored, a stored message keeps its
   exact bytes and UID, a new file leaves no entry.
 - A file name that is neither a message (`*.eml`, any case) nor a known tool's temporary file
-  is refused at creation (EPERM) and logged, instead of living in memory until the unmount.
+  is kept as an ordinary file (issue 14); what cannot be kept (a message in the top directory,
+  a non-Maildir name in the Maildir view) is refused at creation (EPERM) and logged.
 - `user.mail.flags` is taken whole or refused (EINVAL), never cut at a NUL.
 - A folder rename whose children's names would pass 500 bytes is ENAMETOOLONG on the mount and
   `NO [LIMIT]` over IMAP.
@@ -168,49 +169,58 @@ def test_scratch_memory_limit(mount, alice, tmp_path):
     assert (inbox / second).read_bytes() == large + b"more\n"
 
 
-# ---- names that cannot be kept are refused -------------------------------------------------
+# ---- names that are not mail are kept; what cannot be kept is refused ----------------------
 
-def test_names_that_are_not_mail_are_refused(fg_mount, alice, tmp_path):
+def test_names_that_are_not_mail_are_kept_or_refused(fg_mount, alice, tmp_path):
     mnt = tmp_path / "m"
     p = fg_mount(mnt)
     inbox = mnt / "INBOX"
     (inbox / "a.eml").write_bytes(SAMPLE)
-    # renamed to a name that is no mail: refused, the message stays
-    for to in (inbox / "a.txt", mnt / "a.eml", inbox / "a.eml "):
+    # a message renamed to a kept name: EXDEV (mv copies, then removes it); into the top
+    # directory as a message: refused. The message stays.
+    for to, err in ((inbox / "a.txt", errno.EXDEV), (mnt / "a.eml", errno.EPERM),
+                    (inbox / "a.eml ", errno.EXDEV)):
         with pytest.raises(OSError) as e:
             os.rename(inbox / "a.eml", to)
-        assert e.value.errno == errno.EPERM, to
-    tmp = inbox / ".a.eml.Ab12Cd"  # rsync's temporary file, renamed to a name that is no mail
+        assert e.value.errno == err, to
+    tmp = inbox / ".a.eml.Ab12Cd"  # rsync's temporary file, renamed to a kept name: kept
     tmp.write_bytes(SAMPLE)
-    with pytest.raises(OSError) as e:
-        os.rename(tmp, inbox / "b.txt")
-    assert e.value.errno == errno.EPERM
-    tmp.unlink()
-    # created: refused, by open(O_CREAT) and by mknod
-    refused = [inbox / "x.eml ", inbox / ".eml", inbox / "notes.txt", inbox / ".x.eml",
-               mnt / "top.eml", inbox / "cur" / ".scratch"]
-    for path in refused:
+    os.rename(tmp, inbox / "b.txt")
+    assert not tmp.exists() and (inbox / "b.txt").read_bytes() == SAMPLE
+    # names that are no message are kept files, by open(O_CREAT) and by mknod
+    kept = [inbox / "x.eml ", inbox / ".eml", inbox / "notes.txt", inbox / ".x.eml", mnt / "top.txt"]
+    for path in kept:
+        path.write_bytes(SAMPLE)
+        assert path.read_bytes() == SAMPLE
+    os.mknod(inbox / "empty.txt")
+    # refused: a message in the top directory, a non-Maildir name in the Maildir view
+    for path in (mnt / "top.eml", inbox / "cur" / ".scratch"):
         with pytest.raises(OSError) as e:
             path.write_bytes(SAMPLE)
         assert e.value.errno == errno.EPERM, path
         with pytest.raises(OSError) as e:
             os.mknod(path)
         assert e.value.errno == errno.EPERM, path
-    # "x.EML" is a message like "x.eml": stored, and still there after a remount
+    # "x.EML" is a message like "x.eml": stored; the kept files are no messages
     (inbox / "x.EML").write_bytes(SAMPLE)
-    assert sorted(os.listdir(inbox)) == ["a.eml", "x.EML"]
-    assert os.listdir(mnt) and "top.eml" not in os.listdir(mnt)
+    names = ["a.eml", "x.EML", "b.txt", "empty.txt"] + [k.name for k in kept if k.parent == inbox]
+    assert sorted(os.listdir(inbox)) == sorted(names)
+    assert "top.eml" not in os.listdir(mnt) and "top.txt" in os.listdir(mnt)
     assert mailbox_counts(alice)["INBOX"] == 2
     # each refusal is one line in the log, naming the file and the folder
     p.send_signal(signal.SIGTERM)
     assert p.wait(10) == 0
     log = p.stderr.read().decode()
-    assert "refused to create 'notes.txt' in 'INBOX'" in log, log
     assert "refused to create 'top.eml' in the top directory" in log, log
-    assert "refused to rename 'a.eml' to 'a.txt' in 'INBOX'" in log, log
+    assert "refused to create '.scratch' in 'INBOX/cur'" in log, log
+    assert "notes.txt" not in log, log
+    # all of it is there after a remount
     again = fg_mount(tmp_path / "again")
-    assert sorted(os.listdir(tmp_path / "again" / "INBOX")) == ["a.eml", "x.EML"]
-    assert (tmp_path / "again" / "INBOX" / "x.EML").read_bytes() == SAMPLE
+    inbox2 = tmp_path / "again" / "INBOX"
+    assert sorted(os.listdir(inbox2)) == sorted(names)
+    assert (inbox2 / "x.EML").read_bytes() == SAMPLE
+    for k in kept:
+        assert (tmp_path / "again" / k.relative_to(mnt)).read_bytes() == SAMPLE
     again.terminate()
 
 
