@@ -135,7 +135,7 @@ int store_files_remove(store *s, uint32_t user_id, uint32_t mailbox_id)
     if (rc) return rc;
     rc = remove_tree(fd, 0);
     snprintf(path, sizeof path, "%s/%s", s->dir, rel);
-    if (rc == 0 && rmdir(path) != 0 && errno != ENOENT) rc = -errno;
+    if (rc == 0 && unlinkat(AT_FDCWD, path, AT_REMOVEDIR) != 0 && errno != ENOENT) rc = -errno;
     return rc;
 }
 

@@ -55,6 +55,14 @@ static const char *const allowed[] = {
     "dup3",
     "pipe2",
     "splice",
+    /* the mount's kept files (fs/kept.c): ordinary files in the store's kept trees */
+    "mkdirat",
+    "unlinkat",
+    "renameat",
+    "renameat2",
+    "fchmod",
+    "fchmodat",
+    "utimensat",
     /* memory */
     "mmap",
     "munmap",
