@@ -26,12 +26,15 @@ static void mount_usage(FILE *f)
                "  -o ro            read-only (fastest: for backups and grep sessions)\n"
                "  -o rw            read-write (the default)\n"
                "  -o msgmax=BYTES  largest message a write may create (suffixes K, M, G)\n"
-               "  -o scratchmax=BYTES  memory for non-message (scratch) files, default 256M\n"
+               "  -o scratchmax=BYTES  memory for messages being written and tools' temporary\n"
+               "                       files, default 256M (other files are kept on disk)\n"
                "  --debug          log every FUSE request to standard error (implies -f)\n"
                "  --help           this text\n\n"
-               "Files named *.eml (not starting with '.') are messages; other names (editor\n"
-               "swap files, rsync's temporary files) live in memory only, until renamed to a\n"
-               "*.eml name. See docs/mount.md.\n");
+               "Files named *.eml (not starting with '.') are messages; the temporary files of\n"
+               "editors, sed -i and rsync named after a message live in memory until renamed to\n"
+               "it; every other file, and every directory starting with '.' (.git, .notmuch),\n"
+               "is kept as an ordinary file in the store directory, never seen by IMAP.\n"
+               "See docs/mount.md.\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
