@@ -114,8 +114,47 @@ static void test_many(void)
     mount_free(m);
 }
 
+/* Kept files' inodes (bits 63 and 62) are their own kind, apart from every other kind. */
+static void test_kinds(void)
+{
+    uint64_t kept = FS_INO_KEPT | 123456;
+    CHECK(fs_ino_kind(kept) == FS_K_KEPT);
+    CHECK(fs_ino_kind(FS_INO_KEPT | (FS_INO_KEPT_MAX - 1)) == FS_K_KEPT);
+    CHECK(fs_ino_kind(FS_INO_MEM | 5) == FS_K_MEM);
+    CHECK(fs_ino_kind(fs_ino_mdir(7, FS_MD_TMP)) == FS_K_MDIR);
+    CHECK(fs_ino_kind(fs_ino_msg(7, 9)) == FS_K_MSG);
+    CHECK(fs_ino_kind(fs_ino_dir(0x3fffffffu)) == FS_K_DIR);
+    CHECK(!fs_ino_is_dir(kept));
+    /* which new names are kept ones (docs/mount.md, "Which names are messages") */
+    uint64_t dir = fs_ino_dir(7);
+    CHECK(fs_kept_new_name(FS_INO_ROOT, ".notmuch", true));
+    CHECK(!fs_kept_new_name(FS_INO_ROOT, "Work", true));
+    CHECK(fs_kept_new_name(FS_INO_ROOT, "notes.txt", false));
+    CHECK(!fs_kept_new_name(FS_INO_ROOT, "top.eml", false));
+    CHECK(fs_kept_new_name(dir, ".git", true));
+    CHECK(!fs_kept_new_name(dir, "Projects", true));
+    CHECK(fs_kept_new_name(dir, "notes.txt", false));
+    CHECK(fs_kept_new_name(dir, "x.eml ", false));
+    CHECK(!fs_kept_new_name(dir, "x.eml", false));
+    CHECK(!fs_kept_new_name(dir, ".x.eml.Ab12Cd", false)); /* rsync's: a scratch file */
+    CHECK(!fs_kept_new_name(dir, "sedAb12Cd", false));
+    CHECK(!fs_kept_new_name(dir, "cur", false));
+    CHECK(!fs_kept_new_name(fs_ino_mdir(7, FS_MD_CUR), ".hidden", false));
+    CHECK(fs_kept_new_name(kept, "x.eml", false));
+    CHECK(fs_kept_new_name(kept, "objects", true));
+    /* the kept table counts them: the inode table never sees them */
+    fs_mount *m = mount_new();
+    CHECK(fs_kept_init(m) == 0);
+    fs_inode_ref_many(m, &kept, 1);
+    CHECK(m->ino_used == 0);
+    fs_inode_forget(m, kept, 1);
+    fs_kept_free(m);
+    mount_free(m);
+}
+
 int main(void)
 {
+    test_kinds();
     test_counts_and_forwards();
     test_many();
     return unit_finish();
