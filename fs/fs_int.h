@@ -202,7 +202,8 @@ struct fs_mount {
 bool fs_name_is_message(const char *name);
 /* What a regular file named NAME in directory PARENT is (docs/mount.md, "Which names are
  * messages"): a message, a known tool's temporary file (kept in memory until renamed to a
- * message name), or refused. */
+ * message name), or neither (FS_NAME_REFUSED): then a kept file where fs_kept_new_name says
+ * so, else refused. */
 typedef enum { FS_NAME_REFUSED, FS_NAME_MESSAGE, FS_NAME_TEMP } fs_name_kind;
 fs_name_kind fs_name_kind_in(uint64_t parent, const char *name);
 int fs_name_check(const char *name); /* 0, -EINVAL or -ENAMETOOLONG */
