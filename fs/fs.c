@@ -388,6 +388,7 @@ void fs_mount_stop(fs_mount **mp)
     }
     if (m->loop_started) pthread_join(m->loop_thread, NULL);
     fs_watch_stop(m);
+    if (m->st) fs_node_keep_all(m); /* no request runs any more */
     pthread_mutex_lock(&m->end_lock);
     while (m->waiters > 0)
         pthread_cond_wait(&m->end_cond, &m->end_lock);

@@ -223,6 +223,10 @@ fs_node *fs_node_find_name(fs_mount *m, uint64_t parent, const char *name);
  * MODE's read and write bits (0644 if none), a message if NAME is a message name there;
  * NULL when out of memory. */
 fs_node *fs_node_new(fs_mount *m, uint64_t parent, const char *name, mode_t mode);
+/* At unmount, once no request runs: every scratch file still listed (named like a tool's
+ * temporary file but never renamed to a message: perl -i's pattern also matches "Makefile")
+ * is written to the kept tree, so that nothing written through the mount is dropped. */
+void fs_node_keep_all(fs_mount *m);
 /* Takes N out of its directory (its name is kept), then as fs_node_put. */
 void fs_node_detach(fs_mount *m, fs_node *n);
 /* Frees N if it is detached, unpinned and holds nothing left to store (N is gone then). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fs/fs_int.h"
+#include "store/log.h"
 
 fs_node *fs_node_find_ino(fs_mount *m, uint64_t ino)
 {
@@ -126,6 +127,32 @@ void fs_node_unpin(fs_mount *m, fs_node *n)
 }
 
 /* The in-memory file of INO, pinned, or NULL. */
+void fs_node_keep_all(fs_mount *m)
+{
+    for (fs_node *n = m->nodes; n; n = n->next) {
+        if (!n->parent || n->eml || n->unlinked || !n->name) continue;
+        const char *dir = fs_ino_kind(n->parent) == FS_K_ROOT ? "the top folder" : "its folder";
+        if (n->failed) {
+            log_warn("mount",
+                     "unmounting: temporary file '%s' in %s is not kept: a write to it "
+                     "failed (%s)",
+                     n->name, dir, strerror(-n->failed));
+            continue;
+        }
+        int rc = fs_kept_put(m, n->parent, n->name, n->data.data, n->data.len, n->mode, false);
+        if (rc)
+            log_error("mount",
+                      "unmounting: temporary file '%s' (%zu bytes) in %s could not be "
+                      "kept: %s; it is lost",
+                      n->name, n->data.len, dir, strerror(-rc));
+        else
+            log_info("mount",
+                     "unmounting: kept temporary file '%s' (%zu bytes) in %s as an "
+                     "ordinary file: it was never renamed to a message",
+                     n->name, n->data.len, dir);
+    }
+}
+
 fs_node *fs_node_pin(fs_mount *m, uint64_t ino)
 {
     if (!atomic_load(&m->node_count)) return NULL;

@@ -12,13 +12,30 @@ import subprocess
 
 import pytest
 
-from conftest import Mailfs, unmount
+from conftest import Mailfs, unmount, wait_for
 from test_mount import SAMPLE, fuse, mailbox_counts, mount  # noqa: F401 (fixtures)
 from test_mount_imap import imap, serve  # noqa: F401 (fixture)
 
 
+def daemons_of(mnt):
+    """Pids of the mailfs processes serving MNT (their command line names it)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if str(mnt).encode() in argv and any(a.endswith(b"mailfs") for a in argv[:1]):
+            pids.append(int(pid))
+    return pids
+
+
 def remount(mount, mnt):
+    """Unmounts, waits for the old daemon to end (it writes what it still holds in memory to
+    the kept trees as it ends, just after the unmount returns), and mounts again."""
     unmount(mnt)
+    assert wait_for(lambda: not daemons_of(mnt), timeout=10), daemons_of(mnt)
     return mount(path=mnt)
 
 
@@ -211,3 +228,25 @@ def test_user_delete_removes_its_tree_and_check_notices_strays(mount, alice):
     unmount(mnt)
     alice.run("user", "del", "alice")
     assert not (files / "1").exists()
+
+
+def test_files_with_temporary_names_are_kept_at_unmount(mount, alice):
+    """A name that matches a tool's temporary-file pattern lives in memory until it is renamed
+    to a message; one that never is (perl -i's eight characters also match "Makefile", a vim
+    swap file left behind) is written to the kept tree when the mount ends, not dropped."""
+    mnt = mount()
+    (mnt / "INBOX" / "Makefile").write_text("all:\n\ttrue\n")
+    (mnt / "INBOX" / ".draft.eml.swp").write_bytes(b"\x00swap")
+    (mnt / ".notes.eml.AbC123").write_text("rsync left this\n")
+    assert mailbox_counts(alice)["INBOX"] == 0
+    mnt = remount(mount, mnt)
+    assert (mnt / "INBOX" / "Makefile").read_text() == "all:\n\ttrue\n"
+    assert (mnt / "INBOX" / ".draft.eml.swp").read_bytes() == b"\x00swap"
+    assert (mnt / ".notes.eml.AbC123").read_text() == "rsync left this\n"
+    assert mailbox_counts(alice)["INBOX"] == 0
+    # and a temporary file that did become a message is not kept twice
+    tmp = mnt / "INBOX" / ".x.eml.Zz9999"
+    tmp.write_bytes(SAMPLE)
+    os.rename(tmp, mnt / "INBOX" / "x.eml")
+    mnt = remount(mount, mnt)
+    assert sorted(os.listdir(mnt / "INBOX")) == [".draft.eml.swp", "Makefile", "x.eml"]
